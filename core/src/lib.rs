@@ -1,0 +1,12 @@
+//! syncwright: keeps media, models, user data and logs of AI-image workstations in sync with NAS, SSH hosts and
+//! cloud storage.
+//!
+//! A sync flows one way through five stages: scan, diff, plan, execute, commit (see `ARCHITECTURE.md`).
+
+/// The library version, as in Cargo.toml.
+pub fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+pub mod error;
+pub use error::{Error, ErrorKind, Result};
