@@ -10,3 +10,8 @@ pub fn version() -> &'static str {
 
 pub mod error;
 pub use error::{Error, ErrorKind, Result};
+pub mod manifest;
+pub mod report;
+pub mod state;
+
+pub use manifest::scan::build_manifest_json;

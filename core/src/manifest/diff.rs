@@ -1,0 +1,418 @@
+//! Change detection: a source manifest against a destination manifest -> [`Plan`].
+
+use super::plan::{Action, CompareMode, DestChangedPolicy, Op, Plan, Reason};
+use super::{Entry, EntryKind, Manifest, SCHEMA_VERSION};
+use crate::error::Error;
+use crate::report::{ErrorAction, FileError};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use unicode_normalization::UnicodeNormalization;
+
+/// What a destination can hold, for name checks at plan time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameRules {
+    /// `A.png` and `a.png` are the same name there.
+    pub case_insensitive: bool,
+    /// NFC and NFD spellings of a name are the same name there.
+    pub normalizes_unicode: bool,
+    /// Longest whole relative path in bytes (S3: 1,024).
+    pub max_path_bytes: Option<usize>,
+    /// Longest single name in bytes (most file systems: 255).
+    pub max_name_bytes: Option<usize>,
+    /// Whether symlinks can be created.
+    pub symlinks: bool,
+}
+
+impl Default for NameRules {
+    fn default() -> Self {
+        NameRules {
+            case_insensitive: false,
+            normalizes_unicode: false,
+            max_path_bytes: None,
+            max_name_bytes: Some(255),
+            symlinks: true,
+        }
+    }
+}
+
+/// How to diff.
+#[derive(Debug, Clone, Default)]
+pub struct DiffOptions {
+    /// How entries are compared.
+    pub compare: CompareMode,
+    /// mtimes closer than this (nanoseconds) are equal.
+    pub modify_window_ns: i64,
+    /// Mirror mode: plan deletes of entries only at the destination.
+    pub delete: bool,
+    /// Source files modified after this time (ns since the epoch) are busy and left for the next run.
+    pub busy_after_ns: Option<i64>,
+    /// The destination's limits.
+    pub rules: NameRules,
+    /// List identical entries as `keep` actions (for the combined report).
+    pub list_identical: bool,
+    /// The manifest syncwright wrote at the destination last time, when the destination was rescanned:
+    /// live entries that differ from it are `dest_changed`.
+    pub stored: Option<Manifest>,
+    /// What to do with `dest_changed` entries.
+    pub dest_changed: DestChangedPolicy,
+}
+
+fn mtime_equal(a: i64, b: i64, window: i64) -> bool {
+    (a - b).abs() <= window
+}
+
+/// Compares one entry present on both sides; `None` when identical.
+fn compare_both(s: &Entry, d: &Entry, o: &DiffOptions) -> Option<(Op, Reason)> {
+    if s.kind != d.kind {
+        let op = match s.kind {
+            EntryKind::File => Op::Copy,
+            EntryKind::Symlink => Op::Symlink,
+            EntryKind::Dir => Op::Mkdir,
+        };
+        return Some((op, Reason::TypeChanged));
+    }
+    match s.kind {
+        EntryKind::Dir => (s.mode != d.mode).then_some((Op::SetMeta, Reason::ModeChanged)),
+        EntryKind::Symlink => (s.target != d.target).then_some((Op::Symlink, Reason::ContentMismatch)),
+        EntryKind::File => {
+            if s.size != d.size {
+                return Some((Op::Copy, Reason::SizeChanged));
+            }
+            let same_time = mtime_equal(s.mtime_ns, d.mtime_ns, o.modify_window_ns);
+            match o.compare {
+                CompareMode::SizeOnly => {}
+                CompareMode::SizeMtime => {
+                    if !same_time {
+                        let r = if s.mtime_ns > d.mtime_ns { Reason::Newer } else { Reason::Older };
+                        return Some((Op::Copy, r));
+                    }
+                }
+                CompareMode::Checksum => match (s.sha256(), d.sha256()) {
+                    (Some(a), Some(b)) if a == b => {
+                        if !same_time {
+                            return Some((Op::SetMeta, Reason::MtimeChanged));
+                        }
+                    }
+                    _ => return Some((Op::Copy, Reason::ContentMismatch)),
+                },
+            }
+            (s.mode != d.mode).then_some((Op::SetMeta, Reason::ModeChanged))
+        }
+    }
+}
+
+fn create_op(s: &Entry, rules: &NameRules) -> (Op, Reason) {
+    match s.kind {
+        EntryKind::File => (Op::Copy, Reason::New),
+        EntryKind::Dir => (Op::Mkdir, Reason::New),
+        EntryKind::Symlink if rules.symlinks => (Op::Symlink, Reason::New),
+        EntryKind::Symlink => (Op::Skip, Reason::Unsupported),
+    }
+}
+
+/// The key under which two names are the same on the destination.
+fn name_key(path: &str, rules: &NameRules) -> String {
+    let p: String = if rules.normalizes_unicode { path.nfc().collect() } else { path.to_string() };
+    if rules.case_insensitive { p.to_lowercase() } else { p }
+}
+
+/// Entries that the destination cannot hold: name collisions and over-long names.
+fn name_errors(src: &Manifest, dst: &Manifest, rules: &NameRules) -> HashMap<String, FileError> {
+    let mut bad = HashMap::new();
+    for e in &src.entries {
+        if let Some(max) = rules.max_path_bytes {
+            if e.path.len() > max {
+                let err = Error::invalid(format!(
+                    "path is {} bytes; the destination allows at most {max}",
+                    e.path.len()
+                ));
+                bad.insert(e.path.clone(), FileError::new(ErrorAction::Plan, &e.path, &err));
+                continue;
+            }
+        }
+        if let Some(max) = rules.max_name_bytes {
+            if let Some(c) = e.path.split('/').find(|c| c.len() > max) {
+                let err = Error::invalid(format!(
+                    "name {c:?} is {} bytes; the destination allows at most {max}",
+                    c.len()
+                ));
+                bad.insert(e.path.clone(), FileError::new(ErrorAction::Plan, &e.path, &err));
+            }
+        }
+    }
+    if !(rules.case_insensitive || rules.normalizes_unicode) {
+        return bad;
+    }
+    let mut by_key: HashMap<String, Vec<&str>> = HashMap::new();
+    for e in &src.entries {
+        by_key.entry(name_key(&e.path, rules)).or_default().push(&e.path);
+    }
+    let mut dest_by_key: HashMap<String, &str> = HashMap::new();
+    for e in &dst.entries {
+        dest_by_key.insert(name_key(&e.path, rules), &e.path);
+    }
+    for (key, paths) in &by_key {
+        let mut others: Vec<&str> = paths.clone();
+        if let Some(d) = dest_by_key.get(key) {
+            if !paths.contains(d) {
+                others.push(d);
+            }
+        }
+        if others.len() > 1 {
+            for p in paths {
+                let with: Vec<&str> = others.iter().copied().filter(|o| o != p).collect();
+                let err = Error::invalid(format!(
+                    "{p:?} and {with:?} would be the same name on the destination (case-insensitive or \
+                     Unicode-normalising); rename one of them"
+                ));
+                bad.insert(p.to_string(), FileError::new(ErrorAction::Plan, *p, &err));
+            }
+        }
+    }
+    bad
+}
+
+/// Whether the live destination entry differs from the one syncwright recorded.
+fn dest_changed(path: &str, live: Option<&Entry>, stored: Option<&Manifest>) -> bool {
+    let Some(stored) = stored else { return false };
+    match (live, stored.get(path)) {
+        (None, None) => false,
+        (Some(l), Some(s)) => !l.same_version(s),
+        _ => true,
+    }
+}
+
+/// Computes the plan that makes `dst` hold what `src` holds.
+pub fn diff(src: &Manifest, dst: &Manifest, o: &DiffOptions) -> Plan {
+    let bad = name_errors(src, dst, &o.rules);
+    let mut plan = Plan { schema_version: SCHEMA_VERSION, compare: o.compare, ..Default::default() };
+    let mut identical = 0u64;
+    let (mut i, mut j) = (0, 0);
+    let (s, d) = (&src.entries, &dst.entries);
+    while i < s.len() || j < d.len() {
+        let ord = match (s.get(i), d.get(j)) {
+            (Some(a), Some(b)) => a.path.cmp(&b.path),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        let (se, de) = match ord {
+            Ordering::Less => {
+                i += 1;
+                (Some(&s[i - 1]), None)
+            }
+            Ordering::Greater => {
+                j += 1;
+                (None, Some(&d[j - 1]))
+            }
+            Ordering::Equal => {
+                i += 1;
+                j += 1;
+                (Some(&s[i - 1]), Some(&d[j - 1]))
+            }
+        };
+        let path = se.or(de).map(|e| e.path.as_str()).unwrap_or_default();
+        if let Some(err) = bad.get(path) {
+            plan.errors.push(err.clone());
+            continue;
+        }
+        let (op, reason) = match (se, de) {
+            (Some(se), None) => create_op(se, &o.rules),
+            (Some(se), Some(de)) => match compare_both(se, de, o) {
+                Some(x) => x,
+                None => {
+                    identical += 1;
+                    if o.list_identical {
+                        plan.actions.push(action(Op::Keep, Reason::Identical, se, de));
+                    }
+                    continue;
+                }
+            },
+            (None, Some(_)) => {
+                let op = if o.delete { Op::Delete } else { Op::Keep };
+                (op, Reason::MissingAtSource)
+            }
+            (None, None) => unreachable!(),
+        };
+        // Busy source files are left for the next run, whatever they would have needed.
+        let busy = se.is_some_and(|e| e.kind == EntryKind::File && o.busy_after_ns.is_some_and(|t| e.mtime_ns > t));
+        let (mut op, mut reason) = if busy && op != Op::Keep { (Op::Skip, Reason::Busy) } else { (op, reason) };
+        if matches!(op, Op::Copy | Op::Symlink | Op::Mkdir | Op::Delete | Op::SetMeta)
+            && dest_changed(path, de, o.stored.as_ref())
+        {
+            reason = Reason::DestChanged;
+            if o.dest_changed == DestChangedPolicy::Skip {
+                op = Op::Skip;
+            } else if o.dest_changed == DestChangedPolicy::KeepBoth && op == Op::Delete {
+                op = Op::Keep;
+            }
+        }
+        let entry = se.or(de).expect("one side");
+        let mut a = action(op, reason, entry, de.unwrap_or(entry));
+        if de.is_none() {
+            a.dest = None;
+        }
+        if se.is_none() {
+            a.entry = de.cloned();
+        }
+        plan.actions.push(a);
+    }
+    plan.totals.identical = identical;
+    plan.recount();
+    plan
+}
+
+fn action(op: Op, reason: Reason, entry: &Entry, dest: &Entry) -> Action {
+    Action {
+        op,
+        path: entry.path.clone(),
+        reason,
+        size: if op == Op::Copy { entry.size } else { 0 },
+        entry: Some(entry.clone()),
+        dest: Some(dest.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::SHA256;
+
+    fn m(entries: Vec<Entry>) -> Manifest {
+        let mut m = Manifest::new("t", "/x");
+        m.entries = entries;
+        m.normalise().unwrap();
+        m
+    }
+
+    fn f(p: &str, size: u64, mtime: i64) -> Entry {
+        Entry::file(p, size, mtime, 0o644)
+    }
+
+    fn hashed(mut e: Entry, h: &str) -> Entry {
+        e.hashes.insert(SHA256.into(), h.into());
+        e
+    }
+
+    fn ops(p: &Plan) -> Vec<(String, Op, Reason)> {
+        p.actions.iter().map(|a| (a.path.clone(), a.op, a.reason)).collect()
+    }
+
+    #[test]
+    fn reasons_by_compare_mode() {
+        let src = m(vec![f("new", 1, 1), f("size", 2, 1), f("newer", 1, 5), f("older", 1, 1), f("same", 1, 1)]);
+        let dst = m(vec![f("size", 3, 1), f("newer", 1, 1), f("older", 1, 5), f("same", 1, 1), f("gone", 1, 1)]);
+        let p = diff(&src, &dst, &DiffOptions::default());
+        assert_eq!(
+            ops(&p),
+            vec![
+                ("gone".into(), Op::Keep, Reason::MissingAtSource),
+                ("new".into(), Op::Copy, Reason::New),
+                ("newer".into(), Op::Copy, Reason::Newer),
+                ("older".into(), Op::Copy, Reason::Older),
+                ("size".into(), Op::Copy, Reason::SizeChanged),
+            ]
+        );
+        assert_eq!(p.totals.identical, 1);
+        assert_eq!(p.totals.copy_files, 4);
+        assert_eq!(p.totals.copy_bytes, 5);
+        assert_eq!(p.totals.new_files, 1);
+        assert_eq!(p.combined(), "- gone\n+ new\n* newer\n* older\n* size\n");
+
+        let p = diff(&src, &dst, &DiffOptions { compare: CompareMode::SizeOnly, delete: true, ..Default::default() });
+        assert_eq!(
+            ops(&p),
+            vec![
+                ("gone".into(), Op::Delete, Reason::MissingAtSource),
+                ("new".into(), Op::Copy, Reason::New),
+                ("size".into(), Op::Copy, Reason::SizeChanged),
+            ]
+        );
+        let win = DiffOptions { modify_window_ns: 4, ..Default::default() };
+        assert_eq!(diff(&src, &dst, &win).totals.copy_files, 2);
+    }
+
+    #[test]
+    fn checksum_mode_fixes_mtime_without_copying() {
+        let src = m(vec![hashed(f("a", 1, 9), "aa"), hashed(f("b", 1, 1), "bb"), f("c", 1, 1)]);
+        let dst = m(vec![hashed(f("a", 1, 1), "aa"), hashed(f("b", 1, 1), "cc"), hashed(f("c", 1, 1), "cc")]);
+        let p = diff(&src, &dst, &DiffOptions { compare: CompareMode::Checksum, ..Default::default() });
+        assert_eq!(
+            ops(&p),
+            vec![
+                ("a".into(), Op::SetMeta, Reason::MtimeChanged),
+                ("b".into(), Op::Copy, Reason::ContentMismatch),
+                ("c".into(), Op::Copy, Reason::ContentMismatch),
+            ]
+        );
+    }
+
+    #[test]
+    fn busy_files_wait_and_are_not_deleted() {
+        let src = m(vec![f("hot", 1, 100), f("cold", 1, 1)]);
+        let dst = m(vec![f("hot", 2, 1)]);
+        let o = DiffOptions { busy_after_ns: Some(50), delete: true, ..Default::default() };
+        assert_eq!(
+            ops(&diff(&src, &dst, &o)),
+            vec![("cold".into(), Op::Copy, Reason::New), ("hot".into(), Op::Skip, Reason::Busy)]
+        );
+    }
+
+    #[test]
+    fn collisions_and_long_names_are_errors() {
+        let nfc = "caf\u{e9}";
+        let nfd = "cafe\u{301}";
+        let src = m(vec![f("A.png", 1, 1), f("a.png", 1, 1), f(nfc, 1, 1), f(nfd, 1, 1), f("ok", 1, 1)]);
+        let dst = m(vec![]);
+        // A case-sensitive, non-normalising destination holds all of them.
+        assert_eq!(diff(&src, &dst, &DiffOptions::default()).totals.copy_files, 5);
+        let rules = NameRules { case_insensitive: true, normalizes_unicode: true, ..Default::default() };
+        let p = diff(&src, &dst, &DiffOptions { rules, ..Default::default() });
+        assert_eq!(p.errors.len(), 4);
+        assert!(p.errors.iter().all(|e| e.kind == crate::ErrorKind::InvalidInput));
+        assert_eq!(ops(&p), vec![("ok".into(), Op::Copy, Reason::New)]);
+        assert!(p.combined().contains("! A.png\n"));
+
+        let long = "k".repeat(1025);
+        let src = m(vec![f(&long, 1, 1)]);
+        let rules = NameRules { max_path_bytes: Some(1024), max_name_bytes: None, ..Default::default() };
+        let p = diff(&src, &dst, &DiffOptions { rules, ..Default::default() });
+        assert_eq!(p.errors.len(), 1);
+        assert!(p.actions.is_empty());
+    }
+
+    #[test]
+    fn dest_changed_follows_the_policy() {
+        let src = m(vec![f("a", 1, 5), f("b", 1, 5)]);
+        let live = m(vec![f("a", 9, 9), f("b", 1, 1)]);
+        let stored = m(vec![f("a", 1, 1), f("b", 1, 1)]);
+        for (pol, op) in [
+            (DestChangedPolicy::Overwrite, Op::Copy),
+            (DestChangedPolicy::Skip, Op::Skip),
+            (DestChangedPolicy::KeepBoth, Op::Copy),
+        ] {
+            let o = DiffOptions { stored: Some(stored.clone()), dest_changed: pol, ..Default::default() };
+            assert_eq!(
+                ops(&diff(&src, &live, &o)),
+                vec![("a".into(), op, Reason::DestChanged), ("b".into(), Op::Copy, Reason::Newer)]
+            );
+        }
+    }
+
+    #[test]
+    fn kinds_and_links() {
+        let mut l = f("l", 1, 1);
+        l.kind = EntryKind::Symlink;
+        l.target = Some("x".into());
+        let mut d = f("d", 0, 1);
+        d.kind = EntryKind::Dir;
+        let src = m(vec![l.clone(), d]);
+        let dst = m(vec![f("l", 1, 1)]);
+        assert_eq!(
+            ops(&diff(&src, &dst, &DiffOptions::default())),
+            vec![("d".into(), Op::Mkdir, Reason::New), ("l".into(), Op::Symlink, Reason::TypeChanged)]
+        );
+        let rules = NameRules { symlinks: false, ..Default::default() };
+        let p = diff(&m(vec![l]), &m(vec![]), &DiffOptions { rules, ..Default::default() });
+        assert_eq!(ops(&p), vec![("l".into(), Op::Skip, Reason::Unsupported)]);
+    }
+}

@@ -1,0 +1,352 @@
+//! Manifests: what a tree holds (entries sorted by path), their canonical JSON, and the change detection that
+//! turns two manifests into a [`Plan`](crate::manifest::plan::Plan).
+//!
+//! # The canonical manifest document
+//!
+//! ```text
+//! {"schema_version":1,"name":"default","root":"/data/media","created_at":"2026-11-21T23:00:00.000000000Z","entries":[
+//! {"path":"a/b.png","kind":"file","size":3,"mtime_ns":1763766000000000000,"mode":420,"hashes":{"sha256":"…"}},
+//! {"path":"a/link","kind":"symlink","size":5,"mtime_ns":1763766000000000000,"mode":511,"target":"b.png"}
+//! ],"entry_count":2,"checksum":"…"}
+//! ```
+//!
+//! One entry per line, sorted by path (byte order of the UTF-8 string), so a million entries stream in and out.
+//! `checksum` is the SHA-256 (hex) of the entries' lines, each followed by `\n`; it comes last so that a writer
+//! never holds the entries in memory. [`Manifest::write_to`] of a manifest read by [`Manifest::read_from`]
+//! reproduces the document byte for byte.
+
+pub mod diff;
+pub mod filter;
+pub mod hash;
+pub mod import;
+pub mod plan;
+pub mod scan;
+
+pub use scan::build_manifest_json;
+
+use crate::error::{Error, ErrorKind, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+/// The version of the manifest, plan and report documents this library writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The algorithm name of the canonical content hash in [`Entry::hashes`].
+pub const SHA256: &str = "sha256";
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A symbolic link (kept as a link under `links = preserve`).
+    Symlink,
+    /// An empty directory (directories with content are implied by their entries' paths).
+    Dir,
+}
+
+/// One file, symlink or empty directory of a tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Relative, '/'-separated, UTF-8 path; never empty, absolute, or with `.`/`..` components.
+    pub path: String,
+    /// What the entry is.
+    pub kind: EntryKind,
+    /// Size in bytes (for a symlink, the length of its target; 0 for a directory).
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Permission bits (for example 0o644 = 420).
+    pub mode: u32,
+    /// The link target of a symlink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Content hashes by algorithm (`sha256` is canonical; backends may add `md5`, `etag`, ...), lowercase hex.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hashes: BTreeMap<String, String>,
+}
+
+impl Entry {
+    /// The canonical SHA-256 of the content, if known.
+    pub fn sha256(&self) -> Option<&str> {
+        self.hashes.get(SHA256).map(String::as_str)
+    }
+
+    /// A new file entry without hashes.
+    pub fn file(path: impl Into<String>, size: u64, mtime_ns: i64, mode: u32) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: EntryKind::File,
+            size,
+            mtime_ns,
+            mode,
+            target: None,
+            hashes: BTreeMap::new(),
+        }
+    }
+
+    /// True when kind, size, mtime and link target are the same (hashes and mode aside).
+    pub fn same_version(&self, other: &Entry) -> bool {
+        self.kind == other.kind
+            && self.size == other.size
+            && self.mtime_ns == other.mtime_ns
+            && self.target == other.target
+    }
+}
+
+/// Checks that `path` is a relative, normalised, '/'-separated path that cannot escape a root.
+pub fn validate_rel_path(path: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::invalid(format!("invalid path {path:?}: {why}")).with_path(path));
+    if path.is_empty() {
+        return bad("empty");
+    }
+    if path.starts_with('/') {
+        return bad("absolute");
+    }
+    if path.contains('\0') {
+        return bad("contains NUL");
+    }
+    for c in path.split('/') {
+        match c {
+            "" => return bad("empty component"),
+            "." | ".." => return bad("'.' or '..' component"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A tree's list of entries with its name, root and creation time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Version of this document's schema.
+    pub schema_version: u32,
+    /// The snapshot name (for example `default`, `nightly`).
+    pub name: String,
+    /// Where the tree was scanned (a path or a URL without credentials).
+    pub root: String,
+    /// RFC 3339 time of creation, UTC.
+    pub created_at: String,
+    /// Entries, sorted by path, unique.
+    pub entries: Vec<Entry>,
+}
+
+/// Header and trailer of the canonical document, for reading.
+#[derive(Deserialize)]
+struct ManifestDocument {
+    schema_version: u32,
+    name: String,
+    root: String,
+    created_at: String,
+    entries: Vec<Entry>,
+    entry_count: u64,
+    checksum: String,
+}
+
+#[derive(Serialize)]
+struct ManifestHeader<'a> {
+    schema_version: u32,
+    name: &'a str,
+    root: &'a str,
+    created_at: &'a str,
+}
+
+/// The current time as RFC 3339 with nanoseconds, UTC.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+impl Manifest {
+    /// An empty manifest named `name` for `root`, created now.
+    pub fn new(name: impl Into<String>, root: impl Into<String>) -> Manifest {
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            name: name.into(),
+            root: root.into(),
+            created_at: now_rfc3339(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Sorts entries by path and checks every path; a duplicate path is an error.
+    pub fn normalise(&mut self) -> Result<()> {
+        self.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        for e in &self.entries {
+            validate_rel_path(&e.path)?;
+        }
+        if let Some(w) = self.entries.windows(2).find(|w| w[0].path == w[1].path) {
+            return Err(Error::invalid(format!("duplicate path {:?} in manifest", w[0].path)));
+        }
+        Ok(())
+    }
+
+    /// Looks an entry up by path (binary search; entries must be sorted).
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// Total bytes of the file entries.
+    pub fn total_bytes(&self) -> u64 {
+        self.entries.iter().filter(|e| e.kind == EntryKind::File).map(|e| e.size).sum()
+    }
+
+    /// The checksum over the entries, as written in the document.
+    pub fn checksum(&self) -> Result<String> {
+        let mut h = Sha256::new();
+        let mut line = Vec::with_capacity(256);
+        for e in &self.entries {
+            line.clear();
+            serde_json::to_writer(&mut line, e)?;
+            line.push(b'\n');
+            h.update(&line);
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    /// Writes the canonical document (see the module docs), streaming one entry at a time.
+    pub fn write_to<W: Write>(&self, mut w: W) -> Result<()> {
+        let io = |e: std::io::Error| Error::new(ErrorKind::from_io(&e), format!("writing manifest: {e}"));
+        let header = serde_json::to_string(&ManifestHeader {
+            schema_version: self.schema_version,
+            name: &self.name,
+            root: &self.root,
+            created_at: &self.created_at,
+        })?;
+        // Drop the closing brace to continue the object with the entries array.
+        w.write_all(header[..header.len() - 1].as_bytes()).map_err(io)?;
+        w.write_all(b",\"entries\":[").map_err(io)?;
+        let mut h = Sha256::new();
+        let mut line = Vec::with_capacity(256);
+        for (i, e) in self.entries.iter().enumerate() {
+            line.clear();
+            serde_json::to_writer(&mut line, e)?;
+            line.push(b'\n');
+            h.update(&line);
+            w.write_all(if i == 0 { b"\n" } else { b",\n" }).map_err(io)?;
+            w.write_all(&line[..line.len() - 1]).map_err(io)?;
+        }
+        if !self.entries.is_empty() {
+            w.write_all(b"\n").map_err(io)?;
+        }
+        write!(
+            w,
+            "],\"entry_count\":{},\"checksum\":\"{}\"}}\n",
+            self.entries.len(),
+            hex::encode(h.finalize())
+        )
+        .map_err(io)?;
+        w.flush().map_err(io)
+    }
+
+    /// The canonical document as a string.
+    pub fn to_json(&self) -> Result<String> {
+        let mut out = Vec::new();
+        self.write_to(&mut out)?;
+        String::from_utf8(out).map_err(|e| Error::internal(e.to_string()))
+    }
+
+    /// Reads a canonical document, checking schema version, order, paths, count and checksum.
+    /// A document that fails a check is an error of kind `corrupt`.
+    pub fn read_from<R: BufRead>(r: R) -> Result<Manifest> {
+        let doc: ManifestDocument = serde_json::from_reader(r)
+            .map_err(|e| Error::new(ErrorKind::Corrupt, format!("manifest is not valid: {e}")))?;
+        if doc.schema_version == 0 || doc.schema_version > SCHEMA_VERSION {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!("manifest schema_version {} is not supported (max {SCHEMA_VERSION})", doc.schema_version),
+            ));
+        }
+        let m = Manifest {
+            schema_version: doc.schema_version,
+            name: doc.name,
+            root: doc.root,
+            created_at: doc.created_at,
+            entries: doc.entries,
+        };
+        if m.entries.len() as u64 != doc.entry_count {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!("manifest says {} entries but holds {}", doc.entry_count, m.entries.len()),
+            ));
+        }
+        for e in &m.entries {
+            validate_rel_path(&e.path).map_err(|e| Error::new(ErrorKind::Corrupt, e.message().to_string()))?;
+        }
+        if let Some(w) = m.entries.windows(2).find(|w| w[0].path >= w[1].path) {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!("manifest entries are not sorted and unique at {:?}", w[1].path),
+            ));
+        }
+        let sum = m.checksum()?;
+        if sum != doc.checksum {
+            return Err(Error::new(ErrorKind::Corrupt, "manifest checksum does not match its entries"));
+        }
+        Ok(m)
+    }
+
+    /// Parses a canonical document from a string.
+    pub fn from_json(s: &str) -> Result<Manifest> {
+        Manifest::read_from(s.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let mut m = Manifest::new("default", "/r");
+        m.created_at = "2026-11-21T00:00:00.000000000Z".into();
+        let mut a = Entry::file("a b/ü.png", 3, 1_700_000_000_123_456_789, 0o644);
+        a.hashes.insert(SHA256.into(), "ab".repeat(32));
+        let l = Entry {
+            path: "link".into(),
+            kind: EntryKind::Symlink,
+            size: 9,
+            mtime_ns: -5,
+            mode: 0o777,
+            target: Some("a b/ü.png".into()),
+            hashes: BTreeMap::new(),
+        };
+        m.entries = vec![a, l];
+        m
+    }
+
+    #[test]
+    fn round_trips_byte_for_byte() {
+        let m = sample();
+        let text = m.to_json().unwrap();
+        let back = Manifest::from_json(&text).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.to_json().unwrap(), text);
+        assert!(text.contains("\"entry_count\":2"));
+        let empty = Manifest { entries: vec![], ..m };
+        let t = empty.to_json().unwrap();
+        assert_eq!(Manifest::from_json(&t).unwrap().to_json().unwrap(), t);
+    }
+
+    #[test]
+    fn tampering_is_corrupt() {
+        let text = sample().to_json().unwrap().replace("\"size\":3", "\"size\":4");
+        assert_eq!(Manifest::from_json(&text).unwrap_err().kind(), ErrorKind::Corrupt);
+        let text = sample().to_json().unwrap().replace("a b/ü.png\",\"kind", "../x\",\"kind");
+        assert_eq!(Manifest::from_json(&text).unwrap_err().kind(), ErrorKind::Corrupt);
+    }
+
+    #[test]
+    fn paths_are_validated() {
+        for bad in ["", "/a", "a//b", "a/../b", "./a", "a/.", "a\0b"] {
+            assert_eq!(validate_rel_path(bad).unwrap_err().kind(), ErrorKind::InvalidInput, "{bad:?}");
+        }
+        for good in ["a", "a/b", "-x", ".hidden/..x", "a b/ü"] {
+            validate_rel_path(good).unwrap();
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The canonical outcome types every front end shows: [`SyncReport`], [`Status`], [`FileError`], [`Warning`].
+
+use crate::error::{Error, ErrorKind};
+use crate::manifest::plan::Plan;
+use serde::{Deserialize, Serialize};
+
+/// The one status enum of runs and jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting to start.
+    Queued,
+    /// Under way.
+    Running,
+    /// Finished with no error (warnings allowed).
+    Completed,
+    /// Finished, but some files failed.
+    Partial,
+    /// Could not run (source or destination unusable, bad options).
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+    /// Its process died while it ran (found at start-up).
+    Interrupted,
+}
+
+impl Status {
+    /// True when the run has ended.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Status::Queued | Status::Running)
+    }
+
+    /// The CLI's exit code for a final status (0 completed, 1 failed, 3 partial, 4 cancelled).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Status::Completed => 0,
+            Status::Partial => 3,
+            Status::Cancelled => 4,
+            _ => 1,
+        }
+    }
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Partial => "partial",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What a per-file error interrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorAction {
+    /// Reading the tree.
+    Scan,
+    /// Checking the plan (name collisions, limits).
+    Plan,
+    /// Copying a file (upload or download).
+    Copy,
+    /// Creating a directory.
+    Mkdir,
+    /// Creating a symlink.
+    Symlink,
+    /// Deleting at the destination.
+    Delete,
+    /// Writing the destination manifest.
+    Commit,
+}
+
+/// One failed file or step: `{action, path, error, kind}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileError {
+    /// What was being done.
+    pub action: ErrorAction,
+    /// Relative path concerned ("" for the whole tree).
+    pub path: String,
+    /// The message.
+    pub error: String,
+    /// The stable kind.
+    pub kind: ErrorKind,
+}
+
+impl FileError {
+    /// From an [`Error`] about `path`.
+    pub fn new(action: ErrorAction, path: impl Into<String>, e: &Error) -> FileError {
+        FileError { action, path: path.into(), error: e.message().to_string(), kind: e.kind() }
+    }
+}
+
+/// Why something was left out without being an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningReason {
+    /// A FIFO, socket or device: never opened.
+    SpecialFile,
+    /// A name that is not valid UTF-8 (shown lossily).
+    NonUtf8Name,
+    /// A symlink that leads back to one of its own ancestors, or that cannot be resolved (`links = follow`).
+    SymlinkLoop,
+    /// A symlink whose target does not exist (`links = follow`).
+    DanglingSymlink,
+    /// A symlink that the destination cannot hold.
+    SymlinkSkipped,
+    /// Modified within `min_age`: left for the next run.
+    Busy,
+    /// Changed during every attempt to copy it.
+    StillChanging,
+    /// The destination copy was edited since syncwright wrote it; the policy decided.
+    DestChanged,
+    /// Deletes were not done (an error occurred, or there were more than `max_delete`).
+    DeletesSkipped,
+    /// A stale temporary file was removed.
+    TemporarySwept,
+}
+
+/// Something a person may want to know that did not fail the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Relative path concerned ("" for the whole tree).
+    pub path: String,
+    /// Why.
+    pub reason: WarningReason,
+    /// Details.
+    pub message: String,
+}
+
+impl Warning {
+    /// A new warning.
+    pub fn new(path: impl Into<String>, reason: WarningReason, message: impl Into<String>) -> Warning {
+        Warning { path: path.into(), reason, message: message.into() }
+    }
+}
+
+/// Counts of a run. `created`, `updated`, `deleted`, `skipped` and `errors` are the figures documents 1 and 5
+/// show.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStats {
+    /// Files (and symlinks) that were new at the destination.
+    pub created: u64,
+    /// Files (and symlinks) replaced at the destination.
+    pub updated: u64,
+    /// Entries deleted at the destination.
+    pub deleted: u64,
+    /// Entries already identical.
+    pub unchanged: u64,
+    /// Entries left alone (busy, still changing, dest_changed with `skip`).
+    pub skipped: u64,
+    /// Empty directories created.
+    pub dirs_created: u64,
+    /// Per-file errors.
+    pub errors: u64,
+    /// Warnings.
+    pub warnings: u64,
+    /// Copies retried because the source changed while being read.
+    pub retries: u64,
+    /// Bytes written to the destination by this run.
+    pub bytes_transferred: u64,
+    /// Bytes the plan had to copy.
+    pub bytes_planned: u64,
+    /// Files the plan had to copy.
+    pub files_planned: u64,
+}
+
+/// The outcome of a sync, in canonical JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Version of this document's schema.
+    pub schema_version: u32,
+    /// A UUID for this run.
+    pub run_id: String,
+    /// Final status.
+    pub status: Status,
+    /// True when nothing was written.
+    pub dry_run: bool,
+    /// The source location (no credentials).
+    pub source: String,
+    /// The destination location (no credentials).
+    pub destination: String,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// RFC 3339 end time.
+    pub finished_at: String,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Counts.
+    pub stats: SyncStats,
+    /// Per-file errors `{action, path, error, kind}`.
+    pub errors: Vec<FileError>,
+    /// Warnings.
+    pub warnings: Vec<Warning>,
+    /// The plan with every action (dry runs only; a real run reports counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    /// The error that failed the whole run, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fatal: Option<FileError>,
+}
+
+impl SyncReport {
+    /// The report as canonical JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("reports always serialise")
+    }
+}

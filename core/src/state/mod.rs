@@ -1,0 +1,163 @@
+//! The per-host embedded store (SQLite): the hash cache now; jobs, history, operations and the outbox later.
+//!
+//! The store lives on local disk (never on a shared NFS/SMB volume). Its default place is
+//! `$SYNCWRIGHT_STATE_DIR`, else `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`.
+
+use crate::error::{Error, ErrorKind, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// File name of the store inside the state directory.
+pub const STORE_FILE: &str = "state.db";
+
+/// A cached content hash of a file, valid while size and mtime are unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedHash {
+    /// Size when hashed.
+    pub size: u64,
+    /// Modification time when hashed.
+    pub mtime_ns: i64,
+    /// SHA-256, hex.
+    pub sha256: String,
+}
+
+/// The embedded store. Cheap to share behind an `Arc`; calls serialise on one connection.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// The default state directory (see the module docs).
+pub fn default_state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SYNCWRIGHT_STATE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("syncwright");
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".local/state/syncwright"),
+        None => std::env::temp_dir().join("syncwright-state"),
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS hash_cache (
+    root TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (root, path)
+) WITHOUT ROWID;
+";
+
+impl Store {
+    /// Opens (creating) the store in `dir`.
+    pub fn open_dir(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(&e, "cannot create the state directory", dir.display().to_string()))?;
+        Store::open(&dir.join(STORE_FILE))
+    }
+
+    /// Opens (creating) the store at the file `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path).map_err(|e| {
+            Error::new(ErrorKind::Unavailable, format!("cannot open state store {}: {e}", path.display()))
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store { conn: Mutex::new(conn), path: path.to_path_buf() })
+    }
+
+    /// An in-memory store (for tests and one-off runs).
+    pub fn in_memory() -> Result<Store> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store { conn: Mutex::new(conn), path: PathBuf::from(":memory:") })
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// All cached hashes under `root` (an absolute location), by relative path.
+    pub fn cached_hashes(&self, root: &str) -> Result<HashMap<String, CachedHash>> {
+        let conn = self.lock();
+        let mut st = conn.prepare_cached("SELECT path, size, mtime_ns, sha256 FROM hash_cache WHERE root = ?1")?;
+        let rows = st.query_map(params![root], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                CachedHash { size: r.get::<_, i64>(1)? as u64, mtime_ns: r.get(2)?, sha256: r.get(3)? },
+            ))
+        })?;
+        let mut out = HashMap::new();
+        for r in rows {
+            let (p, c) = r?;
+            out.insert(p, c);
+        }
+        Ok(out)
+    }
+
+    /// One cached hash.
+    pub fn cached_hash(&self, root: &str, path: &str) -> Result<Option<CachedHash>> {
+        let conn = self.lock();
+        let mut st =
+            conn.prepare_cached("SELECT size, mtime_ns, sha256 FROM hash_cache WHERE root = ?1 AND path = ?2")?;
+        Ok(st
+            .query_row(params![root, path], |r| {
+                Ok(CachedHash { size: r.get::<_, i64>(0)? as u64, mtime_ns: r.get(1)?, sha256: r.get(2)? })
+            })
+            .optional()?)
+    }
+
+    /// Stores hashes under `root` in one transaction.
+    pub fn put_hashes<'a>(&self, root: &str, items: impl IntoIterator<Item = (&'a str, &'a CachedHash)>) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO hash_cache (root, path, size, mtime_ns, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (p, c) in items {
+                st.execute(params![root, p, c.size as i64, c.mtime_ns, c.sha256])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_cache_round_trip_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = CachedHash { size: 3, mtime_ns: 7, sha256: "ab".into() };
+        {
+            let s = Store::open_dir(dir.path()).unwrap();
+            s.put_hashes("/r", [("a/b", &c)]).unwrap();
+        }
+        let s = Store::open_dir(dir.path()).unwrap();
+        assert_eq!(s.cached_hash("/r", "a/b").unwrap(), Some(c.clone()));
+        assert_eq!(s.cached_hash("/other", "a/b").unwrap(), None);
+        assert_eq!(s.cached_hashes("/r").unwrap().len(), 1);
+    }
+}
