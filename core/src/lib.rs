@@ -15,3 +15,11 @@ pub mod report;
 pub mod state;
 
 pub use manifest::scan::build_manifest_json;
+pub mod backend;
+pub mod engine;
+pub mod jobs;
+pub mod progress;
+
+pub use engine::{Engine, EngineConfig, SyncOptions};
+pub use jobs::Job;
+pub use report::{Status, SyncReport};

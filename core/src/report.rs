@@ -133,7 +133,11 @@ pub struct Warning {
 
 impl Warning {
     /// A new warning.
-    pub fn new(path: impl Into<String>, reason: WarningReason, message: impl Into<String>) -> Warning {
+    pub fn new(
+        path: impl Into<String>,
+        reason: WarningReason,
+        message: impl Into<String>,
+    ) -> Warning {
         Warning { path: path.into(), reason, message: message.into() }
     }
 }

@@ -73,7 +73,9 @@ fn compare_both(s: &Entry, d: &Entry, o: &DiffOptions) -> Option<(Op, Reason)> {
     }
     match s.kind {
         EntryKind::Dir => (s.mode != d.mode).then_some((Op::SetMeta, Reason::ModeChanged)),
-        EntryKind::Symlink => (s.target != d.target).then_some((Op::Symlink, Reason::ContentMismatch)),
+        EntryKind::Symlink => {
+            (s.target != d.target).then_some((Op::Symlink, Reason::ContentMismatch))
+        }
         EntryKind::File => {
             if s.size != d.size {
                 return Some((Op::Copy, Reason::SizeChanged));
@@ -120,24 +122,24 @@ fn name_key(path: &str, rules: &NameRules) -> String {
 fn name_errors(src: &Manifest, dst: &Manifest, rules: &NameRules) -> HashMap<String, FileError> {
     let mut bad = HashMap::new();
     for e in &src.entries {
-        if let Some(max) = rules.max_path_bytes {
-            if e.path.len() > max {
-                let err = Error::invalid(format!(
-                    "path is {} bytes; the destination allows at most {max}",
-                    e.path.len()
-                ));
-                bad.insert(e.path.clone(), FileError::new(ErrorAction::Plan, &e.path, &err));
-                continue;
-            }
+        if let Some(max) = rules.max_path_bytes
+            && e.path.len() > max
+        {
+            let err = Error::invalid(format!(
+                "path is {} bytes; the destination allows at most {max}",
+                e.path.len()
+            ));
+            bad.insert(e.path.clone(), FileError::new(ErrorAction::Plan, &e.path, &err));
+            continue;
         }
-        if let Some(max) = rules.max_name_bytes {
-            if let Some(c) = e.path.split('/').find(|c| c.len() > max) {
-                let err = Error::invalid(format!(
-                    "name {c:?} is {} bytes; the destination allows at most {max}",
-                    c.len()
-                ));
-                bad.insert(e.path.clone(), FileError::new(ErrorAction::Plan, &e.path, &err));
-            }
+        if let Some(max) = rules.max_name_bytes
+            && let Some(c) = e.path.split('/').find(|c| c.len() > max)
+        {
+            let err = Error::invalid(format!(
+                "name {c:?} is {} bytes; the destination allows at most {max}",
+                c.len()
+            ));
+            bad.insert(e.path.clone(), FileError::new(ErrorAction::Plan, &e.path, &err));
         }
     }
     if !(rules.case_insensitive || rules.normalizes_unicode) {
@@ -153,10 +155,10 @@ fn name_errors(src: &Manifest, dst: &Manifest, rules: &NameRules) -> HashMap<Str
     }
     for (key, paths) in &by_key {
         let mut others: Vec<&str> = paths.clone();
-        if let Some(d) = dest_by_key.get(key) {
-            if !paths.contains(d) {
-                others.push(d);
-            }
+        if let Some(d) = dest_by_key.get(key)
+            && !paths.contains(d)
+        {
+            others.push(d);
         }
         if others.len() > 1 {
             for p in paths {
@@ -185,7 +187,8 @@ fn dest_changed(path: &str, live: Option<&Entry>, stored: Option<&Manifest>) -> 
 /// Computes the plan that makes `dst` hold what `src` holds.
 pub fn diff(src: &Manifest, dst: &Manifest, o: &DiffOptions) -> Plan {
     let bad = name_errors(src, dst, &o.rules);
-    let mut plan = Plan { schema_version: SCHEMA_VERSION, compare: o.compare, ..Default::default() };
+    let mut plan =
+        Plan { schema_version: SCHEMA_VERSION, compare: o.compare, ..Default::default() };
     let mut identical = 0u64;
     let (mut i, mut j) = (0, 0);
     let (s, d) = (&src.entries, &dst.entries);
@@ -234,8 +237,11 @@ pub fn diff(src: &Manifest, dst: &Manifest, o: &DiffOptions) -> Plan {
             (None, None) => unreachable!(),
         };
         // Busy source files are left for the next run, whatever they would have needed.
-        let busy = se.is_some_and(|e| e.kind == EntryKind::File && o.busy_after_ns.is_some_and(|t| e.mtime_ns > t));
-        let (mut op, mut reason) = if busy && op != Op::Keep { (Op::Skip, Reason::Busy) } else { (op, reason) };
+        let busy = se.is_some_and(|e| {
+            e.kind == EntryKind::File && o.busy_after_ns.is_some_and(|t| e.mtime_ns > t)
+        });
+        let (mut op, mut reason) =
+            if busy && op != Op::Keep { (Op::Skip, Reason::Busy) } else { (op, reason) };
         if matches!(op, Op::Copy | Op::Symlink | Op::Mkdir | Op::Delete | Op::SetMeta)
             && dest_changed(path, de, o.stored.as_ref())
         {
@@ -299,8 +305,20 @@ mod tests {
 
     #[test]
     fn reasons_by_compare_mode() {
-        let src = m(vec![f("new", 1, 1), f("size", 2, 1), f("newer", 1, 5), f("older", 1, 1), f("same", 1, 1)]);
-        let dst = m(vec![f("size", 3, 1), f("newer", 1, 1), f("older", 1, 5), f("same", 1, 1), f("gone", 1, 1)]);
+        let src = m(vec![
+            f("new", 1, 1),
+            f("size", 2, 1),
+            f("newer", 1, 5),
+            f("older", 1, 1),
+            f("same", 1, 1),
+        ]);
+        let dst = m(vec![
+            f("size", 3, 1),
+            f("newer", 1, 1),
+            f("older", 1, 5),
+            f("same", 1, 1),
+            f("gone", 1, 1),
+        ]);
         let p = diff(&src, &dst, &DiffOptions::default());
         assert_eq!(
             ops(&p),
@@ -318,7 +336,11 @@ mod tests {
         assert_eq!(p.totals.new_files, 1);
         assert_eq!(p.combined(), "- gone\n+ new\n* newer\n* older\n* size\n");
 
-        let p = diff(&src, &dst, &DiffOptions { compare: CompareMode::SizeOnly, delete: true, ..Default::default() });
+        let p = diff(
+            &src,
+            &dst,
+            &DiffOptions { compare: CompareMode::SizeOnly, delete: true, ..Default::default() },
+        );
         assert_eq!(
             ops(&p),
             vec![
@@ -334,8 +356,13 @@ mod tests {
     #[test]
     fn checksum_mode_fixes_mtime_without_copying() {
         let src = m(vec![hashed(f("a", 1, 9), "aa"), hashed(f("b", 1, 1), "bb"), f("c", 1, 1)]);
-        let dst = m(vec![hashed(f("a", 1, 1), "aa"), hashed(f("b", 1, 1), "cc"), hashed(f("c", 1, 1), "cc")]);
-        let p = diff(&src, &dst, &DiffOptions { compare: CompareMode::Checksum, ..Default::default() });
+        let dst = m(vec![
+            hashed(f("a", 1, 1), "aa"),
+            hashed(f("b", 1, 1), "cc"),
+            hashed(f("c", 1, 1), "cc"),
+        ]);
+        let p =
+            diff(&src, &dst, &DiffOptions { compare: CompareMode::Checksum, ..Default::default() });
         assert_eq!(
             ops(&p),
             vec![
@@ -361,11 +388,13 @@ mod tests {
     fn collisions_and_long_names_are_errors() {
         let nfc = "caf\u{e9}";
         let nfd = "cafe\u{301}";
-        let src = m(vec![f("A.png", 1, 1), f("a.png", 1, 1), f(nfc, 1, 1), f(nfd, 1, 1), f("ok", 1, 1)]);
+        let src =
+            m(vec![f("A.png", 1, 1), f("a.png", 1, 1), f(nfc, 1, 1), f(nfd, 1, 1), f("ok", 1, 1)]);
         let dst = m(vec![]);
         // A case-sensitive, non-normalising destination holds all of them.
         assert_eq!(diff(&src, &dst, &DiffOptions::default()).totals.copy_files, 5);
-        let rules = NameRules { case_insensitive: true, normalizes_unicode: true, ..Default::default() };
+        let rules =
+            NameRules { case_insensitive: true, normalizes_unicode: true, ..Default::default() };
         let p = diff(&src, &dst, &DiffOptions { rules, ..Default::default() });
         assert_eq!(p.errors.len(), 4);
         assert!(p.errors.iter().all(|e| e.kind == crate::ErrorKind::InvalidInput));
@@ -374,7 +403,8 @@ mod tests {
 
         let long = "k".repeat(1025);
         let src = m(vec![f(&long, 1, 1)]);
-        let rules = NameRules { max_path_bytes: Some(1024), max_name_bytes: None, ..Default::default() };
+        let rules =
+            NameRules { max_path_bytes: Some(1024), max_name_bytes: None, ..Default::default() };
         let p = diff(&src, &dst, &DiffOptions { rules, ..Default::default() });
         assert_eq!(p.errors.len(), 1);
         assert!(p.actions.is_empty());
@@ -390,7 +420,11 @@ mod tests {
             (DestChangedPolicy::Skip, Op::Skip),
             (DestChangedPolicy::KeepBoth, Op::Copy),
         ] {
-            let o = DiffOptions { stored: Some(stored.clone()), dest_changed: pol, ..Default::default() };
+            let o = DiffOptions {
+                stored: Some(stored.clone()),
+                dest_changed: pol,
+                ..Default::default()
+            };
             assert_eq!(
                 ops(&diff(&src, &live, &o)),
                 vec![("a".into(), op, Reason::DestChanged), ("b".into(), Op::Copy, Reason::Newer)]
@@ -409,7 +443,10 @@ mod tests {
         let dst = m(vec![f("l", 1, 1)]);
         assert_eq!(
             ops(&diff(&src, &dst, &DiffOptions::default())),
-            vec![("d".into(), Op::Mkdir, Reason::New), ("l".into(), Op::Symlink, Reason::TypeChanged)]
+            vec![
+                ("d".into(), Op::Mkdir, Reason::New),
+                ("l".into(), Op::Symlink, Reason::TypeChanged)
+            ]
         );
         let rules = NameRules { symlinks: false, ..Default::default() };
         let p = diff(&m(vec![l]), &m(vec![]), &DiffOptions { rules, ..Default::default() });

@@ -115,7 +115,9 @@ impl Filter {
 
 /// True for syncwright's own state folder at the root and for its temporary files anywhere.
 pub fn is_own_path(path: &str) -> bool {
-    path == STATE_DIR || path.starts_with(".syncwright/") || is_temp_name(path.rsplit('/').next().unwrap_or(path))
+    path == STATE_DIR
+        || path.starts_with(".syncwright/")
+        || is_temp_name(path.rsplit('/').next().unwrap_or(path))
 }
 
 /// True when `name` is a syncwright temporary file name (`.<name>.swtmp-<16 hex>`).
@@ -148,7 +150,10 @@ mod tests {
         assert!(!x.keep("a.tmp") && !x.keep("d/e/a.tmp"));
         assert!(!x.enter_dir("cache") && !x.enter_dir("x/cache"));
         assert!(!x.keep("logs/a/b.txt") && x.keep("x/logs/a.txt"));
-        assert!(!x.enter_dir("build") && x.keep("build"), "dir-only pattern leaves a file named build");
+        assert!(
+            !x.enter_dir("build") && x.keep("build"),
+            "dir-only pattern leaves a file named build"
+        );
         assert!(x.keep("a.png"));
     }
 

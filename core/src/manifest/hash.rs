@@ -65,11 +65,17 @@ mod tests {
 
     #[test]
     fn known_digests() {
-        assert_eq!(sha256_bytes(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            sha256_bytes(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
         let mut h = Hasher::new();
         h.update(b"ab");
         h.update(b"c");
-        assert_eq!(h.finish_hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            h.finish_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         let a = version_fingerprint("a", 1, 2);
         assert_eq!(a.len(), 16);
         assert_ne!(a, version_fingerprint("a", 1, 3));

@@ -70,10 +70,9 @@ pub fn import_media_sync(json: &str, root: Option<&str>, name: &str) -> Result<M
     let mut m = Manifest::new(name, if root.is_empty() { "/".to_string() } else { root.clone() });
     for (key, e) in doc {
         let abs = e.path.unwrap_or(key);
-        let rel = abs
-            .strip_prefix(&root)
-            .and_then(|r| r.strip_prefix('/'))
-            .ok_or_else(|| Error::invalid(format!("{abs:?} is not under {root:?}")).with_path(&abs))?;
+        let rel = abs.strip_prefix(&root).and_then(|r| r.strip_prefix('/')).ok_or_else(|| {
+            Error::invalid(format!("{abs:?} is not under {root:?}")).with_path(&abs)
+        })?;
         validate_rel_path(rel)?;
         let mut entry = Entry::file(rel, e.size, secs_to_ns(e.mtime)?, 0o644);
         if let Some(c) = e.checksum.filter(|c| !c.is_empty()) {
@@ -98,7 +97,9 @@ fn common_dir<'a>(paths: impl Iterator<Item = &'a str>) -> String {
         parts.pop(); // the file name
         common = Some(match common {
             None => parts,
-            Some(c) => c.iter().zip(parts.iter()).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect(),
+            Some(c) => {
+                c.iter().zip(parts.iter()).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect()
+            }
         });
     }
     common.map(|c| c.join("/")).unwrap_or_default()
@@ -123,10 +124,11 @@ struct CloudManifest {
 
 /// Imports document 3's manifest, bare or in its cached wrapper.
 pub fn import_cloud_sync(json: &str) -> Result<Manifest> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| bad(format!("not JSON: {e}")))?;
     let inner = v.get("manifest").cloned().unwrap_or(v);
-    let doc: CloudManifest =
-        serde_json::from_value(inner).map_err(|e| bad(format!("not a cloud-sync manifest: {e}")))?;
+    let doc: CloudManifest = serde_json::from_value(inner)
+        .map_err(|e| bad(format!("not a cloud-sync manifest: {e}")))?;
     let mut m = Manifest::new(doc.name, doc.root);
     m.created_at = normalise_time(&doc.created_at);
     for (key, e) in doc.entries {
@@ -150,7 +152,8 @@ fn normalise_time(t: &str) -> String {
 
 /// Imports either format, detected from its shape. `root` and `name` apply to media-sync documents.
 pub fn import_any(json: &str, root: Option<&str>, name: &str) -> Result<Manifest> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| bad(format!("not JSON: {e}")))?;
     match detect(&v) {
         Some(LegacyFormat::CloudSync) => import_cloud_sync(json),
         Some(LegacyFormat::MediaSync) => import_media_sync(json, root, name),
@@ -174,7 +177,8 @@ mod tests {
         assert_eq!(m.entries[0].size, 1482113);
         assert_eq!(m.entries[0].mtime_ns, 1_761_048_000_512_346_000);
         assert!(m.entries[0].hashes.is_empty());
-        let m = import_media_sync(MEDIA, Some("/workspace/stable-diffusion-webui/outputs/"), "f").unwrap();
+        let m = import_media_sync(MEDIA, Some("/workspace/stable-diffusion-webui/outputs/"), "f")
+            .unwrap();
         assert_eq!(m.entries[1].path, "txt2img-images/2025-10-21/00002-1234567891.png");
         let e = import_media_sync(MEDIA, Some("/elsewhere"), "f").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);

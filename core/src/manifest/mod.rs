@@ -99,7 +99,8 @@ impl Entry {
 
 /// Checks that `path` is a relative, normalised, '/'-separated path that cannot escape a root.
 pub fn validate_rel_path(path: &str) -> Result<()> {
-    let bad = |why: &str| Err(Error::invalid(format!("invalid path {path:?}: {why}")).with_path(path));
+    let bad =
+        |why: &str| Err(Error::invalid(format!("invalid path {path:?}: {why}")).with_path(path));
     if path.is_empty() {
         return bad("empty");
     }
@@ -185,10 +186,7 @@ impl Manifest {
 
     /// Looks an entry up by path (binary search; entries must be sorted).
     pub fn get(&self, path: &str) -> Option<&Entry> {
-        self.entries
-            .binary_search_by(|e| e.path.as_str().cmp(path))
-            .ok()
-            .map(|i| &self.entries[i])
+        self.entries.binary_search_by(|e| e.path.as_str().cmp(path)).ok().map(|i| &self.entries[i])
     }
 
     /// Total bytes of the file entries.
@@ -211,7 +209,9 @@ impl Manifest {
 
     /// Writes the canonical document (see the module docs), streaming one entry at a time.
     pub fn write_to<W: Write>(&self, mut w: W) -> Result<()> {
-        let io = |e: std::io::Error| Error::new(ErrorKind::from_io(&e), format!("writing manifest: {e}"));
+        let io = |e: std::io::Error| {
+            Error::new(ErrorKind::from_io(&e), format!("writing manifest: {e}"))
+        };
         let header = serde_json::to_string(&ManifestHeader {
             schema_version: self.schema_version,
             name: &self.name,
@@ -219,7 +219,7 @@ impl Manifest {
             created_at: &self.created_at,
         })?;
         // Drop the closing brace to continue the object with the entries array.
-        w.write_all(header[..header.len() - 1].as_bytes()).map_err(io)?;
+        w.write_all(&header.as_bytes()[..header.len() - 1]).map_err(io)?;
         w.write_all(b",\"entries\":[").map_err(io)?;
         let mut h = Sha256::new();
         let mut line = Vec::with_capacity(256);
@@ -234,9 +234,9 @@ impl Manifest {
         if !self.entries.is_empty() {
             w.write_all(b"\n").map_err(io)?;
         }
-        write!(
+        writeln!(
             w,
-            "],\"entry_count\":{},\"checksum\":\"{}\"}}\n",
+            "],\"entry_count\":{},\"checksum\":\"{}\"}}",
             self.entries.len(),
             hex::encode(h.finalize())
         )
@@ -259,7 +259,10 @@ impl Manifest {
         if doc.schema_version == 0 || doc.schema_version > SCHEMA_VERSION {
             return Err(Error::new(
                 ErrorKind::Corrupt,
-                format!("manifest schema_version {} is not supported (max {SCHEMA_VERSION})", doc.schema_version),
+                format!(
+                    "manifest schema_version {} is not supported (max {SCHEMA_VERSION})",
+                    doc.schema_version
+                ),
             ));
         }
         let m = Manifest {
@@ -276,7 +279,8 @@ impl Manifest {
             ));
         }
         for e in &m.entries {
-            validate_rel_path(&e.path).map_err(|e| Error::new(ErrorKind::Corrupt, e.message().to_string()))?;
+            validate_rel_path(&e.path)
+                .map_err(|e| Error::new(ErrorKind::Corrupt, e.message().to_string()))?;
         }
         if let Some(w) = m.entries.windows(2).find(|w| w[0].path >= w[1].path) {
             return Err(Error::new(
@@ -286,7 +290,10 @@ impl Manifest {
         }
         let sum = m.checksum()?;
         if sum != doc.checksum {
-            return Err(Error::new(ErrorKind::Corrupt, "manifest checksum does not match its entries"));
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                "manifest checksum does not match its entries",
+            ));
         }
         Ok(m)
     }
@@ -343,7 +350,11 @@ mod tests {
     #[test]
     fn paths_are_validated() {
         for bad in ["", "/a", "a//b", "a/../b", "./a", "a/.", "a\0b"] {
-            assert_eq!(validate_rel_path(bad).unwrap_err().kind(), ErrorKind::InvalidInput, "{bad:?}");
+            assert_eq!(
+                validate_rel_path(bad).unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "{bad:?}"
+            );
         }
         for good in ["a", "a/b", "-x", ".hidden/..x", "a b/ü"] {
             validate_rel_path(good).unwrap();

@@ -163,8 +163,12 @@ pub struct Plan {
 impl Plan {
     /// Recomputes the totals from the actions and errors.
     pub fn recount(&mut self) {
-        let identical_listed = self.actions.iter().filter(|a| a.reason == Reason::Identical).count() as u64;
-        let mut t = PlanTotals { identical: self.totals.identical.max(identical_listed), ..Default::default() };
+        let identical_listed =
+            self.actions.iter().filter(|a| a.reason == Reason::Identical).count() as u64;
+        let mut t = PlanTotals {
+            identical: self.totals.identical.max(identical_listed),
+            ..Default::default()
+        };
         for a in &self.actions {
             match a.op {
                 Op::Copy | Op::Symlink => {
@@ -199,7 +203,8 @@ impl Plan {
 
     /// The plan as rclone's `check --combined` lines: `= path`, `+ path`, `- path`, `* path`, `! path`.
     pub fn combined(&self) -> String {
-        let mut lines: Vec<(&str, char)> = self.actions.iter().map(|a| (a.path.as_str(), a.symbol())).collect();
+        let mut lines: Vec<(&str, char)> =
+            self.actions.iter().map(|a| (a.path.as_str(), a.symbol())).collect();
         lines.extend(self.errors.iter().map(|e| (e.path.as_str(), '!')));
         lines.sort_by(|a, b| a.0.cmp(b.0));
         let mut out = String::new();

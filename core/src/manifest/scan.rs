@@ -158,7 +158,11 @@ impl Walker<'_> {
             let de = match de {
                 Ok(de) => de,
                 Err(e) => {
-                    part.errors.push(FileError::new(ErrorAction::Scan, rel, &Error::io(&e, "cannot list", rel)));
+                    part.errors.push(FileError::new(
+                        ErrorAction::Scan,
+                        rel,
+                        &Error::io(&e, "cannot list", rel),
+                    ));
                     continue;
                 }
             };
@@ -175,15 +179,15 @@ impl Walker<'_> {
             let child = join(rel, name);
             let child_abs = abs.join(name);
             if let Some(fp) = temp_fingerprint(name) {
-                if let Ok(md) = de.metadata() {
-                    if md.is_file() {
-                        part.temps.push(TempFile {
-                            path: child,
-                            fingerprint: fp.to_string(),
-                            size: md.len(),
-                            mtime_ns: mtime_ns(&md),
-                        });
-                    }
+                if let Ok(md) = de.metadata()
+                    && md.is_file()
+                {
+                    part.temps.push(TempFile {
+                        path: child,
+                        fingerprint: fp.to_string(),
+                        size: md.len(),
+                        mtime_ns: mtime_ns(&md),
+                    });
                 }
                 continue;
             }
@@ -193,7 +197,11 @@ impl Walker<'_> {
             let ft = match de.file_type() {
                 Ok(ft) => ft,
                 Err(e) => {
-                    part.errors.push(FileError::new(ErrorAction::Scan, &child, &Error::io(&e, "cannot stat", &child)));
+                    part.errors.push(FileError::new(
+                        ErrorAction::Scan,
+                        &child,
+                        &Error::io(&e, "cannot stat", &child),
+                    ));
                     continue;
                 }
             };
@@ -246,19 +254,23 @@ impl Walker<'_> {
             child_entries |= !c.entries.is_empty();
             part.absorb(c);
         }
-        if !had_entries && !child_entries && !rel.is_empty() && part.errors.is_empty() && self.opts.filter.keep(rel) {
-            if let Ok(md) = std::fs::metadata(abs) {
-                self.count();
-                part.entries.push(Entry {
-                    path: rel.to_string(),
-                    kind: EntryKind::Dir,
-                    size: 0,
-                    mtime_ns: mtime_ns(&md),
-                    mode: md.permissions().mode() & 0o7777,
-                    target: None,
-                    hashes: BTreeMap::new(),
-                });
-            }
+        if !had_entries
+            && !child_entries
+            && !rel.is_empty()
+            && part.errors.is_empty()
+            && self.opts.filter.keep(rel)
+            && let Ok(md) = std::fs::metadata(abs)
+        {
+            self.count();
+            part.entries.push(Entry {
+                path: rel.to_string(),
+                kind: EntryKind::Dir,
+                size: 0,
+                mtime_ns: mtime_ns(&md),
+                mode: md.permissions().mode() & 0o7777,
+                target: None,
+                hashes: BTreeMap::new(),
+            });
         }
         part
     }
@@ -280,7 +292,11 @@ impl Walker<'_> {
                 let target = match std::fs::read_link(&child_abs) {
                     Ok(t) => t,
                     Err(e) => {
-                        part.errors.push(FileError::new(ErrorAction::Scan, &child, &Error::io(&e, "cannot read link", &child)));
+                        part.errors.push(FileError::new(
+                            ErrorAction::Scan,
+                            &child,
+                            &Error::io(&e, "cannot read link", &child),
+                        ));
                         return;
                     }
                 };
@@ -305,48 +321,62 @@ impl Walker<'_> {
                             hashes: BTreeMap::new(),
                         });
                     }
-                    Err(e) => part.errors.push(FileError::new(ErrorAction::Scan, &child, &Error::io(&e, "cannot stat", &child))),
+                    Err(e) => part.errors.push(FileError::new(
+                        ErrorAction::Scan,
+                        &child,
+                        &Error::io(&e, "cannot stat", &child),
+                    )),
                 }
             }
-            LinkMode::Follow => match std::fs::metadata(&child_abs) {
-                Ok(md) if md.is_dir() => {
-                    let id = (md.dev(), md.ino());
-                    if ancestors.contains(&id) {
-                        part.warnings.push(Warning::new(
+            LinkMode::Follow => {
+                match std::fs::metadata(&child_abs) {
+                    Ok(md) if md.is_dir() => {
+                        let id = (md.dev(), md.ino());
+                        if ancestors.contains(&id) {
+                            part.warnings.push(Warning::new(
                             child.clone(),
                             WarningReason::SymlinkLoop,
                             format!("{child} links back to one of its own parent directories: not followed"),
                         ));
-                    } else if self.opts.filter.enter_dir(&child) {
-                        subdirs.push((child, child_abs, id));
+                        } else if self.opts.filter.enter_dir(&child) {
+                            subdirs.push((child, child_abs, id));
+                        }
                     }
-                }
-                Ok(md) if md.is_file() => {
-                    if self.opts.filter.keep(&child) {
-                        part.entries.push(self.file_entry(child, &md));
+                    Ok(md) if md.is_file() => {
+                        if self.opts.filter.keep(&child) {
+                            part.entries.push(self.file_entry(child, &md));
+                        }
                     }
-                }
-                Ok(_) => {
-                    if self.opts.filter.keep(&child) {
-                        part.warnings.push(Warning::new(
+                    Ok(_) => {
+                        if self.opts.filter.keep(&child) {
+                            part.warnings.push(Warning::new(
                             child.clone(),
                             WarningReason::SpecialFile,
                             format!("{child} points to a FIFO, socket or device: skipped, never opened"),
                         ));
+                        }
                     }
+                    Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                        part.warnings.push(Warning::new(
+                            child.clone(),
+                            WarningReason::SymlinkLoop,
+                            format!("{child} is a symlink loop: skipped"),
+                        ))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        part.warnings.push(Warning::new(
+                            child.clone(),
+                            WarningReason::DanglingSymlink,
+                            format!("{child} points to nothing: skipped"),
+                        ))
+                    }
+                    Err(e) => part.errors.push(FileError::new(
+                        ErrorAction::Scan,
+                        &child,
+                        &Error::io(&e, "cannot follow link", &child),
+                    )),
                 }
-                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => part.warnings.push(Warning::new(
-                    child.clone(),
-                    WarningReason::SymlinkLoop,
-                    format!("{child} is a symlink loop: skipped"),
-                )),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => part.warnings.push(Warning::new(
-                    child.clone(),
-                    WarningReason::DanglingSymlink,
-                    format!("{child} points to nothing: skipped"),
-                )),
-                Err(e) => part.errors.push(FileError::new(ErrorAction::Scan, &child, &Error::io(&e, "cannot follow link", &child))),
-            },
+            }
         }
     }
 }
@@ -362,11 +392,14 @@ pub fn worker_threads(threads: usize) -> usize {
 /// Scans the local directory `root`. A missing or unreadable root is an error; problems below it are reported
 /// in the outcome and the scan goes on.
 pub fn scan_local(root: &Path, opts: &ScanOptions) -> Result<ScanOutcome> {
-    let md = std::fs::metadata(root).map_err(|e| Error::io(&e, "cannot open", root.display().to_string()))?;
+    let md = std::fs::metadata(root)
+        .map_err(|e| Error::io(&e, "cannot open", root.display().to_string()))?;
     if !md.is_dir() {
         return Err(Error::invalid(format!("{} is not a directory", root.display())));
     }
-    let root_s = root.to_str().ok_or_else(|| Error::invalid(format!("{} is not valid UTF-8", root.display())))?;
+    let root_s = root
+        .to_str()
+        .ok_or_else(|| Error::invalid(format!("{} is not valid UTF-8", root.display())))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(worker_threads(opts.threads))
         .thread_name(|i| format!("sw-scan-{i}"))
@@ -389,7 +422,12 @@ pub fn scan_local(root: &Path, opts: &ScanOptions) -> Result<ScanOutcome> {
     }
     let mut manifest = Manifest::new(opts.name.clone(), root_s);
     manifest.entries = part.entries;
-    Ok(ScanOutcome { manifest, warnings: part.warnings, errors: part.errors, temporaries: part.temps })
+    Ok(ScanOutcome {
+        manifest,
+        warnings: part.warnings,
+        errors: part.errors,
+        temporaries: part.temps,
+    })
 }
 
 fn hash_entries(root: &Path, root_s: &str, part: &mut Part, opts: &ScanOptions) -> Result<()> {
@@ -411,11 +449,12 @@ fn hash_entries(root: &Path, root_s: &str, part: &mut Part, opts: &ScanOptions) 
             if let Some(c) = &opts.counters {
                 c.hashed.fetch_add(1, Ordering::Relaxed);
             }
-            if let Some(c) = cache.get(&e.path) {
-                if c.size == e.size && c.mtime_ns == e.mtime_ns {
-                    e.hashes.insert(SHA256.into(), c.sha256.clone());
-                    return None;
-                }
+            if let Some(c) = cache.get(&e.path)
+                && c.size == e.size
+                && c.mtime_ns == e.mtime_ns
+            {
+                e.hashes.insert(SHA256.into(), c.sha256.clone());
+                return None;
             }
             match sha256_file(&root.join(&e.path), &e.path) {
                 Ok(h) => {
@@ -437,10 +476,10 @@ fn hash_entries(root: &Path, root_s: &str, part: &mut Part, opts: &ScanOptions) 
             None => {}
         }
     }
-    if let Some(s) = &opts.hash_cache {
-        if !fresh.is_empty() {
-            s.put_hashes(root_s, fresh.iter().map(|(p, c)| (*p, c)))?;
-        }
+    if let Some(s) = &opts.hash_cache
+        && !fresh.is_empty()
+    {
+        s.put_hashes(root_s, fresh.iter().map(|(p, c)| (*p, c)))?;
     }
     Ok(())
 }
@@ -462,8 +501,9 @@ pub fn build_manifest_json(root: &Path, options_json: Option<&str>) -> Result<St
         threads: usize,
     }
     let o: Opts = match options_json {
-        Some(s) if !s.trim().is_empty() => serde_json::from_str(s)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("bad manifest options: {e}")))?,
+        Some(s) if !s.trim().is_empty() => serde_json::from_str(s).map_err(|e| {
+            Error::new(ErrorKind::InvalidInput, format!("bad manifest options: {e}"))
+        })?,
         _ => Opts::default(),
     };
     let store = match &o.state_dir {

@@ -63,15 +63,19 @@ CREATE TABLE IF NOT EXISTS hash_cache (
 impl Store {
     /// Opens (creating) the store in `dir`.
     pub fn open_dir(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(&e, "cannot create the state directory", dir.display().to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::io(&e, "cannot create the state directory", dir.display().to_string())
+        })?;
         Store::open(&dir.join(STORE_FILE))
     }
 
     /// Opens (creating) the store at the file `path`.
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path).map_err(|e| {
-            Error::new(ErrorKind::Unavailable, format!("cannot open state store {}: {e}", path.display()))
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("cannot open state store {}: {e}", path.display()),
+            )
         })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -99,11 +103,17 @@ impl Store {
     /// All cached hashes under `root` (an absolute location), by relative path.
     pub fn cached_hashes(&self, root: &str) -> Result<HashMap<String, CachedHash>> {
         let conn = self.lock();
-        let mut st = conn.prepare_cached("SELECT path, size, mtime_ns, sha256 FROM hash_cache WHERE root = ?1")?;
+        let mut st = conn.prepare_cached(
+            "SELECT path, size, mtime_ns, sha256 FROM hash_cache WHERE root = ?1",
+        )?;
         let rows = st.query_map(params![root], |r| {
             Ok((
                 r.get::<_, String>(0)?,
-                CachedHash { size: r.get::<_, i64>(1)? as u64, mtime_ns: r.get(2)?, sha256: r.get(3)? },
+                CachedHash {
+                    size: r.get::<_, i64>(1)? as u64,
+                    mtime_ns: r.get(2)?,
+                    sha256: r.get(3)?,
+                },
             ))
         })?;
         let mut out = HashMap::new();
@@ -117,17 +127,26 @@ impl Store {
     /// One cached hash.
     pub fn cached_hash(&self, root: &str, path: &str) -> Result<Option<CachedHash>> {
         let conn = self.lock();
-        let mut st =
-            conn.prepare_cached("SELECT size, mtime_ns, sha256 FROM hash_cache WHERE root = ?1 AND path = ?2")?;
+        let mut st = conn.prepare_cached(
+            "SELECT size, mtime_ns, sha256 FROM hash_cache WHERE root = ?1 AND path = ?2",
+        )?;
         Ok(st
             .query_row(params![root, path], |r| {
-                Ok(CachedHash { size: r.get::<_, i64>(0)? as u64, mtime_ns: r.get(1)?, sha256: r.get(2)? })
+                Ok(CachedHash {
+                    size: r.get::<_, i64>(0)? as u64,
+                    mtime_ns: r.get(1)?,
+                    sha256: r.get(2)?,
+                })
             })
             .optional()?)
     }
 
     /// Stores hashes under `root` in one transaction.
-    pub fn put_hashes<'a>(&self, root: &str, items: impl IntoIterator<Item = (&'a str, &'a CachedHash)>) -> Result<()> {
+    pub fn put_hashes<'a>(
+        &self,
+        root: &str,
+        items: impl IntoIterator<Item = (&'a str, &'a CachedHash)>,
+    ) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         {

@@ -1,0 +1,577 @@
+//! The local file system backend.
+
+use super::{Backend, ReadStream, WriteSink, blocking};
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::diff::NameRules;
+use crate::manifest::filter::{STATE_DIR, TEMP_MARKER};
+use crate::manifest::hash::{Hasher, version_fingerprint};
+use crate::manifest::scan::{ScanOptions, ScanOutcome, mtime_ns, scan_local};
+use crate::manifest::{Entry, EntryKind, validate_rel_path};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Longest file name most local file systems take.
+const MAX_NAME: usize = 255;
+
+/// A tree on a local (or mounted network) file system.
+#[derive(Debug)]
+pub struct LocalBackend {
+    root: PathBuf,
+    /// Directories below the root already checked to be real directories (not links).
+    checked_dirs: Mutex<HashSet<String>>,
+}
+
+impl LocalBackend {
+    /// A backend rooted at `root` (it need not exist yet; writes create it).
+    pub fn new(root: impl AsRef<Path>) -> Result<LocalBackend> {
+        let root = root.as_ref();
+        if root.as_os_str().is_empty() {
+            return Err(Error::invalid("empty path"));
+        }
+        let root = if root.is_absolute() {
+            root.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| Error::io(&e, "cannot read", "the current directory"))?
+                .join(root)
+        };
+        Ok(LocalBackend { root, checked_dirs: Mutex::new(HashSet::new()) })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn abs(&self, rel: &str) -> Result<PathBuf> {
+        validate_rel_path(rel)?;
+        Ok(self.root.join(rel))
+    }
+
+    /// Makes sure every directory above `rel` is a real directory inside the root (never a symlink that could lead
+    /// out of it), creating missing ones when `create`.
+    fn check_parents(&self, rel: &str, create: bool) -> Result<()> {
+        let Some((parent, _)) = rel.rsplit_once('/') else {
+            if create {
+                std::fs::create_dir_all(&self.root)
+                    .map_err(|e| Error::io(&e, "cannot create", self.root.display().to_string()))?;
+            }
+            return Ok(());
+        };
+        if self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).contains(parent) {
+            return Ok(());
+        }
+        if create {
+            std::fs::create_dir_all(&self.root)
+                .map_err(|e| Error::io(&e, "cannot create", self.root.display().to_string()))?;
+        }
+        let mut prefix = String::new();
+        for comp in parent.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(comp);
+            if self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).contains(&prefix) {
+                continue;
+            }
+            let p = self.root.join(&prefix);
+            match std::fs::symlink_metadata(&p) {
+                Ok(md) if md.is_dir() => {}
+                Ok(md) => {
+                    let what =
+                        if md.file_type().is_symlink() { "a symlink" } else { "not a directory" };
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!("{prefix} is {what} at the destination, so {rel} cannot be written below it"),
+                    )
+                    .with_path(rel));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                    match std::fs::create_dir(&p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
+                        Err(e) => return Err(Error::io(&e, "cannot create directory", &prefix)),
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(Error::io(&e, "cannot stat", &prefix)),
+            }
+            self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(prefix.clone());
+        }
+        Ok(())
+    }
+
+    fn state_path(&self, key: &str) -> Result<PathBuf> {
+        validate_rel_path(key)?;
+        Ok(self.root.join(STATE_DIR).join(key))
+    }
+}
+
+/// The temporary name beside `rel` for a source version with fingerprint `fp`.
+pub fn temp_name_for(rel: &str, fp: &str) -> String {
+    let (dir, name) = match rel.rsplit_once('/') {
+        Some((d, n)) => (Some(d), n),
+        None => (None, rel),
+    };
+    let room = MAX_NAME - 1 - TEMP_MARKER.len() - fp.len();
+    let mut cut = name.len().min(room);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let tmp = format!(".{}{TEMP_MARKER}{fp}", &name[..cut]);
+    match dir {
+        Some(d) => format!("{d}/{tmp}"),
+        None => tmp,
+    }
+}
+
+fn entry_of(rel: &str, md: &std::fs::Metadata, target: Option<String>) -> Entry {
+    let kind = if md.file_type().is_symlink() {
+        EntryKind::Symlink
+    } else if md.is_dir() {
+        EntryKind::Dir
+    } else {
+        EntryKind::File
+    };
+    Entry {
+        path: rel.to_string(),
+        kind,
+        size: match kind {
+            EntryKind::Dir => 0,
+            EntryKind::Symlink => target.as_ref().map(|t| t.len() as u64).unwrap_or(0),
+            EntryKind::File => md.len(),
+        },
+        mtime_ns: mtime_ns(md),
+        mode: md.permissions().mode() & 0o7777,
+        target,
+        hashes: BTreeMap::new(),
+    }
+}
+
+/// Sets the mtime of `path` without following a final symlink.
+fn set_mtime_nofollow(path: &Path, mtime_ns: i64, display: &str) -> Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::invalid(format!("{display}: path contains NUL")))?;
+    let ts = libc::timespec {
+        tv_sec: mtime_ns.div_euclid(1_000_000_000) as libc::time_t,
+        tv_nsec: mtime_ns.rem_euclid(1_000_000_000) as _,
+    };
+    let times = [ts, ts];
+    // SAFETY: `c` is a valid NUL-terminated path and `times` points to two timespecs, as utimensat requires.
+    let r = unsafe {
+        libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+    };
+    if r != 0 {
+        return Err(Error::io(
+            &std::io::Error::last_os_error(),
+            "cannot set the mtime of",
+            display,
+        ));
+    }
+    Ok(())
+}
+
+fn system_time(ns: i64) -> std::time::SystemTime {
+    if ns >= 0 {
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns as u64)
+    } else {
+        std::time::UNIX_EPOCH - std::time::Duration::from_nanos(ns.unsigned_abs())
+    }
+}
+
+fn fsync_dir(dir: &Path) {
+    // Best effort: makes the rename durable. Some file systems refuse fsync on directories.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn scheme(&self) -> &'static str {
+        "local"
+    }
+
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn rules(&self) -> NameRules {
+        NameRules {
+            case_insensitive: cfg!(any(target_os = "macos", target_os = "windows")),
+            normalizes_unicode: cfg!(target_os = "macos"),
+            max_path_bytes: None,
+            max_name_bytes: Some(MAX_NAME),
+            symlinks: cfg!(unix),
+        }
+    }
+
+    async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome> {
+        blocking(|| scan_local(&self.root, &opts))
+    }
+
+    async fn stat(&self, path: &str) -> Result<Option<Entry>> {
+        let p = self.abs(path)?;
+        blocking(|| match std::fs::symlink_metadata(&p) {
+            Ok(md) => {
+                let target = if md.file_type().is_symlink() {
+                    std::fs::read_link(&p).ok().and_then(|t| t.to_str().map(str::to_string))
+                } else {
+                    None
+                };
+                Ok(Some(entry_of(path, &md, target)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&e, "cannot stat", path)),
+        })
+    }
+
+    async fn open_read(&self, path: &str, offset: u64) -> Result<Box<dyn ReadStream>> {
+        let p = self.abs(path)?;
+        let file = blocking(|| -> Result<File> {
+            let mut f = File::open(&p).map_err(|e| Error::io(&e, "cannot open", path))?;
+            if offset > 0 {
+                f.seek(SeekFrom::Start(offset))
+                    .map_err(|e| Error::io(&e, "cannot seek in", path))?;
+            }
+            Ok(f)
+        })?;
+        Ok(Box::new(LocalReader { file, path: path.to_string() }))
+    }
+
+    async fn open_write(&self, path: &str, version: &Entry) -> Result<Box<dyn WriteSink>> {
+        let target = self.abs(path)?;
+        let fp = version_fingerprint(path, version.size, version.mtime_ns);
+        let temp_rel = temp_name_for(path, &fp);
+        let temp = self.root.join(&temp_rel);
+        blocking(|| -> Result<Box<dyn WriteSink>> {
+            self.check_parents(path, true)?;
+            // Resume a partial temporary of this very source version.
+            let existing = match std::fs::symlink_metadata(&temp) {
+                Ok(md) if md.is_file() && md.len() <= version.size => md.len(),
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&temp);
+                    0
+                }
+                Err(_) => 0,
+            };
+            let file = if existing > 0 {
+                OpenOptions::new().append(true).open(&temp)
+            } else {
+                OpenOptions::new().write(true).create(true).truncate(true).open(&temp)
+            }
+            .map_err(|e| Error::io(&e, "cannot create", &temp_rel))?;
+            Ok(Box::new(LocalWriter {
+                file: Some(file),
+                temp,
+                target,
+                path: path.to_string(),
+                resume: existing,
+            }))
+        })
+    }
+
+    async fn set_meta(&self, path: &str, entry: &Entry) -> Result<()> {
+        let p = self.abs(path)?;
+        blocking(|| {
+            self.check_parents(path, false)?;
+            if entry.kind != EntryKind::Symlink {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(entry.mode))
+                    .map_err(|e| Error::io(&e, "cannot set the mode of", path))?;
+            }
+            set_mtime_nofollow(&p, entry.mtime_ns, path)
+        })
+    }
+
+    async fn create_dir(&self, path: &str, entry: &Entry) -> Result<()> {
+        let p = self.abs(path)?;
+        blocking(|| {
+            self.check_parents(path, true)?;
+            match std::fs::create_dir(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
+                Err(e) => return Err(Error::io(&e, "cannot create directory", path)),
+            }
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(entry.mode | 0o700))
+                .map_err(|e| Error::io(&e, "cannot set the mode of", path))?;
+            set_mtime_nofollow(&p, entry.mtime_ns, path)
+        })
+    }
+
+    async fn create_symlink(&self, path: &str, entry: &Entry) -> Result<()> {
+        let target = entry
+            .target
+            .as_deref()
+            .ok_or_else(|| Error::invalid(format!("{path}: symlink entry without a target")))?;
+        let p = self.abs(path)?;
+        let fp = version_fingerprint(path, entry.size, entry.mtime_ns);
+        let temp = self.root.join(temp_name_for(path, &fp));
+        blocking(|| {
+            self.check_parents(path, true)?;
+            let _ = std::fs::remove_file(&temp);
+            std::os::unix::fs::symlink(target, &temp)
+                .map_err(|e| Error::io(&e, "cannot create symlink", path))?;
+            let r = set_mtime_nofollow(&temp, entry.mtime_ns, path).and_then(|_| {
+                std::fs::rename(&temp, &p).map_err(|e| Error::io(&e, "cannot replace", path))
+            });
+            if r.is_err() {
+                let _ = std::fs::remove_file(&temp);
+            }
+            r
+        })
+    }
+
+    async fn delete(&self, path: &str, kind: EntryKind) -> Result<()> {
+        let p = self.abs(path)?;
+        blocking(|| {
+            self.check_parents(path, false)?;
+            let r = match kind {
+                EntryKind::Dir => std::fs::remove_dir(&p),
+                _ => std::fs::remove_file(&p),
+            };
+            match r {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::io(&e, "cannot delete", path)),
+            }
+        })
+    }
+
+    async fn remove_empty_dir(&self, path: &str) -> Result<bool> {
+        let p = self.abs(path)?;
+        blocking(|| {
+            self.check_parents(path, false)?;
+            match std::fs::symlink_metadata(&p) {
+                Ok(md) if md.is_dir() => {}
+                _ => return Ok(false),
+            }
+            match std::fs::remove_dir(&p) {
+                Ok(()) => {
+                    self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+                    Ok(true)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(false),
+                Err(e) => Err(Error::io(&e, "cannot remove directory", path)),
+            }
+        })
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let (a, b) = (self.abs(from)?, self.abs(to)?);
+        blocking(|| {
+            self.check_parents(from, false)?;
+            self.check_parents(to, true)?;
+            std::fs::rename(&a, &b).map_err(|e| Error::io(&e, "cannot rename", from))
+        })
+    }
+
+    async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let p = self.state_path(key)?;
+        blocking(|| match std::fs::read(&p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&e, "cannot read", p.display().to_string())),
+        })
+    }
+
+    async fn write_state(&self, key: &str, data: &[u8]) -> Result<()> {
+        let p = self.state_path(key)?;
+        blocking(|| {
+            let dir = p.parent().expect("state path has a parent");
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(&e, "cannot create", dir.display().to_string()))?;
+            let tmp = p.with_extension(format!("tmp-{}", std::process::id()));
+            let shown = p.display().to_string();
+            let r = (|| {
+                let mut f =
+                    File::create(&tmp).map_err(|e| Error::io(&e, "cannot create", &shown))?;
+                f.write_all(data).map_err(|e| Error::io(&e, "cannot write", &shown))?;
+                f.sync_all().map_err(|e| Error::io(&e, "cannot flush", &shown))?;
+                std::fs::rename(&tmp, &p).map_err(|e| Error::io(&e, "cannot replace", &shown))?;
+                fsync_dir(dir);
+                Ok(())
+            })();
+            if r.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            r
+        })
+    }
+
+    async fn delete_state(&self, key: &str) -> Result<()> {
+        let p = self.state_path(key)?;
+        blocking(|| match std::fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&e, "cannot delete", p.display().to_string())),
+        })
+    }
+}
+
+struct LocalReader {
+    file: File,
+    path: String,
+}
+
+#[async_trait]
+impl ReadStream for LocalReader {
+    async fn read_chunk(&mut self, buf: &mut Vec<u8>, max: usize) -> Result<()> {
+        buf.clear();
+        buf.resize(max, 0);
+        let r = blocking(|| {
+            let mut filled = 0;
+            while filled < max {
+                match self.file.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::io(&e, "cannot read", &self.path)),
+                }
+            }
+            Ok(filled)
+        });
+        match r {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(())
+            }
+            Err(e) => {
+                buf.clear();
+                Err(e)
+            }
+        }
+    }
+}
+
+struct LocalWriter {
+    file: Option<File>,
+    temp: PathBuf,
+    target: PathBuf,
+    path: String,
+    resume: u64,
+}
+
+impl LocalWriter {
+    fn file(&mut self) -> Result<&mut File> {
+        self.file.as_mut().ok_or_else(|| Error::internal("write after close"))
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        // A writer dropped without commit or keep_partial (a cancelled task) leaves no temporary behind.
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[async_trait]
+impl WriteSink for LocalWriter {
+    fn resume_offset(&self) -> u64 {
+        self.resume
+    }
+
+    async fn write_chunk(&mut self, data: &[u8]) -> Result<()> {
+        let path = self.path.clone();
+        blocking(|| self.file()?.write_all(data).map_err(|e| Error::io(&e, "cannot write", &path)))
+    }
+
+    async fn commit(mut self: Box<Self>, entry: &Entry, verify_sha256: Option<&str>) -> Result<()> {
+        let r = blocking(|| -> Result<()> {
+            let path = self.path.clone();
+            let f = self.file()?;
+            f.sync_all().map_err(|e| Error::io(&e, "cannot flush", &path))?;
+            if let Some(want) = verify_sha256 {
+                let mut rf =
+                    File::open(&self.temp).map_err(|e| Error::io(&e, "cannot reopen", &path))?;
+                let mut h = Hasher::new();
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n =
+                        rf.read(&mut buf).map_err(|e| Error::io(&e, "cannot read back", &path))?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+                let got = h.finish_hex();
+                if got != want {
+                    return Err(Error::new(
+                        ErrorKind::Corrupt,
+                        format!("{path}: what was written does not match the source (sha256 {got}, expected {want})"),
+                    )
+                    .with_path(&path));
+                }
+            }
+            let f = self.file()?;
+            f.set_permissions(std::fs::Permissions::from_mode(entry.mode))
+                .map_err(|e| Error::io(&e, "cannot set the mode of", &path))?;
+            f.set_times(std::fs::FileTimes::new().set_modified(system_time(entry.mtime_ns)))
+                .map_err(|e| Error::io(&e, "cannot set the mtime of", &path))?;
+            std::fs::rename(&self.temp, &self.target)
+                .map_err(|e| Error::io(&e, "cannot replace", &path))?;
+            self.file = None;
+            if let Some(dir) = self.target.parent() {
+                fsync_dir(dir);
+            }
+            Ok(())
+        });
+        // On failure, Drop removes the temporary.
+        r
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        self.file = None;
+        blocking(|| match std::fs::remove_file(&self.temp) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&e, "cannot remove temporary of", &self.path)),
+        })
+    }
+
+    async fn keep_partial(mut self: Box<Self>) -> Result<()> {
+        if let Some(f) = self.file.take() {
+            let _ = f.sync_data();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_fit_and_are_recognised() {
+        let fp = "0123456789abcdef";
+        assert_eq!(temp_name_for("a/b.png", fp), "a/.b.png.swtmp-0123456789abcdef");
+        let long = "é".repeat(200);
+        let t = temp_name_for(&long, fp);
+        assert!(t.len() <= MAX_NAME);
+        assert!(crate::manifest::filter::is_temp_name(&t));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_refuse_a_symlinked_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("esc")).unwrap();
+        let b = LocalBackend::new(dir.path()).unwrap();
+        let e = Entry::file("esc/x", 1, 0, 0o644);
+        let err = match b.open_write("esc/x", &e).await {
+            Err(err) => err,
+            Ok(_) => panic!("write through a symlink was allowed"),
+        };
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
+        assert_eq!(b.open_read("../x", 0).await.err().unwrap().kind(), ErrorKind::InvalidInput);
+    }
+}

@@ -1,0 +1,109 @@
+//! Where trees live: the [`Backend`] trait and its implementations (local now; SFTP, S3 and Google Drive in later
+//! issues), plus an instrumented wrapper that injects faults for tests.
+//!
+//! Every write goes to a temporary name beside its target (`.<name>.swtmp-<fingerprint>`, the fingerprint naming
+//! the target and the source version) and is renamed over the target only when complete, so a crash leaves the old
+//! file or the new one, never a mix, and a later run can resume a partial temporary of the same source version.
+
+pub mod instrumented;
+pub mod local;
+
+use crate::error::{Error, Result};
+use crate::manifest::diff::NameRules;
+use crate::manifest::scan::{ScanOptions, ScanOutcome};
+use crate::manifest::{Entry, EntryKind};
+use async_trait::async_trait;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// Reads a file's content in chunks.
+#[async_trait]
+pub trait ReadStream: Send {
+    /// Replaces the content of `buf` with up to `max` next bytes; leaves it empty at the end of the file.
+    async fn read_chunk(&mut self, buf: &mut Vec<u8>, max: usize) -> Result<()>;
+}
+
+/// Writes one file to a temporary name beside its target; `commit` makes it visible atomically.
+#[async_trait]
+pub trait WriteSink: Send {
+    /// Bytes already in the temporary from an earlier attempt at the same source version: the caller continues
+    /// from there.
+    fn resume_offset(&self) -> u64;
+    /// Appends bytes.
+    async fn write_chunk(&mut self, data: &[u8]) -> Result<()>;
+    /// Flushes to stable storage, sets mode and mtime from `entry`, checks the content against `verify_sha256`
+    /// when given (by reading back what was written), and renames the temporary over the target.
+    async fn commit(self: Box<Self>, entry: &Entry, verify_sha256: Option<&str>) -> Result<()>;
+    /// Removes the temporary.
+    async fn abort(self: Box<Self>) -> Result<()>;
+    /// Leaves the temporary in place so that a later run resumes it.
+    async fn keep_partial(self: Box<Self>) -> Result<()>;
+}
+
+/// A place that holds a tree: list it, read and write files safely, delete, and keep syncwright's own state
+/// (manifests, run markers) under `.syncwright/` at its root.
+#[async_trait]
+pub trait Backend: Send + Sync + Debug {
+    /// The scheme (`local`, `sftp`, `s3`, `gdrive`).
+    fn scheme(&self) -> &'static str;
+    /// Where it is, for reports and logs; never carries credentials.
+    fn location(&self) -> String;
+    /// Names and kinds the backend can hold.
+    fn rules(&self) -> NameRules;
+    /// The granularity of the mtimes it stores, in nanoseconds (1 for local disks).
+    fn mtime_precision_ns(&self) -> i64 {
+        1
+    }
+    /// Lists the tree under the root. A missing root is an error of kind `not_found`.
+    async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome>;
+    /// The entry at `path` (symlinks not followed), or None.
+    async fn stat(&self, path: &str) -> Result<Option<Entry>>;
+    /// Opens a file for reading from `offset`.
+    async fn open_read(&self, path: &str, offset: u64) -> Result<Box<dyn ReadStream>>;
+    /// Opens the temporary for `path` holding source version `version` (size, mtime), resuming one that exists.
+    async fn open_write(&self, path: &str, version: &Entry) -> Result<Box<dyn WriteSink>>;
+    /// Sets mode and mtime of an existing entry.
+    async fn set_meta(&self, path: &str, entry: &Entry) -> Result<()>;
+    /// Creates a directory (and its parents) with the entry's mode and mtime.
+    async fn create_dir(&self, path: &str, entry: &Entry) -> Result<()>;
+    /// Creates or atomically replaces a symlink.
+    async fn create_symlink(&self, path: &str, entry: &Entry) -> Result<()>;
+    /// Deletes a file, symlink or empty directory; a missing entry is not an error.
+    async fn delete(&self, path: &str, kind: EntryKind) -> Result<()>;
+    /// Removes a directory if it is empty; returns whether it was removed.
+    async fn remove_empty_dir(&self, path: &str) -> Result<bool>;
+    /// Renames an entry (used to keep both versions of an edited destination file).
+    async fn rename(&self, from: &str, to: &str) -> Result<()>;
+    /// Reads `.syncwright/<key>`, or None.
+    async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Writes `.syncwright/<key>` atomically.
+    async fn write_state(&self, key: &str, data: &[u8]) -> Result<()>;
+    /// Removes `.syncwright/<key>`; missing is fine.
+    async fn delete_state(&self, key: &str) -> Result<()>;
+}
+
+/// Opens the backend for a location given by a user: a plain path or `file://` URL is local. Other schemes
+/// come with their backends.
+pub fn open(location: &str) -> Result<Arc<dyn Backend>> {
+    if let Some(path) = location.strip_prefix("file://") {
+        return Ok(Arc::new(local::LocalBackend::new(path)?));
+    }
+    if let Some((scheme, _)) = location.split_once("://")
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(Error::invalid(format!(
+            "{scheme}:// locations are not supported by this build (supported: local paths, file://)"
+        )));
+    }
+    Ok(Arc::new(local::LocalBackend::new(location)?))
+}
+
+/// Runs blocking file-system work without stalling the async runtime's other tasks.
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

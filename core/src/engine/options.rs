@@ -1,0 +1,135 @@
+//! The options of a sync, in canonical JSON (every field optional: `{}` is a plain one-way copy).
+
+use crate::error::{Error, Result};
+use crate::manifest::plan::{CompareMode, DestChangedPolicy};
+use crate::manifest::scan::LinkMode;
+use serde::{Deserialize, Serialize};
+
+/// How a sync runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncOptions {
+    /// Snapshot name: the destination manifest is `.syncwright/manifests/<name>.json`.
+    pub name: String,
+    /// How files are compared.
+    pub compare: CompareMode,
+    /// mtimes closer than this many milliseconds are equal.
+    pub modify_window_ms: u64,
+    /// Patterns of files to take (none: all).
+    pub include: Vec<String>,
+    /// Patterns of files and folders to leave out.
+    pub exclude: Vec<String>,
+    /// Symlink handling.
+    pub links: LinkMode,
+    /// Files modified less than this many seconds ago are left for the next run.
+    pub min_age_secs: f64,
+    /// Mirror mode: delete at the destination what the source does not have (never after an error).
+    pub delete: bool,
+    /// Refuse all deletes when more than this many are planned.
+    pub max_delete: Option<u64>,
+    /// Plan only; write nothing.
+    pub dry_run: bool,
+    /// Files copied at once.
+    pub transfers: usize,
+    /// Read back what was written and compare its SHA-256 with the source's before making it visible.
+    pub verify: bool,
+    /// Bandwidth limit in bytes per second, for all transfers together.
+    pub bwlimit: Option<u64>,
+    /// What to do with destination files edited since syncwright wrote them.
+    pub dest_changed: DestChangedPolicy,
+    /// Scan the destination instead of trusting the manifest syncwright wrote there.
+    pub rescan_dest: bool,
+    /// Bytes read and written per step (cancel takes effect within one chunk).
+    pub chunk_size: usize,
+    /// Further attempts at a file that changed while being copied, before it is skipped as still_changing.
+    pub still_changing_retries: u32,
+    /// Least time between two progress callbacks, in milliseconds.
+    pub progress_interval_ms: u64,
+    /// List identical entries in dry-run plans.
+    pub list_identical: bool,
+    /// Threads for scanning and hashing (0: automatic).
+    pub scan_threads: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            name: "default".into(),
+            compare: CompareMode::SizeMtime,
+            modify_window_ms: 0,
+            include: vec![],
+            exclude: vec![],
+            links: LinkMode::Preserve,
+            min_age_secs: 0.0,
+            delete: false,
+            max_delete: None,
+            dry_run: false,
+            transfers: 4,
+            verify: false,
+            bwlimit: None,
+            dest_changed: DestChangedPolicy::Overwrite,
+            rescan_dest: false,
+            chunk_size: 1 << 20,
+            still_changing_retries: 2,
+            progress_interval_ms: 200,
+            list_identical: false,
+            scan_threads: 0,
+        }
+    }
+}
+
+impl SyncOptions {
+    /// Parses options from JSON (empty or missing: defaults). Unknown fields are errors, so typos are not silent.
+    pub fn from_json(s: Option<&str>) -> Result<SyncOptions> {
+        let o: SyncOptions = match s {
+            Some(s) if !s.trim().is_empty() => serde_json::from_str(s)
+                .map_err(|e| Error::invalid(format!("bad sync options: {e}")))?,
+            _ => SyncOptions::default(),
+        };
+        o.validate()?;
+        Ok(o)
+    }
+
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<()> {
+        if self.transfers == 0 || self.transfers > 256 {
+            return Err(Error::invalid("transfers must be between 1 and 256"));
+        }
+        if self.chunk_size < 4096 || self.chunk_size > 64 << 20 {
+            return Err(Error::invalid("chunk_size must be between 4 KiB and 64 MiB"));
+        }
+        if !(self.min_age_secs >= 0.0 && self.min_age_secs.is_finite()) {
+            return Err(Error::invalid("min_age_secs must be a non-negative number"));
+        }
+        if self.bwlimit == Some(0) {
+            return Err(Error::invalid("bwlimit must be more than 0 bytes per second"));
+        }
+        crate::manifest::validate_rel_path(&self.name)
+            .map_err(|_| Error::invalid(format!("bad snapshot name {:?}", self.name)))?;
+        if self.name.contains('/') {
+            return Err(Error::invalid(format!(
+                "bad snapshot name {:?}: no '/' allowed",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_defaults_and_typos() {
+        assert_eq!(SyncOptions::from_json(None).unwrap(), SyncOptions::default());
+        let o = SyncOptions::from_json(Some(r#"{"delete": true, "compare": "checksum"}"#)).unwrap();
+        assert!(o.delete);
+        assert_eq!(o.compare, CompareMode::Checksum);
+        let e = SyncOptions::from_json(Some(r#"{"delet": true}"#)).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        assert!(e.message().contains("delet"));
+        assert!(SyncOptions::from_json(Some(r#"{"transfers": 0}"#)).is_err());
+        assert!(SyncOptions::from_json(Some(r#"{"name": "../x"}"#)).is_err());
+    }
+}

@@ -1,0 +1,547 @@
+//! One sync run: scan -> diff -> plan -> execute -> commit -> [`SyncReport`].
+
+use super::bandwidth::Bandwidth;
+use super::cancel::CancelFlag;
+use super::options::SyncOptions;
+use super::transfer::{Done, Shared, execute};
+use crate::backend::Backend;
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::diff::{DiffOptions, diff};
+use crate::manifest::filter::Filter;
+use crate::manifest::hash::version_fingerprint;
+use crate::manifest::plan::{CompareMode, Op, Plan, Reason};
+use crate::manifest::scan::{ScanOptions, ScanOutcome};
+use crate::manifest::{Entry, EntryKind, Manifest, now_rfc3339};
+use crate::progress::{ProgressTracker, Stage};
+use crate::report::{
+    ErrorAction, FileError, Status, SyncReport, SyncStats, Warning, WarningReason,
+};
+use crate::state::Store;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Temporaries older than this are swept even when their source is unchanged.
+const TEMP_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// What a run needs besides its backends and options.
+#[derive(Debug, Clone, Default)]
+pub struct RunContext {
+    /// Set to cancel.
+    pub cancel: CancelFlag,
+    /// Live progress.
+    pub progress: Arc<ProgressTracker>,
+    /// The embedded store (hash cache); None hashes everything afresh.
+    pub store: Option<Arc<Store>>,
+}
+
+/// The state key of the destination manifest of snapshot `name`.
+pub fn manifest_key(name: &str) -> String {
+    format!("manifests/{name}.json")
+}
+
+/// The state key of the marker that says a run on snapshot `name` has not finished cleanly.
+pub fn inflight_key(name: &str) -> String {
+    format!("runs/{name}.inflight")
+}
+
+#[derive(Default)]
+struct Acc {
+    errors: Vec<FileError>,
+    warnings: Vec<Warning>,
+    stats: SyncStats,
+}
+
+/// Runs a sync from `src` to `dst` and reports; never panics on bad input, never returns without a report.
+pub async fn run_sync(
+    src: Arc<dyn Backend>,
+    dst: Arc<dyn Backend>,
+    opts: &SyncOptions,
+    ctx: &RunContext,
+) -> SyncReport {
+    let started_at = now_rfc3339();
+    let t0 = Instant::now();
+    let mut acc = Acc::default();
+    let outcome = run_inner(&src, &dst, opts, ctx, &mut acc).await;
+    ctx.progress.set_stage(Stage::Done);
+    let (plan, fatal) = match outcome {
+        Ok(plan) => (plan, None),
+        Err(e) => (None, Some(FileError::new(ErrorAction::Scan, e.path().unwrap_or(""), &e))),
+    };
+    let cancelled =
+        ctx.cancel.is_cancelled() || fatal.as_ref().is_some_and(|f| f.kind == ErrorKind::Cancelled);
+    acc.stats.errors = acc.errors.len() as u64;
+    acc.stats.warnings = acc.warnings.len() as u64;
+    let done_something =
+        acc.stats.created + acc.stats.updated + acc.stats.deleted + acc.stats.dirs_created > 0;
+    let status = if cancelled {
+        Status::Cancelled
+    } else if fatal.is_some() {
+        Status::Failed
+    } else if acc.errors.is_empty() {
+        Status::Completed
+    } else if !done_something && acc.stats.files_planned > 0 && !opts.dry_run {
+        Status::Failed
+    } else {
+        Status::Partial
+    };
+    acc.errors.sort_by(|a, b| a.path.cmp(&b.path));
+    acc.warnings.sort_by(|a, b| a.path.cmp(&b.path));
+    SyncReport {
+        schema_version: crate::manifest::SCHEMA_VERSION,
+        run_id: uuid::Uuid::new_v4().to_string(),
+        status,
+        dry_run: opts.dry_run,
+        source: src.location(),
+        destination: dst.location(),
+        started_at,
+        finished_at: now_rfc3339(),
+        duration_ms: t0.elapsed().as_millis() as u64,
+        stats: acc.stats,
+        errors: acc.errors,
+        warnings: acc.warnings,
+        plan,
+        fatal: fatal.filter(|f| f.kind != ErrorKind::Cancelled),
+    }
+}
+
+fn scan_options(opts: &SyncOptions, filter: &Filter, ctx: &RunContext, hash: bool) -> ScanOptions {
+    ScanOptions {
+        name: opts.name.clone(),
+        filter: filter.clone(),
+        links: opts.links,
+        hash,
+        hash_cache: ctx.store.clone(),
+        threads: opts.scan_threads,
+        counters: Some(ctx.progress.scan.clone()),
+        cancel: Some(ctx.cancel.as_atomic()),
+    }
+}
+
+/// The destination as the plan sees it.
+struct DestView {
+    manifest: Manifest,
+    /// The manifest was read, not scanned: live entries are checked before they are replaced.
+    trusted: bool,
+    /// syncwright's manifest from the last clean run, when the destination was rescanned on request.
+    stored: Option<Manifest>,
+    scan: Option<ScanOutcome>,
+}
+
+async fn dest_view(
+    dst: &Arc<dyn Backend>,
+    opts: &SyncOptions,
+    scan_opts: ScanOptions,
+    acc: &mut Acc,
+) -> Result<DestView> {
+    let unclean = dst.read_state(&inflight_key(&opts.name)).await?.is_some();
+    let stored = match dst.read_state(&manifest_key(&opts.name)).await? {
+        Some(bytes) if !unclean => {
+            match Manifest::read_from(bytes.as_slice()) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    acc.warnings.push(Warning::new(
+                    "",
+                    WarningReason::DestChanged,
+                    format!("the destination manifest cannot be used ({}): the destination is scanned", e.message()),
+                ));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    if let (Some(m), false) = (&stored, opts.rescan_dest) {
+        return Ok(DestView { manifest: m.clone(), trusted: true, stored: None, scan: None });
+    }
+    let scan = match dst.scan(scan_opts).await {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let m = Manifest::new(opts.name.clone(), dst.location());
+            return Ok(DestView { manifest: m, trusted: false, stored: None, scan: None });
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(DestView { manifest: scan.manifest.clone(), trusted: false, stored, scan: Some(scan) })
+}
+
+async fn run_inner(
+    src: &Arc<dyn Backend>,
+    dst: &Arc<dyn Backend>,
+    opts: &SyncOptions,
+    ctx: &RunContext,
+    acc: &mut Acc,
+) -> Result<Option<Plan>> {
+    opts.validate()?;
+    let filter = Filter::new(&opts.include, &opts.exclude)?;
+    let hash = opts.compare == CompareMode::Checksum;
+    ctx.progress.set_stage(Stage::Scanning);
+
+    // Source and destination are listed at the same time.
+    let src_scan = {
+        let (src, so) = (src.clone(), scan_options(opts, &filter, ctx, hash));
+        tokio::spawn(async move { src.scan(so).await })
+    };
+    let dview = dest_view(dst, opts, scan_options(opts, &filter, ctx, hash), acc).await;
+    let src_scan =
+        src_scan.await.map_err(|e| Error::internal(format!("scan task failed: {e}")))??;
+    let mut dview = dview?;
+    if ctx.cancel.is_cancelled() {
+        return Err(Error::cancelled());
+    }
+    acc.warnings.extend(src_scan.warnings.iter().cloned());
+    acc.errors.extend(src_scan.errors.iter().cloned());
+    if let Some(s) = &dview.scan {
+        acc.errors.extend(s.errors.iter().cloned());
+    }
+
+    ctx.progress.set_stage(Stage::Planning);
+    let precision = src.mtime_precision_ns().max(dst.mtime_precision_ns());
+    let busy_after_ns = (opts.min_age_secs > 0.0).then(|| {
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        now - (opts.min_age_secs * 1e9) as i64
+    });
+    let dopts = DiffOptions {
+        compare: opts.compare,
+        modify_window_ns: (opts.modify_window_ms as i64 * 1_000_000).max(precision - 1),
+        delete: opts.delete,
+        busy_after_ns,
+        rules: dst.rules(),
+        list_identical: opts.list_identical && opts.dry_run,
+        stored: dview.stored.take(),
+        dest_changed: opts.dest_changed,
+    };
+    let plan = diff(&src_scan.manifest, &dview.manifest, &dopts);
+    acc.errors.extend(plan.errors.iter().cloned());
+    for a in &plan.actions {
+        let w = match (a.op, a.reason) {
+            (Op::Skip, Reason::Busy) => Some((
+                WarningReason::Busy,
+                format!("{} was modified within min_age: left for the next run", a.path),
+            )),
+            (Op::Skip, Reason::Unsupported) => Some((
+                WarningReason::SymlinkSkipped,
+                format!(
+                    "{} is a symlink and the destination cannot hold symlinks: skipped",
+                    a.path
+                ),
+            )),
+            (Op::Skip, Reason::DestChanged) => Some((
+                WarningReason::DestChanged,
+                format!(
+                    "{} was edited at the destination since the last sync: left alone (policy skip)",
+                    a.path
+                ),
+            )),
+            _ => None,
+        };
+        if let Some((r, m)) = w {
+            acc.warnings.push(Warning::new(&a.path, r, m));
+        }
+    }
+    acc.stats.unchanged = plan.totals.identical;
+    acc.stats.skipped = plan.totals.skipped;
+    acc.stats.files_planned = plan.totals.copy_files + plan.totals.symlinks;
+    acc.stats.bytes_planned = plan.totals.copy_bytes;
+    if opts.dry_run {
+        return Ok(Some(plan));
+    }
+
+    dst.write_state(&inflight_key(&opts.name), now_rfc3339().as_bytes()).await?;
+    if let Some(s) = &dview.scan {
+        sweep_temporaries(dst, s, &plan, acc).await;
+    }
+
+    // Execute.
+    ctx.progress.set_stage(Stage::Transferring);
+    let work: Vec<usize> = plan
+        .actions
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| matches!(a.op, Op::Copy | Op::Symlink | Op::Mkdir | Op::SetMeta))
+        .map(|(i, _)| i)
+        .collect();
+    let deletes: Vec<usize> = plan
+        .actions
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.op == Op::Delete)
+        .map(|(i, _)| i)
+        .collect();
+    ctx.progress.set_totals((work.len() + deletes.len()) as u64, plan.totals.copy_bytes);
+    let plan = Arc::new(plan);
+    let shared = Arc::new(Shared {
+        src: src.clone(),
+        dst: dst.clone(),
+        opts: opts.clone(),
+        cancel: ctx.cancel.clone(),
+        progress: ctx.progress.clone(),
+        bandwidth: opts.bwlimit.map(|r| Bandwidth::new(r, opts.chunk_size.min(1 << 16))),
+        trusted: dview.trusted,
+        warnings: Mutex::new(Vec::new()),
+        extras: Mutex::new(Vec::new()),
+        retries: Default::default(),
+        bytes: Default::default(),
+    });
+    let results: Arc<Mutex<HashMap<usize, std::result::Result<Done, FileError>>>> = Arc::default();
+    // Directories first (files may land in them), then everything else in parallel.
+    let (dirs, rest): (Vec<usize>, Vec<usize>) =
+        work.into_iter().partition(|i| plan.actions[*i].op == Op::Mkdir);
+    run_parallel(&shared, &plan, dirs, 1, &results).await;
+    run_parallel(&shared, &plan, rest, opts.transfers, &results).await;
+
+    // Deletes: only in mirror mode, only after a run without errors, never more than max_delete.
+    let mut errors_so_far =
+        acc.errors.len() + results.lock().unwrap().values().filter(|r| r.is_err()).count();
+    if !deletes.is_empty() && !ctx.cancel.is_cancelled() {
+        ctx.progress.set_stage(Stage::Deleting);
+        if errors_so_far > 0 {
+            acc.warnings.push(Warning::new(
+                "",
+                WarningReason::DeletesSkipped,
+                format!(
+                    "{} deletes not done because {errors_so_far} errors occurred in this run",
+                    deletes.len()
+                ),
+            ));
+        } else if opts.max_delete.is_some_and(|m| deletes.len() as u64 > m) {
+            let e = Error::invalid(format!(
+                "{} deletes planned, more than max_delete {}: nothing was deleted",
+                deletes.len(),
+                opts.max_delete.unwrap_or(0)
+            ));
+            acc.errors.push(FileError::new(ErrorAction::Delete, "", &e));
+            errors_so_far += 1;
+        } else {
+            // Files and links first, then directories deepest first.
+            let mut order = deletes.clone();
+            order.sort_by_key(|i| {
+                let a = &plan.actions[*i];
+                let is_dir = a.entry.as_ref().is_some_and(|e| e.kind == EntryKind::Dir);
+                (is_dir, std::cmp::Reverse(a.path.matches('/').count()))
+            });
+            for i in order {
+                let r = execute(&shared, &plan.actions[i]).await;
+                results.lock().unwrap().insert(i, r);
+            }
+            prune_emptied_dirs(&shared, &plan, &deletes, &results).await;
+        }
+    }
+
+    // Tally.
+    let results = std::mem::take(&mut *results.lock().unwrap());
+    for (i, r) in &results {
+        let a = &plan.actions[*i];
+        match r {
+            Ok(Done::Written(_)) => match a.op {
+                Op::Mkdir => acc.stats.dirs_created += 1,
+                Op::SetMeta => {}
+                _ if a.dest.is_some() => acc.stats.updated += 1,
+                _ => acc.stats.created += 1,
+            },
+            Ok(Done::Deleted) => acc.stats.deleted += 1,
+            Ok(Done::Kept(_)) => acc.stats.skipped += 1,
+            Err(e) if e.kind == ErrorKind::Cancelled => {}
+            Err(e) => acc.errors.push(e.clone()),
+        }
+    }
+    acc.warnings.extend(std::mem::take(&mut *shared.warnings.lock().unwrap()));
+    acc.stats.retries = shared.retries.load(Ordering::Relaxed);
+    acc.stats.bytes_transferred = shared.bytes.load(Ordering::Relaxed);
+    let _ = errors_so_far;
+    if ctx.cancel.is_cancelled() {
+        return Err(Error::cancelled());
+    }
+
+    // Commit: the destination manifest is replaced, and the run marked clean, only when nothing failed.
+    if acc.errors.is_empty() {
+        ctx.progress.set_stage(Stage::Committing);
+        let extras = std::mem::take(&mut *shared.extras.lock().unwrap());
+        let m = merged_manifest(
+            &src_scan.manifest,
+            &dview.manifest,
+            &plan,
+            &results,
+            extras,
+            &opts.name,
+            dst,
+        );
+        let commit = async {
+            let mut buf = Vec::new();
+            m?.write_to(&mut buf)?;
+            dst.write_state(&manifest_key(&opts.name), &buf).await?;
+            dst.delete_state(&inflight_key(&opts.name)).await
+        };
+        if let Err(e) = commit.await {
+            acc.errors.push(FileError::new(ErrorAction::Commit, "", &e));
+        }
+    }
+    Ok(None)
+}
+
+async fn run_parallel(
+    shared: &Arc<Shared>,
+    plan: &Arc<Plan>,
+    items: Vec<usize>,
+    workers: usize,
+    results: &Arc<Mutex<HashMap<usize, std::result::Result<Done, FileError>>>>,
+) {
+    if items.is_empty() {
+        return;
+    }
+    let items = Arc::new(items);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..workers.min(items.len()) {
+        let (sh, plan, items, next, results) =
+            (shared.clone(), plan.clone(), items.clone(), next.clone(), results.clone());
+        handles.push(tokio::spawn(async move {
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = items.get(k) else { break };
+                if sh.cancel.is_cancelled() {
+                    break;
+                }
+                let r = execute(&sh, &plan.actions[i]).await;
+                results.lock().unwrap_or_else(|p| p.into_inner()).insert(i, r);
+            }
+        }));
+    }
+    for h in handles {
+        if let Err(e) = h.await {
+            let err = Error::internal(format!("a transfer task failed: {e}"));
+            results
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(usize::MAX, Err(FileError::new(ErrorAction::Copy, "", &err)));
+        }
+    }
+}
+
+/// Removes stale temporaries: those no planned copy will resume, and those older than a day.
+async fn sweep_temporaries(dst: &Arc<dyn Backend>, scan: &ScanOutcome, plan: &Plan, acc: &mut Acc) {
+    if scan.temporaries.is_empty() {
+        return;
+    }
+    let wanted: HashSet<String> = plan
+        .actions
+        .iter()
+        .filter(|a| a.op == Op::Copy)
+        .filter_map(|a| a.entry.as_ref())
+        .map(|e| version_fingerprint(&e.path, e.size, e.mtime_ns))
+        .collect();
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    for t in &scan.temporaries {
+        let young = now - t.mtime_ns < TEMP_MAX_AGE.as_nanos() as i64;
+        if young && wanted.contains(&t.fingerprint) {
+            continue;
+        }
+        match dst.delete(&t.path, EntryKind::File).await {
+            Ok(()) => acc.warnings.push(Warning::new(
+                &t.path,
+                WarningReason::TemporarySwept,
+                format!("removed the stale temporary {} ({} bytes)", t.path, t.size),
+            )),
+            Err(e) => acc.errors.push(FileError::new(ErrorAction::Delete, &t.path, &e)),
+        }
+    }
+}
+
+/// After mirror deletes, removes directories that no longer exist at the source and are now empty.
+async fn prune_emptied_dirs(
+    shared: &Arc<Shared>,
+    plan: &Plan,
+    deletes: &[usize],
+    results: &Arc<Mutex<HashMap<usize, std::result::Result<Done, FileError>>>>,
+) {
+    let mut source_dirs: HashSet<&str> = HashSet::new();
+    for a in &plan.actions {
+        if a.op != Op::Delete && a.reason != Reason::MissingAtSource {
+            let mut p = a.path.as_str();
+            while let Some((parent, _)) = p.rsplit_once('/') {
+                source_dirs.insert(parent);
+                p = parent;
+            }
+        }
+    }
+    let mut candidates: Vec<String> = Vec::new();
+    for i in deletes {
+        if !matches!(results.lock().unwrap().get(i), Some(Ok(Done::Deleted))) {
+            continue;
+        }
+        let mut p = plan.actions[*i].path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if !source_dirs.contains(parent) {
+                candidates.push(parent.to_string());
+            }
+            p = parent;
+        }
+    }
+    candidates.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+    candidates.dedup();
+    for d in candidates {
+        // A directory that still holds files (excluded ones, say) stays; that is not an error.
+        let _ = shared.dst.remove_empty_dir(&d).await;
+    }
+}
+
+/// What the destination holds after a clean run.
+fn merged_manifest(
+    src: &Manifest,
+    dest: &Manifest,
+    plan: &Plan,
+    results: &HashMap<usize, std::result::Result<Done, FileError>>,
+    extras: Vec<Entry>,
+    name: &str,
+    dst: &Arc<dyn Backend>,
+) -> Result<Manifest> {
+    let by_path: HashMap<&str, usize> =
+        plan.actions.iter().enumerate().map(|(i, a)| (a.path.as_str(), i)).collect();
+    let src_by_path: HashMap<&str, &Entry> =
+        src.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    let mut out: Vec<Entry> = Vec::with_capacity(src.entries.len().max(dest.entries.len()));
+    let mut seen: HashSet<&str> = HashSet::new();
+    for e in src.entries.iter().chain(dest.entries.iter()) {
+        if !seen.insert(e.path.as_str()) {
+            continue;
+        }
+        match by_path.get(e.path.as_str()) {
+            Some(i) => match results.get(i) {
+                Some(Ok(Done::Written(w))) => out.push(w.clone()),
+                Some(Ok(Done::Deleted)) => {}
+                Some(Ok(Done::Kept(k))) => out.extend(k.clone()),
+                Some(Err(_)) => return Err(Error::internal("commit after a failed action")),
+                None => out.extend(plan.actions[*i].dest.clone()),
+            },
+            None => {
+                // Identical: the destination's entry, with any hash the source knows.
+                let mut d = dest.get(&e.path).cloned().unwrap_or_else(|| e.clone());
+                if let Some(s) = src_by_path.get(e.path.as_str()) {
+                    for (k, v) in &s.hashes {
+                        d.hashes.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+                out.push(d);
+            }
+        }
+    }
+    out.extend(extras);
+    out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    // A directory entry stands for an empty directory only.
+    let mut parents: HashSet<String> = HashSet::new();
+    for e in &out {
+        let mut p = e.path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if !parents.insert(parent.to_string()) {
+                break;
+            }
+            p = parent;
+        }
+    }
+    out.retain(|e| e.kind != EntryKind::Dir || !parents.contains(&e.path));
+    let mut m = Manifest::new(name, dst.location());
+    m.entries = out;
+    m.normalise()?;
+    Ok(m)
+}

@@ -1,0 +1,356 @@
+//! Executing one action: a file copy (streamed, hashed, rate-limited, cancellable, retried when the source changes
+//! under it), a symlink, a directory, a metadata fix, a delete; and the destination-edited policy.
+
+use super::bandwidth::Bandwidth;
+use super::cancel::CancelFlag;
+use super::options::SyncOptions;
+use crate::backend::{Backend, WriteSink};
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::hash::Hasher;
+use crate::manifest::plan::{Action, DestChangedPolicy, Op, Reason};
+use crate::manifest::{Entry, EntryKind, SHA256};
+use crate::progress::ProgressTracker;
+use crate::report::{ErrorAction, FileError, Warning, WarningReason};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What an action left at the destination.
+#[derive(Debug, Clone)]
+pub(crate) enum Done {
+    /// The destination now holds this entry.
+    Written(Entry),
+    /// The entry was deleted.
+    Deleted,
+    /// Left alone: the destination keeps this entry (or nothing).
+    Kept(Option<Entry>),
+}
+
+/// Everything the transfers of one run share.
+pub(crate) struct Shared {
+    pub src: Arc<dyn Backend>,
+    pub dst: Arc<dyn Backend>,
+    pub opts: SyncOptions,
+    pub cancel: CancelFlag,
+    pub progress: Arc<ProgressTracker>,
+    pub bandwidth: Option<Bandwidth>,
+    /// The destination manifest was trusted, so live destination entries are checked before they are replaced.
+    pub trusted: bool,
+    pub warnings: Mutex<Vec<Warning>>,
+    /// Entries the run added besides its actions (kept copies of edited destination files).
+    pub extras: Mutex<Vec<Entry>>,
+    pub retries: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl Shared {
+    pub fn warn(&self, w: Warning) {
+        self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+    }
+}
+
+fn err_action(op: Op) -> ErrorAction {
+    match op {
+        Op::Copy => ErrorAction::Copy,
+        Op::Symlink => ErrorAction::Symlink,
+        Op::Mkdir => ErrorAction::Mkdir,
+        Op::Delete => ErrorAction::Delete,
+        _ => ErrorAction::Copy,
+    }
+}
+
+/// Runs `fut` unless the run is cancelled first.
+async fn or_cancel<T>(
+    cancel: &CancelFlag,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(Error::cancelled()),
+        r = fut => r,
+    }
+}
+
+/// The name an edited destination file is kept under with `keep_both`.
+pub(crate) fn conflict_name(path: &str) -> String {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
+    let (dir, name) = match path.rsplit_once('/') {
+        Some((d, n)) => (format!("{d}/"), n),
+        None => (String::new(), path),
+    };
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{dir}{stem}.conflict-{stamp}.{ext}"),
+        _ => format!("{dir}{name}.conflict-{stamp}"),
+    }
+}
+
+enum Proceed {
+    Yes,
+    No(Done),
+}
+
+/// Applies the dest_changed policy before `a` replaces or deletes a destination entry.
+async fn check_dest(sh: &Shared, a: &Action) -> Result<Proceed> {
+    let changed_live = if sh.trusted {
+        let live = sh.dst.stat(&a.path).await?;
+        let differs = match (&live, &a.dest) {
+            (None, None) => false,
+            (Some(l), Some(d)) => !l.same_version(d),
+            _ => true,
+        };
+        differs.then_some(live)
+    } else if a.reason == Reason::DestChanged {
+        Some(a.dest.clone())
+    } else {
+        None
+    };
+    let Some(live) = changed_live else { return Ok(Proceed::Yes) };
+    let policy = sh.opts.dest_changed;
+    match (policy, &live) {
+        (_, None) => {
+            // Edited by removal: writing the source version back loses nothing.
+            Ok(Proceed::Yes)
+        }
+        (DestChangedPolicy::Skip, Some(l)) => {
+            sh.warn(Warning::new(
+                &a.path,
+                WarningReason::DestChanged,
+                format!("{} was edited at the destination since the last sync: left alone (policy skip)", a.path),
+            ));
+            Ok(Proceed::No(Done::Kept(Some(l.clone()))))
+        }
+        (DestChangedPolicy::KeepBoth, Some(l)) if l.kind != EntryKind::Dir => {
+            if a.op == Op::Delete {
+                sh.warn(Warning::new(
+                    &a.path,
+                    WarningReason::DestChanged,
+                    format!(
+                        "{} was edited at the destination: not deleted (policy keep_both)",
+                        a.path
+                    ),
+                ));
+                return Ok(Proceed::No(Done::Kept(Some(l.clone()))));
+            }
+            let to = conflict_name(&a.path);
+            sh.dst.rename(&a.path, &to).await?;
+            sh.extras
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Entry { path: to.clone(), ..l.clone() });
+            sh.warn(Warning::new(
+                &a.path,
+                WarningReason::DestChanged,
+                format!(
+                    "{} was edited at the destination: kept as {to} (policy keep_both)",
+                    a.path
+                ),
+            ));
+            Ok(Proceed::Yes)
+        }
+        _ => {
+            sh.warn(Warning::new(
+                &a.path,
+                WarningReason::DestChanged,
+                format!("{} was edited at the destination since the last sync: replaced (policy overwrite)", a.path),
+            ));
+            Ok(Proceed::Yes)
+        }
+    }
+}
+
+/// Runs one action; errors come back as the report's `{action, path, error, kind}`.
+pub(crate) async fn execute(sh: &Shared, a: &Action) -> std::result::Result<Done, FileError> {
+    sh.progress.set_current(&a.path);
+    let r = execute_inner(sh, a).await;
+    sh.progress.file_done();
+    r.map_err(|e| FileError::new(err_action(a.op), &a.path, &e))
+}
+
+async fn execute_inner(sh: &Shared, a: &Action) -> Result<Done> {
+    if sh.cancel.is_cancelled() {
+        return Err(Error::cancelled());
+    }
+    let src_entry = a.entry.as_ref();
+    match a.op {
+        Op::Copy | Op::Symlink | Op::Mkdir => {
+            if let Proceed::No(d) = check_dest(sh, a).await? {
+                return Ok(d);
+            }
+            let entry =
+                src_entry.ok_or_else(|| Error::internal("action without its source entry"))?;
+            // A kind change: the old entry goes first (an empty directory, or a file where a directory comes).
+            if let Some(d) = &a.dest
+                && d.kind != entry.kind
+                && (d.kind == EntryKind::Dir || entry.kind == EntryKind::Dir)
+            {
+                sh.dst.delete(&a.path, d.kind).await?;
+            }
+            match a.op {
+                Op::Copy => copy_file(sh, a, entry).await,
+                Op::Symlink => {
+                    sh.dst.create_symlink(&a.path, entry).await?;
+                    Ok(Done::Written(entry.clone()))
+                }
+                _ => {
+                    sh.dst.create_dir(&a.path, entry).await?;
+                    Ok(Done::Written(entry.clone()))
+                }
+            }
+        }
+        Op::SetMeta => {
+            let entry =
+                src_entry.ok_or_else(|| Error::internal("action without its source entry"))?;
+            sh.dst.set_meta(&a.path, entry).await?;
+            let mut e = entry.clone();
+            if let Some(d) = &a.dest {
+                for (k, v) in &d.hashes {
+                    e.hashes.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+            Ok(Done::Written(e))
+        }
+        Op::Delete => {
+            if let Proceed::No(d) = check_dest(sh, a).await? {
+                return Ok(d);
+            }
+            let kind = a.dest.as_ref().or(src_entry).map(|e| e.kind).unwrap_or(EntryKind::File);
+            sh.dst.delete(&a.path, kind).await?;
+            Ok(Done::Deleted)
+        }
+        Op::Keep | Op::Skip => Ok(Done::Kept(a.dest.clone())),
+    }
+}
+
+enum Attempt {
+    Copied(String),
+    Changed(Option<Entry>),
+}
+
+async fn copy_file(sh: &Shared, a: &Action, planned: &Entry) -> Result<Done> {
+    let mut version = planned.clone();
+    let retries = sh.opts.still_changing_retries;
+    for attempt in 0..=retries {
+        match copy_once(sh, &version).await? {
+            Attempt::Copied(sha) => {
+                let mut e = version;
+                e.hashes.insert(SHA256.into(), sha);
+                return Ok(Done::Written(e));
+            }
+            Attempt::Changed(None) => {
+                sh.warn(Warning::new(
+                    &a.path,
+                    WarningReason::StillChanging,
+                    format!("{} vanished from the source while being copied: skipped", a.path),
+                ));
+                return Ok(Done::Kept(a.dest.clone()));
+            }
+            Attempt::Changed(Some(now)) => {
+                if attempt == retries {
+                    sh.warn(Warning::new(
+                        &a.path,
+                        WarningReason::StillChanging,
+                        format!(
+                            "{} changed while being copied, {} times: skipped until it settles",
+                            a.path,
+                            retries + 1
+                        ),
+                    ));
+                    return Ok(Done::Kept(a.dest.clone()));
+                }
+                sh.retries.fetch_add(1, Ordering::Relaxed);
+                sh.progress.add_bytes_total(now.size);
+                version = Entry { hashes: Default::default(), ..now };
+            }
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+/// Copies one version of a file; reports a change of the source instead of committing it.
+async fn copy_once(sh: &Shared, version: &Entry) -> Result<Attempt> {
+    let path = version.path.as_str();
+    let mut reader = or_cancel(&sh.cancel, sh.src.open_read(path, 0)).await?;
+    let mut sink = or_cancel(&sh.cancel, sh.dst.open_write(path, version)).await?;
+    let r = stream(sh, version, &mut *reader, &mut *sink).await;
+    match r {
+        Ok(Some(sha)) => {
+            // The source must still be the version that was read.
+            let now = or_cancel(&sh.cancel, sh.src.stat(path)).await;
+            match now {
+                Ok(Some(n)) if n.same_version(version) => {}
+                Ok(other) => {
+                    sink.abort().await?;
+                    return Ok(Attempt::Changed(other));
+                }
+                Err(e) => {
+                    sink.abort().await?;
+                    return Err(e);
+                }
+            }
+            let verify = sh.opts.verify.then_some(sha.as_str());
+            or_cancel(&sh.cancel, sink.commit(version, verify)).await?;
+            Ok(Attempt::Copied(sha))
+        }
+        Ok(None) => {
+            sink.abort().await?;
+            let now = or_cancel(&sh.cancel, sh.src.stat(path)).await?;
+            Ok(Attempt::Changed(now))
+        }
+        Err(e) => {
+            // A broken connection keeps the partial file for the next run to resume; anything else cleans up.
+            if matches!(e.kind(), ErrorKind::Network | ErrorKind::Timeout) {
+                sink.keep_partial().await?;
+            } else {
+                sink.abort().await?;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Streams the source into the sink from its resume offset, hashing every byte; None when the source turned
+/// out to differ in size from `version`.
+async fn stream(
+    sh: &Shared,
+    version: &Entry,
+    reader: &mut dyn crate::backend::ReadStream,
+    sink: &mut dyn WriteSink,
+) -> Result<Option<String>> {
+    let chunk = sh.opts.chunk_size.min(version.size.max(1) as usize + 1).max(1);
+    let resume = sink.resume_offset().min(version.size);
+    let mut buf = Vec::with_capacity(chunk);
+    let mut hasher = Hasher::new();
+    let mut pos = 0u64;
+    loop {
+        or_cancel(&sh.cancel, reader.read_chunk(&mut buf, chunk)).await?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len() as u64;
+        if pos + n > version.size {
+            return Ok(None);
+        }
+        hasher.update(&buf);
+        // Bytes before the resume offset are already in the temporary.
+        let skip = resume.saturating_sub(pos).min(n) as usize;
+        let data = &buf[skip..];
+        if !data.is_empty() {
+            if let Some(bw) = &sh.bandwidth {
+                or_cancel(&sh.cancel, async {
+                    bw.acquire(data.len()).await;
+                    Ok(())
+                })
+                .await?;
+            }
+            or_cancel(&sh.cancel, sink.write_chunk(data)).await?;
+            sh.progress.add_bytes(data.len() as u64);
+            sh.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        } else {
+            sh.progress.add_bytes(n);
+        }
+        pos += n;
+    }
+    if pos != version.size {
+        return Ok(None);
+    }
+    Ok(Some(hasher.finish_hex()))
+}
