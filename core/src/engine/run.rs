@@ -325,7 +325,7 @@ async fn run_inner(
                 let r = execute(&shared, &plan.actions[i]).await;
                 results.lock().unwrap().insert(i, r);
             }
-            prune_emptied_dirs(&shared, &plan, &deletes, &results).await;
+            prune_emptied_dirs(&shared, &src_scan.manifest, &plan, &deletes, &results).await;
         }
     }
 
@@ -451,18 +451,22 @@ async fn sweep_temporaries(dst: &Arc<dyn Backend>, scan: &ScanOutcome, plan: &Pl
 /// After mirror deletes, removes directories that no longer exist at the source and are now empty.
 async fn prune_emptied_dirs(
     shared: &Arc<Shared>,
+    source: &Manifest,
     plan: &Plan,
     deletes: &[usize],
     results: &Arc<Mutex<HashMap<usize, std::result::Result<Done, FileError>>>>,
 ) {
     let mut source_dirs: HashSet<&str> = HashSet::new();
-    for a in &plan.actions {
-        if a.op != Op::Delete && a.reason != Reason::MissingAtSource {
-            let mut p = a.path.as_str();
-            while let Some((parent, _)) = p.rsplit_once('/') {
-                source_dirs.insert(parent);
-                p = parent;
+    for e in &source.entries {
+        if e.kind == EntryKind::Dir {
+            source_dirs.insert(e.path.as_str());
+        }
+        let mut p = e.path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if !source_dirs.insert(parent) {
+                break;
             }
+            p = parent;
         }
     }
     let mut candidates: Vec<String> = Vec::new();

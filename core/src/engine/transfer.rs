@@ -104,6 +104,10 @@ async fn check_dest(sh: &Shared, a: &Action) -> Result<Proceed> {
         None
     };
     let Some(live) = changed_live else { return Ok(Proceed::Yes) };
+    if a.op == Op::Mkdir && live.as_ref().is_some_and(|l| l.kind == EntryKind::Dir) {
+        // The directory is already there: nothing to lose.
+        return Ok(Proceed::Yes);
+    }
     let policy = sh.opts.dest_changed;
     match (policy, &live) {
         (_, None) => {
@@ -150,7 +154,11 @@ async fn check_dest(sh: &Shared, a: &Action) -> Result<Proceed> {
             sh.warn(Warning::new(
                 &a.path,
                 WarningReason::DestChanged,
-                format!("{} was edited at the destination since the last sync: replaced (policy overwrite)", a.path),
+                format!(
+                    "{} was edited at the destination since the last sync: {} (policy overwrite)",
+                    a.path,
+                    if a.op == Op::Delete { "deleted" } else { "replaced" }
+                ),
             ));
             Ok(Proceed::Yes)
         }

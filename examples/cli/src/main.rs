@@ -1,1 +1,473 @@
-fn main() { println!("{}", syncwright::version()); }
+//! The `syncwright` command: manifests, plans and syncs from a shell.
+//!
+//! Exit codes: 0 completed, 1 failed, 2 usage or invalid input, 3 partial, 4 cancelled, 5 conflict.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use syncwright::manifest::plan::{CompareMode, DestChangedPolicy, Plan};
+use syncwright::manifest::scan::LinkMode;
+use syncwright::progress::{ProgressSnapshot, Stage};
+use syncwright::{Engine, EngineConfig, Error, ErrorKind, Status, SyncOptions, SyncReport};
+
+#[derive(Parser)]
+#[command(
+    name = "syncwright",
+    version,
+    about = "Keeps media, models and data of AI-image workstations in sync."
+)]
+struct Cli {
+    /// Where the embedded state store lives (default: $SYNCWRIGHT_STATE_DIR, $XDG_STATE_HOME/syncwright or
+    /// ~/.local/state/syncwright).
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print the manifest of a local directory (canonical JSON, with SHA-256 of every file).
+    Manifest {
+        /// The directory.
+        dir: PathBuf,
+        /// Snapshot name written into the manifest.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Skip hashing (size and mtime only).
+        #[arg(long)]
+        no_hash: bool,
+        /// Write to this file instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
+    /// Show what a sync would do, as `check --combined` lines (= same, + only at source, - only at destination,
+    /// * different, ! cannot be synced).
+    Plan {
+        /// Source directory.
+        src: String,
+        /// Destination directory.
+        dst: String,
+        /// Print the plan as canonical JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        sync: SyncArgs,
+    },
+    /// Make DST hold what SRC holds.
+    Sync {
+        /// Source directory.
+        src: String,
+        /// Destination directory.
+        dst: String,
+        /// Compute the plan, write nothing.
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+        /// Print the canonical SyncReport as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Never draw a progress bar (it is drawn only when standard error is a terminal).
+        #[arg(long)]
+        no_progress: bool,
+        #[command(flatten)]
+        sync: SyncArgs,
+    },
+    /// Convert a manifest of the older media-sync or cloud-sync systems into the canonical format.
+    Import {
+        /// The old manifest (JSON).
+        file: PathBuf,
+        /// For media-sync manifests: the remote directory their absolute paths are under.
+        #[arg(long)]
+        root: Option<String>,
+        /// Snapshot name for media-sync manifests.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+}
+
+#[derive(Args, Clone)]
+struct FilterArgs {
+    /// Take only files matching PATTERN (repeatable). A pattern without '/' matches names at any depth.
+    #[arg(long, value_name = "PATTERN")]
+    include: Vec<String>,
+    /// Leave out files and folders matching PATTERN (repeatable); a trailing '/' matches folders only.
+    #[arg(long, value_name = "PATTERN")]
+    exclude: Vec<String>,
+    /// Symlinks: keep them as links, follow them, or leave them out.
+    #[arg(long, value_enum, default_value_t = Links::Preserve)]
+    links: Links,
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum Links {
+    Preserve,
+    Follow,
+    Skip,
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum OnDestChanged {
+    Overwrite,
+    Skip,
+    KeepBoth,
+}
+
+#[derive(Args, Clone)]
+struct SyncArgs {
+    #[command(flatten)]
+    filters: FilterArgs,
+    /// Mirror: delete destination files the source does not have (never after an error).
+    #[arg(long)]
+    delete: bool,
+    /// With --delete: refuse all deletes when more than N are planned.
+    #[arg(long, value_name = "N")]
+    max_delete: Option<u64>,
+    /// Compare by SHA-256 of the content instead of size and mtime.
+    #[arg(short = 'c', long, conflicts_with = "size_only")]
+    checksum: bool,
+    /// Compare by size alone.
+    #[arg(long)]
+    size_only: bool,
+    /// Files copied at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    transfers: usize,
+    /// Leave files modified more recently than this for the next run (30s, 5m, 2h, 1d).
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    min_age: Option<f64>,
+    /// Read back each written file and compare its SHA-256 before making it visible.
+    #[arg(long)]
+    verify: bool,
+    /// Bandwidth limit for all transfers: a number of KiB/s, or with a suffix B, K, M or G (per second).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    bwlimit: Option<u64>,
+    /// What to do with destination files edited since syncwright wrote them.
+    #[arg(long, value_enum, default_value_t = OnDestChanged::Overwrite)]
+    dest_changed: OnDestChanged,
+    /// Scan the destination instead of trusting the manifest syncwright keeps there.
+    #[arg(long)]
+    rescan_dest: bool,
+    /// Snapshot name (the destination manifest is .syncwright/manifests/NAME.json).
+    #[arg(long, default_value = "default")]
+    name: String,
+}
+
+fn parse_age(s: &str) -> Result<f64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('s') => (&s[..s.len() - 1], 1.0),
+        Some('m') => (&s[..s.len() - 1], 60.0),
+        Some('h') => (&s[..s.len() - 1], 3600.0),
+        Some('d') => (&s[..s.len() - 1], 86400.0),
+        _ => (s, 1.0),
+    };
+    match num.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v * mult),
+        _ => Err(format!("{s:?} is not an age such as 30s, 5m, 2h or 1d")),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('B') => (&s[..s.len() - 1], 1.0),
+        Some('K') => (&s[..s.len() - 1], 1024.0),
+        Some('M') => (&s[..s.len() - 1], 1024.0 * 1024.0),
+        Some('G') => (&s[..s.len() - 1], 1024.0 * 1024.0 * 1024.0),
+        _ => (s, 1024.0),
+    };
+    match num.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && v * mult >= 1.0 => Ok((v * mult) as u64),
+        _ => Err(format!("{s:?} is not a rate such as 500K or 10M")),
+    }
+}
+
+impl FilterArgs {
+    fn links(&self) -> LinkMode {
+        match self.links {
+            Links::Preserve => LinkMode::Preserve,
+            Links::Follow => LinkMode::Follow,
+            Links::Skip => LinkMode::Skip,
+        }
+    }
+}
+
+impl SyncArgs {
+    fn options(&self, dry_run: bool) -> SyncOptions {
+        SyncOptions {
+            name: self.name.clone(),
+            compare: if self.checksum {
+                CompareMode::Checksum
+            } else if self.size_only {
+                CompareMode::SizeOnly
+            } else {
+                CompareMode::SizeMtime
+            },
+            include: self.filters.include.clone(),
+            exclude: self.filters.exclude.clone(),
+            links: self.filters.links(),
+            min_age_secs: self.min_age.unwrap_or(0.0),
+            delete: self.delete,
+            max_delete: self.max_delete,
+            dry_run,
+            transfers: self.transfers,
+            verify: self.verify,
+            bwlimit: self.bwlimit,
+            dest_changed: match self.dest_changed {
+                OnDestChanged::Overwrite => DestChangedPolicy::Overwrite,
+                OnDestChanged::Skip => DestChangedPolicy::Skip,
+                OnDestChanged::KeepBoth => DestChangedPolicy::KeepBoth,
+            },
+            rescan_dest: self.rescan_dest,
+            ..SyncOptions::default()
+        }
+    }
+}
+
+/// Exit code for an error that stopped the command before a report.
+fn error_exit(e: &Error) -> ExitCode {
+    eprintln!("syncwright: error: {}", e.message());
+    let hint = match e.kind() {
+        ErrorKind::NotFound => Some("check the path"),
+        ErrorKind::Permission => Some("check the permissions of the path (or run as its owner)"),
+        _ => None,
+    };
+    if let Some(h) = hint {
+        eprintln!("syncwright: hint: {h}");
+    }
+    ExitCode::from(match e.kind() {
+        ErrorKind::InvalidInput | ErrorKind::NotFound => 2,
+        ErrorKind::Conflict => 5,
+        ErrorKind::Cancelled => 4,
+        _ => 1,
+    })
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+fn engine(state_dir: Option<PathBuf>) -> Result<Engine, Error> {
+    Engine::new(EngineConfig { state_dir, ..Default::default() })
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => error_exit(&e),
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Error> {
+    match cli.cmd {
+        Cmd::Manifest { dir, name, no_hash, output, filters } => {
+            let opts = serde_json::json!({
+                "name": name,
+                "include": filters.include,
+                "exclude": filters.exclude,
+                "links": filters.links(),
+                "hash": !no_hash,
+                "state_dir": cli.state_dir,
+            });
+            let out = syncwright::build_manifest_json(&dir, Some(&opts.to_string()))?;
+            let v: serde_json::Value = serde_json::from_str(&out).map_err(Error::from)?;
+            let manifest = syncwright::manifest::Manifest::from_json(&v["manifest"].to_string())?;
+            let mut text = Vec::new();
+            manifest.write_to(&mut text)?;
+            match output {
+                Some(p) => std::fs::write(&p, &text)
+                    .map_err(|e| Error::io(&e, "cannot write", p.display().to_string()))?,
+                None => {
+                    let _ = std::io::stdout().write_all(&text);
+                }
+            }
+            let mut code = 0;
+            for w in v["warnings"].as_array().into_iter().flatten() {
+                eprintln!("syncwright: warning: {}", w["message"].as_str().unwrap_or_default());
+            }
+            for e in v["errors"].as_array().into_iter().flatten() {
+                eprintln!("syncwright: error: {}", e["error"].as_str().unwrap_or_default());
+                code = 3;
+            }
+            Ok(ExitCode::from(code))
+        }
+        Cmd::Import { file, root, name } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Error::io(&e, "cannot read", file.display().to_string()))?;
+            let m = syncwright::manifest::import::import_any(&text, root.as_deref(), &name)?;
+            let mut out = Vec::new();
+            m.write_to(&mut out)?;
+            let _ = std::io::stdout().write_all(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Plan { src, dst, json, sync } => {
+            let mut opts = sync.options(true);
+            opts.list_identical = true;
+            let engine = engine(cli.state_dir)?;
+            let plan = engine.plan(&src, &dst, opts)?;
+            if json {
+                println!("{}", serde_json::to_string(&plan).map_err(Error::from)?);
+            } else {
+                print!("{}", plan.combined());
+                print_plan_totals(&plan);
+            }
+            Ok(ExitCode::from(if plan.errors.is_empty() { 0 } else { 3 }))
+        }
+        Cmd::Sync { src, dst, dry_run, json, no_progress, sync } => {
+            let engine = engine(cli.state_dir)?;
+            let bar = (!no_progress && !json && std::io::stderr().is_terminal()).then(progress_bar);
+            let cb = bar.clone().map(|b| {
+                Arc::new(move |s: &ProgressSnapshot| update_bar(&b, s))
+                    as syncwright::progress::ProgressCallback
+            });
+            let job = engine.start_sync(&src, &dst, sync.options(dry_run), cb)?;
+            cancel_on_signal(job.clone());
+            let report =
+                job.wait(None).ok_or_else(|| Error::internal("the job ended without a report"))?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print_report(&report);
+            }
+            Ok(ExitCode::from(match (&report.fatal, report.status) {
+                (Some(f), _) if matches!(f.kind, ErrorKind::InvalidInput | ErrorKind::NotFound) => {
+                    2
+                }
+                (Some(f), _) if f.kind == ErrorKind::Conflict => 5,
+                (_, s) => s.exit_code() as u8,
+            }))
+        }
+    }
+}
+
+/// Ctrl-C (or SIGTERM) cancels the job: transfers stop within one chunk and remove their temporaries.
+fn cancel_on_signal(job: syncwright::Job) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        rt.block_on(async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        });
+        eprintln!("syncwright: cancelling...");
+        job.cancel();
+    });
+}
+
+fn progress_bar() -> ProgressBar {
+    let b = ProgressBar::new(0);
+    b.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {wide_msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    b
+}
+
+fn update_bar(b: &ProgressBar, s: &ProgressSnapshot) {
+    let stage = match s.stage {
+        Stage::Queued => "queued",
+        Stage::Scanning => "scanning",
+        Stage::Planning => "planning",
+        Stage::Transferring => "transferring",
+        Stage::Deleting => "deleting",
+        Stage::Committing => "committing",
+        Stage::Done => "done",
+    };
+    b.set_prefix(stage);
+    b.set_length(s.bytes_total);
+    b.set_position(s.bytes_done);
+    let msg = match s.stage {
+        Stage::Scanning => format!("{} entries", s.scanned),
+        _ => format!(
+            "{}/{} files {}",
+            s.files_done,
+            s.files_total,
+            s.current_file.as_deref().unwrap_or("")
+        ),
+    };
+    b.set_message(msg);
+}
+
+fn print_plan_totals(p: &Plan) {
+    let t = &p.totals;
+    eprintln!(
+        "plan: {} to copy ({}), {} new, {} updated, {} links, {} dirs, {} metadata, {} to delete, {} only at destination, {} identical, {} skipped, {} errors",
+        t.copy_files,
+        human_bytes(t.copy_bytes),
+        t.new_files,
+        t.updated_files,
+        t.symlinks,
+        t.mkdirs,
+        t.set_meta,
+        t.deletes,
+        t.extra_at_dest,
+        t.identical,
+        t.skipped,
+        t.errors
+    );
+    for e in &p.errors {
+        eprintln!("syncwright: cannot sync {}: {} ({})", e.path, e.error, e.kind);
+    }
+}
+
+fn print_report(r: &SyncReport) {
+    if let Some(p) = &r.plan {
+        print!("{}", p.combined());
+        print_plan_totals(p);
+    }
+    let s = &r.stats;
+    println!(
+        "{}: {} created, {} updated, {} deleted, {} unchanged, {} skipped, {} errors, {} warnings; {} in {:.2} s",
+        r.status.as_str(),
+        s.created,
+        s.updated,
+        s.deleted,
+        s.unchanged,
+        s.skipped,
+        s.errors,
+        s.warnings,
+        human_bytes(s.bytes_transferred),
+        r.duration_ms as f64 / 1000.0
+    );
+    for w in &r.warnings {
+        eprintln!("syncwright: warning: {}", w.message);
+    }
+    for e in &r.errors {
+        let p = if e.path.is_empty() { String::new() } else { format!("{}: ", e.path) };
+        eprintln!("syncwright: error: {p}{} ({})", e.error, e.kind);
+    }
+    if let Some(f) = &r.fatal {
+        eprintln!("syncwright: error: {} ({})", f.error, f.kind);
+    }
+    if r.status == Status::Cancelled {
+        eprintln!("syncwright: cancelled; temporaries were removed, and the next run resumes");
+    }
+}
