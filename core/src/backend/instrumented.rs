@@ -369,6 +369,10 @@ impl Backend for InstrumentedBackend {
         self.0.call("stat", path, false).await?;
         self.0.inner.stat(path).await
     }
+    async fn stat_follow(&self, path: &str) -> Result<Option<Entry>> {
+        self.0.call("stat", path, false).await?;
+        self.0.inner.stat_follow(path).await
+    }
     async fn open_read(&self, path: &str, offset: u64) -> Result<Box<dyn ReadStream>> {
         self.0.call("open_read", path, true).await?;
         let inner = self.0.inner.open_read(path, offset).await?;

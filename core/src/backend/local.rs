@@ -232,6 +232,15 @@ impl Backend for LocalBackend {
         })
     }
 
+    async fn stat_follow(&self, path: &str) -> Result<Option<Entry>> {
+        let p = self.abs(path)?;
+        blocking(|| match std::fs::metadata(&p) {
+            Ok(md) => Ok(Some(entry_of(path, &md, None))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&e, "cannot stat", path)),
+        })
+    }
+
     async fn open_read(&self, path: &str, offset: u64) -> Result<Box<dyn ReadStream>> {
         let p = self.abs(path)?;
         let file = blocking(|| -> Result<File> {

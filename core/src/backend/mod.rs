@@ -58,6 +58,10 @@ pub trait Backend: Send + Sync + Debug {
     async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome>;
     /// The entry at `path` (symlinks not followed), or None.
     async fn stat(&self, path: &str) -> Result<Option<Entry>>;
+    /// The entry at `path` with symlinks followed (what `links = follow` reads), or None.
+    async fn stat_follow(&self, path: &str) -> Result<Option<Entry>> {
+        self.stat(path).await
+    }
     /// Opens a file for reading from `offset`.
     async fn open_read(&self, path: &str, offset: u64) -> Result<Box<dyn ReadStream>>;
     /// Opens the temporary for `path` holding source version `version` (size, mtime), resuming one that exists.

@@ -273,6 +273,15 @@ async fn copy_file(sh: &Shared, a: &Action, planned: &Entry) -> Result<Done> {
     unreachable!("the loop returns on its last attempt")
 }
 
+/// The source entry as the scan saw it: through symlinks under `links = follow`.
+async fn source_stat(sh: &Shared, path: &str) -> Result<Option<Entry>> {
+    if sh.opts.links == crate::manifest::scan::LinkMode::Follow {
+        sh.src.stat_follow(path).await
+    } else {
+        sh.src.stat(path).await
+    }
+}
+
 /// Copies one version of a file; reports a change of the source instead of committing it.
 async fn copy_once(sh: &Shared, version: &Entry) -> Result<Attempt> {
     let path = version.path.as_str();
@@ -282,7 +291,7 @@ async fn copy_once(sh: &Shared, version: &Entry) -> Result<Attempt> {
     match r {
         Ok(Some(sha)) => {
             // The source must still be the version that was read.
-            let now = or_cancel(&sh.cancel, sh.src.stat(path)).await;
+            let now = or_cancel(&sh.cancel, source_stat(sh, path)).await;
             match now {
                 Ok(Some(n)) if n.same_version(version) => {}
                 Ok(other) => {
@@ -300,7 +309,7 @@ async fn copy_once(sh: &Shared, version: &Entry) -> Result<Attempt> {
         }
         Ok(None) => {
             sink.abort().await?;
-            let now = or_cancel(&sh.cancel, sh.src.stat(path)).await?;
+            let now = or_cancel(&sh.cancel, source_stat(sh, path)).await?;
             Ok(Attempt::Changed(now))
         }
         Err(e) => {
