@@ -17,6 +17,7 @@ pub mod state;
 pub use manifest::scan::build_manifest_json;
 pub mod backend;
 pub mod engine;
+pub mod events;
 pub mod jobs;
 pub mod progress;
 

@@ -545,3 +545,36 @@ fn bad_input_is_a_typed_error() {
     let e = SyncOptions::from_json(Some("{\"transfer\": 3}")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
+
+#[test]
+fn every_state_change_of_a_job_is_an_event() {
+    use syncwright::events::Event;
+    let f = fixture();
+    write(&f.src, "a", &bytes(9, 100_000));
+    let sub = f.engine.subscribe();
+    let job = f
+        .engine
+        .start_sync(f.src.to_str().unwrap(), f.dst.to_str().unwrap(), SyncOptions::default(), None)
+        .unwrap();
+    let report = job.wait(Some(Duration::from_secs(60))).unwrap();
+    let mut kinds = Vec::new();
+    while let Some(e) = sub.next_blocking(Some(Duration::from_secs(10))) {
+        assert_eq!(e.job_id(), job.id());
+        let done = matches!(&*e, Event::JobFinished { .. });
+        kinds.push(serde_json::to_value(&*e).unwrap()["type"].as_str().unwrap().to_string());
+        if let Event::JobFinished { status, stats, .. } = &*e {
+            assert_eq!(*status, report.status);
+            assert_eq!(stats, &report.stats);
+        }
+        if done {
+            break;
+        }
+    }
+    assert_eq!(kinds.first().map(String::as_str), Some("job_queued"));
+    assert_eq!(kinds.get(1).map(String::as_str), Some("job_started"));
+    assert_eq!(kinds.last().map(String::as_str), Some("job_finished"));
+    assert!(
+        kinds.iter().any(|k| k == "progress"),
+        "the final progress snapshot is an event: {kinds:?}"
+    );
+}

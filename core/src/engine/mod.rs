@@ -13,7 +13,9 @@ pub use run::{RunContext, run_sync};
 
 use crate::backend::{self, Backend};
 use crate::error::{Error, Result};
+use crate::events::{Event, EventBus, Subscription};
 use crate::jobs::Job;
+use crate::manifest::now_rfc3339;
 use crate::manifest::plan::Plan;
 use crate::progress::{ProgressCallback, ProgressTracker, Stage};
 use crate::report::SyncReport;
@@ -51,6 +53,7 @@ impl EngineConfig {
 pub struct Engine {
     runtime: tokio::runtime::Runtime,
     store: Option<Arc<Store>>,
+    events: Arc<EventBus>,
 }
 
 impl Engine {
@@ -69,7 +72,12 @@ impl Engine {
             let dir = config.state_dir.clone().unwrap_or_else(crate::state::default_state_dir);
             Some(Arc::new(Store::open_dir(&dir)?))
         };
-        Ok(Engine { runtime, store })
+        Ok(Engine { runtime, store, events: Arc::new(EventBus::new()) })
+    }
+
+    /// A subscription to every event of this engine's jobs from now on.
+    pub fn subscribe(&self) -> Subscription {
+        self.events.subscribe()
     }
 
     /// The embedded store, if any.
@@ -105,10 +113,28 @@ impl Engine {
         };
         let job = Job::new(ctx.cancel.clone(), ctx.progress.clone());
         let interval = Duration::from_millis(opts.progress_interval_ms.max(10));
-        let j = job.clone();
+        let (j, bus) = (job.clone(), self.events.clone());
+        let job_id = job.id().to_string();
+        bus.publish(Event::JobQueued {
+            job_id: job_id.clone(),
+            at: now_rfc3339(),
+            source: src.location(),
+            destination: dst.location(),
+        });
         self.runtime.spawn(async move {
-            let ticker = on_progress.clone().map(|cb| {
-                let progress = ctx.progress.clone();
+            bus.publish(Event::JobStarted { job_id: job_id.clone(), at: now_rfc3339() });
+            // Progress goes to the callback and the bus at most once per interval, and only when it moved.
+            let emit = {
+                let (bus, job_id, cb) = (bus.clone(), job_id.clone(), on_progress.clone());
+                move |s: &crate::progress::ProgressSnapshot| {
+                    if let Some(cb) = &cb {
+                        cb(s);
+                    }
+                    bus.publish(Event::Progress { job_id: job_id.clone(), progress: s.clone() });
+                }
+            };
+            let ticker = {
+                let (progress, emit) = (ctx.progress.clone(), emit.clone());
                 tokio::spawn(async move {
                     let mut last = None;
                     loop {
@@ -117,22 +143,24 @@ impl Engine {
                         if s.stage == Stage::Done {
                             break;
                         }
-                        if last.as_ref() != Some(&(s.stage, s.files_done, s.bytes_done, s.scanned))
-                        {
-                            last = Some((s.stage, s.files_done, s.bytes_done, s.scanned));
-                            cb(&s);
+                        let key = (s.stage, s.files_done, s.bytes_done, s.scanned);
+                        if last != Some(key) {
+                            last = Some(key);
+                            emit(&s);
                         }
                     }
                 })
-            });
+            };
             let report = run_sync(src, dst, &opts, &ctx).await;
-            if let Some(t) = ticker {
-                t.abort();
-                let _ = t.await;
-            }
-            if let Some(cb) = on_progress {
-                cb(&ctx.progress.snapshot());
-            }
+            ticker.abort();
+            let _ = ticker.await;
+            emit(&ctx.progress.snapshot());
+            bus.publish(Event::JobFinished {
+                job_id,
+                at: now_rfc3339(),
+                status: report.status,
+                stats: report.stats.clone(),
+            });
             j.finish(report);
         });
         Ok(job)
