@@ -338,8 +338,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 Arc::new(move |s: &ProgressSnapshot| update_bar(&b, s))
                     as syncwright::progress::ProgressCallback
             });
+            let cancel = cancel_on_signal();
             let job = engine.start_sync(&src, &dst, sync.options(dry_run), cb)?;
-            cancel_on_signal(job.clone());
+            cancel.set(job.clone());
             let report =
                 job.wait(None).ok_or_else(|| Error::internal("the job ended without a report"))?;
             if let Some(b) = bar {
@@ -347,6 +348,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
             if json {
                 println!("{}", report.to_json());
+                if let Some(f) = &report.fatal {
+                    eprintln!("syncwright: error: {} ({})", f.error, f.kind);
+                }
             } else {
                 print_report(&report);
             }
@@ -361,22 +365,54 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
 }
 
-/// Ctrl-C (or SIGTERM) cancels the job: transfers stop within one chunk and remove their temporaries.
-fn cancel_on_signal(job: syncwright::Job) {
+/// Where the signal handler finds the job to cancel; a signal that comes first cancels it as soon as it is set.
+#[derive(Clone, Default)]
+struct CancelSlot(Arc<std::sync::Mutex<(Option<syncwright::Job>, bool)>>);
+
+impl CancelSlot {
+    fn set(&self, job: syncwright::Job) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if g.1 {
+            job.cancel();
+        }
+        g.0 = Some(job);
+    }
+
+    fn fire(&self) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.1 = true;
+        if let Some(j) = &g.0 {
+            j.cancel();
+        }
+    }
+}
+
+/// Ctrl-C (or SIGTERM) cancels the job: transfers stop within one chunk and remove their temporaries. The
+/// handler is in place before the job starts.
+fn cancel_on_signal() -> CancelSlot {
+    let slot = CancelSlot::default();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let s = slot.clone();
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let _ = ready_tx.send(());
             return;
         };
         rt.block_on(async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+            let _ = ready_tx.send(());
+            let mut int = int;
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match int.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         });
         eprintln!("syncwright: cancelling...");
-        job.cancel();
+        s.fire();
     });
+    let _ = ready_rx.recv();
+    slot
 }
 
 fn progress_bar() -> ProgressBar {
