@@ -8,7 +8,7 @@ use crate::manifest::hash::{Hasher, version_fingerprint};
 use crate::manifest::scan::{ScanOptions, ScanOutcome, mtime_ns, scan_local};
 use crate::manifest::{Entry, EntryKind, validate_rel_path};
 use async_trait::async_trait;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -150,7 +150,7 @@ fn entry_of(rel: &str, md: &std::fs::Metadata, target: Option<String>) -> Entry 
         mtime_ns: mtime_ns(md),
         mode: md.permissions().mode() & 0o7777,
         target,
-        hashes: BTreeMap::new(),
+        hashes: Default::default(),
     }
 }
 

@@ -247,6 +247,11 @@ async fn run_inner(
     if opts.dry_run {
         return Ok(Some(plan));
     }
+    if dview.trusted && plan.is_noop() && acc.errors.is_empty() {
+        // Nothing to do and the destination manifest is already right: write nothing at all.
+        ctx.progress.set_totals(0, 0);
+        return Ok(None);
+    }
 
     dst.write_state(&inflight_key(&opts.name), now_rfc3339().as_bytes()).await?;
     if let Some(s) = &dview.scan {
@@ -522,9 +527,7 @@ fn merged_manifest(
                 // Identical: the destination's entry, with any hash the source knows.
                 let mut d = dest.get(&e.path).cloned().unwrap_or_else(|| e.clone());
                 if let Some(s) = src_by_path.get(e.path.as_str()) {
-                    for (k, v) in &s.hashes {
-                        d.hashes.entry(k.clone()).or_insert_with(|| v.clone());
-                    }
+                    d.hashes.fill_from(&s.hashes);
                 }
                 out.push(d);
             }

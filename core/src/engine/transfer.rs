@@ -210,9 +210,7 @@ async fn execute_inner(sh: &Shared, a: &Action) -> Result<Done> {
             sh.dst.set_meta(&a.path, entry).await?;
             let mut e = entry.clone();
             if let Some(d) = &a.dest {
-                for (k, v) in &d.hashes {
-                    e.hashes.entry(k.clone()).or_insert_with(|| v.clone());
-                }
+                e.hashes.fill_from(&d.hashes);
             }
             Ok(Done::Written(e))
         }
@@ -240,7 +238,7 @@ async fn copy_file(sh: &Shared, a: &Action, planned: &Entry) -> Result<Done> {
         match copy_once(sh, &version).await? {
             Attempt::Copied(sha) => {
                 let mut e = version;
-                e.hashes.insert(SHA256.into(), sha);
+                e.hashes.insert(SHA256, sha);
                 return Ok(Done::Written(e));
             }
             Attempt::Changed(None) => {

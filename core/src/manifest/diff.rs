@@ -89,7 +89,7 @@ fn compare_both(s: &Entry, d: &Entry, o: &DiffOptions) -> Option<(Op, Reason)> {
                         return Some((Op::Copy, r));
                     }
                 }
-                CompareMode::Checksum => match (s.sha256(), d.sha256()) {
+                CompareMode::Checksum => match (s.hashes.sha256_raw(), d.hashes.sha256_raw()) {
                     (Some(a), Some(b)) if a == b => {
                         if !same_time {
                             return Some((Op::SetMeta, Reason::MtimeChanged));
@@ -295,7 +295,7 @@ mod tests {
     }
 
     fn hashed(mut e: Entry, h: &str) -> Entry {
-        e.hashes.insert(SHA256.into(), h.into());
+        e.hashes.insert(SHA256, h.repeat(32));
         e
     }
 

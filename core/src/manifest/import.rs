@@ -82,7 +82,7 @@ pub fn import_media_sync(json: &str, root: Option<&str>, name: &str) -> Result<M
                 32 => "md5",
                 _ => "legacy",
             };
-            entry.hashes.insert(algo.into(), c);
+            entry.hashes.insert(algo, c);
         }
         m.entries.push(entry);
     }
@@ -136,7 +136,7 @@ pub fn import_cloud_sync(json: &str) -> Result<Manifest> {
         validate_rel_path(&path)?;
         let mut entry = Entry::file(path, e.size, secs_to_ns(e.mtime)?, 0o644);
         if let Some(h) = e.sha256.filter(|h| !h.is_empty()) {
-            entry.hashes.insert(SHA256.into(), h.to_ascii_lowercase());
+            entry.hashes.insert(SHA256, h.to_ascii_lowercase());
         }
         m.entries.push(entry);
     }

@@ -18,6 +18,7 @@
 pub mod diff;
 pub mod filter;
 pub mod hash;
+pub mod hashes;
 pub mod import;
 pub mod plan;
 pub mod scan;
@@ -27,14 +28,12 @@ pub use scan::build_manifest_json;
 use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 /// The version of the manifest, plan and report documents this library writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The algorithm name of the canonical content hash in [`Entry::hashes`].
-pub const SHA256: &str = "sha256";
+pub use hashes::{Hashes, SHA256};
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -65,14 +64,14 @@ pub struct Entry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// Content hashes by algorithm (`sha256` is canonical; backends may add `md5`, `etag`, ...), lowercase hex.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub hashes: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Hashes::is_empty")]
+    pub hashes: Hashes,
 }
 
 impl Entry {
     /// The canonical SHA-256 of the content, if known.
-    pub fn sha256(&self) -> Option<&str> {
-        self.hashes.get(SHA256).map(String::as_str)
+    pub fn sha256(&self) -> Option<String> {
+        self.hashes.sha256()
     }
 
     /// A new file entry without hashes.
@@ -84,7 +83,7 @@ impl Entry {
             mtime_ns,
             mode,
             target: None,
-            hashes: BTreeMap::new(),
+            hashes: Hashes::new(),
         }
     }
 
@@ -256,6 +255,10 @@ impl Manifest {
     pub fn read_from<R: BufRead>(r: R) -> Result<Manifest> {
         let doc: ManifestDocument = serde_json::from_reader(r)
             .map_err(|e| Error::new(ErrorKind::Corrupt, format!("manifest is not valid: {e}")))?;
+        Manifest::check(doc)
+    }
+
+    fn check(doc: ManifestDocument) -> Result<Manifest> {
         if doc.schema_version == 0 || doc.schema_version > SCHEMA_VERSION {
             return Err(Error::new(
                 ErrorKind::Corrupt,
@@ -300,7 +303,14 @@ impl Manifest {
 
     /// Parses a canonical document from a string.
     pub fn from_json(s: &str) -> Result<Manifest> {
-        Manifest::read_from(s.as_bytes())
+        Manifest::from_slice(s.as_bytes())
+    }
+
+    /// Parses a canonical document held in memory (faster than [`Manifest::read_from`]).
+    pub fn from_slice(b: &[u8]) -> Result<Manifest> {
+        let doc: ManifestDocument = serde_json::from_slice(b)
+            .map_err(|e| Error::new(ErrorKind::Corrupt, format!("manifest is not valid: {e}")))?;
+        Manifest::check(doc)
     }
 }
 
@@ -312,7 +322,7 @@ mod tests {
         let mut m = Manifest::new("default", "/r");
         m.created_at = "2026-11-21T00:00:00.000000000Z".into();
         let mut a = Entry::file("a b/ü.png", 3, 1_700_000_000_123_456_789, 0o644);
-        a.hashes.insert(SHA256.into(), "ab".repeat(32));
+        a.hashes.insert(SHA256, "ab".repeat(32));
         let l = Entry {
             path: "link".into(),
             kind: EntryKind::Symlink,
@@ -320,7 +330,7 @@ mod tests {
             mtime_ns: -5,
             mode: 0o777,
             target: Some("a b/ü.png".into()),
-            hashes: BTreeMap::new(),
+            hashes: Hashes::new(),
         };
         m.entries = vec![a, l];
         m

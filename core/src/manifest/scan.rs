@@ -10,7 +10,6 @@ use crate::report::{ErrorAction, FileError, Warning, WarningReason};
 use crate::state::{CachedHash, Store};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fs::Metadata;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -269,7 +268,7 @@ impl Walker<'_> {
                 mtime_ns: mtime_ns(&md),
                 mode: md.permissions().mode() & 0o7777,
                 target: None,
-                hashes: BTreeMap::new(),
+                hashes: Default::default(),
             });
         }
         part
@@ -318,7 +317,7 @@ impl Walker<'_> {
                             mtime_ns: mtime_ns(&md),
                             mode: md.permissions().mode() & 0o7777,
                             target: Some(target),
-                            hashes: BTreeMap::new(),
+                            hashes: Default::default(),
                         });
                     }
                     Err(e) => part.errors.push(FileError::new(
@@ -453,12 +452,12 @@ fn hash_entries(root: &Path, root_s: &str, part: &mut Part, opts: &ScanOptions) 
                 && c.size == e.size
                 && c.mtime_ns == e.mtime_ns
             {
-                e.hashes.insert(SHA256.into(), c.sha256.clone());
+                e.hashes.insert(SHA256, c.sha256.clone());
                 return None;
             }
             match sha256_file(&root.join(&e.path), &e.path) {
                 Ok(h) => {
-                    e.hashes.insert(SHA256.into(), h.clone());
+                    e.hashes.insert(SHA256, h.clone());
                     Some(Ok(CachedHash { size: e.size, mtime_ns: e.mtime_ns, sha256: h }))
                 }
                 Err(err) => Some(Err(FileError::new(ErrorAction::Scan, &e.path, &err))),
@@ -484,34 +483,35 @@ fn hash_entries(root: &Path, root_s: &str, part: &mut Part, opts: &ScanOptions) 
     Ok(())
 }
 
-/// Builds the manifest of a local directory with SHA-256 of every file. Returns
-/// `{"manifest": <canonical manifest>, "warnings": [...], "errors": [...]}` so that nothing left out is silent.
-/// `options_json` may set `name`, `include`, `exclude`, `links`, `hash` (default true), `threads` and
-/// `state_dir` (whose store's hash cache is used; by default the default store's, when it can be opened).
-pub fn build_manifest_json(root: &Path, options_json: Option<&str>) -> Result<String> {
-    #[derive(Deserialize, Default)]
-    #[serde(default, deny_unknown_fields)]
-    struct Opts {
-        name: Option<String>,
-        include: Vec<String>,
-        exclude: Vec<String>,
-        links: LinkMode,
-        hash: Option<bool>,
-        state_dir: Option<PathBuf>,
-        threads: usize,
-    }
-    let o: Opts = match options_json {
-        Some(s) if !s.trim().is_empty() => serde_json::from_str(s).map_err(|e| {
-            Error::new(ErrorKind::InvalidInput, format!("bad manifest options: {e}"))
-        })?,
-        _ => Opts::default(),
-    };
+/// Options of [`build_manifest`] (canonical JSON; every field optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ManifestOptions {
+    /// Snapshot name (default `default`).
+    pub name: Option<String>,
+    /// Patterns of files to take.
+    pub include: Vec<String>,
+    /// Patterns of files and folders to leave out.
+    pub exclude: Vec<String>,
+    /// Symlink handling.
+    pub links: LinkMode,
+    /// Compute SHA-256 of every file (default true).
+    pub hash: Option<bool>,
+    /// The state directory whose hash cache is used (default: the default store's, when it can be opened).
+    pub state_dir: Option<PathBuf>,
+    /// Worker threads (0: automatic).
+    pub threads: usize,
+}
+
+/// Builds the manifest of a local directory (with SHA-256 of every file unless `hash` is false), reusing the hash
+/// cache of the embedded store.
+pub fn build_manifest(root: &Path, o: &ManifestOptions) -> Result<ScanOutcome> {
     let store = match &o.state_dir {
         Some(d) => Some(Arc::new(Store::open_dir(d)?)),
         None => Store::open_dir(&crate::state::default_state_dir()).ok().map(Arc::new),
     };
     let opts = ScanOptions {
-        name: o.name.unwrap_or_else(|| "default".into()),
+        name: o.name.clone().unwrap_or_else(|| "default".into()),
         filter: Filter::new(&o.include, &o.exclude)?,
         links: o.links,
         hash: o.hash.unwrap_or(true),
@@ -519,7 +519,19 @@ pub fn build_manifest_json(root: &Path, options_json: Option<&str>) -> Result<St
         threads: o.threads,
         ..Default::default()
     };
-    let out = scan_local(root, &opts)?;
+    scan_local(root, &opts)
+}
+
+/// [`build_manifest`] with options and result in JSON: returns
+/// `{"manifest": <canonical manifest>, "warnings": [...], "errors": [...]}` so that nothing left out is silent.
+pub fn build_manifest_json(root: &Path, options_json: Option<&str>) -> Result<String> {
+    let o: ManifestOptions = match options_json {
+        Some(s) if !s.trim().is_empty() => serde_json::from_str(s).map_err(|e| {
+            Error::new(ErrorKind::InvalidInput, format!("bad manifest options: {e}"))
+        })?,
+        _ => ManifestOptions::default(),
+    };
+    let out = build_manifest(root, &o)?;
     let manifest = out.manifest.to_json()?;
     Ok(format!(
         "{{\"manifest\":{},\"warnings\":{},\"errors\":{}}}",

@@ -279,19 +279,18 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.cmd {
         Cmd::Manifest { dir, name, no_hash, output, filters } => {
-            let opts = serde_json::json!({
-                "name": name,
-                "include": filters.include,
-                "exclude": filters.exclude,
-                "links": filters.links(),
-                "hash": !no_hash,
-                "state_dir": cli.state_dir,
-            });
-            let out = syncwright::build_manifest_json(&dir, Some(&opts.to_string()))?;
-            let v: serde_json::Value = serde_json::from_str(&out).map_err(Error::from)?;
-            let manifest = syncwright::manifest::Manifest::from_json(&v["manifest"].to_string())?;
+            let opts = syncwright::manifest::scan::ManifestOptions {
+                name: Some(name),
+                include: filters.include.clone(),
+                exclude: filters.exclude.clone(),
+                links: filters.links(),
+                hash: Some(!no_hash),
+                state_dir: cli.state_dir,
+                threads: 0,
+            };
+            let out = syncwright::manifest::scan::build_manifest(&dir, &opts)?;
             let mut text = Vec::new();
-            manifest.write_to(&mut text)?;
+            out.manifest.write_to(&mut text)?;
             match output {
                 Some(p) => std::fs::write(&p, &text)
                     .map_err(|e| Error::io(&e, "cannot write", p.display().to_string()))?,
@@ -299,15 +298,13 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     let _ = std::io::stdout().write_all(&text);
                 }
             }
-            let mut code = 0;
-            for w in v["warnings"].as_array().into_iter().flatten() {
-                eprintln!("syncwright: warning: {}", w["message"].as_str().unwrap_or_default());
+            for w in &out.warnings {
+                eprintln!("syncwright: warning: {}", w.message);
             }
-            for e in v["errors"].as_array().into_iter().flatten() {
-                eprintln!("syncwright: error: {}", e["error"].as_str().unwrap_or_default());
-                code = 3;
+            for e in &out.errors {
+                eprintln!("syncwright: error: {} ({})", e.error, e.kind);
             }
-            Ok(ExitCode::from(code))
+            Ok(ExitCode::from(if out.errors.is_empty() { 0 } else { 3 }))
         }
         Cmd::Import { file, root, name } => {
             let text = std::fs::read_to_string(&file)
