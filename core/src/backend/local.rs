@@ -432,12 +432,14 @@ struct LocalReader {
 #[async_trait]
 impl ReadStream for LocalReader {
     async fn read_chunk(&mut self, buf: &mut Vec<u8>, max: usize) -> Result<()> {
-        buf.clear();
-        buf.resize(max, 0);
+        // Grow (and zero) only when needed: a buffer reused for full chunks is never cleared again.
+        if buf.len() < max {
+            buf.resize(max, 0);
+        }
         let r = blocking(|| {
             let mut filled = 0;
             while filled < max {
-                match self.file.read(&mut buf[filled..]) {
+                match self.file.read(&mut buf[filled..max]) {
                     Ok(0) => break,
                     Ok(n) => filled += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

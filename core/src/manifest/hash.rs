@@ -10,18 +10,27 @@ const HASH_BUF: usize = 1 << 20;
 
 /// The SHA-256 of a file's content, lowercase hex. `display` names the file in errors.
 pub fn sha256_file(path: &Path, display: &str) -> Result<String> {
+    thread_local! {
+        // One buffer per hashing thread, not one allocation per file.
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(&e, "cannot open", display))?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; HASH_BUF];
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(&e, "cannot read", display)),
-        };
-        h.update(&buf[..n]);
-    }
+    BUF.with_borrow_mut(|buf| {
+        if buf.len() < HASH_BUF {
+            buf.resize(HASH_BUF, 0);
+        }
+        loop {
+            let n = match f.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io(&e, "cannot read", display)),
+            };
+            h.update(&buf[..n]);
+        }
+        Ok(())
+    })?;
     Ok(hex::encode(h.finalize()))
 }
 

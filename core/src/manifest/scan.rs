@@ -438,6 +438,8 @@ fn hash_entries(root: &Path, root_s: &str, part: &mut Part, opts: &ScanOptions) 
     let results: Vec<Option<std::result::Result<CachedHash, FileError>>> = part
         .entries
         .par_iter_mut()
+        // Small pieces: sizes vary by 10,000x, and a thread must not be left with all the big files.
+        .with_max_len(4)
         .map(|e| {
             if e.kind != EntryKind::File {
                 return None;
