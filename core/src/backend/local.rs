@@ -4,7 +4,7 @@ use super::{Backend, ReadStream, WriteSink, blocking};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::diff::NameRules;
 use crate::manifest::filter::{STATE_DIR, TEMP_MARKER};
-use crate::manifest::hash::{Hasher, version_fingerprint};
+use crate::manifest::hash::{HashAlgo, hash_file, version_fingerprint};
 use crate::manifest::scan::{ScanOptions, ScanOutcome, mtime_ns, scan_local};
 use crate::manifest::{Entry, EntryKind, validate_rel_path};
 use async_trait::async_trait;
@@ -501,19 +501,7 @@ impl WriteSink for LocalWriter {
             let f = self.file()?;
             f.sync_all().map_err(|e| Error::io(&e, "cannot flush", &path))?;
             if let Some(want) = verify_sha256 {
-                let mut rf =
-                    File::open(&self.temp).map_err(|e| Error::io(&e, "cannot reopen", &path))?;
-                let mut h = Hasher::new();
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let n =
-                        rf.read(&mut buf).map_err(|e| Error::io(&e, "cannot read back", &path))?;
-                    if n == 0 {
-                        break;
-                    }
-                    h.update(&buf[..n]);
-                }
-                let got = h.finish_hex();
+                let got = hash_file(&self.temp, &path, HashAlgo::Sha256)?;
                 if got != want {
                     return Err(Error::new(
                         ErrorKind::Corrupt,

@@ -8,7 +8,7 @@ use crate::backend::Backend;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::diff::{DiffOptions, diff};
 use crate::manifest::filter::Filter;
-use crate::manifest::hash::version_fingerprint;
+use crate::manifest::hash::{HashAlgo, version_fingerprint};
 use crate::manifest::plan::{CompareMode, Op, Plan, Reason};
 use crate::manifest::scan::{ScanOptions, ScanOutcome};
 use crate::manifest::{Entry, EntryKind, Manifest, now_rfc3339};
@@ -106,7 +106,12 @@ pub async fn run_sync(
     }
 }
 
-fn scan_options(opts: &SyncOptions, filter: &Filter, ctx: &RunContext, hash: bool) -> ScanOptions {
+fn scan_options(
+    opts: &SyncOptions,
+    filter: &Filter,
+    ctx: &RunContext,
+    hash: Option<HashAlgo>,
+) -> ScanOptions {
     ScanOptions {
         name: opts.name.clone(),
         filter: filter.clone(),
@@ -175,18 +180,32 @@ async fn run_inner(
 ) -> Result<Option<Plan>> {
     opts.validate()?;
     let filter = Filter::new(&opts.include, &opts.exclude)?;
-    let hash = opts.compare == CompareMode::Checksum;
     ctx.progress.set_stage(Stage::Scanning);
-
-    // Source and destination are listed at the same time.
-    let src_scan = {
-        let (src, so) = (src.clone(), scan_options(opts, &filter, ctx, hash));
-        tokio::spawn(async move { src.scan(so).await })
+    let (src_scan, mut dview) = if opts.compare == CompareMode::Checksum {
+        // The destination first: the hashes its manifest holds decide which one the source needs. BLAKE3 is
+        // about four times faster than SHA-256; manifests written by syncwright carry both.
+        let dview =
+            dest_view(dst, opts, scan_options(opts, &filter, ctx, Some(HashAlgo::Blake3)), acc)
+                .await?;
+        let all_blake3 = dview
+            .manifest
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::File)
+            .all(|e| e.hashes.blake3_raw().is_some());
+        let algo = if all_blake3 { HashAlgo::Blake3 } else { HashAlgo::Sha256 };
+        (src.scan(scan_options(opts, &filter, ctx, Some(algo))).await?, dview)
+    } else {
+        // Source and destination are listed at the same time.
+        let src_scan = {
+            let (src, so) = (src.clone(), scan_options(opts, &filter, ctx, None));
+            tokio::spawn(async move { src.scan(so).await })
+        };
+        let dview = dest_view(dst, opts, scan_options(opts, &filter, ctx, None), acc).await;
+        let src_scan =
+            src_scan.await.map_err(|e| Error::internal(format!("scan task failed: {e}")))??;
+        (src_scan, dview?)
     };
-    let dview = dest_view(dst, opts, scan_options(opts, &filter, ctx, hash), acc).await;
-    let src_scan =
-        src_scan.await.map_err(|e| Error::internal(format!("scan task failed: {e}")))??;
-    let mut dview = dview?;
     if ctx.cancel.is_cancelled() {
         return Err(Error::cancelled());
     }

@@ -8,7 +8,7 @@ use crate::backend::{Backend, WriteSink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::hash::Hasher;
 use crate::manifest::plan::{Action, DestChangedPolicy, Op, Reason};
-use crate::manifest::{Entry, EntryKind, SHA256};
+use crate::manifest::{Entry, EntryKind};
 use crate::progress::ProgressTracker;
 use crate::report::{ErrorAction, FileError, Warning, WarningReason};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -227,7 +227,7 @@ async fn execute_inner(sh: &Shared, a: &Action) -> Result<Done> {
 }
 
 enum Attempt {
-    Copied(String),
+    Copied([u8; 32], [u8; 32]),
     Changed(Option<Entry>),
 }
 
@@ -236,9 +236,10 @@ async fn copy_file(sh: &Shared, a: &Action, planned: &Entry) -> Result<Done> {
     let retries = sh.opts.still_changing_retries;
     for attempt in 0..=retries {
         match copy_once(sh, &version).await? {
-            Attempt::Copied(sha) => {
+            Attempt::Copied(sha, b3) => {
                 let mut e = version;
-                e.hashes.insert(SHA256, sha);
+                e.hashes.set_sha256_raw(sha);
+                e.hashes.set_blake3_raw(b3);
                 return Ok(Done::Written(e));
             }
             Attempt::Changed(None) => {
@@ -287,7 +288,7 @@ async fn copy_once(sh: &Shared, version: &Entry) -> Result<Attempt> {
     let mut sink = or_cancel(&sh.cancel, sh.dst.open_write(path, version)).await?;
     let r = stream(sh, version, &mut *reader, &mut *sink).await;
     match r {
-        Ok(Some(sha)) => {
+        Ok(Some((sha, b3))) => {
             // The source must still be the version that was read.
             let now = or_cancel(&sh.cancel, source_stat(sh, path)).await;
             match now {
@@ -301,9 +302,10 @@ async fn copy_once(sh: &Shared, version: &Entry) -> Result<Attempt> {
                     return Err(e);
                 }
             }
-            let verify = sh.opts.verify.then_some(sha.as_str());
+            let hex = hex::encode(sha);
+            let verify = sh.opts.verify.then_some(hex.as_str());
             or_cancel(&sh.cancel, sink.commit(version, verify)).await?;
-            Ok(Attempt::Copied(sha))
+            Ok(Attempt::Copied(sha, b3))
         }
         Ok(None) => {
             sink.abort().await?;
@@ -322,14 +324,14 @@ async fn copy_once(sh: &Shared, version: &Entry) -> Result<Attempt> {
     }
 }
 
-/// Streams the source into the sink from its resume offset, hashing every byte; None when the source turned
-/// out to differ in size from `version`.
+/// Streams the source into the sink from its resume offset, hashing every byte (SHA-256 and BLAKE3); None when
+/// the source turned out to differ in size from `version`.
 async fn stream(
     sh: &Shared,
     version: &Entry,
     reader: &mut dyn crate::backend::ReadStream,
     sink: &mut dyn WriteSink,
-) -> Result<Option<String>> {
+) -> Result<Option<([u8; 32], [u8; 32])>> {
     let chunk = sh.opts.chunk_size.min(version.size.max(1) as usize + 1).max(1);
     let resume = sink.resume_offset().min(version.size);
     let mut buf = Vec::with_capacity(chunk);
@@ -367,5 +369,5 @@ async fn stream(
     if pos != version.size {
         return Ok(None);
     }
-    Ok(Some(hasher.finish_hex()))
+    Ok(Some(hasher.finish_both()))
 }

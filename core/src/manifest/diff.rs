@@ -61,6 +61,18 @@ fn mtime_equal(a: i64, b: i64, window: i64) -> bool {
     (a - b).abs() <= window
 }
 
+/// Whether two files hold the same content, by the fastest hash both sides know (BLAKE3, then SHA-256); None
+/// when they share none.
+fn same_content(a: &Entry, b: &Entry) -> Option<bool> {
+    if let (Some(x), Some(y)) = (a.hashes.blake3_raw(), b.hashes.blake3_raw()) {
+        return Some(x == y);
+    }
+    if let (Some(x), Some(y)) = (a.hashes.sha256_raw(), b.hashes.sha256_raw()) {
+        return Some(x == y);
+    }
+    None
+}
+
 /// Compares one entry present on both sides; `None` when identical.
 fn compare_both(s: &Entry, d: &Entry, o: &DiffOptions) -> Option<(Op, Reason)> {
     if s.kind != d.kind {
@@ -89,8 +101,8 @@ fn compare_both(s: &Entry, d: &Entry, o: &DiffOptions) -> Option<(Op, Reason)> {
                         return Some((Op::Copy, r));
                     }
                 }
-                CompareMode::Checksum => match (s.hashes.sha256_raw(), d.hashes.sha256_raw()) {
-                    (Some(a), Some(b)) if a == b => {
+                CompareMode::Checksum => match same_content(s, d) {
+                    Some(true) => {
                         if !same_time {
                             return Some((Op::SetMeta, Reason::MtimeChanged));
                         }

@@ -1,6 +1,8 @@
-//! Content hashing (SHA-256, the canonical content hash) and the source-version fingerprint of temporary names.
+//! Content hashing (SHA-256, the canonical content hash; BLAKE3, the fast comparison hash) and the source-version
+//! fingerprint of temporary names.
 
 use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
@@ -8,14 +10,36 @@ use std::path::Path;
 /// Buffer size for hashing files.
 const HASH_BUF: usize = 1 << 20;
 
-/// The SHA-256 of a file's content, lowercase hex. `display` names the file in errors.
-pub fn sha256_file(path: &Path, display: &str) -> Result<String> {
+/// A content hash algorithm syncwright computes itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HashAlgo {
+    /// SHA-256, the canonical content hash.
+    #[default]
+    Sha256,
+    /// BLAKE3, the fast one for comparisons.
+    Blake3,
+}
+
+impl HashAlgo {
+    /// The name used in [`super::Hashes`] and in the hash cache.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlgo::Sha256 => super::SHA256,
+            HashAlgo::Blake3 => super::BLAKE3,
+        }
+    }
+}
+
+/// The `algo` digest of a file's content, lowercase hex. `display` names the file in errors.
+pub fn hash_file(path: &Path, display: &str, algo: HashAlgo) -> Result<String> {
     thread_local! {
         // One buffer per hashing thread, not one allocation per file.
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(&e, "cannot open", display))?;
-    let mut h = Sha256::new();
+    let mut sha = (algo == HashAlgo::Sha256).then(Sha256::new);
+    let mut b3 = (algo == HashAlgo::Blake3).then(blake3::Hasher::new);
     BUF.with_borrow_mut(|buf| {
         if buf.len() < HASH_BUF {
             buf.resize(HASH_BUF, 0);
@@ -27,11 +51,25 @@ pub fn sha256_file(path: &Path, display: &str) -> Result<String> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::io(&e, "cannot read", display)),
             };
-            h.update(&buf[..n]);
+            if let Some(h) = sha.as_mut() {
+                h.update(&buf[..n]);
+            }
+            if let Some(h) = b3.as_mut() {
+                h.update(&buf[..n]);
+            }
         }
         Ok(())
     })?;
-    Ok(hex::encode(h.finalize()))
+    Ok(match (sha, b3) {
+        (Some(h), _) => hex::encode(h.finalize()),
+        (_, Some(h)) => h.finalize().to_hex().to_string(),
+        _ => unreachable!("one algorithm is always chosen"),
+    })
+}
+
+/// The SHA-256 of a file's content, lowercase hex.
+pub fn sha256_file(path: &Path, display: &str) -> Result<String> {
+    hash_file(path, display, HashAlgo::Sha256)
 }
 
 /// The SHA-256 of a byte slice, lowercase hex.
@@ -39,22 +77,30 @@ pub fn sha256_bytes(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-/// A streaming SHA-256.
+/// A streaming hasher of both SHA-256 and BLAKE3 (what a copy records about the bytes it moved).
 #[derive(Default, Clone)]
-pub struct Hasher(Sha256);
+pub struct Hasher {
+    sha: Sha256,
+    b3: blake3::Hasher,
+}
 
 impl Hasher {
     /// A new hasher.
     pub fn new() -> Hasher {
-        Hasher(Sha256::new())
+        Hasher::default()
     }
     /// Feeds bytes.
     pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
+        self.sha.update(data);
+        self.b3.update(data);
     }
-    /// The digest, lowercase hex.
+    /// The SHA-256, lowercase hex.
     pub fn finish_hex(self) -> String {
-        hex::encode(self.0.finalize())
+        hex::encode(self.sha.finalize())
+    }
+    /// Both digests: (SHA-256, BLAKE3) as raw bytes.
+    pub fn finish_both(self) -> ([u8; 32], [u8; 32]) {
+        (self.sha.finalize().into(), *self.b3.finalize().as_bytes())
     }
 }
 

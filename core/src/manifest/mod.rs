@@ -33,7 +33,7 @@ use std::io::{BufRead, Write};
 /// The version of the manifest, plan and report documents this library writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-pub use hashes::{Hashes, SHA256};
+pub use hashes::{BLAKE3, Hashes, SHA256};
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

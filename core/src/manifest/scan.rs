@@ -3,8 +3,8 @@
 //! cache of the embedded store.
 
 use super::filter::{Filter, is_own_path, temp_fingerprint};
-use super::hash::sha256_file;
-use super::{Entry, EntryKind, Manifest, SHA256};
+use super::hash::{HashAlgo, hash_file};
+use super::{Entry, EntryKind, Manifest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::report::{ErrorAction, FileError, Warning, WarningReason};
 use crate::state::{CachedHash, Store};
@@ -38,8 +38,8 @@ pub struct ScanOptions {
     pub filter: Filter,
     /// Symlink handling.
     pub links: LinkMode,
-    /// Compute SHA-256 of every file (reusing the cache where size and mtime are unchanged).
-    pub hash: bool,
+    /// Hash every file with this algorithm (reusing the cache where size and mtime are unchanged).
+    pub hash: Option<HashAlgo>,
     /// The hash cache; without it every file is hashed.
     pub hash_cache: Option<Arc<Store>>,
     /// Worker threads for walking and hashing (0: the number of cores, at least 4).
@@ -416,8 +416,8 @@ pub fn scan_local(root: &Path, opts: &ScanOptions) -> Result<ScanOutcome> {
     part.entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
     part.warnings.sort_by(|a, b| a.path.cmp(&b.path));
     part.errors.sort_by(|a, b| a.path.cmp(&b.path));
-    if opts.hash {
-        pool.install(|| hash_entries(root, root_s, &mut part, opts))?;
+    if let Some(algo) = opts.hash {
+        pool.install(|| hash_entries(root, root_s, &mut part, opts, algo))?;
     }
     let mut manifest = Manifest::new(opts.name.clone(), root_s);
     manifest.entries = part.entries;
@@ -429,9 +429,16 @@ pub fn scan_local(root: &Path, opts: &ScanOptions) -> Result<ScanOutcome> {
     })
 }
 
-fn hash_entries(root: &Path, root_s: &str, part: &mut Part, opts: &ScanOptions) -> Result<()> {
+fn hash_entries(
+    root: &Path,
+    root_s: &str,
+    part: &mut Part,
+    opts: &ScanOptions,
+    algo: HashAlgo,
+) -> Result<()> {
+    let name = algo.name();
     let cache = match &opts.hash_cache {
-        Some(s) => s.cached_hashes(root_s)?,
+        Some(s) => s.cached_hashes(root_s, name)?,
         None => Default::default(),
     };
     let stop = opts.cancel.clone();
@@ -454,13 +461,13 @@ fn hash_entries(root: &Path, root_s: &str, part: &mut Part, opts: &ScanOptions) 
                 && c.size == e.size
                 && c.mtime_ns == e.mtime_ns
             {
-                e.hashes.insert(SHA256, c.sha256.clone());
+                e.hashes.insert(name, c.digest.clone());
                 return None;
             }
-            match sha256_file(&root.join(&e.path), &e.path) {
+            match hash_file(&root.join(&e.path), &e.path, algo) {
                 Ok(h) => {
-                    e.hashes.insert(SHA256, h.clone());
-                    Some(Ok(CachedHash { size: e.size, mtime_ns: e.mtime_ns, sha256: h }))
+                    e.hashes.insert(name, h.clone());
+                    Some(Ok(CachedHash { size: e.size, mtime_ns: e.mtime_ns, digest: h }))
                 }
                 Err(err) => Some(Err(FileError::new(ErrorAction::Scan, &e.path, &err))),
             }
@@ -480,7 +487,7 @@ fn hash_entries(root: &Path, root_s: &str, part: &mut Part, opts: &ScanOptions) 
     if let Some(s) = &opts.hash_cache
         && !fresh.is_empty()
     {
-        s.put_hashes(root_s, fresh.iter().map(|(p, c)| (*p, c)))?;
+        s.put_hashes(root_s, name, fresh.iter().map(|(p, c)| (*p, c)))?;
     }
     Ok(())
 }
@@ -516,7 +523,7 @@ pub fn build_manifest(root: &Path, o: &ManifestOptions) -> Result<ScanOutcome> {
         name: o.name.clone().unwrap_or_else(|| "default".into()),
         filter: Filter::new(&o.include, &o.exclude)?,
         links: o.links,
-        hash: o.hash.unwrap_or(true),
+        hash: o.hash.unwrap_or(true).then_some(HashAlgo::Sha256),
         hash_cache: store,
         threads: o.threads,
         ..Default::default()

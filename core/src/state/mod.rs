@@ -19,8 +19,8 @@ pub struct CachedHash {
     pub size: u64,
     /// Modification time when hashed.
     pub mtime_ns: i64,
-    /// SHA-256, hex.
-    pub sha256: String,
+    /// The digest, hex.
+    pub digest: String,
 }
 
 /// The embedded store. Cheap to share behind an `Arc`; calls serialise on one connection.
@@ -52,11 +52,12 @@ pub fn default_state_dir() -> PathBuf {
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS hash_cache (
     root TEXT NOT NULL,
+    algo TEXT NOT NULL,
     path TEXT NOT NULL,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    PRIMARY KEY (root, path)
+    digest TEXT NOT NULL,
+    PRIMARY KEY (root, algo, path)
 ) WITHOUT ROWID;
 ";
 
@@ -100,19 +101,19 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// All cached hashes under `root` (an absolute location), by relative path.
-    pub fn cached_hashes(&self, root: &str) -> Result<HashMap<String, CachedHash>> {
+    /// All cached `algo` hashes under `root` (an absolute location), by relative path.
+    pub fn cached_hashes(&self, root: &str, algo: &str) -> Result<HashMap<String, CachedHash>> {
         let conn = self.lock();
         let mut st = conn.prepare_cached(
-            "SELECT path, size, mtime_ns, sha256 FROM hash_cache WHERE root = ?1",
+            "SELECT path, size, mtime_ns, digest FROM hash_cache WHERE root = ?1 AND algo = ?2",
         )?;
-        let rows = st.query_map(params![root], |r| {
+        let rows = st.query_map(params![root, algo], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 CachedHash {
                     size: r.get::<_, i64>(1)? as u64,
                     mtime_ns: r.get(2)?,
-                    sha256: r.get(3)?,
+                    digest: r.get(3)?,
                 },
             ))
         })?;
@@ -124,37 +125,39 @@ impl Store {
         Ok(out)
     }
 
-    /// One cached hash.
-    pub fn cached_hash(&self, root: &str, path: &str) -> Result<Option<CachedHash>> {
+    /// One cached `algo` hash.
+    pub fn cached_hash(&self, root: &str, algo: &str, path: &str) -> Result<Option<CachedHash>> {
         let conn = self.lock();
         let mut st = conn.prepare_cached(
-            "SELECT size, mtime_ns, sha256 FROM hash_cache WHERE root = ?1 AND path = ?2",
+            "SELECT size, mtime_ns, digest FROM hash_cache WHERE root = ?1 AND algo = ?2 AND path = ?3",
         )?;
         Ok(st
-            .query_row(params![root, path], |r| {
+            .query_row(params![root, algo, path], |r| {
                 Ok(CachedHash {
                     size: r.get::<_, i64>(0)? as u64,
                     mtime_ns: r.get(1)?,
-                    sha256: r.get(2)?,
+                    digest: r.get(2)?,
                 })
             })
             .optional()?)
     }
 
-    /// Stores hashes under `root` in one transaction.
+    /// Stores `algo` hashes under `root` in one transaction.
     pub fn put_hashes<'a>(
         &self,
         root: &str,
+        algo: &str,
         items: impl IntoIterator<Item = (&'a str, &'a CachedHash)>,
     ) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         {
             let mut st = tx.prepare_cached(
-                "INSERT OR REPLACE INTO hash_cache (root, path, size, mtime_ns, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO hash_cache (root, algo, path, size, mtime_ns, digest) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for (p, c) in items {
-                st.execute(params![root, p, c.size as i64, c.mtime_ns, c.sha256])?;
+                st.execute(params![root, algo, p, c.size as i64, c.mtime_ns, c.digest])?;
             }
         }
         tx.commit()?;
@@ -169,14 +172,15 @@ mod tests {
     #[test]
     fn hash_cache_round_trip_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let c = CachedHash { size: 3, mtime_ns: 7, sha256: "ab".into() };
+        let c = CachedHash { size: 3, mtime_ns: 7, digest: "ab".into() };
         {
             let s = Store::open_dir(dir.path()).unwrap();
-            s.put_hashes("/r", [("a/b", &c)]).unwrap();
+            s.put_hashes("/r", "sha256", [("a/b", &c)]).unwrap();
         }
         let s = Store::open_dir(dir.path()).unwrap();
-        assert_eq!(s.cached_hash("/r", "a/b").unwrap(), Some(c.clone()));
-        assert_eq!(s.cached_hash("/other", "a/b").unwrap(), None);
-        assert_eq!(s.cached_hashes("/r").unwrap().len(), 1);
+        assert_eq!(s.cached_hash("/r", "sha256", "a/b").unwrap(), Some(c.clone()));
+        assert_eq!(s.cached_hash("/r", "blake3", "a/b").unwrap(), None);
+        assert_eq!(s.cached_hash("/other", "sha256", "a/b").unwrap(), None);
+        assert_eq!(s.cached_hashes("/r", "sha256").unwrap().len(), 1);
     }
 }
