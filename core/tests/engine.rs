@@ -578,3 +578,26 @@ fn every_state_change_of_a_job_is_an_event() {
         "the final progress snapshot is an event: {kinds:?}"
     );
 }
+
+#[test]
+fn a_damaged_destination_manifest_is_never_trusted() {
+    let f = fixture();
+    write(&f.src, "a", b"one");
+    write(&f.src, "b", b"two");
+    assert_eq!(f.sync(SyncOptions::default()).status, Status::Completed);
+    let mpath = f.dst.join(".syncwright/manifests/default.json");
+    // A flipped size inside an entry: the checksum no longer matches.
+    let text = std::fs::read_to_string(&mpath).unwrap().replacen("\"size\":3", "\"size\":9", 1);
+    std::fs::write(&mpath, text).unwrap();
+    std::fs::remove_file(f.dst.join("b")).unwrap();
+    for compare in [CompareMode::SizeMtime, CompareMode::Checksum] {
+        let r = f.sync(SyncOptions { compare, ..Default::default() });
+        assert_eq!(r.status, Status::Completed, "{r:?}");
+        assert!(
+            r.warnings.iter().any(|w| w.message.contains("cannot be used")),
+            "{compare:?} {r:?}"
+        );
+        assert_eq!(tree(&f.src), tree(&f.dst), "the scan found the missing file");
+        std::fs::write(&mpath, "{ not json").unwrap();
+    }
+}

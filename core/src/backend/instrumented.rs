@@ -420,6 +420,10 @@ impl Backend for InstrumentedBackend {
         self.0.call("read_state", key, false).await?;
         self.0.inner.read_state(key).await
     }
+    async fn state_file(&self, key: &str) -> Result<Option<std::path::PathBuf>> {
+        self.0.call("state_file", key, false).await?;
+        self.0.inner.state_file(key).await
+    }
     async fn write_state(&self, key: &str, data: &[u8]) -> Result<()> {
         self.0.call("write_state", key, false).await?;
         self.0.inner.write_state(key, data).await

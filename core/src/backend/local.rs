@@ -390,6 +390,11 @@ impl Backend for LocalBackend {
         })
     }
 
+    async fn state_file(&self, key: &str) -> Result<Option<PathBuf>> {
+        let p = self.state_path(key)?;
+        Ok(blocking(|| p.is_file()).then_some(p))
+    }
+
     async fn write_state(&self, key: &str, data: &[u8]) -> Result<()> {
         let p = self.state_path(key)?;
         blocking(|| {

@@ -80,6 +80,11 @@ pub trait Backend: Send + Sync + Debug {
     async fn rename(&self, from: &str, to: &str) -> Result<()>;
     /// Reads `.syncwright/<key>`, or None.
     async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// A local file holding `.syncwright/<key>`, for state too large to read at once (manifests of a million
+    /// entries stream from it); None when the backend has no such file (then `read_state` is used).
+    async fn state_file(&self, _key: &str) -> Result<Option<std::path::PathBuf>> {
+        Ok(None)
+    }
     /// Writes `.syncwright/<key>` atomically.
     async fn write_state(&self, key: &str, data: &[u8]) -> Result<()>;
     /// Removes `.syncwright/<key>`; missing is fine.

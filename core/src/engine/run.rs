@@ -6,18 +6,19 @@ use super::options::SyncOptions;
 use super::transfer::{Done, Shared, execute};
 use crate::backend::Backend;
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::diff::{DiffOptions, diff};
+use crate::manifest::diff::{DiffOptions, Differ, diff};
 use crate::manifest::filter::Filter;
 use crate::manifest::hash::{HashAlgo, version_fingerprint};
 use crate::manifest::plan::{CompareMode, Op, Plan, Reason};
 use crate::manifest::scan::{ScanOptions, ScanOutcome};
-use crate::manifest::{Entry, EntryKind, Manifest, now_rfc3339};
+use crate::manifest::{Entry, EntryKind, Manifest, now_rfc3339, stream_entries};
 use crate::progress::{ProgressTracker, Stage};
 use crate::report::{
     ErrorAction, FileError, Status, SyncReport, SyncStats, Warning, WarningReason,
 };
 use crate::state::Store;
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -124,9 +125,17 @@ fn scan_options(
     }
 }
 
+/// Where the destination's entries come from.
+enum DestEntries {
+    /// Scanned, or read whole.
+    Memory(Manifest),
+    /// syncwright's manifest in a local file, streamed (never held in memory while planning).
+    File(PathBuf),
+}
+
 /// The destination as the plan sees it.
 struct DestView {
-    manifest: Manifest,
+    entries: DestEntries,
     /// The manifest was read, not scanned: live entries are checked before they are replaced.
     trusted: bool,
     /// syncwright's manifest from the last clean run, when the destination was rescanned on request.
@@ -134,41 +143,126 @@ struct DestView {
     scan: Option<ScanOutcome>,
 }
 
+impl DestView {
+    /// The plan of `src` against this destination.
+    fn plan(&self, src: &Manifest, o: &DiffOptions) -> Result<Plan> {
+        match &self.entries {
+            DestEntries::Memory(m) => Ok(diff(src, m, o)),
+            DestEntries::File(p) => crate::backend::blocking(|| {
+                let mut d = Differ::new(src, o);
+                stream_entries(open_buffered(p)?, |e| {
+                    d.push_dest(&e);
+                    Ok(())
+                })?;
+                Ok(d.finish())
+            }),
+        }
+    }
+
+    /// Whether every file entry carries a BLAKE3 (so a checksum comparison can use it).
+    fn all_files_have_blake3(&self) -> Result<bool> {
+        let has = |e: &Entry| e.kind != EntryKind::File || e.hashes.blake3_raw().is_some();
+        match &self.entries {
+            DestEntries::Memory(m) => Ok(m.entries.iter().all(has)),
+            DestEntries::File(p) => crate::backend::blocking(|| {
+                let mut all = true;
+                stream_entries(open_buffered(p)?, |e| {
+                    all &= has(&e);
+                    Ok(())
+                })?;
+                Ok(all)
+            }),
+        }
+    }
+
+    /// The destination's entries in memory (for the commit, which merges them with the run's results).
+    fn load(&self) -> Result<std::borrow::Cow<'_, Manifest>> {
+        match &self.entries {
+            DestEntries::Memory(m) => Ok(std::borrow::Cow::Borrowed(m)),
+            DestEntries::File(p) => crate::backend::blocking(|| {
+                Ok(std::borrow::Cow::Owned(Manifest::read_from(open_buffered(p)?)?))
+            }),
+        }
+    }
+}
+
+fn open_buffered(p: &std::path::Path) -> Result<std::io::BufReader<std::fs::File>> {
+    let f = std::fs::File::open(p)
+        .map_err(|e| Error::io(&e, "cannot open", p.display().to_string()))?;
+    Ok(std::io::BufReader::with_capacity(1 << 20, f))
+}
+
+fn unusable_manifest(acc: &mut Acc, e: &Error) {
+    acc.warnings.push(Warning::new(
+        "",
+        WarningReason::DestChanged,
+        format!(
+            "the destination manifest cannot be used ({}): the destination is scanned",
+            e.message()
+        ),
+    ));
+}
+
 async fn dest_view(
     dst: &Arc<dyn Backend>,
     opts: &SyncOptions,
     scan_opts: ScanOptions,
     acc: &mut Acc,
+    distrust: bool,
 ) -> Result<DestView> {
     let unclean = dst.read_state(&inflight_key(&opts.name)).await?.is_some();
-    let stored = match dst.read_state(&manifest_key(&opts.name)).await? {
-        Some(bytes) if !unclean => {
-            match Manifest::read_from(bytes.as_slice()) {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    acc.warnings.push(Warning::new(
-                    "",
-                    WarningReason::DestChanged,
-                    format!("the destination manifest cannot be used ({}): the destination is scanned", e.message()),
-                ));
-                    None
-                }
-            }
+    let key = manifest_key(&opts.name);
+    if !unclean
+        && !opts.rescan_dest
+        && !distrust
+        && let Some(p) = dst.state_file(&key).await?
+    {
+        {
+            return Ok(DestView {
+                entries: DestEntries::File(p),
+                trusted: true,
+                stored: None,
+                scan: None,
+            });
         }
+    }
+    let stored = match dst.read_state(&key).await? {
+        Some(bytes) if !unclean && !distrust => match Manifest::from_slice(&bytes) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                unusable_manifest(acc, &e);
+                None
+            }
+        },
         _ => None,
     };
     if let (Some(m), false) = (&stored, opts.rescan_dest) {
-        return Ok(DestView { manifest: m.clone(), trusted: true, stored: None, scan: None });
+        return Ok(DestView {
+            entries: DestEntries::Memory(m.clone()),
+            trusted: true,
+            stored: None,
+            scan: None,
+        });
     }
     let scan = match dst.scan(scan_opts).await {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::NotFound => {
             let m = Manifest::new(opts.name.clone(), dst.location());
-            return Ok(DestView { manifest: m, trusted: false, stored: None, scan: None });
+            return Ok(DestView {
+                entries: DestEntries::Memory(m),
+                trusted: false,
+                stored: None,
+                scan: None,
+            });
         }
         Err(e) => return Err(e),
     };
-    Ok(DestView { manifest: scan.manifest.clone(), trusted: false, stored, scan: Some(scan) })
+    Ok(DestView {
+        entries: DestEntries::Memory(scan.manifest.clone()),
+        trusted: false,
+        stored,
+        scan: Some(scan),
+    })
 }
 
 async fn run_inner(
@@ -181,30 +275,33 @@ async fn run_inner(
     opts.validate()?;
     let filter = Filter::new(&opts.include, &opts.exclude)?;
     ctx.progress.set_stage(Stage::Scanning);
-    let (src_scan, mut dview) = if opts.compare == CompareMode::Checksum {
+    let (src_scan, mut dview, algo) = if opts.compare == CompareMode::Checksum {
         // The destination first: the hashes its manifest holds decide which one the source needs. BLAKE3 is
         // about four times faster than SHA-256; manifests written by syncwright carry both.
-        let dview =
-            dest_view(dst, opts, scan_options(opts, &filter, ctx, Some(HashAlgo::Blake3)), acc)
-                .await?;
-        let all_blake3 = dview
-            .manifest
-            .entries
-            .iter()
-            .filter(|e| e.kind == EntryKind::File)
-            .all(|e| e.hashes.blake3_raw().is_some());
-        let algo = if all_blake3 { HashAlgo::Blake3 } else { HashAlgo::Sha256 };
-        (src.scan(scan_options(opts, &filter, ctx, Some(algo))).await?, dview)
+        let b3 = Some(HashAlgo::Blake3);
+        let mut dview =
+            dest_view(dst, opts, scan_options(opts, &filter, ctx, b3), acc, false).await?;
+        let all_blake3 = match dview.all_files_have_blake3() {
+            Ok(all) => all,
+            Err(e) => {
+                unusable_manifest(acc, &e);
+                dview =
+                    dest_view(dst, opts, scan_options(opts, &filter, ctx, b3), acc, true).await?;
+                true
+            }
+        };
+        let algo = Some(if all_blake3 { HashAlgo::Blake3 } else { HashAlgo::Sha256 });
+        (src.scan(scan_options(opts, &filter, ctx, algo)).await?, dview, algo)
     } else {
         // Source and destination are listed at the same time.
         let src_scan = {
             let (src, so) = (src.clone(), scan_options(opts, &filter, ctx, None));
             tokio::spawn(async move { src.scan(so).await })
         };
-        let dview = dest_view(dst, opts, scan_options(opts, &filter, ctx, None), acc).await;
+        let dview = dest_view(dst, opts, scan_options(opts, &filter, ctx, None), acc, false).await;
         let src_scan =
             src_scan.await.map_err(|e| Error::internal(format!("scan task failed: {e}")))??;
-        (src_scan, dview?)
+        (src_scan, dview?, None)
     };
     if ctx.cancel.is_cancelled() {
         return Err(Error::cancelled());
@@ -231,7 +328,19 @@ async fn run_inner(
         stored: dview.stored.take(),
         dest_changed: opts.dest_changed,
     };
-    let plan = diff(&src_scan.manifest, &dview.manifest, &dopts);
+    let plan = match dview.plan(&src_scan.manifest, &dopts) {
+        Ok(p) => p,
+        Err(e) if dview.trusted && e.kind() != ErrorKind::Cancelled => {
+            // A damaged manifest is never trusted: look at the destination itself.
+            unusable_manifest(acc, &e);
+            dview = dest_view(dst, opts, scan_options(opts, &filter, ctx, algo), acc, true).await?;
+            if let Some(s) = &dview.scan {
+                acc.errors.extend(s.errors.iter().cloned());
+            }
+            dview.plan(&src_scan.manifest, &dopts)?
+        }
+        Err(e) => return Err(e),
+    };
     acc.errors.extend(plan.errors.iter().cloned());
     for a in &plan.actions {
         let w = match (a.op, a.reason) {
@@ -382,15 +491,10 @@ async fn run_inner(
     if acc.errors.is_empty() {
         ctx.progress.set_stage(Stage::Committing);
         let extras = std::mem::take(&mut *shared.extras.lock().unwrap());
-        let m = merged_manifest(
-            &src_scan.manifest,
-            &dview.manifest,
-            &plan,
-            &results,
-            extras,
-            &opts.name,
-            dst,
-        );
+        let dest_entries = dview.load();
+        let m = dest_entries.and_then(|d| {
+            merged_manifest(&src_scan.manifest, &d, &plan, &results, extras, &opts.name, dst)
+        });
         let commit = async {
             let mut buf = Vec::new();
             m?.write_to(&mut buf)?;

@@ -4,7 +4,6 @@ use super::plan::{Action, CompareMode, DestChangedPolicy, Op, Plan, Reason};
 use super::{Entry, EntryKind, Manifest, SCHEMA_VERSION};
 use crate::error::Error;
 use crate::report::{ErrorAction, FileError};
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use unicode_normalization::UnicodeNormalization;
 
@@ -130,8 +129,8 @@ fn name_key(path: &str, rules: &NameRules) -> String {
     if rules.case_insensitive { p.to_lowercase() } else { p }
 }
 
-/// Entries that the destination cannot hold: name collisions and over-long names.
-fn name_errors(src: &Manifest, dst: &Manifest, rules: &NameRules) -> HashMap<String, FileError> {
+/// Source entries that the destination cannot hold: over-long names, and names that collide with each other there.
+fn name_errors(src: &Manifest, rules: &NameRules) -> HashMap<String, FileError> {
     let mut bad = HashMap::new();
     for e in &src.entries {
         if let Some(max) = rules.max_path_bytes
@@ -154,36 +153,32 @@ fn name_errors(src: &Manifest, dst: &Manifest, rules: &NameRules) -> HashMap<Str
             bad.insert(e.path.clone(), FileError::new(ErrorAction::Plan, &e.path, &err));
         }
     }
-    if !(rules.case_insensitive || rules.normalizes_unicode) {
+    if !needs_keys(rules) {
         return bad;
     }
     let mut by_key: HashMap<String, Vec<&str>> = HashMap::new();
     for e in &src.entries {
         by_key.entry(name_key(&e.path, rules)).or_default().push(&e.path);
     }
-    let mut dest_by_key: HashMap<String, &str> = HashMap::new();
-    for e in &dst.entries {
-        dest_by_key.insert(name_key(&e.path, rules), &e.path);
-    }
-    for (key, paths) in &by_key {
-        let mut others: Vec<&str> = paths.clone();
-        if let Some(d) = dest_by_key.get(key)
-            && !paths.contains(d)
-        {
-            others.push(d);
-        }
-        if others.len() > 1 {
-            for p in paths {
-                let with: Vec<&str> = others.iter().copied().filter(|o| o != p).collect();
-                let err = Error::invalid(format!(
-                    "{p:?} and {with:?} would be the same name on the destination (case-insensitive or \
-                     Unicode-normalising); rename one of them"
-                ));
-                bad.insert(p.to_string(), FileError::new(ErrorAction::Plan, *p, &err));
-            }
+    for paths in by_key.values().filter(|p| p.len() > 1) {
+        for p in paths {
+            let with: Vec<&str> = paths.iter().copied().filter(|o| o != p).collect();
+            bad.insert(p.to_string(), collision(p, &with));
         }
     }
     bad
+}
+
+fn needs_keys(rules: &NameRules) -> bool {
+    rules.case_insensitive || rules.normalizes_unicode
+}
+
+fn collision(p: &str, with: &[&str]) -> FileError {
+    let err = Error::invalid(format!(
+        "{p:?} and {with:?} would be the same name on the destination (case-insensitive or Unicode-normalising); \
+         rename one of them"
+    ));
+    FileError::new(ErrorAction::Plan, p, &err)
 }
 
 /// Whether the live destination entry differs from the one syncwright recorded.
@@ -198,55 +193,113 @@ fn dest_changed(path: &str, live: Option<&Entry>, stored: Option<&Manifest>) -> 
 
 /// Computes the plan that makes `dst` hold what `src` holds.
 pub fn diff(src: &Manifest, dst: &Manifest, o: &DiffOptions) -> Plan {
-    let bad = name_errors(src, dst, &o.rules);
-    let mut plan =
-        Plan { schema_version: SCHEMA_VERSION, compare: o.compare, ..Default::default() };
-    let mut identical = 0u64;
-    let (mut i, mut j) = (0, 0);
-    let (s, d) = (&src.entries, &dst.entries);
-    while i < s.len() || j < d.len() {
-        let ord = match (s.get(i), d.get(j)) {
-            (Some(a), Some(b)) => a.path.cmp(&b.path),
-            (Some(_), None) => Ordering::Less,
-            _ => Ordering::Greater,
-        };
-        let (se, de) = match ord {
-            Ordering::Less => {
-                i += 1;
-                (Some(&s[i - 1]), None)
+    let mut d = Differ::new(src, o);
+    for e in &dst.entries {
+        d.push_dest(e);
+    }
+    d.finish()
+}
+
+/// The plan built one destination entry at a time, so that a destination manifest streams through without being
+/// held in memory. Destination entries must come sorted by path (as manifests store them).
+pub struct Differ<'a> {
+    src: &'a Manifest,
+    o: &'a DiffOptions,
+    next: usize,
+    plan: Plan,
+    identical: u64,
+    bad: HashMap<String, FileError>,
+    /// Destination-name key -> source path, when the destination folds names.
+    src_keys: Option<HashMap<String, &'a str>>,
+    /// Source paths found to collide with a different destination name.
+    late_bad: Vec<(String, String)>,
+}
+
+impl<'a> Differ<'a> {
+    /// A differ of `src` against a destination to be pushed.
+    pub fn new(src: &'a Manifest, o: &'a DiffOptions) -> Differ<'a> {
+        let src_keys = needs_keys(&o.rules).then(|| {
+            src.entries.iter().map(|e| (name_key(&e.path, &o.rules), e.path.as_str())).collect()
+        });
+        Differ {
+            src,
+            o,
+            next: 0,
+            plan: Plan { schema_version: SCHEMA_VERSION, compare: o.compare, ..Default::default() },
+            identical: 0,
+            bad: name_errors(src, &o.rules),
+            src_keys,
+            late_bad: Vec::new(),
+        }
+    }
+
+    /// The next destination entry.
+    pub fn push_dest(&mut self, d: &Entry) {
+        if let Some(keys) = &self.src_keys
+            && let Some(p) = keys.get(&name_key(&d.path, &self.o.rules))
+            && *p != d.path
+        {
+            self.late_bad.push((p.to_string(), d.path.clone()));
+        }
+        let s = &self.src.entries;
+        while self.next < s.len() && s[self.next].path < d.path {
+            self.next += 1;
+            self.emit(Some(&s[self.next - 1]), None);
+        }
+        if self.next < s.len() && s[self.next].path == d.path {
+            self.next += 1;
+            self.emit(Some(&s[self.next - 1]), Some(d));
+        } else {
+            self.emit(None, Some(d));
+        }
+    }
+
+    /// The plan, once every destination entry was pushed.
+    pub fn finish(mut self) -> Plan {
+        let s = &self.src.entries;
+        while self.next < s.len() {
+            self.next += 1;
+            self.emit(Some(&s[self.next - 1]), None);
+        }
+        if !self.late_bad.is_empty() {
+            let late: HashMap<String, String> =
+                std::mem::take(&mut self.late_bad).into_iter().collect();
+            self.plan.actions.retain(|a| !late.contains_key(&a.path));
+            for (p, d) in late {
+                self.plan.errors.push(collision(&p, &[d.as_str()]));
             }
-            Ordering::Greater => {
-                j += 1;
-                (None, Some(&d[j - 1]))
-            }
-            Ordering::Equal => {
-                i += 1;
-                j += 1;
-                (Some(&s[i - 1]), Some(&d[j - 1]))
-            }
-        };
+            self.plan.errors.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        self.plan.totals.identical = self.identical;
+        self.plan.recount();
+        self.plan
+    }
+
+    fn emit(&mut self, se: Option<&Entry>, de: Option<&Entry>) {
+        let o = self.o;
+        let plan = &mut self.plan;
         let path = se.or(de).map(|e| e.path.as_str()).unwrap_or_default();
-        if let Some(err) = bad.get(path) {
+        if let Some(err) = self.bad.get(path) {
             plan.errors.push(err.clone());
-            continue;
+            return;
         }
         let (op, reason) = match (se, de) {
             (Some(se), None) => create_op(se, &o.rules),
             (Some(se), Some(de)) => match compare_both(se, de, o) {
                 Some(x) => x,
                 None => {
-                    identical += 1;
+                    self.identical += 1;
                     if o.list_identical {
                         plan.actions.push(action(Op::Keep, Reason::Identical, se, de));
                     }
-                    continue;
+                    return;
                 }
             },
             (None, Some(_)) => {
                 let op = if o.delete { Op::Delete } else { Op::Keep };
                 (op, Reason::MissingAtSource)
             }
-            (None, None) => unreachable!(),
+            (None, None) => return,
         };
         // Busy source files are left for the next run, whatever they would have needed.
         let busy = se.is_some_and(|e| {
@@ -274,9 +327,6 @@ pub fn diff(src: &Manifest, dst: &Manifest, o: &DiffOptions) -> Plan {
         }
         plan.actions.push(a);
     }
-    plan.totals.identical = identical;
-    plan.recount();
-    plan
 }
 
 fn action(op: Op, reason: Reason, entry: &Entry, dest: &Entry) -> Action {

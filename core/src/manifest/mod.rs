@@ -314,6 +314,103 @@ impl Manifest {
     }
 }
 
+/// The fields of a manifest besides its entries.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ManifestHead {
+    /// Version of the document's schema.
+    pub schema_version: u32,
+    /// Snapshot name.
+    pub name: String,
+    /// Where the tree was scanned.
+    pub root: String,
+    /// RFC 3339 time of creation.
+    pub created_at: String,
+}
+
+#[derive(Deserialize)]
+struct Trailer {
+    entry_count: u64,
+    checksum: String,
+}
+
+/// Streams the entries of a canonical manifest written by [`Manifest::write_to`] (one entry per line) to `f`,
+/// holding one entry at a time, and checks order, paths, count and checksum at the end. A document in any other
+/// layout, or one that fails a check, is an error of kind `corrupt` (possibly after some entries were passed on:
+/// the caller then discards what it built). [`Manifest::read_from`] reads any layout.
+pub fn stream_entries<R: BufRead>(
+    mut r: R,
+    mut f: impl FnMut(Entry) -> Result<()>,
+) -> Result<ManifestHead> {
+    let corrupt = |m: String| Error::new(ErrorKind::Corrupt, m);
+    let io =
+        |e: std::io::Error| Error::new(ErrorKind::from_io(&e), format!("reading manifest: {e}"));
+    let mut line = Vec::with_capacity(512);
+    r.read_until(b'\n', &mut line).map_err(io)?;
+    let first = line.strip_suffix(b"\n").unwrap_or(&line);
+    let Some(head_part) = first.strip_suffix(b",\"entries\":[") else {
+        // An empty manifest is one line; anything else is not in the streaming layout.
+        let m = Manifest::from_slice(first)?;
+        let Manifest { schema_version, name, root, created_at, entries } = m;
+        if !entries.is_empty() {
+            return Err(corrupt("manifest is not one entry per line".into()));
+        }
+        return Ok(ManifestHead { schema_version, name, root, created_at });
+    };
+    let mut head_json = head_part.to_vec();
+    head_json.push(b'}');
+    let head: ManifestHead = serde_json::from_slice(&head_json)
+        .map_err(|e| corrupt(format!("manifest header is not valid: {e}")))?;
+    if head.schema_version == 0 || head.schema_version > SCHEMA_VERSION {
+        return Err(corrupt(format!(
+            "manifest schema_version {} is not supported",
+            head.schema_version
+        )));
+    }
+    let mut h = Sha256::new();
+    let mut count = 0u64;
+    let mut prev: Option<String> = None;
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).map_err(io)? == 0 {
+            return Err(corrupt("manifest ends before its trailer".into()));
+        }
+        let l = line.strip_suffix(b"\n").unwrap_or(&line);
+        if let Some(rest) = l.strip_prefix(b"]") {
+            let mut t = b"{".to_vec();
+            t.extend_from_slice(rest.strip_prefix(b",").unwrap_or(rest));
+            let t: Trailer = serde_json::from_slice(&t)
+                .map_err(|e| corrupt(format!("manifest trailer is not valid: {e}")))?;
+            if t.entry_count != count {
+                return Err(corrupt(format!(
+                    "manifest says {} entries but holds {count}",
+                    t.entry_count
+                )));
+            }
+            if hex::encode(h.finalize()) != t.checksum {
+                return Err(corrupt("manifest checksum does not match its entries".into()));
+            }
+            return Ok(head);
+        }
+        let l = l.strip_suffix(b",").unwrap_or(l);
+        h.update(l);
+        h.update(b"\n");
+        let e: Entry = serde_json::from_slice(l)
+            .map_err(|e| corrupt(format!("manifest entry is not valid: {e}")))?;
+        validate_rel_path(&e.path).map_err(|x| corrupt(x.message().to_string()))?;
+        if let Some(p) = &prev
+            && *p >= e.path
+        {
+            return Err(corrupt(format!(
+                "manifest entries are not sorted and unique at {:?}",
+                e.path
+            )));
+        }
+        prev = Some(e.path.clone());
+        count += 1;
+        f(e)?;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +431,40 @@ mod tests {
         };
         m.entries = vec![a, l];
         m
+    }
+
+    #[test]
+    fn streams_entries_with_the_same_checks() {
+        let m = sample();
+        let text = m.to_json().unwrap();
+        let mut got = Vec::new();
+        let head = stream_entries(text.as_bytes(), |e| {
+            got.push(e);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((head.name.as_str(), got), ("default", m.entries.clone()));
+        let empty = Manifest { entries: vec![], ..m.clone() }.to_json().unwrap();
+        assert_eq!(stream_entries(empty.as_bytes(), |_| Ok(())).unwrap().root, "/r");
+        let bad = text.replace("\"size\":3", "\"size\":4");
+        assert_eq!(
+            stream_entries(bad.as_bytes(), |_| Ok(())).unwrap_err().kind(),
+            ErrorKind::Corrupt
+        );
+        let short = text.replace("\"entry_count\":2", "\"entry_count\":3");
+        assert_eq!(
+            stream_entries(short.as_bytes(), |_| Ok(())).unwrap_err().kind(),
+            ErrorKind::Corrupt
+        );
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            stream_entries(pretty.as_bytes(), |_| Ok(())).unwrap_err().kind(),
+            ErrorKind::Corrupt
+        );
+        assert_eq!(Manifest::from_json(&pretty).unwrap(), m, "the full reader takes any layout");
     }
 
     #[test]

@@ -1,0 +1,81 @@
+"""syncwright: keeps media, models, user data and logs of AI-image workstations in sync with NAS, SSH hosts and
+cloud storage.
+
+Values are plain dicts in the canonical JSON schema shared by every syncwright front end (Rust, C, Python, Node).
+Errors are subclasses of :class:`SyncwrightError` (see :mod:`syncwright.errors`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Mapping, Optional, Union
+
+from . import _native
+from .errors import (
+    AuthError,
+    ConflictError,
+    CorruptError,
+    FeatureDisabledError,
+    InternalError,
+    InvalidInputError,
+    NetworkError,
+    NotFoundError,
+    ResourceError,
+    SyncwrightCancelledError,
+    SyncwrightError,
+    SyncwrightPermissionError,
+    SyncwrightTimeoutError,
+    UnavailableError,
+    error_class,
+)
+
+__all__ = [
+    "__version__",
+    "version",
+    "build_manifest",
+    "SyncwrightError",
+    "NotFoundError",
+    "InvalidInputError",
+    "ConflictError",
+    "SyncwrightPermissionError",
+    "NetworkError",
+    "SyncwrightTimeoutError",
+    "ResourceError",
+    "AuthError",
+    "CorruptError",
+    "SyncwrightCancelledError",
+    "UnavailableError",
+    "FeatureDisabledError",
+    "InternalError",
+    "error_class",
+]
+
+__version__: str = _native.version()
+
+
+def version() -> str:
+    """The version of the syncwright library (the Rust core this package was built with)."""
+    return _native.version()
+
+
+def build_manifest(
+    root: Union[str, "os.PathLike[str]"], options: Optional[Mapping[str, Any]] = None
+) -> Dict[str, Any]:
+    """Scan the local folder ``root`` and return ``{"manifest": ..., "warnings": [...], "errors": [...]}``.
+
+    ``manifest`` is the canonical manifest (``schema_version``, ``name``, ``root``, ``entries`` sorted by path,
+    each with ``path``, ``kind``, ``size``, ``mtime_ns``, ``mode`` and ``hashes``); files that could not be read
+    are listed in ``errors`` rather than silently left out.
+
+    ``options`` is a mapping with any of ``name``, ``include``, ``exclude`` (glob lists), ``links``
+    (``"preserve"``, ``"follow"`` or ``"skip"``), ``hash`` (default True), ``threads`` and ``state_dir``, or None
+    for the defaults. The GIL is released while the folder is scanned.
+
+    Raises :class:`NotFoundError` when ``root`` does not exist, :class:`InvalidInputError` for bad options,
+    and other :class:`SyncwrightError` subclasses for failures of the scan.
+    """
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"options must be a mapping or None, not {type(options).__name__}")
+    options_json = None if options is None else json.dumps(dict(options))
+    return json.loads(_native.build_manifest_json(os.fspath(root), options_json))
