@@ -18,7 +18,11 @@ fn main() -> std::process::ExitCode {
         let engine = Engine::new(EngineConfig::default())?;
         let options = SyncOptions::from_json(args.get(3).map(String::as_str))?;
         let on_progress = Arc::new(|p: &ProgressSnapshot| {
-            eprintln!("progress {} {}", p.percent, serde_json::to_value(p.stage).unwrap_or_default().as_str().unwrap_or(""))
+            eprintln!(
+                "progress {} {}",
+                p.percent,
+                serde_json::to_value(p.stage).unwrap_or_default().as_str().unwrap_or("")
+            )
         });
         let job = engine.start_sync(&args[1], &args[2], options, Some(on_progress))?;
         let report = job.wait(None).expect("waiting without a timeout always yields the report");

@@ -428,6 +428,10 @@ impl Backend for InstrumentedBackend {
         self.0.call("write_state", key, false).await?;
         self.0.inner.write_state(key, data).await
     }
+    async fn write_state_with(&self, key: &str, write: super::StateWriteFn<'_>) -> Result<()> {
+        self.0.call("write_state", key, false).await?;
+        self.0.inner.write_state_with(key, write).await
+    }
     async fn delete_state(&self, key: &str) -> Result<()> {
         self.0.call("delete_state", key, false).await?;
         self.0.inner.delete_state(key).await

@@ -1,6 +1,6 @@
 //! The local file system backend.
 
-use super::{Backend, ReadStream, WriteSink, blocking};
+use super::{Backend, ReadStream, StateWriteFn, WriteSink, blocking};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::diff::NameRules;
 use crate::manifest::filter::{STATE_DIR, TEMP_MARKER};
@@ -396,6 +396,13 @@ impl Backend for LocalBackend {
     }
 
     async fn write_state(&self, key: &str, data: &[u8]) -> Result<()> {
+        self.write_state_with(key, &|w: &mut dyn Write| {
+            w.write_all(data).map_err(|e| Error::io(&e, "cannot write", key))
+        })
+        .await
+    }
+
+    async fn write_state_with(&self, key: &str, write: StateWriteFn<'_>) -> Result<()> {
         let p = self.state_path(key)?;
         blocking(|| {
             let dir = p.parent().expect("state path has a parent");
@@ -404,9 +411,10 @@ impl Backend for LocalBackend {
             let tmp = p.with_extension(format!("tmp-{}", std::process::id()));
             let shown = p.display().to_string();
             let r = (|| {
-                let mut f =
-                    File::create(&tmp).map_err(|e| Error::io(&e, "cannot create", &shown))?;
-                f.write_all(data).map_err(|e| Error::io(&e, "cannot write", &shown))?;
+                let f = File::create(&tmp).map_err(|e| Error::io(&e, "cannot create", &shown))?;
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                write(&mut w)?;
+                let f = w.into_inner().map_err(|e| Error::io(e.error(), "cannot write", &shown))?;
                 f.sync_all().map_err(|e| Error::io(&e, "cannot flush", &shown))?;
                 std::fs::rename(&tmp, &p).map_err(|e| Error::io(&e, "cannot replace", &shown))?;
                 fsync_dir(dir);

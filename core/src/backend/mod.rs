@@ -87,9 +87,20 @@ pub trait Backend: Send + Sync + Debug {
     }
     /// Writes `.syncwright/<key>` atomically.
     async fn write_state(&self, key: &str, data: &[u8]) -> Result<()>;
+    /// Writes `.syncwright/<key>` atomically from a writer function, streaming where the backend can (a manifest
+    /// of a million entries is never held in memory as text). By default the output is buffered, then
+    /// `write_state` stores it.
+    async fn write_state_with(&self, key: &str, write: StateWriteFn<'_>) -> Result<()> {
+        let mut buf = Vec::new();
+        write(&mut buf)?;
+        self.write_state(key, &buf).await
+    }
     /// Removes `.syncwright/<key>`; missing is fine.
     async fn delete_state(&self, key: &str) -> Result<()>;
 }
+
+/// Produces the content of a state file into a writer.
+pub type StateWriteFn<'a> = &'a (dyn Fn(&mut dyn std::io::Write) -> Result<()> + Send + Sync);
 
 /// Opens the backend for a location given by a user: a plain path or `file://` URL is local. Other schemes
 /// come with their backends.

@@ -496,9 +496,11 @@ async fn run_inner(
             merged_manifest(&src_scan.manifest, &d, &plan, &results, extras, &opts.name, dst)
         });
         let commit = async {
-            let mut buf = Vec::new();
-            m?.write_to(&mut buf)?;
-            dst.write_state(&manifest_key(&opts.name), &buf).await?;
+            let m = m?;
+            dst.write_state_with(&manifest_key(&opts.name), &|w: &mut dyn std::io::Write| {
+                m.write_to(w)
+            })
+            .await?;
             dst.delete_state(&inflight_key(&opts.name)).await
         };
         if let Err(e) = commit.await {
@@ -628,36 +630,44 @@ fn merged_manifest(
     name: &str,
     dst: &Arc<dyn Backend>,
 ) -> Result<Manifest> {
-    let by_path: HashMap<&str, usize> =
-        plan.actions.iter().enumerate().map(|(i, a)| (a.path.as_str(), i)).collect();
-    let src_by_path: HashMap<&str, &Entry> =
-        src.entries.iter().map(|e| (e.path.as_str(), e)).collect();
-    let mut out: Vec<Entry> = Vec::with_capacity(src.entries.len().max(dest.entries.len()));
-    let mut seen: HashSet<&str> = HashSet::new();
-    for e in src.entries.iter().chain(dest.entries.iter()) {
-        if !seen.insert(e.path.as_str()) {
-            continue;
+    // Source, destination and actions are all sorted by path: one merge pass, no index of a million paths.
+    let (se, de, acts) = (&src.entries, &dest.entries, &plan.actions);
+    let mut out: Vec<Entry> = Vec::with_capacity(se.len().max(de.len()));
+    let (mut i, mut j, mut k) = (0, 0, 0);
+    while i < se.len() || j < de.len() {
+        let (s, d) = match (se.get(i), de.get(j)) {
+            (Some(a), Some(b)) if a.path == b.path => (Some(a), Some(b)),
+            (Some(a), Some(b)) if a.path < b.path => (Some(a), None),
+            (Some(a), None) => (Some(a), None),
+            (_, b) => (None, b),
+        };
+        i += usize::from(s.is_some());
+        j += usize::from(d.is_some());
+        let path = s.or(d).map(|e| e.path.as_str()).unwrap_or_default();
+        while k < acts.len() && acts[k].path.as_str() < path {
+            k += 1;
         }
-        match by_path.get(e.path.as_str()) {
-            Some(i) => match results.get(i) {
+        if k < acts.len() && acts[k].path == path {
+            match results.get(&k) {
                 Some(Ok(Done::Written(w))) => out.push(w.clone()),
                 Some(Ok(Done::Deleted)) => {}
-                Some(Ok(Done::Kept(k))) => out.extend(k.clone()),
+                Some(Ok(Done::Kept(kept))) => out.extend(kept.clone()),
                 Some(Err(_)) => return Err(Error::internal("commit after a failed action")),
-                None => out.extend(plan.actions[*i].dest.clone()),
-            },
-            None => {
-                // Identical: the destination's entry, with any hash the source knows.
-                let mut d = dest.get(&e.path).cloned().unwrap_or_else(|| e.clone());
-                if let Some(s) = src_by_path.get(e.path.as_str()) {
-                    d.hashes.fill_from(&s.hashes);
-                }
-                out.push(d);
+                None => out.extend(acts[k].dest.clone()),
             }
+        } else if let Some(d) = d {
+            // Identical: the destination's entry, with any hash the source knows.
+            let mut d = d.clone();
+            if let Some(s) = s {
+                d.hashes.fill_from(&s.hashes);
+            }
+            out.push(d);
         }
     }
-    out.extend(extras);
-    out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    if !extras.is_empty() {
+        out.extend(extras);
+        out.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    }
     // A directory entry stands for an empty directory only.
     let mut parents: HashSet<String> = HashSet::new();
     for e in &out {
