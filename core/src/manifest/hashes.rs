@@ -33,11 +33,24 @@ impl fmt::Debug for Hashes {
     }
 }
 
+/// Decodes 64 lowercase hex digits (only that spelling round-trips exactly).
 fn parse_hex32(s: &str) -> Option<[u8; 32]> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
     let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).ok()?;
-    // Only the lowercase spelling round-trips exactly.
-    (s.bytes().all(|b| !b.is_ascii_uppercase())).then_some(out)
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
 }
 
 impl Hashes {
@@ -107,6 +120,26 @@ impl Hashes {
         }
     }
 
+    /// Like [`Hashes::insert`], allocating only for digests kept as text.
+    fn insert_str(&mut self, algo: &str, value: &str) {
+        let i = self.inner_mut();
+        let slot = match algo {
+            SHA256 => Some(&mut i.sha256),
+            BLAKE3 => Some(&mut i.blake3),
+            _ => None,
+        };
+        if let Some(slot) = slot
+            && let Some(raw) = parse_hex32(value)
+        {
+            *slot = Some(raw);
+            if !i.other.is_empty() {
+                i.other.retain(|(a, _)| a != algo);
+            }
+            return;
+        }
+        self.insert(algo, value.to_string());
+    }
+
     /// Sets the SHA-256 from raw bytes.
     pub fn set_sha256_raw(&mut self, raw: [u8; 32]) {
         let i = self.inner_mut();
@@ -165,8 +198,10 @@ impl<'de> Deserialize<'de> for Hashes {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Hashes, A::Error> {
                 let mut h = Hashes::new();
-                while let Some((k, v)) = map.next_entry::<std::borrow::Cow<'de, str>, String>()? {
-                    h.insert(&k, v);
+                while let Some((k, v)) =
+                    map.next_entry::<std::borrow::Cow<'de, str>, std::borrow::Cow<'de, str>>()?
+                {
+                    h.insert_str(&k, &v);
                 }
                 Ok(h)
             }

@@ -176,7 +176,6 @@ impl Walker<'_> {
                 continue;
             };
             let child = join(rel, name);
-            let child_abs = abs.join(name);
             if let Some(fp) = temp_fingerprint(name) {
                 if let Ok(md) = de.metadata()
                     && md.is_file()
@@ -207,7 +206,7 @@ impl Walker<'_> {
             if ft.is_dir() {
                 if self.opts.filter.enter_dir(&child) {
                     match de.metadata() {
-                        Ok(md) => subdirs.push((child, child_abs, (md.dev(), md.ino()))),
+                        Ok(md) => subdirs.push((child, abs.join(name), (md.dev(), md.ino()))),
                         Err(e) => part.errors.push(FileError::new(
                             ErrorAction::Scan,
                             &child,
@@ -227,7 +226,7 @@ impl Walker<'_> {
                     }
                 }
             } else if ft.is_symlink() {
-                self.symlink(child, child_abs, ancestors, &mut part, &mut subdirs);
+                self.symlink(child, abs.join(name), ancestors, &mut part, &mut subdirs);
             } else {
                 if self.opts.filter.keep(&child) {
                     part.warnings.push(Warning::new(
