@@ -11,7 +11,9 @@ use crate::manifest::filter::Filter;
 use crate::manifest::hash::{HashAlgo, version_fingerprint};
 use crate::manifest::plan::{CompareMode, Op, Plan, Reason};
 use crate::manifest::scan::{ScanOptions, ScanOutcome};
-use crate::manifest::{Entry, EntryKind, Manifest, now_rfc3339, stream_entries};
+use crate::manifest::{
+    Entry, EntryKind, Manifest, now_rfc3339, stream_entries, stream_entries_with,
+};
 use crate::progress::{ProgressTracker, Stage};
 use crate::report::{
     ErrorAction, FileError, Status, SyncReport, SyncStats, Warning, WarningReason,
@@ -150,7 +152,8 @@ impl DestView {
             DestEntries::Memory(m) => Ok(diff(src, m, o)),
             DestEntries::File(p) => crate::backend::blocking(|| {
                 let mut d = Differ::new(src, o);
-                stream_entries(open_buffered(p)?, |e| {
+                let with_hashes = o.compare == CompareMode::Checksum;
+                stream_entries_with(open_buffered(p)?, with_hashes, |e| {
                     d.push_dest(&e);
                     Ok(())
                 })?;
@@ -649,11 +652,21 @@ fn merged_manifest(
         }
         if k < acts.len() && acts[k].path == path {
             match results.get(&k) {
-                Some(Ok(Done::Written(w))) => out.push(w.clone()),
+                Some(Ok(Done::Written(w))) => {
+                    let mut w = w.clone();
+                    if acts[k].op == Op::SetMeta
+                        && let Some(d) = d
+                    {
+                        // Same content: the hashes the destination had still hold.
+                        w.hashes.fill_from(&d.hashes);
+                    }
+                    out.push(w);
+                }
                 Some(Ok(Done::Deleted)) => {}
                 Some(Ok(Done::Kept(kept))) => out.extend(kept.clone()),
                 Some(Err(_)) => return Err(Error::internal("commit after a failed action")),
-                None => out.extend(acts[k].dest.clone()),
+                // Not executed (kept, skipped): the destination's entry as it was, hashes included.
+                None => out.extend(d.cloned()),
             }
         } else if let Some(d) = d {
             // Identical: the destination's entry, with any hash the source knows.

@@ -338,7 +338,45 @@ struct Trailer {
 /// layout, or one that fails a check, is an error of kind `corrupt` (possibly after some entries were passed on:
 /// the caller then discards what it built). [`Manifest::read_from`] reads any layout.
 pub fn stream_entries<R: BufRead>(
+    r: R,
+    f: impl FnMut(Entry) -> Result<()>,
+) -> Result<ManifestHead> {
+    stream_entries_with(r, true, f)
+}
+
+/// An entry without its hashes, parsed faster when they are not needed (the checksum still covers them).
+#[derive(Deserialize)]
+struct EntryWithoutHashes {
+    path: String,
+    kind: EntryKind,
+    size: u64,
+    mtime_ns: i64,
+    mode: u32,
+    #[serde(default)]
+    target: Option<String>,
+}
+
+fn parse_entry(line: &[u8], with_hashes: bool) -> serde_json::Result<Entry> {
+    if with_hashes {
+        return serde_json::from_slice(line);
+    }
+    let e: EntryWithoutHashes = serde_json::from_slice(line)?;
+    Ok(Entry {
+        path: e.path,
+        kind: e.kind,
+        size: e.size,
+        mtime_ns: e.mtime_ns,
+        mode: e.mode,
+        target: e.target,
+        hashes: Hashes::new(),
+    })
+}
+
+/// [`stream_entries`], leaving the entries' hashes out unless `with_hashes` (a comparison by size and mtime does
+/// not need them; parsing them is most of the work).
+pub fn stream_entries_with<R: BufRead>(
     mut r: R,
+    with_hashes: bool,
     mut f: impl FnMut(Entry) -> Result<()>,
 ) -> Result<ManifestHead> {
     let corrupt = |m: String| Error::new(ErrorKind::Corrupt, m);
@@ -404,7 +442,7 @@ pub fn stream_entries<R: BufRead>(
             spans
                 .par_iter()
                 .with_min_len(256)
-                .map(|&(a, b)| serde_json::from_slice(&block[a..b]))
+                .map(|&(a, b)| parse_entry(&block[a..b], with_hashes))
                 .collect()
         };
         for (&(a, b), e) in spans.iter().zip(parsed) {
