@@ -127,18 +127,30 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     path: Option<String>,
+    details: Option<Box<serde_json::Value>>,
 }
 
 impl Error {
     /// A new error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into(), path: None }
+        Error { kind, message: message.into(), path: None, details: None }
     }
 
     /// Attaches the path concerned (relative to a root, or a location given by the user).
     pub fn with_path(mut self, path: impl Into<String>) -> Error {
         self.path = Some(path.into());
         self
+    }
+
+    /// Attaches structured details (for a `conflict`: who holds the lock, which job runs and since when).
+    pub fn with_details(mut self, details: serde_json::Value) -> Error {
+        self.details = Some(Box::new(details));
+        self
+    }
+
+    /// Structured details, if any.
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        self.details.as_deref()
     }
 
     /// An error from an operating-system error, with what was being done and on which path.

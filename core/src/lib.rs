@@ -19,6 +19,7 @@ pub mod backend;
 pub mod engine;
 pub mod events;
 pub mod jobs;
+pub mod locks;
 pub mod progress;
 
 pub use engine::{Engine, EngineConfig, SyncOptions};
