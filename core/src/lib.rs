@@ -16,6 +16,7 @@ pub mod state;
 
 pub use manifest::scan::build_manifest_json;
 pub mod backend;
+pub mod config;
 pub mod engine;
 pub mod events;
 pub mod jobs;

@@ -1,0 +1,412 @@
+//! Profiles (named syncs) in a TOML config, presets with their own default excludes, and the parsing of the
+//! human units they use (`30s`, `5m`, `10M`).
+//!
+//! ```toml
+//! [settings]
+//! coordination_dir = "/workspace/.syncwright"   # lock files, on the shared volume
+//!
+//! [profiles.user_data]
+//! source = "/workspace/ComfyUI/user"
+//! destination = "/network/ComfyUI/user"
+//! preset = "comfyui"
+//! exclude = ["*.tmp"]
+//! min_age = "30s"
+//! interval = "15m"
+//! ```
+//!
+//! Every option of [`SyncOptions`] can be set in a profile under the same name; durations and rates also take
+//! units. A profile may run an external `command` instead (for people migrating from `sync_manager.sh`).
+
+use crate::engine::SyncOptions;
+use crate::error::{Error, Result};
+use crate::manifest::plan::{CompareMode, DestChangedPolicy};
+use crate::manifest::scan::LinkMode;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A preset: default excludes for a kind of tree, added to a profile's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// Nothing beyond syncwright's own files.
+    None,
+    /// Project assets mirrored to the cloud (document 3): caches, logs and temporaries stay home.
+    Cloud,
+    /// A ComfyUI install: caches, temporaries and Python bytecode stay home.
+    Comfyui,
+    /// Generated media from GPU hosts: partial downloads and thumbnails caches stay home.
+    Media,
+}
+
+impl Preset {
+    /// The excludes this preset brings.
+    pub fn excludes(self) -> &'static [&'static str] {
+        match self {
+            Preset::None => &[],
+            Preset::Cloud => &[
+                "cache/",
+                "cache/**",
+                "logs/",
+                "logs/**",
+                "tmp/",
+                "tmp/**",
+                "__pycache__/",
+                "*.pyc",
+                ".git/",
+                "node_modules/",
+                ".DS_Store",
+            ],
+            Preset::Comfyui => &[
+                "__pycache__/",
+                "*.pyc",
+                ".cache/",
+                "temp/",
+                "*.tmp",
+                "*.part",
+                ".git/",
+                ".DS_Store",
+            ],
+            Preset::Media => &["*.part", "*.tmp", ".thumbnails/", ".DS_Store", "Thumbs.db"],
+        }
+    }
+}
+
+/// Parses a duration: a number of seconds, or with a unit `ms`, `s`, `m`, `h`, `d`.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let t = s.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else if let Some(n) = t.strip_suffix('d') {
+        (n, 86400.0)
+    } else {
+        (t, 1.0)
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(Duration::from_secs_f64(v * mult)),
+        _ => Err(Error::invalid(format!("{s:?} is not a duration such as 30s, 5m, 2h or 1d"))),
+    }
+}
+
+/// Parses a rate in bytes per second: a number of bytes, or with a suffix `K`, `M`, `G` (binary).
+pub fn parse_rate(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1024.0),
+        Some('M') => (&t[..t.len() - 1], 1024.0 * 1024.0),
+        Some('G') => (&t[..t.len() - 1], 1024.0 * 1024.0 * 1024.0),
+        Some('B') => (&t[..t.len() - 1], 1.0),
+        _ => (t, 1.0),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && v * mult >= 1.0 => Ok((v * mult) as u64),
+        _ => Err(Error::invalid(format!(
+            "{s:?} is not a rate such as 500K or 10M (bytes per second)"
+        ))),
+    }
+}
+
+/// A duration written as a number of seconds or a string with a unit.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum DurationSpec {
+    /// Seconds.
+    Seconds(f64),
+    /// `30s`, `5m`, ...
+    Text(String),
+}
+
+impl DurationSpec {
+    /// The duration.
+    pub fn get(&self) -> Result<Duration> {
+        match self {
+            DurationSpec::Seconds(s) if *s >= 0.0 && s.is_finite() => {
+                Ok(Duration::from_secs_f64(*s))
+            }
+            DurationSpec::Seconds(s) => Err(Error::invalid(format!("{s} is not a duration"))),
+            DurationSpec::Text(t) => parse_duration(t),
+        }
+    }
+}
+
+/// A rate written as bytes per second or a string with a unit.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RateSpec {
+    /// Bytes per second.
+    Bytes(u64),
+    /// `500K`, `10M`, ...
+    Text(String),
+}
+
+impl RateSpec {
+    /// Bytes per second.
+    pub fn get(&self) -> Result<u64> {
+        match self {
+            RateSpec::Bytes(0) => Err(Error::invalid("a rate of 0 bytes per second")),
+            RateSpec::Bytes(b) => Ok(*b),
+            RateSpec::Text(t) => parse_rate(t),
+        }
+    }
+}
+
+/// A named sync.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Where from (a path or URL). Required unless `command` is set.
+    pub source: Option<String>,
+    /// Where to. Required unless `command` is set.
+    pub destination: Option<String>,
+    /// An external command run instead of a sync (argv, no shell).
+    pub command: Option<Vec<String>>,
+    /// Default excludes.
+    #[serde(default = "default_preset")]
+    pub preset: Preset,
+    /// Patterns of files to take.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Patterns to leave out, besides the preset's.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// How files are compared.
+    #[serde(default)]
+    pub compare: CompareMode,
+    /// Symlink handling.
+    #[serde(default)]
+    pub links: LinkMode,
+    /// Files modified more recently are left for the next run.
+    pub min_age: Option<DurationSpec>,
+    /// Mirror mode.
+    #[serde(default)]
+    pub delete: bool,
+    /// Refuse all deletes above this many.
+    pub max_delete: Option<u64>,
+    /// Destination files edited since the last sync.
+    #[serde(default)]
+    pub dest_changed: DestChangedPolicy,
+    /// Files copied at once.
+    pub transfers: Option<usize>,
+    /// Bandwidth limit.
+    pub bwlimit: Option<RateSpec>,
+    /// A run taking longer is cancelled.
+    pub timeout: Option<DurationSpec>,
+    /// Run by itself this often.
+    pub interval: Option<DurationSpec>,
+    /// Read back and compare every written file.
+    #[serde(default)]
+    pub verify: bool,
+    /// Scan the destination instead of trusting its manifest.
+    #[serde(default)]
+    pub rescan_dest: bool,
+}
+
+fn default_preset() -> Preset {
+    Preset::None
+}
+
+impl Profile {
+    /// The sync options of this profile named `name` (the snapshot name is the profile name).
+    pub fn sync_options(&self, name: &str) -> Result<SyncOptions> {
+        let mut exclude: Vec<String> =
+            self.preset.excludes().iter().map(|s| s.to_string()).collect();
+        exclude.extend(self.exclude.iter().cloned());
+        let o = SyncOptions {
+            name: name.to_string(),
+            compare: self.compare,
+            include: self.include.clone(),
+            exclude,
+            links: self.links,
+            min_age_secs: self
+                .min_age
+                .as_ref()
+                .map(|d| d.get())
+                .transpose()?
+                .unwrap_or_default()
+                .as_secs_f64(),
+            delete: self.delete,
+            max_delete: self.max_delete,
+            transfers: self.transfers.unwrap_or(SyncOptions::default().transfers),
+            verify: self.verify,
+            bwlimit: self.bwlimit.as_ref().map(|r| r.get()).transpose()?,
+            dest_changed: self.dest_changed,
+            rescan_dest: self.rescan_dest,
+            ..SyncOptions::default()
+        };
+        o.validate()?;
+        Ok(o)
+    }
+
+    fn check(&self, name: &str) -> Result<()> {
+        let bad = |m: &str| Err(Error::invalid(format!("profile {name}: {m}")));
+        match (&self.command, &self.source, &self.destination) {
+            (Some(c), None, None) if !c.is_empty() => {}
+            (Some(_), _, _) => {
+                return bad("set either command (non-empty) or source and destination");
+            }
+            (None, Some(_), Some(_)) => {}
+            (None, _, _) => return bad("source and destination are required"),
+        }
+        if self.command.is_none() {
+            self.sync_options(name)
+                .map_err(|e| Error::invalid(format!("profile {name}: {}", e.message())))?;
+        }
+        for d in [&self.timeout, &self.interval].into_iter().flatten() {
+            d.get().map_err(|e| Error::invalid(format!("profile {name}: {}", e.message())))?;
+        }
+        Ok(())
+    }
+}
+
+/// Settings that apply to every profile.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where lock files live (on the shared volume). Default: `.syncwright-locks` beside the config file.
+    pub coordination_dir: Option<PathBuf>,
+    /// The embedded store (local disk, never a shared volume).
+    pub state_dir: Option<PathBuf>,
+    /// Where per-profile logs go. Default: `logs` in the state directory.
+    pub log_dir: Option<PathBuf>,
+    /// Largest log file before it is rotated (default 10M).
+    pub log_max_size: Option<RateSpec>,
+}
+
+/// A config file: settings and profiles by name (kept in name order).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Settings.
+    #[serde(default)]
+    pub settings: Settings,
+    /// Profiles by name.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+    /// Where the file was read from (relative paths in settings are taken from its folder).
+    #[serde(skip)]
+    pub origin: Option<PathBuf>,
+}
+
+fn check_profile_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("bad profile name {name:?}: use letters, digits, _ and -")))
+    }
+}
+
+impl Config {
+    /// Parses a config from TOML text; every profile is checked.
+    pub fn from_toml(text: &str) -> Result<Config> {
+        let c: Config = toml::from_str(text).map_err(|e| Error::invalid(format!("config: {e}")))?;
+        for (name, p) in &c.profiles {
+            check_profile_name(name)?;
+            p.check(name)?;
+        }
+        Ok(c)
+    }
+
+    /// Reads a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(&e, "cannot read config", path.display().to_string()))?;
+        let mut c = Config::from_toml(&text)?;
+        c.origin = Some(path.to_path_buf());
+        Ok(c)
+    }
+
+    /// The profile `name`, or `not_found`.
+    pub fn profile(&self, name: &str) -> Result<&Profile> {
+        self.profiles.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
+            Error::new(
+                crate::ErrorKind::NotFound,
+                format!("no profile {name:?} (profiles: {})", known.join(", ")),
+            )
+        })
+    }
+
+    /// The coordination folder for lock files.
+    pub fn coordination_dir(&self) -> PathBuf {
+        let base = self
+            .origin
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        match &self.settings.coordination_dir {
+            Some(d) if d.is_absolute() => d.clone(),
+            Some(d) => base.join(d),
+            None => base.join(".syncwright-locks"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1.5m").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("soon").is_err() && parse_duration("-1s").is_err());
+        assert_eq!(parse_rate("10M").unwrap(), 10 << 20);
+        assert_eq!(parse_rate("512k").unwrap(), 512 << 10);
+        assert_eq!(parse_rate("100").unwrap(), 100);
+        assert!(parse_rate("0").is_err() && parse_rate("fast").is_err());
+    }
+
+    #[test]
+    fn the_shipped_pod_config_parses_and_maps_to_options() {
+        let c = Config::from_toml(include_str!("../../examples/config/comfyui-pod.toml")).unwrap();
+        let names: Vec<&str> = c.profiles.keys().map(String::as_str).collect();
+        assert_eq!(names, ["global_shared", "logs", "user_assets", "user_data", "user_shared"]);
+        for (name, p) in &c.profiles {
+            let o = p.sync_options(name).unwrap();
+            assert_eq!(o.name, *name);
+            for e in p.preset.excludes() {
+                assert!(o.exclude.iter().any(|x| x == e), "{name} lacks preset exclude {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = Config::from_toml("[profiles.a]\nsource = \"/x\"\n").unwrap_err();
+        assert!(e.message().contains("profile a"), "{}", e.message());
+        let e = Config::from_toml(
+            "[profiles.a]\nsource = \"/x\"\ndestination = \"/y\"\ndelet = true\n",
+        )
+        .unwrap_err();
+        assert!(e.message().contains("delet"), "{}", e.message());
+        let e = Config::from_toml(
+            "[profiles.a]\nsource = \"/x\"\ndestination = \"/y\"\nmin_age = \"soon\"\n",
+        )
+        .unwrap_err();
+        assert!(e.message().contains("soon"));
+        let e = Config::from_toml("[profiles.\"a b\"]\ncommand = [\"x\"]\n").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        let ok = Config::from_toml(
+            "[profiles.legacy]\ncommand = [\"sync_manager.sh\", \"user_data\"]\ntimeout = 600\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ok.profile("legacy").unwrap().timeout.as_ref().unwrap().get().unwrap(),
+            Duration::from_secs(600)
+        );
+        assert_eq!(ok.profile("nope").unwrap_err().kind(), crate::ErrorKind::NotFound);
+    }
+}
