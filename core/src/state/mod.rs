@@ -1,4 +1,5 @@
-//! The per-host embedded store (SQLite): the hash cache now; jobs, history, operations and the outbox later.
+//! The per-host embedded store (SQLite): the hash cache and the history of runs (operations and the outbox come
+//! with their issues).
 //!
 //! The store lives on local disk (never on a shared NFS/SMB volume). Its default place is
 //! `$SYNCWRIGHT_STATE_DIR`, else `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`.
@@ -59,7 +60,25 @@ CREATE TABLE IF NOT EXISTS hash_cache (
     digest TEXT NOT NULL,
     PRIMARY KEY (root, algo, path)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    job_id TEXT PRIMARY KEY,
+    sync_id TEXT NOT NULL,
+    profile TEXT,
+    source TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    duration_ms INTEGER,
+    error TEXT,
+    stats TEXT,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_profile ON runs (profile, started_at);
 ";
+
+pub mod history;
 
 impl Store {
     /// Opens (creating) the store in `dir`.
@@ -97,7 +116,7 @@ impl Store {
         &self.path
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
