@@ -12,17 +12,23 @@ pub use options::SyncOptions;
 pub use run::{RunContext, run_sync};
 
 use crate::backend::{self, Backend};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventBus, Subscription};
 use crate::jobs::Job;
+use crate::jobs::JobInfo;
+use crate::locks::{LockDir, LockGuard, LockOwner, dest_lock_name, profile_lock_name};
 use crate::manifest::now_rfc3339;
 use crate::manifest::plan::Plan;
 use crate::progress::{ProgressCallback, ProgressTracker, Stage};
 use crate::report::SyncReport;
 use crate::state::Store;
+use crate::state::history::RunRecord;
 use serde::Deserialize;
+use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// How an [`Engine`] is set up (canonical JSON; every field optional).
@@ -54,6 +60,38 @@ pub struct Engine {
     runtime: tokio::runtime::Runtime,
     store: Option<Arc<Store>>,
     events: Arc<EventBus>,
+    jobs: Mutex<Vec<Job>>,
+}
+
+/// How long a finished job stays in [`Engine::jobs`] (its record stays in the history).
+pub const JOB_RETENTION: Duration = Duration::from_secs(3600);
+
+/// The outcome of one profile in [`Engine::run_all`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ProfileResult {
+    /// It ran: its report.
+    Report(Box<SyncReport>),
+    /// It could not start (already running, bad profile).
+    Error {
+        /// The kind.
+        kind: crate::ErrorKind,
+        /// The message.
+        error: String,
+    },
+}
+
+/// The outcome of [`Engine::run_all`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunAllReport {
+    /// Profiles in the config.
+    pub total: usize,
+    /// Profiles whose run completed.
+    pub successful: Vec<String>,
+    /// Profiles that failed, ended partial, or could not start.
+    pub failed: Vec<String>,
+    /// Per profile.
+    pub results: std::collections::BTreeMap<String, ProfileResult>,
 }
 
 impl Engine {
@@ -72,7 +110,16 @@ impl Engine {
             let dir = config.state_dir.clone().unwrap_or_else(crate::state::default_state_dir);
             Some(Arc::new(Store::open_dir(&dir)?))
         };
-        Ok(Engine { runtime, store, events: Arc::new(EventBus::new()) })
+        if let Some(s) = &store {
+            // Runs whose process died while they ran are interrupted, not "running" forever.
+            s.mark_interrupted(&crate::locks::host_name(), crate::locks::pid_alive)?;
+        }
+        Ok(Engine {
+            runtime,
+            store,
+            events: Arc::new(EventBus::new()),
+            jobs: Mutex::new(Vec::new()),
+        })
     }
 
     /// A subscription to every event of this engine's jobs from now on.
@@ -105,13 +152,156 @@ impl Engine {
         opts: SyncOptions,
         on_progress: Option<ProgressCallback>,
     ) -> Result<Job> {
+        self.launch(src, dst, opts, on_progress, None, Vec::new())
+    }
+
+    /// Runs profile `name` of `config` in the background, one run at a time: a profile or destination already
+    /// being synced (by this process or any other that sees the coordination folder) is an error of kind
+    /// `conflict` whose details name the running job and its start time.
+    pub fn run_profile(
+        &self,
+        config: &Config,
+        name: &str,
+        on_progress: Option<ProgressCallback>,
+    ) -> Result<Job> {
+        let profile = config.profile(name)?;
+        let (Some(source), Some(dest)) = (&profile.source, &profile.destination) else {
+            return Err(Error::new(
+                crate::ErrorKind::FeatureDisabled,
+                format!(
+                    "profile {name} runs an external command, which this build does not run yet"
+                ),
+            ));
+        };
+        let (src, dst) = (backend::open(source)?, backend::open(dest)?);
+        self.run_profile_with(config, name, src, dst, on_progress)
+    }
+
+    /// [`Engine::run_profile`] with the backends given (tests use instrumented ones).
+    pub fn run_profile_with(
+        &self,
+        config: &Config,
+        name: &str,
+        src: Arc<dyn Backend>,
+        dst: Arc<dyn Backend>,
+        on_progress: Option<ProgressCallback>,
+    ) -> Result<Job> {
+        let opts = config.profile(name)?.sync_options(name)?;
+        let info = JobInfo::new(Some(name.to_string()), src.location(), dst.location());
+        let locks = LockDir::new(config.coordination_dir());
+        let owner =
+            LockOwner { profile: Some(name.to_string()), job_id: Some(info.job_id.clone()) };
+        // Per profile and per destination root: two profiles never write one folder at once.
+        let profile_lock = locks.acquire(&profile_lock_name(name), &owner)?;
+        let dest_lock = locks.acquire(&dest_lock_name(&dst.location()), &owner)?;
+        self.launch_job(info, src, dst, opts, on_progress, vec![profile_lock, dest_lock])
+    }
+
+    /// Runs every profile of `config` one after the other (external-command profiles are reported as failed);
+    /// blocks until all ended.
+    pub fn run_all(&self, config: &Config) -> RunAllReport {
+        let mut out = RunAllReport::default();
+        for name in config.profiles.keys() {
+            let r = self.run_profile(config, name, None).and_then(|j| {
+                j.wait(None).ok_or_else(|| Error::internal("job ended without a report"))
+            });
+            match r {
+                Ok(rep) => {
+                    if rep.status == crate::report::Status::Completed {
+                        out.successful.push(name.clone());
+                    } else {
+                        out.failed.push(name.clone());
+                    }
+                    out.results.insert(name.clone(), ProfileResult::Report(Box::new(rep)));
+                }
+                Err(e) => {
+                    out.failed.push(name.clone());
+                    out.results.insert(
+                        name.clone(),
+                        ProfileResult::Error { kind: e.kind(), error: e.message().to_string() },
+                    );
+                }
+            }
+        }
+        out.total = config.profiles.len();
+        out
+    }
+
+    /// A job of this engine by id (running, or finished within the retention time).
+    pub fn job(&self, id: &str) -> Option<Job> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|j| j.id() == id).cloned()
+    }
+
+    /// Every job this engine knows, oldest first.
+    pub fn jobs(&self) -> Vec<Job> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The jobs still running.
+    pub fn active_jobs(&self) -> Vec<Job> {
+        self.jobs().into_iter().filter(|j| j.report().is_none()).collect()
+    }
+
+    fn launch(
+        &self,
+        src: Arc<dyn Backend>,
+        dst: Arc<dyn Backend>,
+        opts: SyncOptions,
+        on_progress: Option<ProgressCallback>,
+        profile: Option<String>,
+        guards: Vec<LockGuard>,
+    ) -> Result<Job> {
+        let info = JobInfo::new(profile, src.location(), dst.location());
+        self.launch_job(info, src, dst, opts, on_progress, guards)
+    }
+
+    fn launch_job(
+        &self,
+        info: JobInfo,
+        src: Arc<dyn Backend>,
+        dst: Arc<dyn Backend>,
+        opts: SyncOptions,
+        on_progress: Option<ProgressCallback>,
+        guards: Vec<LockGuard>,
+    ) -> Result<Job> {
         opts.validate()?;
         let ctx = RunContext {
             cancel: CancelFlag::new(),
             progress: Arc::new(ProgressTracker::default()),
             store: self.store.clone(),
         };
-        let job = Job::new(ctx.cancel.clone(), ctx.progress.clone());
+        let job = Job::new(info, ctx.cancel.clone(), ctx.progress.clone());
+        {
+            let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            // Finished jobs stay queryable for a while, then go (the history keeps them).
+            let cutoff =
+                chrono::Utc::now() - chrono::Duration::from_std(JOB_RETENTION).unwrap_or_default();
+            jobs.retain(|j| {
+                j.report().is_none_or(|r| {
+                    chrono::DateTime::parse_from_rfc3339(&r.finished_at).is_ok_and(|t| t > cutoff)
+                })
+            });
+            jobs.push(job.clone());
+        }
+        if let Some(store) = &self.store {
+            let i = job.info();
+            store.run_started(&RunRecord {
+                job_id: i.job_id.clone(),
+                sync_id: i.sync_id.clone(),
+                profile: i.profile.clone(),
+                source: i.source.clone(),
+                destination: i.destination.clone(),
+                status: crate::report::Status::Running,
+                started_at: i.started_at.clone(),
+                finished_at: None,
+                duration_ms: None,
+                error: None,
+                stats: None,
+                pid: std::process::id(),
+                host: crate::locks::host_name(),
+            })?;
+        }
+        let store = self.store.clone();
         let interval = Duration::from_millis(opts.progress_interval_ms.max(10));
         let (j, bus) = (job.clone(), self.events.clone());
         let job_id = job.id().to_string();
@@ -155,12 +345,26 @@ impl Engine {
             ticker.abort();
             let _ = ticker.await;
             emit(&ctx.progress.snapshot());
+            if let Some(store) = &store {
+                let error =
+                    report.fatal.as_ref().or(report.errors.first()).map(|e| e.error.as_str());
+                let _ = store.run_finished(
+                    &job_id,
+                    report.status,
+                    &report.finished_at,
+                    report.duration_ms,
+                    error,
+                    &report.stats,
+                );
+            }
             bus.publish(Event::JobFinished {
                 job_id,
                 at: now_rfc3339(),
                 status: report.status,
                 stats: report.stats.clone(),
             });
+            // The locks go before anyone waiting on the job wakes, so a follow-up run can take them at once.
+            drop(guards);
             j.finish(report);
         });
         Ok(job)

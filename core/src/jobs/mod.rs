@@ -4,12 +4,47 @@
 use crate::engine::cancel::CancelFlag;
 use crate::progress::{ProgressSnapshot, ProgressTracker};
 use crate::report::{Status, SyncReport};
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+/// Who a job is and where it goes, in canonical JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobInfo {
+    /// UUID.
+    pub job_id: String,
+    /// `sync_YYYYMMDD_HHMMSS_<first 8 hex of the job id>`.
+    pub sync_id: String,
+    /// The profile, for profile runs.
+    pub profile: Option<String>,
+    /// Source location.
+    pub source: String,
+    /// Destination location.
+    pub destination: String,
+    /// RFC 3339 time the job was accepted.
+    pub started_at: String,
+}
+
+impl JobInfo {
+    /// A fresh identity for a job from `source` to `destination`.
+    pub fn new(profile: Option<String>, source: String, destination: String) -> JobInfo {
+        let job_id = uuid::Uuid::new_v4().to_string();
+        let now = chrono::Utc::now();
+        let sync_id = format!("sync_{}_{}", now.format("%Y%m%d_%H%M%S"), &job_id[..8]);
+        JobInfo {
+            job_id,
+            sync_id,
+            profile,
+            source,
+            destination,
+            started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct JobShared {
-    id: String,
+    info: JobInfo,
     cancel: CancelFlag,
     progress: Arc<ProgressTracker>,
     report: Mutex<Option<SyncReport>>,
@@ -23,10 +58,10 @@ pub struct Job(Arc<JobShared>);
 
 impl Job {
     /// A job with a fresh id, its cancel flag and progress tracker.
-    pub(crate) fn new(cancel: CancelFlag, progress: Arc<ProgressTracker>) -> Job {
+    pub(crate) fn new(info: JobInfo, cancel: CancelFlag, progress: Arc<ProgressTracker>) -> Job {
         let (done_tx, _) = tokio::sync::watch::channel(false);
         Job(Arc::new(JobShared {
-            id: uuid::Uuid::new_v4().to_string(),
+            info,
             cancel,
             progress,
             report: Mutex::new(None),
@@ -44,7 +79,12 @@ impl Job {
 
     /// The job's id (a UUID).
     pub fn id(&self) -> &str {
-        &self.0.id
+        &self.0.info.job_id
+    }
+
+    /// Who the job is and where it goes.
+    pub fn info(&self) -> &JobInfo {
+        &self.0.info
     }
 
     /// Progress now.

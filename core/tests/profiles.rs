@@ -1,0 +1,114 @@
+//! Profiles as jobs: single flight across concurrent starts, history, run_all.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use syncwright::backend::Backend;
+use syncwright::backend::instrumented::Instrumented;
+use syncwright::backend::local::LocalBackend;
+use syncwright::config::Config;
+use syncwright::{Engine, EngineConfig, ErrorKind, Status};
+
+fn config(coord: &Path, profiles: &[(&str, &Path, &Path)]) -> Config {
+    let mut t = format!("[settings]\ncoordination_dir = {:?}\n", coord.to_str().unwrap());
+    for (name, s, d) in profiles {
+        t += &format!(
+            "[profiles.{name}]\nsource = {:?}\ndestination = {:?}\n",
+            s.to_str().unwrap(),
+            d.to_str().unwrap()
+        );
+    }
+    Config::from_toml(&t).unwrap()
+}
+
+fn local(p: &Path) -> Arc<dyn Backend> {
+    Arc::new(LocalBackend::new(p).unwrap())
+}
+
+#[test]
+fn fifty_concurrent_starts_give_one_run_and_49_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst, coord) =
+        (dir.path().join("src"), dir.path().join("dst"), dir.path().join("coord"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), vec![7u8; 100_000]).unwrap();
+    let cfg = Arc::new(config(&coord, &[("p", &src, &dst)]));
+    let engine = Arc::new(
+        Engine::new(EngineConfig {
+            state_dir: Some(dir.path().join("state")),
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    // The winner's copy waits at byte 1 until every start has been tried.
+    let inst = Instrumented::new(local(&src));
+    let gate = inst.pause_at_byte(Some("f"), 1);
+    let starts: Vec<_> = (0..50)
+        .map(|_| {
+            let (engine, cfg, src_b, dst_b) =
+                (engine.clone(), cfg.clone(), inst.backend(), local(&dst));
+            std::thread::spawn(move || engine.run_profile_with(&cfg, "p", src_b, dst_b, None))
+        })
+        .collect();
+    let results: Vec<_> = starts.into_iter().map(|h| h.join().unwrap()).collect();
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1);
+    let winner = winners[0].clone();
+    let conflicts: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(conflicts.len(), 49);
+    for e in &conflicts {
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        let d = e.details().unwrap();
+        assert_eq!(d["job_id"], winner.id());
+        assert_eq!(d["started_at"].as_str().unwrap().is_empty(), false);
+    }
+    assert!(gate.wait_reached(Duration::from_secs(60)));
+    assert_eq!(engine.active_jobs().len(), 1);
+    gate.release();
+    let report = winner.wait(Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(report.status, Status::Completed);
+    assert!(winner.info().sync_id.starts_with("sync_"));
+    assert!(winner.info().sync_id.ends_with(&winner.id()[..8]));
+    // The locks went with the run: the next start runs.
+    let again = engine.run_profile(&cfg, "p", None).unwrap();
+    assert_eq!(again.wait(Some(Duration::from_secs(60))).unwrap().status, Status::Completed);
+    assert!(engine.job(winner.id()).is_some(), "finished jobs stay queryable");
+}
+
+#[test]
+fn history_survives_a_restart_and_run_all_reports_each_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let coord = dir.path().join("coord");
+    let (s1, d1) = (dir.path().join("s1"), dir.path().join("d1"));
+    let (s2, d2) = (dir.path().join("missing"), dir.path().join("d2"));
+    let (s3, d3) = (dir.path().join("s3"), dir.path().join("d3"));
+    for s in [&s1, &s3] {
+        std::fs::create_dir_all(s).unwrap();
+        std::fs::write(s.join("x"), b"x").unwrap();
+    }
+    let cfg = config(&coord, &[("a_ok", &s1, &d1), ("b_broken", &s2, &d2), ("c_ok", &s3, &d3)]);
+    let state = dir.path().join("state");
+    {
+        let engine =
+            Engine::new(EngineConfig { state_dir: Some(state.clone()), ..Default::default() })
+                .unwrap();
+        let all = engine.run_all(&cfg);
+        assert_eq!(all.total, 3);
+        assert_eq!(all.successful, ["a_ok", "c_ok"]);
+        assert_eq!(all.failed, ["b_broken"]);
+        let v = serde_json::to_value(&all).unwrap();
+        assert_eq!(v["results"]["b_broken"]["status"], "failed");
+        assert_eq!(v["results"]["b_broken"]["fatal"]["kind"], "not_found");
+        assert_eq!(std::fs::read(d3.join("x")).unwrap(), b"x");
+    }
+    let engine =
+        Engine::new(EngineConfig { state_dir: Some(state), ..Default::default() }).unwrap();
+    let store = engine.store().unwrap();
+    let runs = store.runs(Some("b_broken"), 10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, Status::Failed);
+    assert!(runs[0].error.as_deref().unwrap().contains("missing"));
+    assert_eq!(store.runs(Some("a_ok"), 10).unwrap()[0].stats.as_ref().unwrap().created, 1);
+    let e = engine.run_profile(&cfg, "nope", None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+}
