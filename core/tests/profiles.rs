@@ -60,7 +60,7 @@ fn fifty_concurrent_starts_give_one_run_and_49_conflicts() {
         assert_eq!(e.kind(), ErrorKind::Conflict);
         let d = e.details().unwrap();
         assert_eq!(d["job_id"], winner.id());
-        assert_eq!(d["started_at"].as_str().unwrap().is_empty(), false);
+        assert!(!d["started_at"].as_str().unwrap().is_empty());
     }
     assert!(gate.wait_reached(Duration::from_secs(60)));
     assert_eq!(engine.active_jobs().len(), 1);
