@@ -21,6 +21,7 @@ pub mod engine;
 pub mod events;
 pub mod jobs;
 pub mod locks;
+pub mod logs;
 pub mod progress;
 
 pub use engine::{Engine, EngineConfig, SyncOptions};

@@ -559,7 +559,7 @@ fn every_state_change_of_a_job_is_an_event() {
     let report = job.wait(Some(Duration::from_secs(60))).unwrap();
     let mut kinds = Vec::new();
     while let Some(e) = sub.next_blocking(Some(Duration::from_secs(10))) {
-        assert_eq!(e.job_id(), job.id());
+        assert_eq!(e.job_id(), Some(job.id()));
         let done = matches!(&*e, Event::JobFinished { .. });
         kinds.push(serde_json::to_value(&*e).unwrap()["type"].as_str().unwrap().to_string());
         if let Event::JobFinished { status, stats, .. } = &*e {

@@ -112,3 +112,52 @@ fn history_survives_a_restart_and_run_all_reports_each_profile() {
     let e = engine.run_profile(&cfg, "nope", None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
+
+#[test]
+fn profile_runs_log_and_announce_their_locks() {
+    use syncwright::events::Event;
+    use syncwright::locks::{LockDir, LockInfo, profile_lock_name};
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst, coord) =
+        (dir.path().join("src"), dir.path().join("dst"), dir.path().join("coord"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), b"a").unwrap();
+    let cfg = config(&coord, &[("p", &src, &dst)]);
+    let engine = Engine::new(EngineConfig {
+        state_dir: Some(dir.path().join("state")),
+        ..Default::default()
+    })
+    .unwrap();
+    // A lock left by a process that is gone on this host.
+    std::fs::create_dir_all(&coord).unwrap();
+    let dead = LockInfo {
+        name: profile_lock_name("p"),
+        profile: Some("p".into()),
+        job_id: Some("dead-job".into()),
+        pid: 999_999_999,
+        host: syncwright::locks::host_name(),
+        started_at: "2026-01-01T00:00:00.000Z".into(),
+        lease_until: "2999-01-01T00:00:00.000Z".into(),
+        token: "dead".into(),
+    };
+    std::fs::write(coord.join(format!("{}.lock", dead.name)), serde_json::to_vec(&dead).unwrap())
+        .unwrap();
+    let sub = engine.subscribe();
+    let job = engine.run_profile(&cfg, "p", None).unwrap();
+    assert_eq!(job.wait(Some(Duration::from_secs(60))).unwrap().status, Status::Completed);
+    let mut kinds = Vec::new();
+    while let Some(e) = sub.next_blocking(Some(Duration::from_secs(5))) {
+        let v = serde_json::to_value(&*e).unwrap();
+        kinds.push(v["type"].as_str().unwrap().to_string());
+        if matches!(&*e, Event::JobFinished { .. }) {
+            break;
+        }
+    }
+    for k in ["lock_broken", "lock_taken", "job_started", "log", "lock_released", "job_finished"] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} event in {kinds:?}");
+    }
+    let tail = engine.logs().tail("p", 10).unwrap();
+    assert!(tail[0].message.contains("broke the stale lock"), "{tail:?}");
+    assert!(tail.last().unwrap().message.starts_with("sync completed: 1 created"), "{tail:?}");
+    assert!(LockDir::new(&coord).list().unwrap().is_empty(), "every lock released");
+}

@@ -18,6 +18,7 @@ use crate::events::{Event, EventBus, Subscription};
 use crate::jobs::Job;
 use crate::jobs::JobInfo;
 use crate::locks::{LockDir, LockGuard, LockOwner, dest_lock_name, profile_lock_name};
+use crate::logs::{LogEntry, LogLevel, LogStore};
 use crate::manifest::now_rfc3339;
 use crate::manifest::plan::Plan;
 use crate::progress::{ProgressCallback, ProgressTracker, Stage};
@@ -41,6 +42,10 @@ pub struct EngineConfig {
     pub no_store: bool,
     /// Async worker threads (0: the number of cores).
     pub worker_threads: usize,
+    /// Where profile logs go (default: `logs` in the state directory).
+    pub log_dir: Option<PathBuf>,
+    /// Size at which a profile log is rotated (default 10 MiB).
+    pub log_max_size: Option<u64>,
 }
 
 impl EngineConfig {
@@ -60,6 +65,7 @@ pub struct Engine {
     runtime: tokio::runtime::Runtime,
     store: Option<Arc<Store>>,
     events: Arc<EventBus>,
+    logs: LogStore,
     jobs: Mutex<Vec<Job>>,
 }
 
@@ -104,27 +110,30 @@ impl Engine {
         }
         let runtime =
             b.build().map_err(|e| Error::internal(format!("cannot start the runtime: {e}")))?;
-        let store = if config.no_store {
-            None
-        } else {
-            let dir = config.state_dir.clone().unwrap_or_else(crate::state::default_state_dir);
-            Some(Arc::new(Store::open_dir(&dir)?))
-        };
+        let state_dir = config.state_dir.clone().unwrap_or_else(crate::state::default_state_dir);
+        let store =
+            if config.no_store { None } else { Some(Arc::new(Store::open_dir(&state_dir)?)) };
+        let events = Arc::new(EventBus::new());
+        let logs = LogStore::new(
+            config.log_dir.clone().unwrap_or_else(|| state_dir.join("logs")),
+            config.log_max_size.unwrap_or(crate::logs::DEFAULT_MAX_SIZE),
+            Some(events.clone()),
+        );
         if let Some(s) = &store {
             // Runs whose process died while they ran are interrupted, not "running" forever.
             s.mark_interrupted(&crate::locks::host_name(), crate::locks::pid_alive)?;
         }
-        Ok(Engine {
-            runtime,
-            store,
-            events: Arc::new(EventBus::new()),
-            jobs: Mutex::new(Vec::new()),
-        })
+        Ok(Engine { runtime, store, events, logs, jobs: Mutex::new(Vec::new()) })
     }
 
     /// A subscription to every event of this engine's jobs from now on.
     pub fn subscribe(&self) -> Subscription {
         self.events.subscribe()
+    }
+
+    /// The profile logs.
+    pub fn logs(&self) -> &LogStore {
+        &self.logs
     }
 
     /// The embedded store, if any.
@@ -194,6 +203,21 @@ impl Engine {
         // Per profile and per destination root: two profiles never write one folder at once.
         let profile_lock = locks.acquire(&profile_lock_name(name), &owner)?;
         let dest_lock = locks.acquire(&dest_lock_name(&dst.location()), &owner)?;
+        for g in [&profile_lock, &dest_lock] {
+            if let Some((lock, reason)) = g.broken() {
+                self.events
+                    .publish(Event::LockBroken { lock: lock.clone(), reason: reason.clone() });
+                let _ = self.logs.append(
+                    name,
+                    LogEntry::now(
+                        LogLevel::Warning,
+                        format!("broke the stale lock {} ({reason})", lock.name),
+                        serde_json::to_value(lock).unwrap_or_default(),
+                    ),
+                );
+            }
+            self.events.publish(Event::LockTaken { lock: g.info() });
+        }
         self.launch_job(info, src, dst, opts, on_progress, vec![profile_lock, dest_lock])
     }
 
@@ -302,6 +326,18 @@ impl Engine {
             })?;
         }
         let store = self.store.clone();
+        let logs = self.logs.clone();
+        if let Some(p) = &job.info().profile {
+            let i = job.info();
+            let _ = logs.append(
+                p,
+                LogEntry::now(
+                    LogLevel::Info,
+                    format!("sync started: {} -> {}", i.source, i.destination),
+                    serde_json::to_value(i).unwrap_or_default(),
+                ),
+            );
+        }
         let interval = Duration::from_millis(opts.progress_interval_ms.max(10));
         let (j, bus) = (job.clone(), self.events.clone());
         let job_id = job.id().to_string();
@@ -357,14 +393,21 @@ impl Engine {
                     &report.stats,
                 );
             }
+            if let Some(p) = &j.info().profile {
+                log_report(&logs, p, &report);
+            }
+            // The locks go before anyone waiting on the job wakes, so a follow-up run can take them at once.
+            let released: Vec<String> = guards.iter().map(|g| g.info().name).collect();
+            drop(guards);
+            for name in released {
+                bus.publish(Event::LockReleased { name, job_id: Some(j.id().to_string()) });
+            }
             bus.publish(Event::JobFinished {
                 job_id,
                 at: now_rfc3339(),
                 status: report.status,
                 stats: report.stats.clone(),
             });
-            // The locks go before anyone waiting on the job wakes, so a follow-up run can take them at once.
-            drop(guards);
             j.finish(report);
         });
         Ok(job)
@@ -391,4 +434,56 @@ impl Engine {
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)
     }
+}
+
+/// Most per-file errors and warnings written to a profile log for one run; the rest are counted.
+const LOG_DETAIL_LIMIT: usize = 100;
+
+/// Writes a finished run to its profile's log: its errors and warnings, then one line with the outcome.
+fn log_report(logs: &LogStore, profile: &str, r: &SyncReport) {
+    for e in r.errors.iter().take(LOG_DETAIL_LIMIT) {
+        let data = serde_json::to_value(e).unwrap_or_default();
+        let _ = logs.append(
+            profile,
+            LogEntry::now(LogLevel::Error, format!("{}: {}", e.path, e.error), data),
+        );
+    }
+    for w in r.warnings.iter().take(LOG_DETAIL_LIMIT) {
+        let data = serde_json::to_value(w).unwrap_or_default();
+        let _ = logs.append(profile, LogEntry::now(LogLevel::Warning, w.message.clone(), data));
+    }
+    let more = r.errors.len().saturating_sub(LOG_DETAIL_LIMIT)
+        + r.warnings.len().saturating_sub(LOG_DETAIL_LIMIT);
+    if more > 0 {
+        let _ = logs.append(
+            profile,
+            LogEntry::now(
+                LogLevel::Warning,
+                format!("{more} more errors and warnings are in the report"),
+                Default::default(),
+            ),
+        );
+    }
+    let s = &r.stats;
+    let level = match r.status {
+        crate::report::Status::Completed => LogLevel::Info,
+        crate::report::Status::Partial | crate::report::Status::Cancelled => LogLevel::Warning,
+        _ => LogLevel::Error,
+    };
+    let mut msg = format!(
+        "sync {}: {} created, {} updated, {} deleted, {} unchanged, {} skipped, {} errors in {:.1} s",
+        r.status.as_str(),
+        s.created,
+        s.updated,
+        s.deleted,
+        s.unchanged,
+        s.skipped,
+        s.errors,
+        r.duration_ms as f64 / 1000.0
+    );
+    if let Some(f) = &r.fatal {
+        msg.push_str(&format!(": {}", f.error));
+    }
+    let data = serde_json::json!({ "run_id": r.run_id, "status": r.status, "stats": s });
+    let _ = logs.append(profile, LogEntry::now(level, msg, data));
 }

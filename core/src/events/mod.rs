@@ -39,6 +39,32 @@ pub enum Event {
         /// The snapshot.
         progress: ProgressSnapshot,
     },
+    /// A lock was taken.
+    LockTaken {
+        /// The lock's content.
+        lock: crate::locks::LockInfo,
+    },
+    /// A lock was released by its holder.
+    LockReleased {
+        /// The lock's name.
+        name: String,
+        /// The job that held it.
+        job_id: Option<String>,
+    },
+    /// A stale lock was broken.
+    LockBroken {
+        /// What the stale lock said.
+        lock: crate::locks::LockInfo,
+        /// Why it was stale.
+        reason: String,
+    },
+    /// An entry was written to a profile's log.
+    Log {
+        /// The profile.
+        profile: String,
+        /// The entry.
+        log: crate::logs::LogEntry,
+    },
     /// A job ended.
     JobFinished {
         /// The job.
@@ -58,13 +84,16 @@ impl Event {
         serde_json::to_string(self).expect("events always serialise")
     }
 
-    /// The job the event is about.
-    pub fn job_id(&self) -> &str {
+    /// The job the event is about, if any.
+    pub fn job_id(&self) -> Option<&str> {
         match self {
             Event::JobQueued { job_id, .. }
             | Event::JobStarted { job_id, .. }
             | Event::Progress { job_id, .. }
-            | Event::JobFinished { job_id, .. } => job_id,
+            | Event::JobFinished { job_id, .. } => Some(job_id),
+            Event::LockTaken { lock } | Event::LockBroken { lock, .. } => lock.job_id.as_deref(),
+            Event::LockReleased { job_id, .. } => job_id.as_deref(),
+            Event::Log { .. } => None,
         }
     }
 }
@@ -211,14 +240,14 @@ mod tests {
         let a = bus.subscribe();
         let b = bus.subscribe();
         bus.publish(started("1"));
-        assert_eq!(a.next_blocking(Some(Duration::from_secs(1))).unwrap().job_id(), "1");
-        assert_eq!(b.try_next().unwrap().job_id(), "1");
+        assert_eq!(a.next_blocking(Some(Duration::from_secs(1))).unwrap().job_id(), Some("1"));
+        assert_eq!(b.try_next().unwrap().job_id(), Some("1"));
         assert!(a.next_blocking(Some(Duration::from_millis(1))).is_none());
         for i in 0..SUBSCRIBER_CAPACITY + 3 {
             bus.publish(started(&i.to_string()));
         }
         assert_eq!(a.lost(), 3);
-        assert_eq!(a.try_next().unwrap().job_id(), "3");
+        assert_eq!(a.try_next().unwrap().job_id(), Some("3"));
         drop(b);
         bus.publish(started("x"));
         assert_eq!(bus.subscribers.lock().unwrap().len(), 1);

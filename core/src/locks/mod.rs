@@ -203,14 +203,18 @@ impl LockDir {
             token: token.clone(),
         };
         let lock = self.path(name);
+        let mut broken = None;
         for _ in 0..5 {
             if create_exclusive(&self.dir, &lock, &info)? {
-                return Ok(LockGuard::new(self.clone(), info));
+                let mut g = LockGuard::new(self.clone(), info);
+                g.broken = broken;
+                return Ok(g);
             }
             let Some(held) = read_info(&lock)? else { continue };
             match self.state_of(&held) {
-                LockState::Stale { .. } => {
+                LockState::Stale { reason } => {
                     self.break_lock(&lock, &held)?;
+                    broken = Some((held, reason));
                 }
                 LockState::Held => {
                     let what = held
@@ -417,6 +421,7 @@ struct GuardShared {
 pub struct LockGuard {
     shared: Arc<GuardShared>,
     renewer: Option<std::thread::JoinHandle<()>>,
+    broken: Option<(LockInfo, String)>,
 }
 
 impl LockGuard {
@@ -445,7 +450,12 @@ impl LockGuard {
                 }
             })
             .ok();
-        LockGuard { shared, renewer }
+        LockGuard { shared, renewer, broken: None }
+    }
+
+    /// The stale lock this one replaced, and why it was stale.
+    pub fn broken(&self) -> Option<&(LockInfo, String)> {
+        self.broken.as_ref()
     }
 
     /// What the lock file says.
