@@ -72,6 +72,8 @@ pub enum ErrorAction {
     Delete,
     /// Writing the destination manifest.
     Commit,
+    /// The run as a whole (a source that cannot be read, a timeout, a command that failed).
+    Run,
 }
 
 /// One failed file or step: `{action, path, error, kind}`.
@@ -205,6 +207,9 @@ pub struct SyncReport {
     /// The error that failed the whole run, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fatal: Option<FileError>,
+    /// What an external-command profile printed (the last 64 KiB of stdout, then stderr).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 impl SyncReport {

@@ -161,3 +161,57 @@ fn profile_runs_log_and_announce_their_locks() {
     assert!(tail.last().unwrap().message.starts_with("sync completed: 1 created"), "{tail:?}");
     assert!(LockDir::new(&coord).list().unwrap().is_empty(), "every lock released");
 }
+
+#[test]
+fn command_profiles_and_timeouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let coord = dir.path().join("coord");
+    let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("big"), vec![1u8; 4 << 20]).unwrap();
+    let text = format!(
+        r#"[settings]
+coordination_dir = {coord:?}
+[profiles.legacy]
+command = ["sh", "-c", "echo synced user_data; exit 0"]
+[profiles.broken]
+command = ["sh", "-c", "echo oops >&2; exit 7"]
+[profiles.hangs]
+command = ["sleep", "60"]
+timeout = "200ms"
+[profiles.slow]
+source = {src:?}
+destination = {dst:?}
+bwlimit = "64K"
+timeout = 0.2
+"#,
+        coord = coord.to_str().unwrap(),
+        src = src.to_str().unwrap(),
+        dst = dst.to_str().unwrap()
+    );
+    let cfg = Config::from_toml(&text).unwrap();
+    let engine = Engine::new(EngineConfig {
+        state_dir: Some(dir.path().join("state")),
+        ..Default::default()
+    })
+    .unwrap();
+    let wait = |name: &str| {
+        engine.run_profile(&cfg, name, None).unwrap().wait(Some(Duration::from_secs(60))).unwrap()
+    };
+    let ok = wait("legacy");
+    assert_eq!((ok.status, ok.output.as_deref()), (Status::Completed, Some("synced user_data\n")));
+    let bad = wait("broken");
+    assert_eq!(bad.status, Status::Failed);
+    assert_eq!(bad.output.as_deref(), Some("oops\n"));
+    assert!(bad.fatal.unwrap().error.contains("exit status: 7"));
+    for name in ["hangs", "slow"] {
+        let r = wait(name);
+        assert_eq!(r.status, Status::Failed, "{name}: {r:?}");
+        assert_eq!(r.fatal.as_ref().unwrap().kind, ErrorKind::Timeout, "{name}");
+    }
+    assert!(!dst.join("big").exists(), "the timed-out copy left nothing visible");
+    let left: Vec<_> = std::fs::read_dir(&dst)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.iter().all(|n| !n.to_string_lossy().contains(".swtmp-")), "{left:?}");
+}

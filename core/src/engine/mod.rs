@@ -3,6 +3,7 @@
 
 pub mod bandwidth;
 pub mod cancel;
+pub mod command;
 pub mod options;
 pub mod run;
 pub(crate) mod transfer;
@@ -67,6 +68,14 @@ pub struct Engine {
     events: Arc<EventBus>,
     logs: LogStore,
     jobs: Mutex<Vec<Job>>,
+}
+
+/// What a job does.
+enum Work {
+    /// A sync between two backends.
+    Sync { src: Arc<dyn Backend>, dst: Arc<dyn Backend>, opts: Box<SyncOptions> },
+    /// An external command.
+    Command { argv: Vec<String> },
 }
 
 /// How long a finished job stays in [`Engine::jobs`] (its record stays in the history).
@@ -175,12 +184,20 @@ impl Engine {
     ) -> Result<Job> {
         let profile = config.profile(name)?;
         let (Some(source), Some(dest)) = (&profile.source, &profile.destination) else {
-            return Err(Error::new(
-                crate::ErrorKind::FeatureDisabled,
-                format!(
-                    "profile {name} runs an external command, which this build does not run yet"
-                ),
-            ));
+            let argv = profile.command.clone().unwrap_or_default();
+            let timeout = profile.timeout.as_ref().map(|t| t.get()).transpose()?;
+            let info = JobInfo::new(Some(name.to_string()), argv.join(" "), String::new());
+            let locks = LockDir::new(config.coordination_dir());
+            let owner =
+                LockOwner { profile: Some(name.to_string()), job_id: Some(info.job_id.clone()) };
+            let guard = self.take_lock(&locks, &profile_lock_name(name), &owner, name)?;
+            return self.launch_job(
+                info,
+                Work::Command { argv },
+                on_progress,
+                vec![guard],
+                timeout,
+            );
         };
         let (src, dst) = (backend::open(source)?, backend::open(dest)?);
         self.run_profile_with(config, name, src, dst, on_progress)
@@ -195,30 +212,42 @@ impl Engine {
         dst: Arc<dyn Backend>,
         on_progress: Option<ProgressCallback>,
     ) -> Result<Job> {
-        let opts = config.profile(name)?.sync_options(name)?;
+        let profile = config.profile(name)?;
+        let opts = profile.sync_options(name)?;
+        let timeout = profile.timeout.as_ref().map(|t| t.get()).transpose()?;
         let info = JobInfo::new(Some(name.to_string()), src.location(), dst.location());
         let locks = LockDir::new(config.coordination_dir());
         let owner =
             LockOwner { profile: Some(name.to_string()), job_id: Some(info.job_id.clone()) };
         // Per profile and per destination root: two profiles never write one folder at once.
-        let profile_lock = locks.acquire(&profile_lock_name(name), &owner)?;
-        let dest_lock = locks.acquire(&dest_lock_name(&dst.location()), &owner)?;
-        for g in [&profile_lock, &dest_lock] {
-            if let Some((lock, reason)) = g.broken() {
-                self.events
-                    .publish(Event::LockBroken { lock: lock.clone(), reason: reason.clone() });
-                let _ = self.logs.append(
-                    name,
-                    LogEntry::now(
-                        LogLevel::Warning,
-                        format!("broke the stale lock {} ({reason})", lock.name),
-                        serde_json::to_value(lock).unwrap_or_default(),
-                    ),
-                );
-            }
-            self.events.publish(Event::LockTaken { lock: g.info() });
+        let profile_lock = self.take_lock(&locks, &profile_lock_name(name), &owner, name)?;
+        let dest_lock = self.take_lock(&locks, &dest_lock_name(&dst.location()), &owner, name)?;
+        let work = Work::Sync { src, dst, opts: Box::new(opts) };
+        self.launch_job(info, work, on_progress, vec![profile_lock, dest_lock], timeout)
+    }
+
+    /// Takes a lock and announces it (and the stale lock it broke, if any) on the bus and in the profile's log.
+    fn take_lock(
+        &self,
+        locks: &LockDir,
+        lock: &str,
+        owner: &LockOwner,
+        profile: &str,
+    ) -> Result<LockGuard> {
+        let g = locks.acquire(lock, owner)?;
+        if let Some((old, reason)) = g.broken() {
+            self.events.publish(Event::LockBroken { lock: old.clone(), reason: reason.clone() });
+            let _ = self.logs.append(
+                profile,
+                LogEntry::now(
+                    LogLevel::Warning,
+                    format!("broke the stale lock {} ({reason})", old.name),
+                    serde_json::to_value(old).unwrap_or_default(),
+                ),
+            );
         }
-        self.launch_job(info, src, dst, opts, on_progress, vec![profile_lock, dest_lock])
+        self.events.publish(Event::LockTaken { lock: g.info() });
+        Ok(g)
     }
 
     /// Runs every profile of `config` one after the other (external-command profiles are reported as failed);
@@ -276,19 +305,28 @@ impl Engine {
         guards: Vec<LockGuard>,
     ) -> Result<Job> {
         let info = JobInfo::new(profile, src.location(), dst.location());
-        self.launch_job(info, src, dst, opts, on_progress, guards)
+        let work = Work::Sync { src, dst, opts: Box::new(opts) };
+        self.launch_job(info, work, on_progress, guards, None)
     }
 
     fn launch_job(
         &self,
         info: JobInfo,
-        src: Arc<dyn Backend>,
-        dst: Arc<dyn Backend>,
-        opts: SyncOptions,
+        work: Work,
         on_progress: Option<ProgressCallback>,
         guards: Vec<LockGuard>,
+        timeout: Option<Duration>,
     ) -> Result<Job> {
-        opts.validate()?;
+        let interval = match &work {
+            Work::Sync { opts, .. } => {
+                opts.validate()?;
+                Duration::from_millis(opts.progress_interval_ms.max(10))
+            }
+            Work::Command { argv } if argv.is_empty() => {
+                return Err(Error::invalid("an empty command"));
+            }
+            Work::Command { .. } => Duration::from_millis(200),
+        };
         let ctx = RunContext {
             cancel: CancelFlag::new(),
             progress: Arc::new(ProgressTracker::default()),
@@ -338,14 +376,13 @@ impl Engine {
                 ),
             );
         }
-        let interval = Duration::from_millis(opts.progress_interval_ms.max(10));
         let (j, bus) = (job.clone(), self.events.clone());
         let job_id = job.id().to_string();
         bus.publish(Event::JobQueued {
             job_id: job_id.clone(),
             at: now_rfc3339(),
-            source: src.location(),
-            destination: dst.location(),
+            source: job.info().source.clone(),
+            destination: job.info().destination.clone(),
         });
         self.runtime.spawn(async move {
             bus.publish(Event::JobStarted { job_id: job_id.clone(), at: now_rfc3339() });
@@ -377,7 +414,34 @@ impl Engine {
                     }
                 })
             };
-            let report = run_sync(src, dst, &opts, &ctx).await;
+            // A timeout cancels the run and turns it into a failure of kind timeout.
+            let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let watchdog = timeout.map(|t| {
+                let (cancel, flag) = (ctx.cancel.clone(), timed_out.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(t).await;
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    cancel.cancel();
+                })
+            });
+            let mut report = match work {
+                Work::Sync { src, dst, opts } => run_sync(src, dst, &opts, &ctx).await,
+                Work::Command { argv } => command::run_command(&argv, None, &ctx.cancel).await,
+            };
+            if let Some(w) = watchdog {
+                w.abort();
+            }
+            if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+                let t = timeout.unwrap_or_default().as_secs_f64();
+                let e = Error::new(
+                    crate::ErrorKind::Timeout,
+                    format!("the run took longer than its timeout of {t:.0} s and was stopped"),
+                );
+                report.status = crate::report::Status::Failed;
+                report.fatal =
+                    Some(crate::report::FileError::new(crate::report::ErrorAction::Run, "", &e));
+            }
+            let report = report;
             ticker.abort();
             let _ = ticker.await;
             emit(&ctx.progress.snapshot());

@@ -70,7 +70,7 @@ pub async fn run_sync(
     ctx.progress.set_stage(Stage::Done);
     let (plan, fatal) = match outcome {
         Ok(plan) => (plan, None),
-        Err(e) => (None, Some(FileError::new(ErrorAction::Scan, e.path().unwrap_or(""), &e))),
+        Err(e) => (None, Some(FileError::new(ErrorAction::Run, e.path().unwrap_or(""), &e))),
     };
     let cancelled =
         ctx.cancel.is_cancelled() || fatal.as_ref().is_some_and(|f| f.kind == ErrorKind::Cancelled);
@@ -106,6 +106,7 @@ pub async fn run_sync(
         warnings: acc.warnings,
         plan,
         fatal: fatal.filter(|f| f.kind != ErrorKind::Cancelled),
+        output: None,
     }
 }
 

@@ -437,13 +437,13 @@ pub fn stream_entries_with<R: BufRead>(
             }
             spans.push((start, end));
         }
-        let parsed: Vec<std::result::Result<Entry, serde_json::Error>> = {
+        // Small manifests are parsed here; large ones on all cores.
+        let parse = |&(a, b): &(usize, usize)| parse_entry(&block[a..b], with_hashes);
+        let parsed: Vec<std::result::Result<Entry, serde_json::Error>> = if spans.len() < 4096 {
+            spans.iter().map(parse).collect()
+        } else {
             use rayon::prelude::*;
-            spans
-                .par_iter()
-                .with_min_len(256)
-                .map(|&(a, b)| parse_entry(&block[a..b], with_hashes))
-                .collect()
+            spans.par_iter().with_min_len(256).map(parse).collect()
         };
         for (&(a, b), e) in spans.iter().zip(parsed) {
             h.update(&block[a..b]);
