@@ -14,8 +14,18 @@
  *  - Ownership. A `char *` returned through an out-parameter belongs to the caller: free it with
  *    sw_string_free(), never with free(). A `const char *` returned by a function is borrowed: static
  *    strings (sw_version(), sw_error_kind()) live for the whole process; sw_error_message() lives as long
- *    as its error. Every handle type has a sw_*_free() function. Every free function accepts NULL.
- *    The library never keeps a pointer you pass in beyond the call.
+ *    as its error; sw_job_id() lives as long as its job handle. Every handle type (sw_engine, sw_job,
+ *    sw_subscription, sw_error) has a sw_*_free() function, and every free function accepts NULL.
+ *    The library never keeps a pointer you pass in beyond the call, except a callback's `user` (below).
+ *
+ *  - Handles and lifetimes. An engine (sw_engine_new) owns worker threads, the embedded store and the
+ *    event bus. Each sw_job and sw_subscription keeps its engine alive, so it may outlive the sw_engine
+ *    handle: free handles in any order. sw_job_free() does NOT cancel the job (sw_job_cancel() does); a
+ *    job whose handle is freed keeps running inside the engine. When the last handle of an engine is
+ *    freed, the engine cancels and waits for such jobs, stops its threads and joins them: after that
+ *    free returns, no thread of the engine runs and no callback of it is called (freed from inside a
+ *    callback, this shutdown runs on a helper thread instead). Never free a handle while another
+ *    thread still uses it.
  *
  *  - NULL. An input pointer that is required and is NULL gives an error of kind "invalid_input"
  *    (or a NULL/0 result from functions that cannot report errors); it never crashes. Optional
@@ -29,9 +39,17 @@
  *    "internal" (or a NULL/0 result), never an abort across the boundary.
  *
  *  - Threads. Functions may be called from any thread. Handles may be shared between threads unless
- *    their documentation says otherwise. Callbacks (taking `void *user` and an optional finaliser) may
- *    be called from a library thread, not the thread that registered them: make them thread-safe and
- *    quick. The finaliser is called exactly once, when the library drops its last use of `user`.
+ *    their documentation says otherwise. Blocking calls (sw_plan, sw_job_wait, sw_subscription_next)
+ *    block only the calling thread; the waits take `int64_t timeout_ms`: negative waits without limit,
+ *    0 only looks.
+ *
+ *  - Callbacks. A callback (sw_progress_fn) is called on a library thread, never the thread that
+ *    registered it, and gets the `void *user` given with it; its string arguments are valid only during
+ *    the call. Make it thread-safe and quick, never unwind (C++ exceptions) or longjmp out of it, and
+ *    never wait in it for its own job. Calls for one job never overlap.
+ *    The optional finaliser (sw_free_user_fn) is called exactly once with `user`, when the library
+ *    no longer needs it: after the last call of the callback, or before the registering function
+ *    returns if it fails. It may run on a library thread. sw_sync_start() says exactly when.
  */
 
 
@@ -114,10 +132,48 @@
 #define SW_ERR_INTERNAL 13
 
 /**
+ * An engine: the async runtime, the embedded store (hash cache) and the event bus that jobs and subscriptions
+ * use. Opaque; create it with `sw_engine_new`, free it with `sw_engine_free`. Thread-safe.
+ */
+typedef struct sw_engine sw_engine;
+
+/**
  * An error returned by a fallible function. Opaque: read it with `sw_error_code`, `sw_error_kind`,
  * `sw_error_message` and `sw_error_path`; free it with `sw_error_free`.
  */
 typedef struct sw_error sw_error;
+
+/**
+ * A sync running (or finished) in the background. Opaque; from `sw_sync_start`, freed with `sw_job_free`.
+ * Thread-safe: any thread may query, cancel or wait on it, several at once.
+ */
+typedef struct sw_job sw_job;
+
+/**
+ * A queue of the engine's events. Opaque; from `sw_subscribe`, freed with `sw_subscription_free`.
+ * Thread-safe: `sw_subscription_close` may be called from another thread to wake a waiting
+ * `sw_subscription_next`.
+ */
+typedef struct sw_subscription sw_subscription;
+
+/**
+ * A progress callback: `progress_json` is one progress snapshot as canonical JSON
+ * (`{"stage":"transferring","current_file":...,"files_done":..,"files_total":..,"bytes_done":..,
+ * "bytes_total":..,"scanned":..,"rate_bps":..,"eta_secs":..,"percent":..,"elapsed_ms":..}`), borrowed: valid
+ * only during the call (copy it to keep it). `user` is the pointer given to `sw_sync_start`.
+ *
+ * Called on a library thread, never the thread that started the job; calls for one job never overlap and come
+ * at most once per `progress_interval_ms` (option, default 200), plus a final call with stage "done" just
+ * before the job finishes. Keep it quick: the job's progress waits for it. It must not unwind or longjmp out,
+ * and must not wait for its own job (`sw_job_wait` on it would never return).
+ */
+typedef void (*sw_progress_fn)(const char *progress_json, void *user);
+
+/**
+ * A finaliser for a callback's `user` pointer: called exactly once with that pointer when the library no longer
+ * needs it (see `sw_sync_start` for when). Possibly on a library thread.
+ */
+typedef void (*sw_free_user_fn)(void *user);
 
 #ifdef __cplusplus
 extern "C" {
@@ -197,6 +253,225 @@ void sw_string_free(char *s);
 sw_error *sw_manifest_build(const char *root,
                             const char *options_json,
                             char **out_json);
+
+/**
+ * Creates an engine and stores it in `*out_engine` (free it with `sw_engine_free`).
+ *
+ * `config_json` is optional (NULL or "" for the defaults): a JSON object with any of `state_dir` (where the
+ * embedded store, with the hash cache, lives; default: `$SYNCWRIGHT_STATE_DIR`, else
+ * `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`), `no_store` (true: no store, no hash cache) and
+ * `worker_threads` (0: one per core). The engine starts its worker threads here.
+ * Errors: `invalid_input` for a NULL `out_engine`, text that is not UTF-8 or a bad config (unknown fields
+ * included); `permission`, `resource`, `corrupt` and others when the store cannot be opened.
+ *
+ * # Safety
+ * `config_json` is NULL or a NUL-terminated string; `out_engine` is NULL or writable.
+ */
+sw_error *sw_engine_new(const char *config_json,
+                        sw_engine **out_engine);
+
+/**
+ * Frees an engine handle. NULL is accepted and ignored.
+ *
+ * Jobs and subscriptions of the engine stay valid: each keeps the engine alive, and its jobs keep running. When
+ * the last of them (and this handle) is freed, the engine shuts down: jobs still running whose `sw_job` was
+ * already freed are cancelled and waited for, then the engine's threads are stopped and joined, so the last free
+ * returns only when no thread of the engine runs and no callback of it can come. (Freed from inside a callback,
+ * the shutdown happens on a helper thread instead, since the calling thread is one of the engine's own.)
+ *
+ * # Safety
+ * `engine` is NULL or a handle from `sw_engine_new`, freed only once, and not in use by another thread.
+ */
+void sw_engine_free(sw_engine *engine);
+
+/**
+ * Computes the plan of a sync from `source` to `dest` without writing anything, and stores it in
+ * `*out_plan_json` as canonical JSON (free it with `sw_string_free`):
+ * `{"schema_version":..,"compare":..,"actions":[{"op","path","reason","size",...}],"errors":[...],"totals":{...}}`.
+ * Blocks until the plan is ready.
+ *
+ * `source` and `dest` are local paths or `file://` URLs. `options_json` is optional (NULL for the defaults):
+ * the canonical sync options, as for `sw_sync_start` (`dry_run` is forced on).
+ * Errors: `invalid_input` for NULL arguments, text that is not UTF-8, bad options or an unsupported URL;
+ * `not_found`, `permission` and others when the run cannot scan its source or destination.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; the strings are NULL or NUL-terminated; `out_plan_json` is NULL or writable.
+ */
+sw_error *sw_plan(sw_engine *engine,
+                  const char *source,
+                  const char *dest,
+                  const char *options_json,
+                  char **out_plan_json);
+
+/**
+ * Starts a sync from `source` to `dest` in the background and stores its handle in `*out_job` (free it with
+ * `sw_job_free`). Returns as soon as the job is queued; follow it with `sw_job_progress`, `sw_job_wait`,
+ * `sw_job_cancel`, the progress callback or a subscription.
+ *
+ * `source` and `dest` are local paths or `file://` URLs. `options_json` is optional (NULL for the defaults): the
+ * canonical sync options, a JSON object with any of `name`, `compare` ("size_mtime", "checksum", "size_only"),
+ * `modify_window_ms`, `include`, `exclude`, `links` ("preserve", "follow", "skip"), `min_age_secs`, `delete`,
+ * `max_delete`, `dry_run`, `transfers`, `verify`, `bwlimit` (bytes per second), `dest_changed` ("overwrite",
+ * "skip", "keep_both"), `rescan_dest`, `chunk_size`, `still_changing_retries`, `progress_interval_ms`,
+ * `list_identical`, `scan_threads`; an unknown field is an error.
+ *
+ * `on_progress` is optional: see `sw_progress_fn` (library thread, no overlapping calls, a final call with stage
+ * "done"). `user` is passed to it untouched.
+ *
+ * Ownership of `user`: from the moment this function is called, the library owns `user` on behalf of
+ * `free_user`. If `free_user` is not NULL, it is called exactly once with `user`, whatever happens:
+ *  - when this function fails (any error, including bad arguments), or `on_progress` is NULL: before this
+ *    function returns, on the calling thread;
+ *  - otherwise right after the final call of `on_progress` (stage "done"), on the same library thread, and
+ *    before the job counts as finished: when `sw_job_wait` returns the report or `sw_job_status` gives a final
+ *    status, it has already been called. It is called even if the job handle was freed.
+ *
+ * Errors do not come from the run itself (a run that fails as a whole still finishes with a report whose status
+ * is "failed" and whose "fatal" says why) but from bad input: `invalid_input` for NULL arguments, text that is
+ * not UTF-8, bad options or an unsupported URL scheme.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; the strings are NULL or NUL-terminated; `on_progress` and `free_user` are
+ * NULL or functions callable from any thread with `user`; `out_job` is NULL or writable.
+ */
+sw_error *sw_sync_start(sw_engine *engine,
+                        const char *source,
+                        const char *dest,
+                        const char *options_json,
+                        sw_progress_fn on_progress,
+                        void *user,
+                        sw_free_user_fn free_user,
+                        sw_job **out_job);
+
+/**
+ * The job's id (a UUID, as in its events). Borrowed: valid as long as the job handle. NULL when `job` is NULL.
+ *
+ * # Safety
+ * `job` is NULL or a live job handle.
+ */
+const char *sw_job_id(const sw_job *job);
+
+/**
+ * The job's status as a static snake_case string (do not free it), the same word as the report's "status":
+ * "running" until the job has finished, then its final status: "completed", "partial" (some files failed),
+ * "failed" (the run could not be done; see the report's "fatal") or "cancelled". (The other words of the status
+ * vocabulary, "queued" and "interrupted", belong to stored jobs and do not occur here today.) NULL when `job` is
+ * NULL.
+ *
+ * # Safety
+ * `job` is NULL or a live job handle.
+ */
+const char *sw_job_status(const sw_job *job);
+
+/**
+ * The job's progress now, in `*out_json` as canonical JSON (the same snapshot as the progress callback gets;
+ * free it with `sw_string_free`). Errors: `invalid_input` for NULL arguments.
+ *
+ * # Safety
+ * `job` is NULL or a live job handle; `out_json` is NULL or writable.
+ */
+sw_error *sw_job_progress(const sw_job *job,
+                          char **out_json);
+
+/**
+ * Asks the job to stop and returns at once; transfers stop within one chunk and remove their temporary files.
+ * The job then finishes with status "cancelled" (wait for it with `sw_job_wait`). Cancelling a finished job does
+ * nothing. Errors: `invalid_input` when `job` is NULL.
+ *
+ * # Safety
+ * `job` is NULL or a live job handle.
+ */
+sw_error *sw_job_cancel(sw_job *job);
+
+/**
+ * Waits until the job has finished, at most `timeout_ms` milliseconds (negative: no limit; 0: just look), and
+ * stores its report in `*out_report_json` (free it with `sw_string_free`): the canonical report JSON,
+ * `{"schema_version","run_id","status","dry_run","source","destination","started_at","finished_at",
+ * "duration_ms","stats":{...},"errors":[{"action","path","error","kind"}],"warnings":[{"path","reason",
+ * "message"}]}` plus "plan" (dry runs) and "fatal" (a run that failed as a whole). A finished job may be waited
+ * on any number of times, from several threads at once.
+ *
+ * Errors: `timeout` when the job is still running after `timeout_ms` (`*out_report_json` stays NULL; the job
+ * goes on); `invalid_input` for NULL arguments. A failed or cancelled run is not an error here: read its
+ * status in the report (or with `sw_job_status`).
+ *
+ * # Safety
+ * `job` is NULL or a live job handle; `out_report_json` is NULL or writable.
+ */
+sw_error *sw_job_wait(sw_job *job,
+                      int64_t timeout_ms,
+                      char **out_report_json);
+
+/**
+ * Frees a job handle. NULL is accepted and ignored.
+ *
+ * This does NOT cancel the job: a running job keeps running inside its engine (its progress callback keeps being
+ * called, its events keep coming) until it finishes or the engine shuts down (see `sw_engine_free`, which
+ * cancels such jobs). Call `sw_job_cancel` first to stop it.
+ *
+ * # Safety
+ * `job` is NULL or a handle from `sw_sync_start`, freed only once, and not in use by another thread.
+ */
+void sw_job_free(sw_job *job);
+
+/**
+ * Subscribes to the engine's events from now on and stores the subscription in `*out_subscription` (free it with
+ * `sw_subscription_free`). Every event of every job of the engine is queued for it, in order; a subscription
+ * that falls more than 4096 events behind loses the oldest (see `sw_subscription_lost`) and never slows a job.
+ * Errors: `invalid_input` for NULL arguments.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_subscription` is NULL or writable.
+ */
+sw_error *sw_subscribe(sw_engine *engine,
+                       sw_subscription **out_subscription);
+
+/**
+ * Takes the next event, waiting at most `timeout_ms` milliseconds for one (negative: no limit; 0: just look),
+ * and stores it in `*out_event_json` as canonical JSON (free it with `sw_string_free`):
+ * `{"type":"job_queued","job_id","at","source","destination"}`, `{"type":"job_started","job_id","at"}`,
+ * `{"type":"progress","job_id","progress":{...snapshot...}}` or
+ * `{"type":"job_finished","job_id","at","status","stats":{...}}`.
+ *
+ * No event in time is not an error: `*out_event_json` is NULL and the function returns NULL. After
+ * `sw_subscription_close`, queued events are still returned, then NULL at once.
+ * Errors: `invalid_input` for NULL arguments.
+ *
+ * # Safety
+ * `subscription` is NULL or a live subscription; `out_event_json` is NULL or writable.
+ */
+sw_error *sw_subscription_next(sw_subscription *subscription,
+                               int64_t timeout_ms,
+                               char **out_event_json);
+
+/**
+ * How many events this subscription lost because it fell more than 4096 events behind. 0 when `subscription`
+ * is NULL.
+ *
+ * # Safety
+ * `subscription` is NULL or a live subscription.
+ */
+uint64_t sw_subscription_lost(const sw_subscription *subscription);
+
+/**
+ * Closes the subscription: a `sw_subscription_next` waiting in another thread returns at once, and later calls
+ * return the events still queued, then nothing without waiting. The handle must still be freed with
+ * `sw_subscription_free` (once no other thread uses it). Errors: `invalid_input` when `subscription` is NULL.
+ *
+ * # Safety
+ * `subscription` is NULL or a live subscription.
+ */
+sw_error *sw_subscription_close(sw_subscription *subscription);
+
+/**
+ * Frees a subscription. NULL is accepted and ignored.
+ *
+ * # Safety
+ * `subscription` is NULL or a handle from `sw_subscribe`, freed only once, and not in use by another thread
+ * (wake a waiting thread with `sw_subscription_close` first).
+ */
+void sw_subscription_free(sw_subscription *subscription);
 
 #ifdef __cplusplus
 }  // extern "C"

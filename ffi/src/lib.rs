@@ -5,8 +5,14 @@
 //! fallible function returns `sw_error *` (NULL on success) and hands results through out-parameters, strings are
 //! UTF-8 and NUL-terminated, a returned string is freed with [`sw_string_free`], every free function accepts NULL,
 //! and every export runs under `catch_unwind` so that a panic becomes an `internal` error instead of an abort.
+//!
+//! This file holds the errors, strings, the version and the manifest; [`engine`] holds the engine, plans, jobs
+//! (progress callback, cancel, wait) and event subscriptions.
 
 #![allow(non_camel_case_types)]
+
+pub mod engine;
+pub use engine::*;
 
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -252,8 +258,9 @@ pub unsafe extern "C" fn sw_manifest_build(
         unsafe { *out_json = ptr::null_mut() };
         let root = unsafe { str_arg(root, "root") }?;
         let options = unsafe { opt_str_arg(options_json, "options_json") }?;
-        let json = syncwright::manifest::build_manifest_json(Path::new(root), options)?;
-        unsafe { put_string(out_json, json) }
+        let json = syncwright::manifest::build_manifest_json(Path::new(root), options);
+        engine::settle_scan_threads();
+        unsafe { put_string(out_json, json?) }
     })
 }
 

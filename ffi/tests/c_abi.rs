@@ -23,6 +23,58 @@ fn lib_dir() -> PathBuf {
     panic!("libsyncwright_ffi.so not found next to {}", exe.display());
 }
 
+/// Valgrind's leak check as the C examples must pass it: any error, and any definite or possible leak, fails.
+const VALGRIND_STRICT: [&str; 3] =
+    ["--leak-check=full", "--error-exitcode=99", "--errors-for-leak-kinds=definite,possible"];
+
+/// The valgrind command, or None (a skip, refused under CI) when it is not installed.
+fn valgrind() -> Option<&'static str> {
+    let found = ["/usr/bin/valgrind", "valgrind"]
+        .into_iter()
+        .find(|v| Command::new(v).arg("--version").output().is_ok_and(|o| o.status.success()));
+    if found.is_none() {
+        assert!(!in_ci(), "valgrind is required under CI (scripts/test.sh installs it)");
+        eprintln!("valgrind not installed: leak check skipped");
+    }
+    found
+}
+
+/// Checks valgrind's summary: no errors, nothing definitely or possibly lost.
+fn assert_clean(report: &str) {
+    for needle in ["ERROR SUMMARY: 0 errors", "definitely lost: 0 bytes", "possibly lost: 0 bytes"]
+    {
+        // A run that frees everything prints "All heap blocks were freed" instead of a leak summary.
+        let freed_all = needle.contains("lost") && report.contains("All heap blocks were freed");
+        assert!(
+            report.contains(needle) || freed_all,
+            "valgrind report lacks {needle:?}:\n{report}"
+        );
+    }
+}
+
+/// Compiles examples/c/<name>.c with gcc against include/ and the shared library, into `dir`.
+fn build_example(name: &str, dir: &Path) -> PathBuf {
+    let (root, libs) = (repo_root(), lib_dir());
+    let exe = dir.join(name);
+    let out = run(Command::new("gcc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-o"])
+        .arg(&exe)
+        .arg(root.join("examples/c").join(format!("{name}.c")))
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg("-L")
+        .arg(&libs)
+        .arg("-lsyncwright_ffi")
+        .arg(format!("-Wl,-rpath,{}", libs.display())));
+    assert!(
+        out.status.success(),
+        "gcc {name}.c failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    exe
+}
+
 fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
@@ -64,21 +116,9 @@ fn c_example_runs_and_does_not_leak() {
     let root = repo_root();
     let libs = lib_dir();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let exe = tmp.path().join("version");
     // The library's state store (hash cache) goes to the temporary directory, not the user's home.
     let state = tmp.path().join("state");
-
-    let out = run(Command::new("gcc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-o"])
-        .arg(&exe)
-        .arg(root.join("examples/c/version.c"))
-        .arg("-I")
-        .arg(root.join("include"))
-        .arg("-L")
-        .arg(&libs)
-        .arg("-lsyncwright_ffi")
-        .arg(format!("-Wl,-rpath,{}", libs.display())));
-    assert!(out.status.success(), "gcc failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+    let exe = build_example("version", tmp.path());
 
     let out = run(Command::new(&exe).env("SYNCWRIGHT_STATE_DIR", &state));
     let stdout = text(&out.stdout);
@@ -110,42 +150,30 @@ fn c_example_runs_and_does_not_leak() {
     assert!(out.status.success(), "version-static exited {:?}:\n{}", out.status, text(&out.stderr));
     check_example_output(&text(&out.stdout));
 
-    let valgrind = ["/usr/bin/valgrind", "valgrind"]
-        .into_iter()
-        .find(|v| Command::new(v).arg("--version").output().is_ok_and(|o| o.status.success()));
-    let Some(valgrind) = valgrind else {
-        assert!(!in_ci(), "valgrind is required under CI (scripts/test.sh installs it)");
-        eprintln!("valgrind not installed: leak check skipped");
-        return;
-    };
+    let Some(valgrind) = valgrind() else { return };
     let out = run(Command::new(valgrind)
         .env("SYNCWRIGHT_STATE_DIR", &state)
-        .args([
-            "--leak-check=full",
-            "--error-exitcode=99",
-            "--errors-for-leak-kinds=definite,possible",
-        ])
+        .args(VALGRIND_STRICT)
         .arg(&exe));
     let report = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "valgrind found errors or leaks:\n{report}");
-    assert!(report.contains("ERROR SUMMARY: 0 errors"), "valgrind report:\n{report}");
+    assert_clean(&report);
     check_example_output(&text(&out.stdout));
 
-    // The success path: a manifest of a small tree, its JSON string freed by sw_string_free. The scan's worker
-    // threads may still be exiting when main returns (valgrind calls their thread-local blocks "possibly lost"),
-    // so only definite leaks count here.
+    // The success path: a manifest of a small tree, its JSON string freed by sw_string_free. sw_manifest_build
+    // waits for its scan threads to be gone, so possible leaks count too.
     let tree = tmp.path().join("tree");
     std::fs::create_dir_all(tree.join("sub")).expect("mkdir");
     std::fs::write(tree.join("a.txt"), "hello").expect("write");
     std::fs::write(tree.join("sub/b.bin"), [0u8; 1000]).expect("write");
     let out = run(Command::new(valgrind)
         .env("SYNCWRIGHT_STATE_DIR", &state)
-        .args(["--leak-check=full", "--error-exitcode=99", "--errors-for-leak-kinds=definite"])
+        .args(VALGRIND_STRICT)
         .arg(&exe)
         .arg(&tree));
     let report = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "valgrind found errors or leaks:\n{report}");
-    assert!(report.contains("definitely lost: 0 bytes"), "valgrind report:\n{report}");
+    assert_clean(&report);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains(r#""path":"a.txt""#) && stdout.contains(r#""path":"sub/b.bin""#),
@@ -165,4 +193,190 @@ fn check_example_output(stdout: &str) {
         err.starts_with("error: code=1 kind=not_found message="),
         "a missing root is a not_found error; got:\n{stdout}"
     );
+}
+
+/// A small tree with nested folders, an empty file, text and binary content; returns (path, bytes) of each file.
+fn small_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let files: Vec<(String, Vec<u8>)> = vec![
+        ("a.txt".into(), b"hello\n".to_vec()),
+        ("empty".into(), Vec::new()),
+        ("sub/b.bin".into(), (0..50_000u32).map(|i| (i * 13 % 251) as u8).collect()),
+        ("sub/deeper/c.txt".into(), "ünïcödé\n".repeat(50).into_bytes()),
+    ];
+    for (p, data) in &files {
+        let p = root.join(p);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, data).expect("write");
+    }
+    files
+}
+
+fn assert_same_files(dst: &Path, files: &[(String, Vec<u8>)]) {
+    for (p, data) in files {
+        let got = std::fs::read(dst.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert!(&got == data, "{p} differs from the source");
+    }
+}
+
+/// Checks sync_report's output: one report line on stdout with `status`, one "progress <percent> <stage>" line per
+/// snapshot on stderr ending with the final "progress 100.0 done".
+fn check_sync_report(out: &Output, status: &str) -> serde_json::Value {
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one report line on stdout:\n{stdout}\nstderr:\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(lines[0]).expect("the report is JSON");
+    assert_eq!(report["status"], status, "{report}");
+    let progress: Vec<&str> = stderr.lines().filter(|l| l.starts_with("progress ")).collect();
+    assert_eq!(progress.last(), Some(&"progress 100.0 done"), "stderr:\n{stderr}");
+    for l in &progress {
+        let f: Vec<&str> = l.split(' ').collect();
+        assert!(f.len() == 3 && f[1].parse::<f64>().is_ok(), "progress line {l:?}");
+    }
+    report
+}
+
+/// examples/c/sync_report.c: a sync of a small tree through the C ABI, its exit codes, and valgrind.
+#[test]
+fn c_sync_report_example() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let state = tmp.path().join("state");
+    let exe = build_example("sync_report", tmp.path());
+    let src = tmp.path().join("src");
+    let files = small_tree(&src);
+    let sync = |dst: &str, options: &str| {
+        let mut c = Command::new(&exe);
+        c.env("SYNCWRIGHT_STATE_DIR", &state).arg(&src).arg(tmp.path().join(dst)).arg(options);
+        c
+    };
+
+    let out = run(&mut sync("dst", r#"{"progress_interval_ms": 10}"#));
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
+    let report = check_sync_report(&out, "completed");
+    for field in [
+        "schema_version",
+        "run_id",
+        "status",
+        "dry_run",
+        "source",
+        "destination",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "stats",
+        "errors",
+        "warnings",
+    ] {
+        assert!(report.get(field).is_some(), "report has {field}: {report}");
+    }
+    assert_eq!(report["stats"]["created"], 4, "{report}");
+    assert_same_files(&tmp.path().join("dst"), &files);
+
+    // Bad options: no report, an error on stderr, exit 1. A missing source: exit 1 too. Wrong arguments: 2.
+    let out = run(&mut sync("dst-bad", r#"{"no_such_option": 1}"#));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).starts_with("error: invalid_input: "), "{}", text(&out.stderr));
+    let out = run(Command::new(&exe)
+        .env("SYNCWRIGHT_STATE_DIR", &state)
+        .arg(tmp.path().join("missing"))
+        .arg(tmp.path().join("dst-missing"))
+        .arg("{}"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let out = run(Command::new(&exe).arg("only-one-argument"));
+    assert_eq!(out.status.code(), Some(2));
+
+    // Under valgrind: no memory errors, nothing definitely or possibly lost (the engine joins its threads when
+    // its last handle is freed).
+    let Some(valgrind) = valgrind() else { return };
+    let out = run(Command::new(valgrind)
+        .env("SYNCWRIGHT_STATE_DIR", &state)
+        .args(VALGRIND_STRICT)
+        .arg(&exe)
+        .arg(&src)
+        .arg(tmp.path().join("dst-valgrind"))
+        .arg(r#"{"progress_interval_ms": 10}"#));
+    let vg = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "valgrind found errors or leaks:\n{vg}");
+    assert_clean(&vg);
+    check_sync_report(&out, "completed");
+    assert_same_files(&tmp.path().join("dst-valgrind"), &files);
+}
+
+/// examples/c/watch_events.c: a subscription follows the job from job_queued to job_finished; cancelled once bytes
+/// move (a 64 KiB/s limit keeps the run going for many seconds), it ends "cancelled" with exit code 4; the
+/// heap-allocated `user` is released by its finaliser; valgrind finds nothing.
+#[test]
+fn c_watch_events_example_cancels() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let state = tmp.path().join("state");
+    let exe = build_example("watch_events", tmp.path());
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    std::fs::write(src.join("big.bin"), &big).expect("write");
+
+    let check = |out: &Output, status: &str| {
+        let stdout = text(&out.stdout);
+        let stderr = text(&out.stderr);
+        let lines: Vec<&str> = stdout.lines().collect();
+        let n = lines.len();
+        assert!(n >= 5, "events and status:\n{stdout}\nstderr:\n{stderr}");
+        let ev: Vec<serde_json::Value> =
+            lines[..n - 1].iter().map(|l| serde_json::from_str(l).expect("event JSON")).collect();
+        let types: Vec<&str> = ev.iter().map(|e| e["type"].as_str().expect("type")).collect();
+        assert_eq!(types[..2], ["job_queued", "job_started"], "{stdout}");
+        assert_eq!(types[n - 2], "job_finished", "{stdout}");
+        assert!(types[2..n - 2].iter().all(|t| *t == "progress"), "{stdout}");
+        assert!(ev.iter().all(|e| e["job_id"] == ev[0]["job_id"]), "{stdout}");
+        assert_eq!(ev[n - 2]["status"], status, "{stdout}");
+        assert_eq!(lines[n - 1], format!("status {status}"));
+        let calls = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("progress callbacks: "))
+            .unwrap_or_else(|| panic!("the finaliser ran:\n{stderr}"));
+        assert!(calls.parse::<u64>().expect("a count") >= 1, "{stderr}");
+    };
+    let slow = r#"{"bwlimit": 65536, "chunk_size": 16384}"#;
+    let cancelled = |out: &Output| {
+        check(out, "cancelled");
+        assert!(
+            std::fs::read(tmp.path().join("dst/big.bin")).map_or(true, |d| d.len() < big.len()),
+            "cancelled before the copy completed"
+        );
+    };
+
+    let out = run(Command::new(&exe)
+        .env("SYNCWRIGHT_STATE_DIR", &state)
+        .arg(&src)
+        .arg(tmp.path().join("dst"))
+        .arg(slow)
+        .arg("cancel"));
+    assert_eq!(out.status.code(), Some(4), "stderr:\n{}", text(&out.stderr));
+    cancelled(&out);
+
+    let Some(valgrind) = valgrind() else { return };
+    let out = run(Command::new(valgrind)
+        .env("SYNCWRIGHT_STATE_DIR", &state)
+        .args(VALGRIND_STRICT)
+        .arg(&exe)
+        .arg(&src)
+        .arg(tmp.path().join("dst"))
+        .arg(slow)
+        .arg("cancel"));
+    let vg = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "valgrind found errors or leaks:\n{vg}");
+    assert_clean(&vg);
+    cancelled(&out);
+
+    // Without cancel, a small tree: completed, exit 0.
+    let files = small_tree(&tmp.path().join("small"));
+    let out = run(Command::new(&exe)
+        .env("SYNCWRIGHT_STATE_DIR", &state)
+        .arg(tmp.path().join("small"))
+        .arg(tmp.path().join("small-dst"))
+        .arg("{}"));
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
+    check(&out, "completed");
+    assert_same_files(&tmp.path().join("small-dst"), &files);
 }
