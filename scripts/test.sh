@@ -75,15 +75,17 @@ check_rust() {
     echo "cargo target: $CARGO_BUILD_TARGET, profile: $PROFILE, target dir: ${CARGO_TARGET_DIR:-$ROOT/target}"
 }
 
-# 3. Python: a venv at .venv with maturin and pytest.
+# 3. Python: a venv at .venv with maturin, pytest and mypy.
 setup_python() {
     local py=${PYTHON:-python3}
     if ! "$ROOT/.venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
         rm -rf "$ROOT/.venv"
         "$py" -m venv "$ROOT/.venv"
     fi
-    if ! "$ROOT/.venv/bin/maturin" --version >/dev/null 2>&1 || ! "$ROOT/.venv/bin/python" -m pytest --version >/dev/null 2>&1; then
-        "$ROOT/.venv/bin/python" -m pip install --no-input -q "maturin>=1.16,<2" "pytest>=8" </dev/null
+    if ! "$ROOT/.venv/bin/maturin" --version >/dev/null 2>&1 || ! "$ROOT/.venv/bin/python" -m pytest --version >/dev/null 2>&1 ||
+        ! "$ROOT/.venv/bin/python" -m mypy --version >/dev/null 2>&1; then
+        # mypy: bindings-python/tests type-check the package's annotations and stubs with --strict.
+        "$ROOT/.venv/bin/python" -m pip install --no-input -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" </dev/null
     fi
     "$ROOT/.venv/bin/python" --version
     "$ROOT/.venv/bin/maturin" --version

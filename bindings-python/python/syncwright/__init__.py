@@ -3,6 +3,17 @@ cloud storage.
 
 Values are plain dicts in the canonical JSON schema shared by every syncwright front end (Rust, C, Python, Node).
 Errors are subclasses of :class:`SyncwrightError` (see :mod:`syncwright.errors`).
+
+A sync goes through an :class:`Engine`::
+
+    import syncwright
+
+    with syncwright.Engine() as engine:
+        report = engine.sync("/data/models", "/mnt/nas/models", transfers=8, verify=True)
+        print(report["status"], report["stats"]["bytes_transferred"])
+
+:meth:`Engine.start` runs it in the background as a :class:`Job` (progress, cancel, wait, ``await job``), and
+:meth:`Engine.subscribe` gives the events of every job (:class:`Subscription`, iterable and async-iterable).
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ import os
 from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _native
+from ._engine import Engine, Job, ProgressCallback, Subscription
 from .errors import (
     AuthError,
     ConflictError,
@@ -34,6 +46,10 @@ __all__ = [
     "__version__",
     "version",
     "build_manifest",
+    "Engine",
+    "Job",
+    "Subscription",
+    "ProgressCallback",
     "SyncwrightError",
     "NotFoundError",
     "InvalidInputError",
@@ -78,4 +94,5 @@ def build_manifest(
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"options must be a mapping or None, not {type(options).__name__}")
     options_json = None if options is None else json.dumps(dict(options))
-    return json.loads(_native.build_manifest_json(os.fspath(root), options_json))
+    result: Dict[str, Any] = json.loads(_native.build_manifest_json(os.fspath(root), options_json))
+    return result

@@ -28,7 +28,7 @@ InternalError                 internal
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Type
+from typing import Dict, Optional, Tuple, Type
 
 __all__ = [
     "SyncwrightError",
@@ -68,7 +68,8 @@ class SyncwrightError(Exception):
         extra = f", path={self.path!r}" if self.path is not None else ""
         return f"{type(self).__name__}({self.message!r}, kind={self.kind!r}{extra})"
 
-    def __reduce__(self):  # keeps kind and path through pickle (multiprocessing, concurrent.futures)
+    def __reduce__(self) -> Tuple[Type["SyncwrightError"], Tuple[str, str, Optional[str]]]:
+        # Keeps kind and path through pickle (multiprocessing, concurrent.futures).
         return (type(self), (self.message, self.kind, self.path))
 
 
