@@ -215,3 +215,51 @@ timeout = 0.2
         .unwrap_or_default();
     assert!(left.iter().all(|n| !n.to_string_lossy().contains(".swtmp-")), "{left:?}");
 }
+
+#[test]
+fn interval_profiles_run_by_themselves_and_never_overlap() {
+    use syncwright::events::Event;
+    use syncwright::jobs::schedule::Scheduler;
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst, coord) =
+        (dir.path().join("src"), dir.path().join("dst"), dir.path().join("coord"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), vec![3u8; 200_000]).unwrap();
+    let text = format!(
+        "[settings]\ncoordination_dir = {:?}\n[profiles.tick]\nsource = {:?}\ndestination = {:?}\ninterval = \"20ms\"\n[profiles.manual]\nsource = {:?}\ndestination = {:?}\n",
+        coord.to_str().unwrap(),
+        src.to_str().unwrap(),
+        dst.to_str().unwrap(),
+        src.to_str().unwrap(),
+        dir.path().join("other").to_str().unwrap()
+    );
+    let cfg = Arc::new(Config::from_toml(&text).unwrap());
+    let engine = Arc::new(
+        Engine::new(EngineConfig {
+            state_dir: Some(dir.path().join("state")),
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let sub = engine.subscribe();
+    let sched = Scheduler::start(engine.clone(), cfg.clone()).unwrap();
+    assert_eq!(sched.profiles(), ["tick"]);
+    let mut finished = 0;
+    while finished < 3 {
+        let e =
+            sub.next_blocking(Some(Duration::from_secs(60))).expect("the schedule keeps running");
+        if let Event::JobFinished { status, .. } = &*e {
+            assert_eq!(*status, Status::Completed);
+            finished += 1;
+        }
+    }
+    sched.stop();
+    let mut runs = engine.store().unwrap().runs(Some("tick"), 100).unwrap();
+    runs.retain(|r| r.finished_at.is_some());
+    runs.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+    assert!(runs.len() >= 3);
+    for w in runs.windows(2) {
+        assert!(w[1].started_at >= *w[0].finished_at.as_ref().unwrap(), "runs overlapped: {w:?}");
+    }
+    assert!(engine.store().unwrap().runs(Some("manual"), 10).unwrap().is_empty());
+}

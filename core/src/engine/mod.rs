@@ -494,6 +494,15 @@ impl Engine {
         }
     }
 
+    /// Runs a future on the engine's runtime in the background.
+    pub fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime.spawn(f)
+    }
+
     /// Runs a future on the engine's runtime and waits for it (for blocking front ends).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)

@@ -1,6 +1,8 @@
 //! Jobs: a run started in the background, with progress, cancel and wait. (The registry of named jobs, profiles
 //! and history comes with the jobs issue; this handle keeps its API then.)
 
+pub mod schedule;
+
 use crate::engine::cancel::CancelFlag;
 use crate::progress::{ProgressSnapshot, ProgressTracker};
 use crate::report::{Status, SyncReport};
@@ -37,7 +39,7 @@ impl JobInfo {
             profile,
             source,
             destination,
-            started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         }
     }
 }
