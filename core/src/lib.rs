@@ -13,6 +13,7 @@ pub use error::{Error, ErrorKind, Result};
 pub mod manifest;
 pub mod report;
 pub mod state;
+pub mod usage;
 
 pub use manifest::scan::build_manifest_json;
 pub mod backend;
