@@ -2,6 +2,8 @@
 //!
 //! Exit codes: 0 completed, 1 failed, 2 usage or invalid input, 3 partial, 4 cancelled, 5 conflict.
 
+mod profiles;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
@@ -24,6 +26,9 @@ struct Cli {
     /// ~/.local/state/syncwright).
     #[arg(long, global = true, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// The profiles file (TOML) for run, run-all, status, unlock, logs, usage and schedule.
+    #[arg(long, global = true, value_name = "FILE", env = "SYNCWRIGHT_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -77,6 +82,74 @@ enum Cmd {
         #[command(flatten)]
         sync: SyncArgs,
     },
+    /// Run a profile of the config (one run at a time per profile and destination, across processes).
+    Run {
+        /// The profile.
+        profile: String,
+        /// Print the canonical SyncReport as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Never draw a progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Run every profile of the config, one after the other.
+    RunAll {
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show each profile's last run and its locks.
+    Status {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove lock files: a profile's (and its destination's), or all; --test checks that locking works.
+    Unlock {
+        /// The profile whose locks go.
+        profile: Option<String>,
+        /// Remove every lock.
+        #[arg(long, conflicts_with = "profile")]
+        all: bool,
+        /// Take, renew and release a test lock in the coordination folder, and report each step.
+        #[arg(long, conflicts_with_all = ["profile", "all"])]
+        test: bool,
+    },
+    /// Show a profile's log: the last N entries, or a page.
+    Logs {
+        /// The profile.
+        profile: String,
+        /// How many of the last entries.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+        /// Only entries of this level (info, warning, error, debug).
+        #[arg(long)]
+        level: Option<String>,
+        /// A page of entries instead of the last ones (1 is the oldest).
+        #[arg(long)]
+        page: Option<usize>,
+        /// Entries per page.
+        #[arg(long, default_value_t = 100)]
+        per_page: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bytes by model category, by profile and by top-level folder, and the disk's space.
+    Usage {
+        /// A models folder whose subfolders are the categories.
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// A tree whose top-level folders are counted.
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the profiles that have an interval by themselves, until Ctrl-C.
+    Schedule,
     /// Convert a manifest of the older media-sync or cloud-sync systems into the canonical format.
     Import {
         /// The old manifest (JSON).
@@ -229,10 +302,10 @@ impl SyncArgs {
 }
 
 /// Exit code for an error that stopped the command before a report.
-fn error_exit(e: &Error) -> ExitCode {
+pub(crate) fn error_exit(e: &Error) -> ExitCode {
     eprintln!("syncwright: error: {}", e.message());
     let hint = match e.kind() {
-        ErrorKind::NotFound => Some("check the path"),
+        ErrorKind::NotFound if e.path().is_some() => Some("check the path"),
         ErrorKind::Permission => Some("check the permissions of the path (or run as its owner)"),
         _ => None,
     };
@@ -247,7 +320,7 @@ fn error_exit(e: &Error) -> ExitCode {
     })
 }
 
-fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -277,7 +350,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let ctx = profiles::Ctx { config: cli.config.clone(), state_dir: cli.state_dir.clone() };
     match cli.cmd {
+        Cmd::Run { profile, json, no_progress } => ctx.run(&profile, json, no_progress),
+        Cmd::RunAll { json } => ctx.run_all(json),
+        Cmd::Status { json } => ctx.status(json),
+        Cmd::Unlock { profile, all, test } => ctx.unlock(profile.as_deref(), all, test),
+        Cmd::Logs { profile, lines, level, page, per_page, json } => {
+            ctx.logs(&profile, lines, level.as_deref(), page, per_page, json)
+        }
+        Cmd::Usage { models, root, json } => ctx.usage(models, root, json),
+        Cmd::Schedule => ctx.schedule(),
         Cmd::Manifest { dir, name, no_hash, output, filters } => {
             let opts = syncwright::manifest::scan::ManifestOptions {
                 name: Some(name),
@@ -337,37 +420,44 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             });
             let cancel = cancel_on_signal();
             let job = engine.start_sync(&src, &dst, sync.options(dry_run), cb)?;
-            cancel.set(job.clone());
-            let report =
-                job.wait(None).ok_or_else(|| Error::internal("the job ended without a report"))?;
-            if let Some(b) = bar {
-                b.finish_and_clear();
-            }
-            if json {
-                println!("{}", report.to_json());
-                if let Some(f) = &report.fatal {
-                    eprintln!("syncwright: error: {} ({})", f.error, f.kind);
-                }
-            } else {
-                print_report(&report);
-            }
-            Ok(ExitCode::from(match (&report.fatal, report.status) {
-                (Some(f), _) if matches!(f.kind, ErrorKind::InvalidInput | ErrorKind::NotFound) => {
-                    2
-                }
-                (Some(f), _) if f.kind == ErrorKind::Conflict => 5,
-                (_, s) => s.exit_code() as u8,
-            }))
+            finish_job(job, cancel, bar, json)
         }
     }
 }
 
+/// Waits for a job (Ctrl-C cancels it), prints its report, and turns its status into the exit code.
+pub(crate) fn finish_job(
+    job: syncwright::Job,
+    cancel: CancelSlot,
+    bar: Option<ProgressBar>,
+    json: bool,
+) -> Result<ExitCode, Error> {
+    cancel.set(job.clone());
+    let report = job.wait(None).ok_or_else(|| Error::internal("the job ended without a report"))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if json {
+        println!("{}", report.to_json());
+        if let Some(f) = &report.fatal {
+            eprintln!("syncwright: error: {} ({})", f.error, f.kind);
+        }
+    } else {
+        print_report(&report);
+    }
+    Ok(ExitCode::from(match (&report.fatal, report.status) {
+        (Some(f), _) if matches!(f.kind, ErrorKind::InvalidInput | ErrorKind::NotFound) => 2,
+        (Some(f), _) if f.kind == ErrorKind::Conflict => 5,
+        (_, s) => s.exit_code() as u8,
+    }))
+}
+
 /// Where the signal handler finds the job to cancel; a signal that comes first cancels it as soon as it is set.
 #[derive(Clone, Default)]
-struct CancelSlot(Arc<std::sync::Mutex<(Option<syncwright::Job>, bool)>>);
+pub(crate) struct CancelSlot(Arc<std::sync::Mutex<(Option<syncwright::Job>, bool)>>);
 
 impl CancelSlot {
-    fn set(&self, job: syncwright::Job) {
+    pub(crate) fn set(&self, job: syncwright::Job) {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if g.1 {
             job.cancel();
@@ -375,7 +465,12 @@ impl CancelSlot {
         g.0 = Some(job);
     }
 
-    fn fire(&self) {
+    /// Whether a signal came.
+    pub(crate) fn fired(&self) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).1
+    }
+
+    pub(crate) fn fire(&self) {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         g.1 = true;
         if let Some(j) = &g.0 {
@@ -386,7 +481,7 @@ impl CancelSlot {
 
 /// Ctrl-C (or SIGTERM) cancels the job: transfers stop within one chunk and remove their temporaries. The
 /// handler is in place before the job starts.
-fn cancel_on_signal() -> CancelSlot {
+pub(crate) fn cancel_on_signal() -> CancelSlot {
     let slot = CancelSlot::default();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let s = slot.clone();
@@ -412,7 +507,7 @@ fn cancel_on_signal() -> CancelSlot {
     slot
 }
 
-fn progress_bar() -> ProgressBar {
+pub(crate) fn progress_bar() -> ProgressBar {
     let b = ProgressBar::new(0);
     b.set_style(
         ProgressStyle::with_template(
@@ -424,7 +519,7 @@ fn progress_bar() -> ProgressBar {
     b
 }
 
-fn update_bar(b: &ProgressBar, s: &ProgressSnapshot) {
+pub(crate) fn update_bar(b: &ProgressBar, s: &ProgressSnapshot) {
     let stage = match s.stage {
         Stage::Queued => "queued",
         Stage::Scanning => "scanning",
@@ -471,7 +566,7 @@ fn print_plan_totals(p: &Plan) {
     }
 }
 
-fn print_report(r: &SyncReport) {
+pub(crate) fn print_report(r: &SyncReport) {
     if let Some(p) = &r.plan {
         print!("{}", p.combined());
         print_plan_totals(p);
@@ -496,6 +591,9 @@ fn print_report(r: &SyncReport) {
     for e in &r.errors {
         let p = if e.path.is_empty() { String::new() } else { format!("{}: ", e.path) };
         eprintln!("syncwright: error: {p}{} ({})", e.error, e.kind);
+    }
+    if let Some(out) = r.output.as_deref().filter(|o| !o.is_empty()) {
+        print!("{out}");
     }
     if let Some(f) = &r.fatal {
         eprintln!("syncwright: error: {} ({})", f.error, f.kind);

@@ -1,0 +1,317 @@
+//! The profile commands: run, run-all, status, unlock, logs, usage, schedule.
+
+use crate::{cancel_on_signal, finish_job, progress_bar, update_bar};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use syncwright::config::Config;
+use syncwright::locks::{LockDir, LockState, dest_lock_name, profile_lock_name};
+use syncwright::logs::LogLevel;
+use syncwright::progress::ProgressSnapshot;
+use syncwright::{Engine, EngineConfig, Error, ErrorKind};
+
+/// What the profile commands share: the config file and the state directory given on the command line.
+pub(crate) struct Ctx {
+    pub config: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+}
+
+fn relative_to(config: &Config, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    config
+        .origin
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|d| d.join(p))
+        .unwrap_or_else(|| p.to_path_buf())
+}
+
+impl Ctx {
+    fn load(&self) -> Result<Config, Error> {
+        let p = self.config.as_deref().ok_or_else(|| {
+            Error::invalid(
+                "no config: pass --config FILE (or set SYNCWRIGHT_CONFIG) to use profiles",
+            )
+        })?;
+        Config::load(p)
+    }
+
+    fn engine(&self, config: &Config) -> Result<Engine, Error> {
+        let s = &config.settings;
+        Engine::new(EngineConfig {
+            state_dir: self
+                .state_dir
+                .clone()
+                .or_else(|| s.state_dir.as_deref().map(|d| relative_to(config, d))),
+            log_dir: s.log_dir.as_deref().map(|d| relative_to(config, d)),
+            log_max_size: s.log_max_size.as_ref().map(|r| r.get()).transpose()?,
+            ..Default::default()
+        })
+    }
+
+    pub fn run(&self, profile: &str, json: bool, no_progress: bool) -> Result<ExitCode, Error> {
+        let config = self.load()?;
+        let engine = self.engine(&config)?;
+        let bar = (!no_progress && !json && std::io::stderr().is_terminal()).then(progress_bar);
+        let cb = bar.clone().map(|b| {
+            Arc::new(move |s: &ProgressSnapshot| update_bar(&b, s))
+                as syncwright::progress::ProgressCallback
+        });
+        let cancel = cancel_on_signal();
+        let job = engine.run_profile(&config, profile, cb)?;
+        if !json {
+            eprintln!("syncwright: {} started (job {})", job.info().sync_id, job.id());
+        }
+        finish_job(job, cancel, bar, json)
+    }
+
+    pub fn run_all(&self, json: bool) -> Result<ExitCode, Error> {
+        let config = self.load()?;
+        let engine = self.engine(&config)?;
+        let all = engine.run_all(&config);
+        if json {
+            println!("{}", serde_json::to_string(&all).map_err(Error::from)?);
+        } else {
+            for (name, r) in &all.results {
+                match r {
+                    syncwright::engine::ProfileResult::Report(rep) => {
+                        let s = &rep.stats;
+                        let why = rep
+                            .fatal
+                            .as_ref()
+                            .map(|f| format!(": {}", f.error))
+                            .unwrap_or_default();
+                        println!(
+                            "{name}: {} ({} created, {} updated, {} deleted, {} errors){why}",
+                            rep.status.as_str(),
+                            s.created,
+                            s.updated,
+                            s.deleted,
+                            s.errors
+                        );
+                    }
+                    syncwright::engine::ProfileResult::Error { kind, error } => {
+                        println!("{name}: {kind}: {error}")
+                    }
+                }
+            }
+            println!("{} of {} profiles completed", all.successful.len(), all.total);
+        }
+        Ok(ExitCode::from(if all.failed.is_empty() { 0 } else { 3 }))
+    }
+
+    pub fn status(&self, json: bool) -> Result<ExitCode, Error> {
+        let config = self.load()?;
+        let engine = self.engine(&config)?;
+        let locks = LockDir::new(config.coordination_dir());
+        let held = locks.list()?;
+        let mut out = Vec::new();
+        for (name, p) in &config.profiles {
+            let last = match engine.store() {
+                Some(s) => s.runs(Some(name), 1)?.into_iter().next(),
+                None => None,
+            };
+            let lock = held.iter().find(|l| l.info.name == profile_lock_name(name)).cloned();
+            let running = lock.as_ref().is_some_and(|l| l.state == LockState::Held);
+            out.push(serde_json::json!({
+                "profile": name,
+                "source": p.source,
+                "destination": p.destination,
+                "command": p.command,
+                "interval_secs": p.interval.as_ref().and_then(|i| i.get().ok()).map(|d| d.as_secs_f64()),
+                "running": running,
+                "lock": lock,
+                "last_run": last,
+            }));
+        }
+        if json {
+            println!("{}", serde_json::to_string(&out).map_err(Error::from)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        for v in &out {
+            let name = v["profile"].as_str().unwrap_or_default();
+            let state = if v["running"].as_bool() == Some(true) {
+                format!(
+                    "running (job {}, since {})",
+                    v["lock"]["info"]["job_id"].as_str().unwrap_or("-"),
+                    v["lock"]["info"]["started_at"].as_str().unwrap_or("-")
+                )
+            } else if v["lock"]["state"] == "stale" {
+                format!("idle (stale lock: {})", v["lock"]["reason"].as_str().unwrap_or(""))
+            } else {
+                "idle".to_string()
+            };
+            let last = match v["last_run"].as_object() {
+                Some(r) => format!(
+                    "last run {} at {} ({} ms){}",
+                    r["status"].as_str().unwrap_or(""),
+                    r["started_at"].as_str().unwrap_or(""),
+                    r["duration_ms"].as_u64().unwrap_or(0),
+                    r["error"].as_str().map(|e| format!(": {e}")).unwrap_or_default()
+                ),
+                None => "never run".to_string(),
+            };
+            println!("{name}: {state}; {last}");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub fn unlock(&self, profile: Option<&str>, all: bool, test: bool) -> Result<ExitCode, Error> {
+        let config = self.load()?;
+        let locks = LockDir::new(config.coordination_dir());
+        if test {
+            for step in locks.self_test("lock-self-test")? {
+                println!("ok: {step}");
+            }
+            println!("locking works in {}", locks.dir().display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        let removed = match (profile, all) {
+            (_, true) => locks.force_unlock(None)?,
+            (Some(p), false) => {
+                let prof = config.profile(p)?;
+                let mut r = locks.force_unlock(Some(&profile_lock_name(p)))?;
+                if let Some(d) = &prof.destination {
+                    let loc = syncwright::backend::open(d)?.location();
+                    r.extend(locks.force_unlock(Some(&dest_lock_name(&loc)))?);
+                }
+                r
+            }
+            (None, false) => return Err(Error::invalid("name a profile, or pass --all")),
+        };
+        if removed.is_empty() {
+            println!("no locks to remove");
+        }
+        for r in removed {
+            println!("removed lock {r}");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub fn logs(
+        &self,
+        profile: &str,
+        lines: usize,
+        level: Option<&str>,
+        page: Option<usize>,
+        per_page: usize,
+        json: bool,
+    ) -> Result<ExitCode, Error> {
+        let config = self.load()?;
+        config.profile(profile)?;
+        let engine = self.engine(&config)?;
+        let level: Option<LogLevel> = level
+            .map(|l| {
+                serde_json::from_value(serde_json::Value::String(l.to_string())).map_err(|_| {
+                    Error::invalid(format!("{l:?} is not a level (debug, info, warning, error)"))
+                })
+            })
+            .transpose()?;
+        let entries = match page {
+            Some(p) => {
+                let pg = engine.logs().page(profile, p, per_page, level)?;
+                if json {
+                    println!("{}", serde_json::to_string(&pg).map_err(Error::from)?);
+                    return Ok(ExitCode::SUCCESS);
+                }
+                pg.logs
+            }
+            None => {
+                let all = engine.logs().read_all(profile)?;
+                let mut kept: Vec<_> =
+                    all.into_iter().filter(|e| level.is_none_or(|l| e.level == l)).collect();
+                let skip = kept.len().saturating_sub(lines);
+                kept.split_off(skip)
+            }
+        };
+        for e in entries {
+            if json {
+                println!("{}", serde_json::to_string(&e).map_err(Error::from)?);
+            } else {
+                let lvl = serde_json::to_value(e.level)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                println!("{} {:<7} {}", e.timestamp, lvl, e.message);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub fn usage(
+        &self,
+        models: Option<PathBuf>,
+        root: Option<PathBuf>,
+        json: bool,
+    ) -> Result<ExitCode, Error> {
+        let config = self.config.as_ref().map(|_| self.load()).transpose()?;
+        if models.is_none() && root.is_none() && config.is_none() {
+            return Err(Error::invalid("name --models DIR or --root DIR, or pass --config FILE"));
+        }
+        let u = syncwright::usage::storage_usage(
+            &syncwright::usage::UsageQuery { models_root: models, root },
+            config.as_ref(),
+        )?;
+        if json {
+            println!("{}", serde_json::to_string(&u).map_err(Error::from)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!("total: {}", u.total_human_readable);
+        for (title, map) in
+            [("by type", &u.by_type), ("by profile", &u.by_project), ("by folder", &u.by_folder)]
+        {
+            if !map.is_empty() {
+                println!("{title}:");
+                for (k, v) in map {
+                    println!("  {k:<24} {:>12}", v.human_readable);
+                }
+            }
+        }
+        if let Some(d) = &u.disk {
+            println!(
+                "disk: {} used of {} ({:.1}%), {} free",
+                d.used_human_readable, d.total_human_readable, d.percent, d.free_human_readable
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub fn schedule(&self) -> Result<ExitCode, Error> {
+        let config = Arc::new(self.load()?);
+        let engine = Arc::new(self.engine(&config)?);
+        let sched = syncwright::jobs::schedule::Scheduler::start(engine.clone(), config.clone())?;
+        if sched.profiles().is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "no profile of the config has an interval",
+            ));
+        }
+        eprintln!("syncwright: scheduling {}; Ctrl-C stops", sched.profiles().join(", "));
+        let stop = cancel_on_signal();
+        let sub = engine.subscribe();
+        // Wait for the signal; print what finishes meanwhile.
+        loop {
+            if let Some(e) = sub.next_blocking(Some(std::time::Duration::from_millis(500))) {
+                if let syncwright::events::Event::JobFinished { job_id, status, .. } = &*e {
+                    let p = engine
+                        .job(job_id)
+                        .and_then(|j| j.info().profile.clone())
+                        .unwrap_or_default();
+                    eprintln!("syncwright: {p}: {}", status.as_str());
+                }
+            }
+            if stop.fired() {
+                break;
+            }
+        }
+        sched.stop();
+        for j in engine.active_jobs() {
+            j.cancel();
+            j.wait(None);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

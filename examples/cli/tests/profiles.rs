@@ -1,0 +1,166 @@
+//! Profile commands across processes: a run holds its locks against a second process, a holder killed with -9
+//! leaves a stale lock that the next run breaks, and status, logs and unlock show what happened.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_syncwright")
+}
+
+fn write_config(path: &Path, coord: &Path, state: &Path, src: &Path, dst: &Path, extra: &str) {
+    let text = format!(
+        "[settings]\ncoordination_dir = {:?}\nstate_dir = {:?}\n[profiles.models]\nsource = {:?}\ndestination = {:?}\n{extra}\n",
+        coord.to_str().unwrap(),
+        state.to_str().unwrap(),
+        src.to_str().unwrap(),
+        dst.to_str().unwrap()
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+fn cli(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("SYNCWRIGHT_STATE_DIR")
+        .output()
+        .unwrap()
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn temporaries(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().contains(".swtmp-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_holder_killed_with_sigkill_leaves_a_stale_lock_the_next_run_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst, coord, state) = (
+        dir.path().join("src"),
+        dir.path().join("dst"),
+        dir.path().join("coord"),
+        dir.path().join("state"),
+    );
+    std::fs::create_dir_all(&src).unwrap();
+    let data: Vec<u8> =
+        (0..4_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    std::fs::write(src.join("model.safetensors"), &data).unwrap();
+    let slow = dir.path().join("slow.toml");
+    let fast = dir.path().join("fast.toml");
+    write_config(&slow, &coord, &state, &src, &dst, "bwlimit = \"256K\"");
+    write_config(&fast, &coord, &state, &src, &dst, "");
+
+    // Process A holds the profile's locks while it copies slowly.
+    let mut a = Command::new(bin())
+        .args(["--config", slow.to_str().unwrap(), "run", "models", "--no-progress"])
+        .env_remove("SYNCWRIGHT_STATE_DIR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("a's lock and a partial copy", || {
+        coord.join("profile-models.lock").exists() && !temporaries(&dst).is_empty()
+    });
+
+    // Process B is refused while A runs: exit 5, naming A's job.
+    let b = cli(&fast, &["run", "models", "--no-progress"]);
+    assert_eq!(b.status.code(), Some(5), "{}", String::from_utf8_lossy(&b.stderr));
+    let err = String::from_utf8_lossy(&b.stderr);
+    assert!(err.contains("already running") && err.contains("since"), "{err}");
+    let st = cli(&fast, &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v[0]["running"], true);
+
+    // A dies holding the lock.
+    a.kill().unwrap();
+    a.wait().unwrap();
+    assert!(coord.join("profile-models.lock").exists(), "a SIGKILL leaves the lock file");
+    let st = cli(&fast, &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v[0]["running"], false);
+    assert_eq!(v[0]["lock"]["state"], "stale");
+    assert_eq!(v[0]["last_run"]["status"], "interrupted", "{v}");
+
+    // The next run finds the lock stale, breaks it and completes.
+    let c = cli(&fast, &["run", "models", "--json"]);
+    assert_eq!(c.status.code(), Some(0), "{}", String::from_utf8_lossy(&c.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&c.stdout).unwrap();
+    assert_eq!(r["status"], "completed");
+    assert_eq!(std::fs::read(dst.join("model.safetensors")).unwrap(), data);
+    assert!(temporaries(&dst).is_empty());
+    assert!(!coord.join("profile-models.lock").exists());
+    let logs = cli(&fast, &["logs", "models", "-n", "50"]);
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(text.contains("broke the stale lock profile-models"), "{text}");
+    assert!(text.lines().last().unwrap().contains("sync completed"), "{text}");
+    let warn = cli(&fast, &["logs", "models", "--level", "warning", "--json"]);
+    for line in String::from_utf8_lossy(&warn.stdout).lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(e["level"], "warning");
+    }
+}
+
+#[test]
+fn unlock_run_all_and_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst, coord, state) = (
+        dir.path().join("src"),
+        dir.path().join("dst"),
+        dir.path().join("coord"),
+        dir.path().join("state"),
+    );
+    std::fs::create_dir_all(src.join("loras")).unwrap();
+    std::fs::write(src.join("loras/l.safetensors"), vec![1u8; 5000]).unwrap();
+    let cfg = dir.path().join("c.toml");
+    write_config(
+        &cfg,
+        &coord,
+        &state,
+        &src,
+        &dst,
+        "[profiles.broken]\nsource = \"/nonexistent/src\"\ndestination = \"/tmp/nowhere\"",
+    );
+    let all = cli(&cfg, &["run-all", "--json"]);
+    assert_eq!(all.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
+    assert_eq!(v["successful"], serde_json::json!(["models"]));
+    assert_eq!(v["failed"], serde_json::json!(["broken"]));
+    let u = cli(&cfg, &["usage", "--models", dst.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&u.stdout).unwrap();
+    assert_eq!(v["by_type"]["loras"]["size"], 5000);
+    assert_eq!(v["by_project"]["models"]["size"], 5000);
+    // A lock left behind by somebody else's crashed run is removed on request.
+    std::fs::write(coord.join("profile-models.lock"), b"{}").unwrap();
+    let un = cli(&cfg, &["unlock", "models"]);
+    assert!(String::from_utf8_lossy(&un.stdout).contains("removed lock profile-models"));
+    assert!(!coord.join("profile-models.lock").exists());
+    let t = cli(&cfg, &["unlock", "--test"]);
+    assert_eq!(t.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&t.stdout).contains("a second acquire was refused"));
+    let none = cli(&cfg, &["run", "nope"]);
+    assert_eq!(none.status.code(), Some(2));
+    let no_cfg = Command::new(bin())
+        .args(["run", "models"])
+        .env_remove("SYNCWRIGHT_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(no_cfg.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_cfg.stderr).contains("--config"));
+}
