@@ -835,6 +835,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Engine = nativeBinding.Engine
+module.exports.Job = nativeBinding.Job
+module.exports.Subscription = nativeBinding.Subscription
+module.exports._defaultSyncOptionsForTest = nativeBinding._defaultSyncOptionsForTest
 module.exports._throwForTest = nativeBinding._throwForTest
 module.exports.buildManifest = nativeBinding.buildManifest
 module.exports.errorKinds = nativeBinding.errorKinds

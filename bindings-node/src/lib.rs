@@ -1,8 +1,15 @@
-//! Node.js bindings of syncwright (napi-rs).
+//! Node.js bindings of syncwright (napi-rs): a thin layer over the `syncwright` crate.
 //!
-//! Values cross as canonical JSON and arrive as plain objects. A failed call rejects (or throws) an `Error` whose
-//! `code` is the stable `ErrorKind` name (`"not_found"`, `"invalid_input"`, ...), with `kind` (the same) and
-//! `path` when the error concerns one. Work runs on libuv's thread pool, never on the JavaScript thread.
+//! - Values cross as canonical JSON: core's string is handed to `JSON.parse`, so JavaScript sees exactly the
+//!   document core wrote (same keys, same order), never a re-shaped copy.
+//! - Options go the other way through `JSON.stringify`; top-level camelCase keys become snake_case mechanically
+//!   (`maxDelete` -> `max_delete`), and core checks everything else (unknown fields are `invalid_input`).
+//! - A failed call rejects (or throws) an `Error` whose `code` is the stable `ErrorKind` name (`"not_found"`,
+//!   `"invalid_input"`, ...), with `kind` (the same) and `path` when the error concerns one.
+//! - Nothing blocks the JavaScript thread: waits are futures on napi's Tokio runtime, scans run on libuv's pool,
+//!   progress comes back through a thread-safe function.
+
+mod engine;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -11,11 +18,13 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use syncwright::{Error, ErrorKind};
 
+pub use engine::{Engine, Job, Subscription};
+
 /// A JavaScript `Error` for a syncwright error: `code` and `kind` are the kind's name, `path` is set when known.
-fn js_error(env: Env, e: &Error) -> napi::Error {
+pub(crate) fn js_error(env: &Env, e: &Error) -> napi::Error {
     let plain: napi::Error<String> =
         napi::Error::new(e.kind().as_str().to_string(), e.message().to_string());
-    let value = JsError::from(plain).into_unknown(env);
+    let value = JsError::from(plain).into_unknown(*env);
     if let Ok(mut obj) = value.coerce_to_object() {
         let _ = obj.set_named_property("kind", e.kind().as_str());
         if let Some(p) = e.path() {
@@ -25,8 +34,13 @@ fn js_error(env: Env, e: &Error) -> napi::Error {
     napi::Error::from(value)
 }
 
+/// An `invalid_input` JavaScript error.
+pub(crate) fn invalid(env: &Env, message: impl Into<String>) -> napi::Error {
+    js_error(env, &Error::invalid(message.into()))
+}
+
 /// Runs `f` and turns a panic into an `internal` error.
-fn guarded<T>(f: impl FnOnce() -> syncwright::Result<T>) -> syncwright::Result<T> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> syncwright::Result<T>) -> syncwright::Result<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let what = payload
             .downcast_ref::<&str>()
@@ -37,22 +51,10 @@ fn guarded<T>(f: impl FnOnce() -> syncwright::Result<T>) -> syncwright::Result<T
     })
 }
 
-/// The version of the syncwright library.
-#[napi]
-pub fn version() -> &'static str {
-    syncwright::version()
-}
+/// Canonical JSON text from core, handed to JavaScript as the value `JSON.parse` makes of it.
+pub struct JsonText(pub String);
 
-/// Every stable error kind name, in code order (1..13): the values an error's `code` can take.
-#[napi]
-pub fn error_kinds() -> Vec<&'static str> {
-    ErrorKind::ALL.iter().map(|k| k.as_str()).collect()
-}
-
-/// A JSON value handed to JavaScript as a plain object (serde_json::Value has no `TypeName` of its own).
-pub struct Json(serde_json::Value);
-
-impl TypeName for Json {
+impl TypeName for JsonText {
     fn type_name() -> &'static str {
         "Object"
     }
@@ -62,14 +64,87 @@ impl TypeName for Json {
     }
 }
 
-impl ToNapiValue for Json {
+impl ToNapiValue for JsonText {
     unsafe fn to_napi_value(
         env: napi::sys::napi_env,
         val: Self,
     ) -> napi::Result<napi::sys::napi_value> {
-        // SAFETY: same contract as the caller's.
-        unsafe { serde_json::Value::to_napi_value(env, val.0) }
+        let env = Env::from_raw(env);
+        let json: Object = env.get_global()?.get_named_property("JSON")?;
+        let parse: Function<String, Unknown> = json.get_named_property("parse")?;
+        Ok(parse.call(val.0)?.raw())
     }
+}
+
+/// `value` as the snake_case JSON object core reads: `undefined` and `null` are `None`; anything but a plain object
+/// is `invalid_input`. The object goes through `JSON.stringify` (so `undefined` members are absent, as in JSON) and
+/// each top-level key is converted mechanically from camelCase (`maxDelete` -> `max_delete`; snake_case keys are
+/// unchanged). `what` names the argument in messages.
+pub(crate) fn options_json(
+    env: &Env,
+    value: Option<Unknown>,
+    what: &str,
+) -> napi::Result<Option<String>> {
+    let Some(value) = value else { return Ok(None) };
+    match value.get_type()? {
+        ValueType::Undefined | ValueType::Null => return Ok(None),
+        ValueType::Object if !value.is_array()? => {}
+        _ => return Err(invalid(env, format!("{what} must be an object"))),
+    }
+    let json: Object = env.get_global()?.get_named_property("JSON")?;
+    let stringify: Function<Unknown, Unknown> = json.get_named_property("stringify")?;
+    let text = match stringify.call(value) {
+        Ok(t) if t.get_type()? == ValueType::String => unsafe { t.cast::<String>()? },
+        Ok(_) => return Err(invalid(env, format!("{what} cannot be written as JSON"))),
+        Err(e) => {
+            return Err(invalid(env, format!("{what} cannot be written as JSON: {}", e.reason)));
+        }
+    };
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|e| invalid(env, format!("{what} must be a JSON object: {e}")))?;
+    let mut out = serde_json::Map::new();
+    for (key, v) in map {
+        let snake = snake_case(&key);
+        if out.contains_key(&snake) {
+            return Err(invalid(env, format!("{what}: {snake:?} is given twice")));
+        }
+        out.insert(snake, v);
+    }
+    Ok(Some(serde_json::Value::Object(out).to_string()))
+}
+
+/// `maxDelete` -> `max_delete`: an underscore before each ASCII capital, which becomes lower case.
+fn snake_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `value` as a string, or an `invalid_input` error naming `what`.
+pub(crate) fn string_arg(env: &Env, value: Unknown, what: &str) -> napi::Result<String> {
+    if value.get_type()? != ValueType::String {
+        return Err(invalid(env, format!("{what} must be a string")));
+    }
+    unsafe { value.cast::<String>() }
+}
+
+/// The version of the syncwright library.
+#[napi]
+pub fn version() -> &'static str {
+    syncwright::version()
+}
+
+/// Every stable error kind name, in code order (1..13): the values an error's `code` can take.
+#[napi(ts_return_type = "ErrorKind[]")]
+pub fn error_kinds() -> Vec<&'static str> {
+    ErrorKind::ALL.iter().map(|k| k.as_str()).collect()
 }
 
 pub struct BuildManifest {
@@ -79,7 +154,7 @@ pub struct BuildManifest {
 
 impl Task for BuildManifest {
     type Output = syncwright::Result<String>;
-    type JsValue = Json;
+    type JsValue = JsonText;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         Ok(guarded(|| {
@@ -88,32 +163,29 @@ impl Task for BuildManifest {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-        let parsed = output.and_then(|json| {
-            serde_json::from_str(&json)
-                .map_err(|e| Error::internal(format!("manifest JSON from core: {e}")))
-        });
-        parsed.map(Json).map_err(|e| js_error(env, &e))
+        output.map(JsonText).map_err(|e| js_error(&env, &e))
     }
 }
 
 /// Scans the local folder `root` and resolves to `{ manifest, warnings, errors }`: the canonical manifest (entries
-/// sorted by path) and what could not be read. `options` may set `name`, `include`, `exclude`, `links`
-/// (`"preserve"`, `"follow"` or `"skip"`), `hash` (default true), `threads` and `state_dir`; omit it for the
-/// defaults. Rejects with an Error whose `code` is the kind's name (`"not_found"` for a missing root).
+/// sorted by path) and what could not be read. The scan runs on libuv's thread pool.
+///
+/// `options` may set `name`, `include`, `exclude`, `links` (`"preserve"`, `"follow"` or `"skip"`), `hash`
+/// (default true), `threads` and `state_dir` (camelCase keys are accepted too); omit it for the defaults.
+/// Throws `invalid_input` at once when `root` is not a string or `options` not an object; rejects with an Error
+/// whose `code` is the kind's name otherwise (`"not_found"` for a missing root, `"invalid_input"` for an unknown
+/// option).
 #[napi(
-    ts_args_type = "root: string, options?: Record<string, unknown> | null",
-    ts_return_type = "Promise<Record<string, unknown>>"
+    ts_args_type = "root: string, options?: ManifestOptions | null",
+    ts_return_type = "Promise<ManifestResult>"
 )]
 pub fn build_manifest(
     env: Env,
-    root: String,
-    options: Option<serde_json::Value>,
+    root: Unknown,
+    options: Option<Unknown>,
 ) -> napi::Result<AsyncTask<BuildManifest>> {
-    let options_json = match options {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v @ serde_json::Value::Object(_)) => Some(v.to_string()),
-        Some(_) => return Err(js_error(env, &Error::invalid("options must be an object"))),
-    };
+    let root = string_arg(&env, root, "root")?;
+    let options_json = options_json(&env, options, "options")?;
     Ok(AsyncTask::new(BuildManifest { root: PathBuf::from(root), options_json }))
 }
 
@@ -131,5 +203,13 @@ pub fn throw_for_test(
     if let Some(p) = path {
         e = e.with_path(p);
     }
-    Err(js_error(env, &e))
+    Err(js_error(&env, &e))
+}
+
+/// The snake_case option names core accepts, with their defaults (for the test that keeps `index.d.ts` in step).
+#[napi(js_name = "_defaultSyncOptionsForTest", ts_return_type = "Record<string, unknown>")]
+pub fn default_sync_options_for_test() -> napi::Result<JsonText> {
+    serde_json::to_string(&syncwright::SyncOptions::default())
+        .map(JsonText)
+        .map_err(|e| napi::Error::from_reason(e.to_string()))
 }

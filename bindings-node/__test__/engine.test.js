@@ -1,0 +1,425 @@
+// Tests of the Node front door: Engine, Job, progress callback, subscription, errors, typings.
+// Real files in os.tmpdir(); synchronisation by events and promises only (no sleeps), no timing asserts.
+'use strict'
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const crypto = require('node:crypto')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+
+// Keep syncwright's state store out of the user's home during tests.
+const STATE_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'syncwright-state-'))
+process.env.SYNCWRIGHT_STATE_DIR = STATE_DIR
+
+const sw = require('..')
+const { Engine } = sw
+
+function tempDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'syncwright-node-'))
+}
+
+/** Writes `files` ({ relative path: content }) under a new temporary folder and returns it. */
+function makeTree(files) {
+  const root = tempDir()
+  for (const [rel, content] of Object.entries(files)) {
+    const p = path.join(root, rel)
+    fs.mkdirSync(path.dirname(p), { recursive: true })
+    fs.writeFileSync(p, content)
+  }
+  return root
+}
+
+/** Every file under `root` as { relative path: Buffer }, leaving out syncwright's own `.syncwright` folder. */
+function readTree(root) {
+  const out = {}
+  for (const rel of fs.readdirSync(root, { recursive: true })) {
+    const p = path.join(root, rel)
+    if (rel.split(path.sep)[0] === '.syncwright' || !fs.statSync(p).isFile()) continue
+    out[rel.split(path.sep).join('/')] = fs.readFileSync(p)
+  }
+  return out
+}
+
+const SMALL = {
+  'a.txt': 'hello\n',
+  'empty.bin': Buffer.alloc(0),
+  'sub/b.bin': crypto.randomBytes(70000),
+  'sub/deeper/c.json': '{"x": 1}',
+  'ünïcode name.txt': 'ü',
+}
+
+/** A source that takes long to copy under a 64 KiB/s limit: 3 files of 1 MiB. */
+function slowSource() {
+  return makeTree({ 'big/1.bin': crypto.randomBytes(1 << 20), 'big/2.bin': crypto.randomBytes(1 << 20), 'big/3.bin': crypto.randomBytes(1 << 20) })
+}
+const SLOW = { bwlimit: 65536, chunk_size: 16384 }
+
+function newEngine() {
+  return new Engine({ stateDir: STATE_DIR })
+}
+
+/** Asserts that `promise` rejects (or `fn` throws) with an Error whose code and kind are `code`. */
+function isSwError(code) {
+  return (e) => {
+    assert.ok(e instanceof Error, `not an Error: ${e}`)
+    assert.equal(e.code, code, `${e.code}: ${e.message}`)
+    assert.equal(e.kind, code)
+    return true
+  }
+}
+
+test('sync copies a small tree byte for byte and reports it; a rerun copies nothing', async () => {
+  const engine = newEngine()
+  const src = makeTree(SMALL)
+  const dst = path.join(tempDir(), 'dst')
+  const report = await engine.sync(src, dst)
+  assert.equal(report.status, 'completed')
+  assert.equal(report.dry_run, false)
+  assert.ok(report.schema_version >= 1)
+  assert.match(report.run_id, /^[0-9a-f-]{36}$/)
+  assert.equal(report.stats.created, Object.keys(SMALL).length)
+  assert.equal(report.stats.errors, 0)
+  assert.equal(report.stats.bytes_transferred, Object.values(SMALL).reduce((n, c) => n + Buffer.byteLength(c), 0))
+  assert.deepEqual(report.errors, [])
+  assert.equal(report.fatal, undefined)
+  assert.deepEqual(readTree(dst), readTree(src))
+
+  const again = await engine.sync(src, dst)
+  assert.equal(again.status, 'completed')
+  assert.equal(again.stats.created, 0)
+  assert.equal(again.stats.updated, 0)
+  assert.equal(again.stats.bytes_transferred, 0)
+  assert.equal(again.stats.unchanged, Object.keys(SMALL).length)
+  engine.close()
+})
+
+test('the report is core\'s JSON parsed as is: reportJson() is the exact text, in the same key order', async () => {
+  const engine = newEngine()
+  const job = engine.start(makeTree(SMALL), path.join(tempDir(), 'dst'))
+  assert.equal(job.report(), null)
+  assert.equal(job.reportJson(), null)
+  const report = await job.wait()
+  const text = job.reportJson()
+  assert.equal(typeof text, 'string')
+  assert.ok(!text.includes('\n'))
+  assert.deepEqual(report, JSON.parse(text))
+  assert.equal(JSON.stringify(report), text)
+  assert.deepEqual(job.report(), report)
+  assert.deepEqual(Object.keys(report).slice(0, 3), ['schema_version', 'run_id', 'status'])
+})
+
+test('plan lists what a sync would do and writes nothing', async () => {
+  const engine = newEngine()
+  const src = makeTree(SMALL)
+  const dst = path.join(tempDir(), 'dst')
+  const plan = await engine.plan(src, dst)
+  assert.ok(plan.schema_version >= 1)
+  assert.equal(plan.compare, 'size_mtime')
+  const copies = plan.actions.filter((a) => a.op === 'copy')
+  assert.deepEqual(copies.map((a) => a.path).sort(), Object.keys(SMALL).sort())
+  assert.ok(copies.every((a) => a.reason === 'new'))
+  assert.equal(plan.totals.copy_files, Object.keys(SMALL).length)
+  assert.equal(fs.existsSync(dst), false)
+
+  await engine.sync(src, dst)
+  fs.writeFileSync(path.join(src, 'a.txt'), 'hello, longer\n')
+  const { actions } = await engine.plan(src, dst, { compare: 'checksum' })
+  assert.deepEqual(
+    actions.filter((a) => a.op === 'copy').map((a) => [a.path, a.reason]),
+    [['a.txt', 'size_changed']],
+  )
+})
+
+test('a dry run resolves to a report that carries the plan', async () => {
+  const engine = newEngine()
+  const dst = path.join(tempDir(), 'dst')
+  const report = await engine.sync(makeTree(SMALL), dst, { dry_run: true })
+  assert.equal(report.dry_run, true)
+  assert.equal(report.plan.totals.copy_files, Object.keys(SMALL).length)
+  assert.equal(fs.existsSync(dst), false)
+})
+
+test('the progress callback runs on the JavaScript thread and sees the last snapshot before wait() resolves', async () => {
+  const engine = newEngine()
+  const snapshots = []
+  const job = engine.start(makeTree(SMALL), path.join(tempDir(), 'dst'), { progress_interval_ms: 10 }, (s) => {
+    snapshots.push(s)
+  })
+  const report = await job.wait()
+  assert.equal(report.status, 'completed')
+  assert.equal(job.status, 'completed')
+  assert.ok(snapshots.length >= 1)
+  const last = snapshots.at(-1)
+  assert.equal(last.stage, 'done')
+  assert.equal(last.percent, 100)
+  assert.equal(last.files_done, last.files_total)
+  for (const s of snapshots) assert.equal(typeof s.percent, 'number')
+  assert.equal(job.progress().stage, 'done')
+
+  // sync() waits for the last snapshot too.
+  const seen = []
+  await engine.sync(makeTree(SMALL), path.join(tempDir(), 'dst'), {}, (s) => seen.push(s.stage))
+  assert.equal(seen.at(-1), 'done')
+})
+
+test('cancelling a slow job stops it with status cancelled and leaves no temporary file', async () => {
+  const engine = newEngine()
+  const dst = path.join(tempDir(), 'dst')
+  let job
+  const moving = new Promise((resolve) => {
+    job = engine.start(slowSource(), dst, SLOW, (s) => {
+      if (s.bytes_done > 0) resolve(s)
+    })
+  })
+  assert.equal(job.status, 'running')
+  assert.equal((await moving).stage, 'transferring')
+  job.cancel()
+  const report = await job.wait()
+  assert.equal(report.status, 'cancelled')
+  assert.equal(job.status, 'cancelled')
+  const leftovers = fs.readdirSync(dst, { recursive: true }).filter((p) => p.includes('.swtmp-'))
+  assert.deepEqual(leftovers, [])
+  job.cancel() // a finished job ignores cancel
+})
+
+test('wait(0) on a running job resolves to null; wait() after cancel resolves to the report', async () => {
+  const engine = newEngine()
+  const job = engine.start(slowSource(), path.join(tempDir(), 'dst'), SLOW)
+  assert.equal(await job.wait(0), null)
+  assert.equal(await job.wait(1), null)
+  assert.equal(job.status, 'running')
+  assert.equal(job.report(), null)
+  const p = job.progress()
+  assert.equal(typeof p.bytes_total, 'number')
+  job.cancel()
+  const [a, b] = await Promise.all([job.wait(), job.wait(Infinity)])
+  assert.equal(a.status, 'cancelled')
+  assert.deepEqual(a, b)
+  assert.deepEqual(await job.wait(0), a)
+  assert.throws(() => job.wait(-1), isSwError('invalid_input'))
+  assert.throws(() => job.wait('soon'), isSwError('invalid_input'))
+})
+
+test('options: core rejects unknown names with invalid_input; camelCase keys are converted', async () => {
+  const engine = newEngine()
+  const src = makeTree(SMALL)
+  const dst = path.join(tempDir(), 'dst')
+  await assert.rejects(engine.sync(src, dst, { no_such_option: 1 }), isSwError('invalid_input'))
+  await assert.rejects(engine.plan(src, dst, { compare: 'bogus' }), isSwError('invalid_input'))
+  await assert.rejects(engine.sync(src, dst, { transfers: 0 }), isSwError('invalid_input'))
+  assert.throws(() => engine.start(src, dst, { noSuchOption: true }), isSwError('invalid_input'))
+  assert.throws(() => engine.start(src, dst, { maxDelete: 1, max_delete: 2 }), isSwError('invalid_input'))
+  // Argument types are checked at once.
+  assert.throws(() => engine.sync(src, dst, [1]), isSwError('invalid_input'))
+  assert.throws(() => engine.sync(src, dst, 'delete'), isSwError('invalid_input'))
+  assert.throws(() => engine.sync(42, dst), isSwError('invalid_input'))
+  assert.throws(() => engine.start(src, dst, {}, 'not a function'), isSwError('invalid_input'))
+  assert.throws(() => engine.plan(src, undefined), isSwError('invalid_input'))
+  // An unsupported location is refused by core.
+  assert.throws(() => engine.start('gopher://host/x', dst), isSwError('invalid_input'))
+
+  // camelCase and snake_case are the same options; undefined members are absent.
+  const report = await engine.sync(src, dst, { dryRun: true, listIdentical: true, maxDelete: undefined })
+  assert.equal(report.dry_run, true)
+  await engine.sync(src, dst)
+  fs.rmSync(path.join(src, 'a.txt'))
+  const mirrored = await engine.sync(src, dst, { delete: true, maxDelete: 5, progressIntervalMs: 50 })
+  assert.equal(mirrored.stats.deleted, 1)
+  assert.equal(fs.existsSync(path.join(dst, 'a.txt')), false)
+})
+
+test('a missing source gives a failed report with fatal.kind not_found', async () => {
+  const engine = newEngine()
+  const missing = path.join(tempDir(), 'does-not-exist')
+  const report = await engine.sync(missing, path.join(tempDir(), 'dst'))
+  assert.equal(report.status, 'failed')
+  assert.equal(report.fatal.kind, 'not_found')
+  assert.equal(typeof report.fatal.error, 'string')
+  await assert.rejects(engine.plan(missing, tempDir()), isSwError('not_found'))
+})
+
+test('a subscription sees job_queued, job_started, progress and job_finished in order', async () => {
+  const engine = newEngine()
+  const sub = engine.subscribe()
+  const job = engine.start(makeTree(SMALL), path.join(tempDir(), 'dst'), { progress_interval_ms: 10 })
+  const LIFECYCLE = ['job_queued', 'job_started', 'progress', 'job_finished']
+  const events = []
+  for await (const event of sub) {
+    if (event.job_id !== job.id || !LIFECYCLE.includes(event.type)) continue // other kinds: locks, logs
+    events.push(event)
+    if (event.type === 'job_finished') break
+  }
+  const report = await job.wait()
+  const types = events.map((e) => e.type)
+  assert.deepEqual(types.slice(0, 2), ['job_queued', 'job_started'])
+  assert.equal(types.at(-1), 'job_finished')
+  assert.ok(types.slice(2, -1).every((t) => t === 'progress'), types.join(' '))
+  assert.ok(types.includes('progress'))
+  const finished = events.at(-1)
+  assert.equal(finished.status, report.status)
+  assert.deepEqual(finished.stats, report.stats)
+  assert.equal(events[0].destination.endsWith('dst'), true)
+  assert.equal(events.filter((e) => e.type === 'progress').at(-1).progress.stage, 'done')
+  assert.equal(sub.lost, 0)
+  // `break` closed it: further iteration ends at once.
+  for await (const e of sub) assert.fail(`unexpected event ${e.type}`)
+})
+
+test('tryNext reads without waiting; close() and engine.close() end a pending iteration', async () => {
+  const engine = newEngine()
+  const sub = engine.subscribe()
+  assert.equal(sub.tryNext(), null)
+  await engine.sync(makeTree({ x: 'x' }), path.join(tempDir(), 'dst'))
+  const first = sub.tryNext()
+  assert.equal(first.type, 'job_queued')
+  sub.close()
+  assert.equal((await sub[Symbol.asyncIterator]().next()).done, false) // queued events stay readable
+  const it = engine.subscribe()[Symbol.asyncIterator]()
+  const pending = it.next()
+  engine.close()
+  assert.deepEqual(await pending, { value: undefined, done: true })
+})
+
+test('the event loop runs while a sync is under way', async () => {
+  const engine = newEngine()
+  const order = []
+  let job
+  const syncing = new Promise((resolve, reject) => {
+    job = engine.start(slowSource(), path.join(tempDir(), 'dst'), SLOW)
+    job.wait().then(resolve, reject)
+  }).then((r) => {
+    order.push('sync resolved')
+    return r
+  })
+  // If the sync held the JavaScript thread, this could only run after it ended, and the job would complete.
+  setImmediate(() => {
+    order.push('immediate')
+    job.cancel()
+  })
+  const report = await syncing
+  assert.deepEqual(order, ['immediate', 'sync resolved'])
+  assert.equal(report.status, 'cancelled')
+})
+
+test('engine config: camelCase or snake_case, unknown fields are invalid_input, a closed engine refuses calls', async () => {
+  assert.throws(() => new Engine({ bogus: 1 }), isSwError('invalid_input'))
+  assert.throws(() => new Engine({ no_store: 'yes' }), isSwError('invalid_input'))
+  assert.throws(() => new Engine(5), isSwError('invalid_input'))
+  const e1 = new Engine({ noStore: true, workerThreads: 1 })
+  const r = await e1.sync(makeTree(SMALL), path.join(tempDir(), 'dst'))
+  assert.equal(r.status, 'completed')
+  const e2 = new Engine({ state_dir: STATE_DIR, worker_threads: 2 })
+  const e3 = new Engine()
+  assert.equal(e2.closed, false)
+  e2.close()
+  e2.close()
+  assert.equal(e2.closed, true)
+  assert.throws(() => e2.subscribe(), isSwError('invalid_input'))
+  assert.throws(() => e2.start('a', 'b'), isSwError('invalid_input'))
+  e3.close()
+  e1.close()
+})
+
+test('a running job finishes after engine.close()', async () => {
+  const engine = newEngine()
+  const src = makeTree(SMALL)
+  const dst = path.join(tempDir(), 'dst')
+  const job = engine.start(src, dst)
+  engine.close()
+  assert.equal((await job.wait()).status, 'completed')
+  assert.deepEqual(readTree(dst), readTree(src))
+})
+
+test('node exits by itself once a job started without waiting has finished', { timeout: 120000 }, async () => {
+  const src = makeTree(SMALL)
+  const dst = path.join(tempDir(), 'dst')
+  const script = `
+    const { Engine } = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const engine = new Engine()
+    engine.subscribe() // an idle subscription does not hold the process
+    engine.start(process.argv[1], process.argv[2], { progress_interval_ms: 10 }, (p) => {
+      if (p.stage === 'done') console.log('done seen')
+    })
+  `
+  const child = spawn(process.execPath, ['-e', script, src, dst], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  const code = await new Promise((resolve) => child.on('exit', resolve))
+  assert.equal(code, 0)
+  assert.equal(out, 'done seen\n')
+  assert.deepEqual(readTree(dst), readTree(src))
+})
+
+/** The member names of `export interface NAME { ... }` in index.d.ts. */
+function interfaceKeys(name) {
+  const dts = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
+  const m = dts.match(new RegExp(`export interface ${name} \\{([\\s\\S]*?)\\n\\}`))
+  assert.ok(m, `interface ${name} not found in index.d.ts`)
+  return [...m[1].matchAll(/^  (\w+)\??:/gm)].map((x) => x[1]).sort()
+}
+
+test('index.d.ts describes the options, snapshots and reports core uses', async () => {
+  assert.deepEqual(interfaceKeys('SyncOptionsFields'), Object.keys(sw._defaultSyncOptionsForTest()).sort())
+  const engine = newEngine()
+  const job = engine.start(makeTree(SMALL), path.join(tempDir(), 'dst'))
+  const report = await job.wait()
+  assert.deepEqual(interfaceKeys('ProgressSnapshot'), Object.keys(job.progress()).sort())
+  assert.deepEqual(interfaceKeys('SyncStats'), Object.keys(report.stats).sort())
+  const reportKeys = interfaceKeys('SyncReport')
+  for (const k of Object.keys(report)) assert.ok(reportKeys.includes(k), `SyncReport lacks ${k}`)
+  assert.deepEqual(
+    reportKeys.filter((k) => !(k in report)),
+    ['fatal', 'plan'],
+  )
+  const { plan } = await engine.sync(makeTree(SMALL), path.join(tempDir(), 'dst'), { dry_run: true })
+  assert.deepEqual(interfaceKeys('Plan'), Object.keys(plan).sort())
+  assert.deepEqual(interfaceKeys('PlanTotals'), Object.keys(plan.totals).sort())
+})
+
+/** Runs `node args...` and resolves to { code, stdout, stderr }. */
+function run(args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+test('index.d.ts type-checks a usage file with tsc', { timeout: 120000 }, async () => {
+  const tsc = require.resolve('typescript/bin/tsc')
+  const { code, stdout, stderr } = await run([tsc, '-p', path.join(__dirname, 'types')])
+  assert.equal(code, 0, stdout + stderr)
+})
+
+test('examples/node/sync_report.js prints progress to stderr and the report to stdout', { timeout: 120000 }, async () => {
+  const example = path.join(__dirname, '..', '..', 'examples', 'node', 'sync_report.js')
+  const src = makeTree(SMALL)
+  const dst = path.join(tempDir(), 'dst')
+  const env = { SYNCWRIGHT_STATE_DIR: STATE_DIR }
+  const ok = await run([example, src, dst, '{"progress_interval_ms": 10}'], env)
+  assert.equal(ok.code, 0, ok.stderr)
+  const lines = ok.stdout.split('\n')
+  assert.deepEqual(lines.slice(1), [''])
+  const report = JSON.parse(lines[0])
+  assert.equal(report.status, 'completed')
+  assert.equal(report.stats.created, Object.keys(SMALL).length)
+  const progress = ok.stderr.trim().split('\n')
+  assert.ok(progress.every((l) => /^progress \d+(\.\d+)? [a-z]+$/.test(l)), ok.stderr)
+  assert.equal(progress.at(-1), 'progress 100 done')
+  assert.deepEqual(readTree(dst), readTree(src))
+
+  const failed = await run([example, path.join(tempDir(), 'missing'), dst, '{}'], env)
+  assert.equal(failed.code, 1)
+  assert.equal(JSON.parse(failed.stdout).fatal.kind, 'not_found')
+  const bad = await run([example, src, dst, '{"no_such_option": true}'], env)
+  assert.equal(bad.code, 1)
+  assert.equal(bad.stdout, '')
+  assert.match(bad.stderr, /invalid_input/)
+})

@@ -1,0 +1,85 @@
+// Type-checked by __test__/engine.test.js (tsc -p __test__/types): the typings of index.d.ts as users write them.
+import {
+  Engine,
+  Job,
+  Subscription,
+  buildManifest,
+  errorKinds,
+  version,
+  type ErrorKind,
+  type ManifestResult,
+  type Plan,
+  type ProgressSnapshot,
+  type SyncEvent,
+  type SyncOptions,
+  type SyncReport,
+  type SyncwrightError,
+} from '../../index'
+
+async function main(): Promise<number> {
+  const v: string = version()
+  const kinds: ErrorKind[] = errorKinds()
+  const engine = new Engine({ stateDir: '/tmp/state', noStore: false })
+  new Engine({ state_dir: '/tmp/state', worker_threads: 2 })
+  new Engine()
+
+  const m: ManifestResult = await buildManifest('/data', { exclude: ['*.tmp'], stateDir: '/tmp/state' })
+  const firstSha: string | undefined = m.manifest.entries[0]?.hashes?.sha256
+
+  const options: SyncOptions = { delete: true, max_delete: 10, compare: 'checksum', bwlimit: null }
+  const camel: SyncOptions = { maxDelete: 10, dryRun: true, progressIntervalMs: 50 }
+  const plan: Plan = await engine.plan('/a', '/b', options)
+  const copies = plan.actions.filter((a) => a.op === 'copy' && a.reason === 'new').length
+
+  const job: Job = engine.start('/a', '/b', camel, (p: ProgressSnapshot) => {
+    const line: string = `${p.percent.toFixed(1)}% ${p.stage} ${p.current_file ?? ''}`
+    void line
+  })
+  const id: string = job.id
+  const now: ProgressSnapshot = job.progress()
+  const maybe: SyncReport | null = await job.wait(0)
+  job.cancel()
+  const report = await job.wait()
+  if (report === null) throw new Error('no timeout was given')
+  const status: 'completed' | 'partial' | 'failed' | 'cancelled' | string = report.status
+  const fatalKind: ErrorKind | undefined = report.fatal?.kind
+  const text: string | null = job.reportJson()
+
+  const direct: SyncReport = await engine.sync('/a', '/b')
+  const bytes: number = direct.stats.bytes_transferred
+
+  const sub: Subscription = engine.subscribe()
+  for await (const ev of sub) {
+    const e: SyncEvent = ev
+    if (e.type === 'job_finished') {
+      const s: string = e.status
+      void s
+      break
+    }
+    if (e.type === 'progress') void e.progress.percent
+  }
+  const polled: SyncEvent | null = sub.tryNext()
+  const lost: number = sub.lost
+  sub.close()
+
+  try {
+    await engine.sync('/missing', '/b')
+  } catch (err) {
+    const e = err as SyncwrightError
+    if (e.code === 'not_found') return 2
+  }
+
+  // @ts-expect-error unknown option names are type errors (and invalid_input at run time)
+  engine.start('/a', '/b', { no_such_option: 1 })
+  // @ts-expect-error compare takes one of three names
+  engine.start('/a', '/b', { compare: 'fast' })
+  // @ts-expect-error the progress callback receives a snapshot, not a string
+  engine.start('/a', '/b', {}, (p: string) => p)
+
+  engine.close()
+  const closed: boolean = engine.closed
+  void [v, kinds, firstSha, copies, id, now, maybe, status, fatalKind, text, bytes, polled, lost, closed]
+  return 0
+}
+
+void main
