@@ -294,14 +294,13 @@ impl Ctx {
         let sub = engine.subscribe();
         // Wait for the signal; print what finishes meanwhile.
         loop {
-            if let Some(e) = sub.next_blocking(Some(std::time::Duration::from_millis(500))) {
-                if let syncwright::events::Event::JobFinished { job_id, status, .. } = &*e {
-                    let p = engine
-                        .job(job_id)
-                        .and_then(|j| j.info().profile.clone())
-                        .unwrap_or_default();
-                    eprintln!("syncwright: {p}: {}", status.as_str());
-                }
+            let next = sub.next_blocking(Some(std::time::Duration::from_millis(500)));
+            if let Some(e) = next
+                && let syncwright::events::Event::JobFinished { job_id, status, .. } = &*e
+            {
+                let p =
+                    engine.job(job_id).and_then(|j| j.info().profile.clone()).unwrap_or_default();
+                eprintln!("syncwright: {p}: {}", status.as_str());
             }
             if stop.fired() {
                 break;
