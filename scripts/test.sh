@@ -8,6 +8,7 @@
 #   rust    cargo test --profile ci   (default members: core, ffi with the C example under valgrind, cli)
 #   python  maturin build --profile ci, pip install the wheel into .venv, pytest bindings-python/tests
 #   node    napi build --platform --profile ci, node --test bindings-node/__test__
+#   cross   the same scenario through Rust, C, Python and Node gives the same report (tests/cross_language)
 # Every step runs even when an earlier one failed; the script ends with a summary and exits non-zero on any failure.
 # Environment: SKIP_APT=1 skips the system-package check; PYTHON picks the interpreter for .venv (default python3).
 
@@ -134,7 +135,17 @@ step_node() {
     node --test __test__/*.test.js
 }
 
-STEPS=(fmt clippy rust python node)
+# The same scenario through Rust, C, Python and Node must give the same canonical report. Uses what the rust,
+# python and node steps built: the example binary and libsyncwright_ffi in target/, the wheel in .venv, the addon.
+step_cross() {
+    local out="$ROOT/target/$CARGO_BUILD_TARGET/$PROFILE"
+    cargo build --profile "$PROFILE" -p syncwright --example sync_report
+    cargo build --profile "$PROFILE" -p syncwright-ffi
+    SW_TARGET_DIR="$out" SW_PYTHON="$ROOT/.venv/bin/python" \
+        "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider "$ROOT/tests/cross_language"
+}
+
+STEPS=(fmt clippy rust python node cross)
 declare -A RESULT SECONDS_TAKEN
 
 run_step() {
