@@ -67,23 +67,38 @@ fn a_holder_killed_with_sigkill_leaves_a_stale_lock_the_next_run_breaks() {
     write_config(&slow, &coord, &state, &src, &dst, "bwlimit = \"256K\"");
     write_config(&fast, &coord, &state, &src, &dst, "");
 
-    // Process A holds the profile's locks while it copies slowly.
-    let mut a = Command::new(bin())
-        .args(["--config", slow.to_str().unwrap(), "run", "models", "--no-progress"])
-        .env_remove("SYNCWRIGHT_STATE_DIR")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("a's lock and a partial copy", || {
-        coord.join("profile-models.lock").exists() && !temporaries(&dst).is_empty()
+    // Two processes race for the profile: exactly one runs (slowly), the other is refused with exit 5 and the
+    // running job's id and start time.
+    let spawn = || {
+        Command::new(bin())
+            .args(["--config", slow.to_str().unwrap(), "run", "models", "--no-progress"])
+            .env_remove("SYNCWRIGHT_STATE_DIR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (mut p1, mut p2) = (spawn(), spawn());
+    let mut loser_done = None;
+    wait_for("one of the two racers to be refused", || {
+        if let Some(s) = p1.try_wait().unwrap() {
+            loser_done = Some((1, s));
+        } else if let Some(s) = p2.try_wait().unwrap() {
+            loser_done = Some((2, s));
+        }
+        loser_done.is_some()
     });
+    let (which, status) = loser_done.unwrap();
+    let (mut a, loser) = if which == 1 { (p2, p1) } else { (p1, p2) };
+    let err = String::from_utf8_lossy(&loser.wait_with_output().unwrap().stderr).to_string();
+    assert_eq!(status.code(), Some(5), "{err}");
+    assert!(err.contains("already running") && err.contains("since"), "{err}");
+    assert!(a.try_wait().unwrap().is_none(), "the winner is still copying");
+    wait_for("the winner's partial copy", || !temporaries(&dst).is_empty());
 
-    // Process B is refused while A runs: exit 5, naming A's job.
+    // A third start is refused too while the winner runs.
     let b = cli(&fast, &["run", "models", "--no-progress"]);
     assert_eq!(b.status.code(), Some(5), "{}", String::from_utf8_lossy(&b.stderr));
-    let err = String::from_utf8_lossy(&b.stderr);
-    assert!(err.contains("already running") && err.contains("since"), "{err}");
     let st = cli(&fast, &["status", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(v[0]["running"], true);
