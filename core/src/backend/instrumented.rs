@@ -327,11 +327,22 @@ impl WriteSink for InstWriter {
         Ok(())
     }
 
-    async fn commit(self: Box<Self>, entry: &Entry, verify_sha256: Option<&str>) -> Result<()> {
+    async fn commit(self: Box<Self>, entry: &Entry, verify_blake3: Option<&str>) -> Result<()> {
         let mut s = *self;
         s.watch.check("write").await?;
         s.owner.call("commit", &s.watch.path.clone(), true).await?;
-        s.inner.commit(entry, verify_sha256).await
+        s.inner.commit(entry, verify_blake3).await
+    }
+
+    async fn prepare(
+        self: Box<Self>,
+        entry: &Entry,
+        verify_blake3: Option<&str>,
+    ) -> Result<Box<dyn super::PreparedWrite>> {
+        let mut s = *self;
+        s.watch.check("write").await?;
+        s.owner.call("commit", &s.watch.path.clone(), true).await?;
+        s.inner.prepare(entry, verify_blake3).await
     }
 
     async fn abort(self: Box<Self>) -> Result<()> {
@@ -415,6 +426,10 @@ impl Backend for InstrumentedBackend {
     async fn rename(&self, from: &str, to: &str) -> Result<()> {
         self.0.call("rename", from, false).await?;
         self.0.inner.rename(from, to).await
+    }
+    async fn flush(&self) -> Result<()> {
+        self.0.call("flush", "", false).await?;
+        self.0.inner.flush().await
     }
     async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.0.call("read_state", key, false).await?;

@@ -395,6 +395,35 @@ impl Backend for LocalBackend {
         Ok(blocking(|| p.is_file()).then_some(p))
     }
 
+    async fn flush(&self) -> Result<()> {
+        let root = self.root.clone();
+        blocking(move || {
+            let d = match File::open(&root) {
+                Ok(d) => d,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(Error::io(&e, "cannot open", root.display().to_string())),
+            };
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::fd::AsRawFd;
+                // SAFETY: `d` is an open descriptor for the duration of the call.
+                if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+                    let e = std::io::Error::last_os_error();
+                    return Err(Error::io(
+                        &e,
+                        "cannot flush the file system of",
+                        root.display().to_string(),
+                    ));
+                }
+            }
+            #[cfg(not(target_os = "linux"))]
+            {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })
+    }
+
     async fn write_state(&self, key: &str, data: &[u8]) -> Result<()> {
         self.write_state_with(key, &|w: &mut dyn Write| {
             w.write_all(data).map_err(|e| Error::io(&e, "cannot write", key))
@@ -486,6 +515,62 @@ impl LocalWriter {
     fn file(&mut self) -> Result<&mut File> {
         self.file.as_mut().ok_or_else(|| Error::internal("write after close"))
     }
+
+    /// Checks the content when asked, then sets mode and mtime: what both commit paths do before the rename.
+    fn finalize(&mut self, entry: &Entry, verify_blake3: Option<&str>) -> Result<()> {
+        let path = self.path.clone();
+        if let Some(want) = verify_blake3 {
+            self.file()?.flush().map_err(|e| Error::io(&e, "cannot write", &path))?;
+            let got = hash_file(&self.temp, &path, HashAlgo::Blake3)?;
+            if got != want {
+                return Err(Error::new(
+                    ErrorKind::Corrupt,
+                    format!("{path}: what was written does not match the source (blake3 {got}, expected {want})"),
+                )
+                .with_path(&path));
+            }
+        }
+        let f = self.file()?;
+        f.set_permissions(std::fs::Permissions::from_mode(entry.mode))
+            .map_err(|e| Error::io(&e, "cannot set the mode of", &path))?;
+        f.set_times(std::fs::FileTimes::new().set_modified(system_time(entry.mtime_ns)))
+            .map_err(|e| Error::io(&e, "cannot set the mtime of", &path))
+    }
+}
+
+/// A complete local temporary, renamed over its target once its batch was flushed.
+struct LocalPrepared {
+    temp: PathBuf,
+    target: PathBuf,
+    path: String,
+    done: bool,
+}
+
+impl Drop for LocalPrepared {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[async_trait]
+impl super::PreparedWrite for LocalPrepared {
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        blocking(|| std::fs::rename(&self.temp, &self.target))
+            .map_err(|e| Error::io(&e, "cannot replace", &self.path))?;
+        self.done = true;
+        Ok(())
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        self.done = true;
+        match blocking(|| std::fs::remove_file(&self.temp)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&e, "cannot remove temporary of", &self.path)),
+        }
+    }
 }
 
 impl Drop for LocalWriter {
@@ -508,36 +593,34 @@ impl WriteSink for LocalWriter {
         blocking(|| self.file()?.write_all(data).map_err(|e| Error::io(&e, "cannot write", &path)))
     }
 
-    async fn commit(mut self: Box<Self>, entry: &Entry, verify_sha256: Option<&str>) -> Result<()> {
-        let r = blocking(|| -> Result<()> {
+    async fn commit(mut self: Box<Self>, entry: &Entry, verify_blake3: Option<&str>) -> Result<()> {
+        blocking(|| -> Result<()> {
             let path = self.path.clone();
-            let f = self.file()?;
-            f.sync_all().map_err(|e| Error::io(&e, "cannot flush", &path))?;
-            if let Some(want) = verify_sha256 {
-                let got = hash_file(&self.temp, &path, HashAlgo::Sha256)?;
-                if got != want {
-                    return Err(Error::new(
-                        ErrorKind::Corrupt,
-                        format!("{path}: what was written does not match the source (sha256 {got}, expected {want})"),
-                    )
-                    .with_path(&path));
-                }
-            }
-            let f = self.file()?;
-            f.set_permissions(std::fs::Permissions::from_mode(entry.mode))
-                .map_err(|e| Error::io(&e, "cannot set the mode of", &path))?;
-            f.set_times(std::fs::FileTimes::new().set_modified(system_time(entry.mtime_ns)))
-                .map_err(|e| Error::io(&e, "cannot set the mtime of", &path))?;
+            self.file()?.sync_all().map_err(|e| Error::io(&e, "cannot flush", &path))?;
+            self.finalize(entry, verify_blake3)?;
             std::fs::rename(&self.temp, &self.target)
                 .map_err(|e| Error::io(&e, "cannot replace", &path))?;
             self.file = None;
-            if let Some(dir) = self.target.parent() {
-                fsync_dir(dir);
-            }
+            // The rename is made durable for the whole tree at once by `flush`, before the manifest that
+            // vouches for it is written; one directory fsync per file would cost more than the copy.
             Ok(())
-        });
+        })
         // On failure, Drop removes the temporary.
-        r
+    }
+
+    async fn prepare(
+        mut self: Box<Self>,
+        entry: &Entry,
+        verify_blake3: Option<&str>,
+    ) -> Result<Box<dyn super::PreparedWrite>> {
+        blocking(|| self.finalize(entry, verify_blake3))?;
+        self.file = None;
+        Ok(Box::new(LocalPrepared {
+            temp: std::mem::take(&mut self.temp),
+            target: std::mem::take(&mut self.target),
+            path: std::mem::take(&mut self.path),
+            done: false,
+        }))
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {

@@ -31,13 +31,47 @@ pub trait WriteSink: Send {
     fn resume_offset(&self) -> u64;
     /// Appends bytes.
     async fn write_chunk(&mut self, data: &[u8]) -> Result<()>;
-    /// Flushes to stable storage, sets mode and mtime from `entry`, checks the content against `verify_sha256`
+    /// Flushes to stable storage, sets mode and mtime from `entry`, checks the content against `verify_blake3`
+    /// (the BLAKE3 of what was read from the source)
     /// when given (by reading back what was written), and renames the temporary over the target.
-    async fn commit(self: Box<Self>, entry: &Entry, verify_sha256: Option<&str>) -> Result<()>;
+    async fn commit(self: Box<Self>, entry: &Entry, verify_blake3: Option<&str>) -> Result<()>;
+    /// Sets mode and mtime and checks the content like [`WriteSink::commit`], but leaves the temporary in place
+    /// unflushed: the caller makes a batch of them durable with one [`Backend::flush`], then commits each. By
+    /// default (backends without a cheaper batch) this commits at once.
+    async fn prepare(
+        self: Box<Self>,
+        entry: &Entry,
+        verify_blake3: Option<&str>,
+    ) -> Result<Box<dyn PreparedWrite>> {
+        self.commit(entry, verify_blake3).await?;
+        Ok(Box::new(Committed))
+    }
     /// Removes the temporary.
     async fn abort(self: Box<Self>) -> Result<()>;
     /// Leaves the temporary in place so that a later run resumes it.
     async fn keep_partial(self: Box<Self>) -> Result<()>;
+}
+
+/// A complete temporary waiting for its batch to be flushed; `commit` renames it over its target.
+#[async_trait]
+pub trait PreparedWrite: Send {
+    /// Makes the file visible under its name (after [`Backend::flush`] made its content durable).
+    async fn commit(self: Box<Self>) -> Result<()>;
+    /// Removes the temporary.
+    async fn abort(self: Box<Self>) -> Result<()>;
+}
+
+/// A write already committed by [`WriteSink::prepare`]'s default.
+struct Committed;
+
+#[async_trait]
+impl PreparedWrite for Committed {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+    async fn abort(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A place that holds a tree: list it, read and write files safely, delete, and keep syncwright's own state
@@ -78,6 +112,11 @@ pub trait Backend: Send + Sync + Debug {
     async fn remove_empty_dir(&self, path: &str) -> Result<bool>;
     /// Renames an entry (used to keep both versions of an edited destination file).
     async fn rename(&self, from: &str, to: &str) -> Result<()>;
+    /// Makes every completed write durable (renames included): called once before a manifest that vouches
+    /// for them is written. Backends whose writes are durable when they return need do nothing.
+    async fn flush(&self) -> Result<()> {
+        Ok(())
+    }
     /// Reads `.syncwright/<key>`, or None.
     async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// A local file holding `.syncwright/<key>`, for state too large to read at once (manifests of a million

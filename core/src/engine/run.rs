@@ -3,7 +3,7 @@
 use super::bandwidth::Bandwidth;
 use super::cancel::CancelFlag;
 use super::options::SyncOptions;
-use super::transfer::{Done, Shared, execute};
+use super::transfer::{self, Done, Shared, execute};
 use crate::backend::Backend;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::diff::{DiffOptions, Differ, diff};
@@ -420,13 +420,36 @@ async fn run_inner(
         extras: Mutex::new(Vec::new()),
         retries: Default::default(),
         bytes: Default::default(),
+        pending: Default::default(),
+        commit_failures: Default::default(),
     });
     let results: Arc<Mutex<HashMap<usize, std::result::Result<Done, FileError>>>> = Arc::default();
     // Directories first (files may land in them), then everything else in parallel.
     let (dirs, rest): (Vec<usize>, Vec<usize>) =
         work.into_iter().partition(|i| plan.actions[*i].op == Op::Mkdir);
     run_parallel(&shared, &plan, dirs, 1, &results).await;
+    // Commits batches whose oldest file has waited long enough; stopped between batches, never inside one (a
+    // batch taken from the queue is always committed or removed).
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let ticker = {
+        let sh = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(transfer::BATCH_AGE / 4) => sh.commit_if_due().await,
+                    _ = stop_rx.changed() => return,
+                }
+            }
+        })
+    };
     run_parallel(&shared, &plan, rest, opts.transfers, &results).await;
+    let _ = stop_tx.send(true);
+    let _ = ticker.await;
+    // The last batch of copies becomes visible now (or goes, after a cancel).
+    shared.drain(!ctx.cancel.is_cancelled()).await;
+    for (i, e) in std::mem::take(&mut *shared.commit_failures.lock().unwrap()) {
+        results.lock().unwrap().insert(i, Err(e));
+    }
 
     // Deletes: only in mirror mode, only after a run without errors, never more than max_delete.
     let mut errors_so_far =
@@ -459,7 +482,7 @@ async fn run_inner(
                 (is_dir, std::cmp::Reverse(a.path.matches('/').count()))
             });
             for i in order {
-                let r = execute(&shared, &plan.actions[i]).await;
+                let r = execute(&shared, i, &plan.actions[i]).await;
                 results.lock().unwrap().insert(i, r);
             }
             prune_emptied_dirs(&shared, &src_scan.manifest, &plan, &deletes, &results).await;
@@ -501,6 +524,8 @@ async fn run_inner(
         });
         let commit = async {
             let m = m?;
+            // Everything this run wrote is durable before the manifest says so.
+            dst.flush().await?;
             dst.write_state_with(&manifest_key(&opts.name), &|w: &mut dyn std::io::Write| {
                 m.write_to(w)
             })
@@ -537,7 +562,7 @@ async fn run_parallel(
                 if sh.cancel.is_cancelled() {
                     break;
                 }
-                let r = execute(&sh, &plan.actions[i]).await;
+                let r = execute(&sh, i, &plan.actions[i]).await;
                 results.lock().unwrap_or_else(|p| p.into_inner()).insert(i, r);
             }
         }));

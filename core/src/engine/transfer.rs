@@ -4,7 +4,7 @@
 use super::bandwidth::Bandwidth;
 use super::cancel::CancelFlag;
 use super::options::SyncOptions;
-use crate::backend::{Backend, WriteSink};
+use crate::backend::{Backend, PreparedWrite, WriteSink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::hash::Hasher;
 use crate::manifest::plan::{Action, DestChangedPolicy, Op, Reason};
@@ -40,11 +40,99 @@ pub(crate) struct Shared {
     pub extras: Mutex<Vec<Entry>>,
     pub retries: AtomicU64,
     pub bytes: AtomicU64,
+    /// Complete temporaries waiting for one flush of their batch before they are renamed.
+    pub pending: tokio::sync::Mutex<Batch>,
+    /// Actions whose file was copied but could not be made visible: (action index, error).
+    pub commit_failures: Mutex<Vec<(usize, FileError)>>,
+}
+
+/// Files made durable together: one flush (syncfs) for up to this many files or bytes, instead of one fsync each.
+pub(crate) const BATCH_FILES: usize = 512;
+/// See [`BATCH_FILES`].
+pub(crate) const BATCH_BYTES: u64 = 256 << 20;
+/// ... and no file waits longer than this to become visible.
+pub(crate) const BATCH_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Complete temporaries waiting for their flush.
+#[derive(Default)]
+pub(crate) struct Batch {
+    items: Vec<(usize, String, Box<dyn PreparedWrite>)>,
+    bytes: u64,
+    since: Option<std::time::Instant>,
 }
 
 impl Shared {
     pub fn warn(&self, w: Warning) {
         self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+    }
+
+    fn fail_commit(&self, idx: usize, path: &str, e: &Error) {
+        self.commit_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((idx, FileError::new(ErrorAction::Copy, path, e)));
+    }
+
+    /// Queues a complete temporary; a full batch is flushed and committed at once.
+    async fn enqueue(&self, idx: usize, path: &str, w: Box<dyn PreparedWrite>, size: u64) {
+        let full = {
+            let mut b = self.pending.lock().await;
+            b.items.push((idx, path.to_string(), w));
+            b.bytes += size;
+            let since = *b.since.get_or_insert_with(std::time::Instant::now);
+            (b.items.len() >= BATCH_FILES || b.bytes >= BATCH_BYTES || since.elapsed() >= BATCH_AGE)
+                .then(|| std::mem::take(&mut *b))
+        };
+        if let Some(b) = full {
+            self.commit_batch(b).await;
+        }
+    }
+
+    /// Commits the queued batch if its oldest file has waited [`BATCH_AGE`] (called by a ticker, so that a
+    /// finished file does not wait for a long copy to end).
+    pub async fn commit_if_due(&self) {
+        let due = {
+            let mut b = self.pending.lock().await;
+            b.since.is_some_and(|t| t.elapsed() >= BATCH_AGE).then(|| std::mem::take(&mut *b))
+        };
+        if let Some(b) = due {
+            self.commit_batch(b).await;
+        }
+    }
+
+    /// One flush makes the batch's content durable; then each temporary is renamed over its target.
+    async fn commit_batch(&self, b: Batch) {
+        if b.items.is_empty() {
+            return;
+        }
+        match self.dst.flush().await {
+            Ok(()) => {
+                for (idx, path, w) in b.items {
+                    if let Err(e) = w.commit().await {
+                        self.fail_commit(idx, &path, &e);
+                    }
+                }
+            }
+            Err(e) => {
+                for (idx, path, w) in b.items {
+                    let _ = w.abort().await;
+                    self.fail_commit(idx, &path, &e);
+                }
+            }
+        }
+    }
+
+    /// Commits what is still queued, or (after a cancel) removes it.
+    pub async fn drain(&self, commit: bool) {
+        let b = std::mem::take(&mut *self.pending.lock().await);
+        if commit {
+            self.commit_batch(b).await;
+        } else {
+            for (idx, path, w) in b.items {
+                let _ = w.abort().await;
+                self.fail_commit(idx, &path, &Error::cancelled());
+            }
+        }
     }
 }
 
@@ -166,14 +254,18 @@ async fn check_dest(sh: &Shared, a: &Action) -> Result<Proceed> {
 }
 
 /// Runs one action; errors come back as the report's `{action, path, error, kind}`.
-pub(crate) async fn execute(sh: &Shared, a: &Action) -> std::result::Result<Done, FileError> {
+pub(crate) async fn execute(
+    sh: &Shared,
+    idx: usize,
+    a: &Action,
+) -> std::result::Result<Done, FileError> {
     sh.progress.set_current(&a.path);
-    let r = execute_inner(sh, a).await;
+    let r = execute_inner(sh, idx, a).await;
     sh.progress.file_done();
     r.map_err(|e| FileError::new(err_action(a.op), &a.path, &e))
 }
 
-async fn execute_inner(sh: &Shared, a: &Action) -> Result<Done> {
+async fn execute_inner(sh: &Shared, idx: usize, a: &Action) -> Result<Done> {
     if sh.cancel.is_cancelled() {
         return Err(Error::cancelled());
     }
@@ -193,7 +285,7 @@ async fn execute_inner(sh: &Shared, a: &Action) -> Result<Done> {
                 sh.dst.delete(&a.path, d.kind).await?;
             }
             match a.op {
-                Op::Copy => copy_file(sh, a, entry).await,
+                Op::Copy => copy_file(sh, idx, a, entry).await,
                 Op::Symlink => {
                     sh.dst.create_symlink(&a.path, entry).await?;
                     Ok(Done::Written(entry.clone()))
@@ -227,18 +319,17 @@ async fn execute_inner(sh: &Shared, a: &Action) -> Result<Done> {
 }
 
 enum Attempt {
-    Copied([u8; 32], [u8; 32]),
+    Copied([u8; 32]),
     Changed(Option<Entry>),
 }
 
-async fn copy_file(sh: &Shared, a: &Action, planned: &Entry) -> Result<Done> {
+async fn copy_file(sh: &Shared, idx: usize, a: &Action, planned: &Entry) -> Result<Done> {
     let mut version = planned.clone();
     let retries = sh.opts.still_changing_retries;
     for attempt in 0..=retries {
-        match copy_once(sh, &version).await? {
-            Attempt::Copied(sha, b3) => {
+        match copy_once(sh, idx, &version).await? {
+            Attempt::Copied(b3) => {
                 let mut e = version;
-                e.hashes.set_sha256_raw(sha);
                 e.hashes.set_blake3_raw(b3);
                 return Ok(Done::Written(e));
             }
@@ -282,13 +373,13 @@ async fn source_stat(sh: &Shared, path: &str) -> Result<Option<Entry>> {
 }
 
 /// Copies one version of a file; reports a change of the source instead of committing it.
-async fn copy_once(sh: &Shared, version: &Entry) -> Result<Attempt> {
+async fn copy_once(sh: &Shared, idx: usize, version: &Entry) -> Result<Attempt> {
     let path = version.path.as_str();
     let mut reader = or_cancel(&sh.cancel, sh.src.open_read(path, 0)).await?;
     let mut sink = or_cancel(&sh.cancel, sh.dst.open_write(path, version)).await?;
     let r = stream(sh, version, &mut *reader, &mut *sink).await;
     match r {
-        Ok(Some((sha, b3))) => {
+        Ok(Some(b3)) => {
             // The source must still be the version that was read.
             let now = or_cancel(&sh.cancel, source_stat(sh, path)).await;
             match now {
@@ -302,10 +393,12 @@ async fn copy_once(sh: &Shared, version: &Entry) -> Result<Attempt> {
                     return Err(e);
                 }
             }
-            let hex = hex::encode(sha);
+            let hex = hex::encode(b3);
             let verify = sh.opts.verify.then_some(hex.as_str());
-            or_cancel(&sh.cancel, sink.commit(version, verify)).await?;
-            Ok(Attempt::Copied(sha, b3))
+            // Complete and checked: it becomes visible once its batch is flushed.
+            let ready = or_cancel(&sh.cancel, sink.prepare(version, verify)).await?;
+            sh.enqueue(idx, path, ready, version.size).await;
+            Ok(Attempt::Copied(b3))
         }
         Ok(None) => {
             sink.abort().await?;
@@ -324,14 +417,14 @@ async fn copy_once(sh: &Shared, version: &Entry) -> Result<Attempt> {
     }
 }
 
-/// Streams the source into the sink from its resume offset, hashing every byte (SHA-256 and BLAKE3); None when
+/// Streams the source into the sink from its resume offset, hashing every byte (BLAKE3); None when
 /// the source turned out to differ in size from `version`.
 async fn stream(
     sh: &Shared,
     version: &Entry,
     reader: &mut dyn crate::backend::ReadStream,
     sink: &mut dyn WriteSink,
-) -> Result<Option<([u8; 32], [u8; 32])>> {
+) -> Result<Option<[u8; 32]>> {
     let chunk = sh.opts.chunk_size.min(version.size.max(1) as usize + 1).max(1);
     let resume = sink.resume_offset().min(version.size);
     let mut buf = Vec::with_capacity(chunk);
@@ -369,5 +462,5 @@ async fn stream(
     if pos != version.size {
         return Ok(None);
     }
-    Ok(Some(hasher.finish_both()))
+    Ok(Some(hasher.finish_raw()))
 }
