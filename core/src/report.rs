@@ -217,4 +217,27 @@ impl SyncReport {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("reports always serialise")
     }
+
+    /// One line for people: `completed: 3 created, 0 updated, ... 0 warnings; 1.20 MB in 0.42 s`, and the fatal
+    /// error when there is one.
+    pub fn summary(&self) -> String {
+        let s = &self.stats;
+        let mut line = format!(
+            "{}: {} created, {} updated, {} deleted, {} unchanged, {} skipped, {} errors, {} warnings; {} in {:.2} s",
+            self.status.as_str(),
+            s.created,
+            s.updated,
+            s.deleted,
+            s.unchanged,
+            s.skipped,
+            s.errors,
+            s.warnings,
+            crate::usage::human_size(s.bytes_transferred),
+            self.duration_ms as f64 / 1000.0
+        );
+        if let Some(f) = &self.fatal {
+            line.push_str(&format!(": {}", f.error));
+        }
+        line
+    }
 }

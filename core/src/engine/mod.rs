@@ -537,26 +537,12 @@ fn log_report(logs: &LogStore, profile: &str, r: &SyncReport) {
             ),
         );
     }
-    let s = &r.stats;
     let level = match r.status {
         crate::report::Status::Completed => LogLevel::Info,
         crate::report::Status::Partial | crate::report::Status::Cancelled => LogLevel::Warning,
         _ => LogLevel::Error,
     };
-    let mut msg = format!(
-        "sync {}: {} created, {} updated, {} deleted, {} unchanged, {} skipped, {} errors in {:.1} s",
-        r.status.as_str(),
-        s.created,
-        s.updated,
-        s.deleted,
-        s.unchanged,
-        s.skipped,
-        s.errors,
-        r.duration_ms as f64 / 1000.0
-    );
-    if let Some(f) = &r.fatal {
-        msg.push_str(&format!(": {}", f.error));
-    }
-    let data = serde_json::json!({ "run_id": r.run_id, "status": r.status, "stats": s });
+    let msg = format!("sync {}", r.summary());
+    let data = serde_json::json!({ "run_id": r.run_id, "status": r.status, "stats": r.stats });
     let _ = logs.append(profile, LogEntry::now(level, msg, data));
 }

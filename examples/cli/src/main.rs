@@ -230,33 +230,20 @@ struct SyncArgs {
 }
 
 fn parse_age(s: &str) -> Result<f64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last() {
-        Some('s') => (&s[..s.len() - 1], 1.0),
-        Some('m') => (&s[..s.len() - 1], 60.0),
-        Some('h') => (&s[..s.len() - 1], 3600.0),
-        Some('d') => (&s[..s.len() - 1], 86400.0),
-        _ => (s, 1.0),
-    };
-    match num.parse::<f64>() {
-        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v * mult),
-        _ => Err(format!("{s:?} is not an age such as 30s, 5m, 2h or 1d")),
-    }
+    syncwright::config::parse_duration(s)
+        .map(|d| d.as_secs_f64())
+        .map_err(|e| e.message().to_string())
 }
 
+/// A bare number is KiB/s, as with rsync and rclone; with a unit (`B`, `K`, `M`, `G`), bytes per second.
 fn parse_rate(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last().map(|c| c.to_ascii_uppercase()) {
-        Some('B') => (&s[..s.len() - 1], 1.0),
-        Some('K') => (&s[..s.len() - 1], 1024.0),
-        Some('M') => (&s[..s.len() - 1], 1024.0 * 1024.0),
-        Some('G') => (&s[..s.len() - 1], 1024.0 * 1024.0 * 1024.0),
-        _ => (s, 1024.0),
+    let t = s.trim();
+    let with_unit = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        format!("{t}K")
+    } else {
+        t.to_string()
     };
-    match num.parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() && v * mult >= 1.0 => Ok((v * mult) as u64),
-        _ => Err(format!("{s:?} is not a rate such as 500K or 10M")),
-    }
+    syncwright::config::parse_rate(&with_unit).map_err(|e| e.message().to_string())
 }
 
 impl FilterArgs {
@@ -318,17 +305,6 @@ pub(crate) fn error_exit(e: &Error) -> ExitCode {
         ErrorKind::Cancelled => 4,
         _ => 1,
     })
-}
-
-pub(crate) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 fn engine(state_dir: Option<PathBuf>) -> Result<Engine, Error> {
@@ -549,7 +525,7 @@ fn print_plan_totals(p: &Plan) {
     eprintln!(
         "plan: {} to copy ({}), {} new, {} updated, {} links, {} dirs, {} metadata, {} to delete, {} only at destination, {} identical, {} skipped, {} errors",
         t.copy_files,
-        human_bytes(t.copy_bytes),
+        syncwright::usage::human_size(t.copy_bytes),
         t.new_files,
         t.updated_files,
         t.symlinks,
@@ -571,20 +547,7 @@ pub(crate) fn print_report(r: &SyncReport) {
         print!("{}", p.combined());
         print_plan_totals(p);
     }
-    let s = &r.stats;
-    println!(
-        "{}: {} created, {} updated, {} deleted, {} unchanged, {} skipped, {} errors, {} warnings; {} in {:.2} s",
-        r.status.as_str(),
-        s.created,
-        s.updated,
-        s.deleted,
-        s.unchanged,
-        s.skipped,
-        s.errors,
-        s.warnings,
-        human_bytes(s.bytes_transferred),
-        r.duration_ms as f64 / 1000.0
-    );
+    println!("{}", r.summary());
     for w in &r.warnings {
         eprintln!("syncwright: warning: {}", w.message);
     }
