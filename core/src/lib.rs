@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod locks;
 pub mod logs;
 pub mod progress;
+pub mod recovery;
 
 pub use engine::{Engine, EngineConfig, SyncOptions};
 pub use jobs::Job;

@@ -1,0 +1,368 @@
+//! Circuit breakers per target (a host, a bucket, a drive). A breaker opens after N consecutive failures or a
+//! failure rate over a window, stays open for a cool-down (work on that target waits instead of burning attempts),
+//! then lets a bounded number of probes through (half-open): a probe that succeeds closes it, one that fails opens
+//! it again. Every transition is reported with its target, state and the time left open.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// When a breaker opens and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open it.
+    pub failure_threshold: u32,
+    /// Share of failures over the window that opens it (with at least `min_calls` calls in the window).
+    pub failure_rate: f64,
+    /// The window, in seconds.
+    pub window_secs: f64,
+    /// Calls needed in the window before the rate counts.
+    pub min_calls: u32,
+    /// How long it stays open, in seconds.
+    pub cooldown_secs: f64,
+    /// Probes let through while half-open.
+    pub half_open_probes: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failure_threshold: 5,
+            failure_rate: 0.5,
+            window_secs: 60.0,
+            min_calls: 20,
+            cooldown_secs: 30.0,
+            half_open_probes: 1,
+        }
+    }
+}
+
+/// The state of a breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    /// Calls go through.
+    Closed,
+    /// Calls wait for the cool-down.
+    Open,
+    /// A few probes go through.
+    HalfOpen,
+}
+
+/// A change of state, for the event bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakerTransition {
+    /// The target.
+    pub target: String,
+    /// From.
+    pub from: BreakerState,
+    /// To.
+    pub to: BreakerState,
+    /// Seconds left open (0 unless open).
+    pub timeout_remaining: f64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: BreakerState,
+    consecutive: u32,
+    window: VecDeque<(Instant, bool)>,
+    opened_until: Option<Instant>,
+    probes: u32,
+    trips: u64,
+}
+
+/// A breaker for one target.
+pub struct CircuitBreaker {
+    target: String,
+    cfg: BreakerConfig,
+    inner: Mutex<Inner>,
+    on_transition: Option<TransitionCallback>,
+}
+
+/// Whether a call may go now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Go (a probe when half-open).
+    Go,
+    /// Wait this long, then ask again.
+    Wait(Duration),
+}
+
+impl std::fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("target", &self.target)
+            .field("state", &self.lock().state)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Breakers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Breakers").field("cfg", &self.cfg).finish()
+    }
+}
+
+/// Hears breaker transitions.
+pub type TransitionCallback = Arc<dyn Fn(&BreakerTransition) + Send + Sync>;
+
+impl CircuitBreaker {
+    /// A closed breaker for `target`; `on_transition` hears every change of state.
+    pub fn new(
+        target: impl Into<String>,
+        cfg: BreakerConfig,
+        on_transition: Option<TransitionCallback>,
+    ) -> CircuitBreaker {
+        CircuitBreaker {
+            target: target.into(),
+            cfg,
+            inner: Mutex::new(Inner {
+                state: BreakerState::Closed,
+                consecutive: 0,
+                window: VecDeque::new(),
+                opened_until: None,
+                probes: 0,
+                trips: 0,
+            }),
+            on_transition,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The state now (an open breaker whose cool-down passed is half-open).
+    pub fn state(&self) -> BreakerState {
+        let mut g = self.lock();
+        self.tick(&mut g);
+        g.state
+    }
+
+    /// How many times it opened.
+    pub fn trips(&self) -> u64 {
+        self.lock().trips
+    }
+
+    fn set(&self, g: &mut Inner, to: BreakerState) {
+        if g.state == to {
+            return;
+        }
+        let from = g.state;
+        g.state = to;
+        if to == BreakerState::Open {
+            g.trips += 1;
+            g.opened_until = Some(Instant::now() + Duration::from_secs_f64(self.cfg.cooldown_secs));
+        }
+        if to != BreakerState::HalfOpen {
+            g.probes = 0;
+        }
+        if let Some(cb) = &self.on_transition {
+            let timeout_remaining = match (to, g.opened_until) {
+                (BreakerState::Open, Some(t)) => {
+                    t.saturating_duration_since(Instant::now()).as_secs_f64()
+                }
+                _ => 0.0,
+            };
+            cb(&BreakerTransition { target: self.target.clone(), from, to, timeout_remaining });
+        }
+    }
+
+    fn tick(&self, g: &mut Inner) {
+        if g.state == BreakerState::Open && g.opened_until.is_some_and(|t| Instant::now() >= t) {
+            self.set(g, BreakerState::HalfOpen);
+        }
+    }
+
+    /// Asks to make a call.
+    pub fn admit(&self) -> Admission {
+        let mut g = self.lock();
+        self.tick(&mut g);
+        match g.state {
+            BreakerState::Closed => Admission::Go,
+            BreakerState::Open => Admission::Wait(
+                g.opened_until
+                    .map(|t| t.saturating_duration_since(Instant::now()))
+                    .unwrap_or_default(),
+            ),
+            BreakerState::HalfOpen if g.probes < self.cfg.half_open_probes.max(1) => {
+                g.probes += 1;
+                Admission::Go
+            }
+            // Probes are out: wait a little for their answer.
+            BreakerState::HalfOpen => Admission::Wait(Duration::from_millis(100)),
+        }
+    }
+
+    /// Waits until a call may go (or `cancel` is set: then false).
+    pub async fn wait_admitted(&self, cancel: &crate::engine::CancelFlag) -> bool {
+        loop {
+            match self.admit() {
+                Admission::Go => return true,
+                Admission::Wait(d) => {
+                    tokio::select! {
+                        biased;
+                        _ = cancel.cancelled() => return false,
+                        _ = tokio::time::sleep(d) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reports how a call went.
+    pub fn record(&self, ok: bool) {
+        let mut g = self.lock();
+        self.tick(&mut g);
+        let now = Instant::now();
+        let window = Duration::from_secs_f64(self.cfg.window_secs);
+        g.window.push_back((now, ok));
+        while g.window.front().is_some_and(|(t, _)| now.duration_since(*t) > window) {
+            g.window.pop_front();
+        }
+        if ok {
+            g.consecutive = 0;
+            if g.state == BreakerState::HalfOpen {
+                g.window.clear();
+                self.set(&mut g, BreakerState::Closed);
+            }
+            return;
+        }
+        g.consecutive += 1;
+        match g.state {
+            BreakerState::HalfOpen => self.set(&mut g, BreakerState::Open),
+            BreakerState::Closed => {
+                let calls = g.window.len() as u32;
+                let failures = g.window.iter().filter(|(_, ok)| !ok).count() as f64;
+                let rate_trip =
+                    calls >= self.cfg.min_calls && failures / calls as f64 >= self.cfg.failure_rate;
+                if g.consecutive >= self.cfg.failure_threshold || rate_trip {
+                    self.set(&mut g, BreakerState::Open);
+                }
+            }
+            BreakerState::Open => {}
+        }
+    }
+}
+
+/// The breakers of every target, made on first use.
+#[derive(Default)]
+pub struct Breakers {
+    cfg: BreakerConfig,
+    map: Mutex<HashMap<String, Arc<CircuitBreaker>>>,
+    on_transition: Option<TransitionCallback>,
+}
+
+impl Breakers {
+    /// Breakers with `cfg`, each reporting transitions to `on_transition`.
+    pub fn new(cfg: BreakerConfig, on_transition: Option<TransitionCallback>) -> Breakers {
+        Breakers { cfg, map: Mutex::default(), on_transition }
+    }
+
+    /// The breaker of `target`.
+    pub fn get(&self, target: &str) -> Arc<CircuitBreaker> {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(target.to_string())
+            .or_insert_with(|| {
+                Arc::new(CircuitBreaker::new(target, self.cfg, self.on_transition.clone()))
+            })
+            .clone()
+    }
+
+    /// Trips of every breaker so far.
+    pub fn trips(&self) -> u64 {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).values().map(|b| b.trips()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> BreakerConfig {
+        BreakerConfig {
+            failure_threshold: 3,
+            cooldown_secs: 10.0,
+            half_open_probes: 1,
+            min_calls: 10,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opens_cools_down_probes_and_closes() {
+        let seen: Arc<Mutex<Vec<BreakerTransition>>> = Arc::default();
+        let s = seen.clone();
+        let b = CircuitBreaker::new(
+            "sftp://pod-1",
+            cfg(),
+            Some(Arc::new(move |t: &BreakerTransition| s.lock().unwrap().push(t.clone()))),
+        );
+        for _ in 0..2 {
+            b.record(false);
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.record(false);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.admit(), Admission::Wait(Duration::from_secs(10)));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert_eq!(b.admit(), Admission::Wait(Duration::from_secs(6)));
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert_eq!(b.admit(), Admission::Go, "one probe");
+        assert!(matches!(b.admit(), Admission::Wait(_)), "only one probe at a time");
+        b.record(false);
+        assert_eq!(b.state(), BreakerState::Open, "a failed probe opens it again");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(b.admit(), Admission::Go);
+        b.record(true);
+        assert_eq!(b.state(), BreakerState::Closed);
+        let t = seen.lock().unwrap().clone();
+        let states: Vec<_> = t.iter().map(|t| (t.from, t.to)).collect();
+        use BreakerState::*;
+        assert_eq!(
+            states,
+            [
+                (Closed, Open),
+                (Open, HalfOpen),
+                (HalfOpen, Open),
+                (Open, HalfOpen),
+                (HalfOpen, Closed)
+            ]
+        );
+        assert_eq!(t[0].timeout_remaining, 10.0);
+        assert_eq!(t[0].target, "sftp://pod-1");
+        assert_eq!(b.trips(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_rate_over_the_window_opens_it() {
+        let b = CircuitBreaker::new("s3://bucket", cfg(), None);
+        for i in 0..10 {
+            b.record(i % 2 == 0); // alternate: never 3 in a row, but half fail
+        }
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_breaker_makes_work_wait_and_cancel_ends_the_wait() {
+        let b = CircuitBreaker::new("t", cfg(), None);
+        for _ in 0..3 {
+            b.record(false);
+        }
+        let cancel = crate::engine::CancelFlag::new();
+        let start = Instant::now();
+        assert!(b.wait_admitted(&cancel).await);
+        assert_eq!(Instant::now() - start, Duration::from_secs(10), "waited exactly the cool-down");
+        b.record(false);
+        cancel.cancel();
+        let start = Instant::now();
+        assert!(!b.wait_admitted(&cancel).await);
+        assert_eq!(Instant::now(), start);
+    }
+}
