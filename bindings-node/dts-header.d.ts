@@ -99,6 +99,33 @@ export interface SyncOptionsFields {
   list_identical?: boolean
   /** Threads for scanning and hashing (0: automatic). Default 0. */
   scan_threads?: number
+  /** Retry policies by error category (`network_timeout`, `rate_limited`, ...), overriding the defaults table. */
+  retry?: Partial<Record<RecoveryCategory, RetryPolicy>>
+  /** Circuit breakers of remote targets. */
+  breaker?: Partial<BreakerConfig>
+}
+/** An error category of the recovery layer. */
+export type RecoveryCategory =
+  | 'network_timeout' | 'network_connection' | 'network_dns' | 'network_tls' | 'service_unavailable'
+  | 'rate_limited' | 'resource_disk' | 'resource_memory' | 'resource_quota' | 'permission' | 'auth'
+  | 'validation' | 'corruption' | 'configuration' | 'unknown'
+/** When and how often one category of failure is retried (delays in seconds). */
+export interface RetryPolicy {
+  backoff: { type: 'exponential'; factor: number } | { type: 'linear' } | { type: 'fixed' }
+  max_attempts: number
+  initial_delay: number
+  max_delay: number
+  /** Each delay varies by up to this share either way (0.2: ±20%). */
+  jitter: number
+}
+/** When a breaker opens and for how long. */
+export interface BreakerConfig {
+  failure_threshold: number
+  failure_rate: number
+  window_secs: number
+  min_calls: number
+  cooldown_secs: number
+  half_open_probes: number
 }
 /** Sync options: snake_case (canonical) or camelCase keys (`maxDelete`). */
 export type SyncOptions = OptionsOf<SyncOptionsFields>

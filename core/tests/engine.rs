@@ -12,8 +12,36 @@ use syncwright::backend::local::LocalBackend;
 use syncwright::manifest::plan::{CompareMode, DestChangedPolicy};
 use syncwright::manifest::scan::LinkMode;
 use syncwright::progress::{ProgressSnapshot, Stage};
+use syncwright::recovery::{Category, RetryPolicy};
 use syncwright::report::WarningReason;
 use syncwright::{Engine, EngineConfig, ErrorKind, Status, SyncOptions, SyncReport};
+
+/// Options whose broken connections are not retried within the run (to test what the next run finds).
+fn no_retry(o: SyncOptions) -> SyncOptions {
+    let mut o = o;
+    o.retry.set(Category::NetworkConnection, RetryPolicy { max_attempts: 1, ..RetryPolicy::NONE });
+    o
+}
+
+/// Options that retry at once (no waiting in tests).
+fn quick_retry(o: SyncOptions) -> SyncOptions {
+    let mut o = o;
+    for c in Category::ALL {
+        let p = RetryPolicy::default_for(c);
+        if p.max_attempts > 1 {
+            o.retry.set(
+                c,
+                RetryPolicy {
+                    initial_delay: Duration::ZERO,
+                    max_delay: Duration::ZERO,
+                    jitter: 0.0,
+                    ..p
+                },
+            );
+        }
+    }
+    o
+}
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -337,7 +365,7 @@ fn a_partial_temporary_of_an_unchanged_source_is_resumed_and_stale_ones_swept() 
     let r = f.sync_with(
         f.local(&f.src),
         dst.backend(),
-        SyncOptions { chunk_size: 512 * 1024, ..Default::default() },
+        no_retry(SyncOptions { chunk_size: 512 * 1024, ..Default::default() }),
     );
     assert_eq!(r.status, Status::Failed, "{r:?}");
     assert_eq!(r.errors[0].kind, ErrorKind::Network);
@@ -368,7 +396,7 @@ fn a_partial_temporary_of_a_changed_source_is_not_resumed() {
     let r = f.sync_with(
         f.local(&f.src),
         dst.backend(),
-        SyncOptions { chunk_size: 64 * 1024, ..Default::default() },
+        no_retry(SyncOptions { chunk_size: 64 * 1024, ..Default::default() }),
     );
     assert_eq!(r.status, Status::Failed);
     let new = bytes(66, 1024 * 1024);
@@ -600,4 +628,47 @@ fn a_damaged_destination_manifest_is_never_trusted() {
         assert_eq!(tree(&f.src), tree(&f.dst), "the scan found the missing file");
         std::fs::write(&mpath, "{ not json").unwrap();
     }
+}
+
+#[test]
+fn a_broken_connection_is_retried_within_the_run_and_resumes() {
+    let f = fixture();
+    let data = bytes(11, 3 * 1024 * 1024);
+    write(&f.src, "m.bin", &data);
+    let dst = Instrumented::new(f.local(&f.dst));
+    dst.at_byte(Some("m.bin"), 2 * 1024 * 1024, Fault::Fail(ErrorKind::Network), false);
+    let opts = quick_retry(SyncOptions { chunk_size: 512 * 1024, ..Default::default() });
+    let r = f.sync_with(f.local(&f.src), dst.backend(), opts);
+    assert_eq!(r.status, Status::Completed, "{r:?}");
+    assert_eq!(r.stats.retries, 1);
+    assert_eq!(
+        r.stats.bytes_transferred,
+        data.len() as u64,
+        "the second attempt resumed the partial file"
+    );
+    assert_eq!(std::fs::read(f.dst.join("m.bin")).unwrap(), data);
+    assert!(temporaries(&f.dst).is_empty());
+}
+
+#[test]
+fn a_seeded_schedule_failing_30_percent_of_calls_gives_byte_identical_output() {
+    let f = fixture();
+    for i in 0..60 {
+        write(
+            &f.src,
+            &format!("d{}/f{i}.bin", i % 7),
+            &bytes(100 + i, (i as usize * 7919) % 300_000),
+        );
+    }
+    // Never more than max_attempts - 1 = 4 failures for one file, so every file gets through.
+    let src = Instrumented::new(f.local(&f.src));
+    src.fail_randomly(42, 0.3, ErrorKind::Network, 2);
+    let dst = Instrumented::new(f.local(&f.dst));
+    dst.fail_randomly(43, 0.3, ErrorKind::Network, 2);
+    let opts = quick_retry(SyncOptions { chunk_size: 64 * 1024, ..Default::default() });
+    let r = f.sync_with(src.backend(), dst.backend(), opts);
+    assert_eq!(r.status, Status::Completed, "{:?}", r.errors);
+    assert!(r.stats.retries > 0, "the schedule did fail some calls");
+    assert_eq!(tree(&f.src), tree(&f.dst));
+    assert!(temporaries(&f.dst).is_empty());
 }

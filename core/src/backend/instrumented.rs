@@ -94,8 +94,8 @@ struct Random {
     rng: fastrand::Rng,
     probability: f64,
     kind: ErrorKind,
-    max_in_a_row: u32,
-    in_a_row: HashMap<String, u32>,
+    max_per_path: u32,
+    failed: HashMap<String, u32>,
 }
 
 #[derive(Debug, Default)]
@@ -157,14 +157,15 @@ impl Instrumented {
     }
 
     /// Fails a share `probability` of data calls (reads, writes, opens) at random, reproducibly from `seed`, but
-    /// never more than `max_in_a_row` times in a row for one path.
-    pub fn fail_randomly(&self, seed: u64, probability: f64, kind: ErrorKind, max_in_a_row: u32) {
+    /// never more than `max_per_path` times for one path (so that a file with N attempts always gets through when
+    /// `max_per_path` < N). Which calls fail depends on the seed and on the order of the calls.
+    pub fn fail_randomly(&self, seed: u64, probability: f64, kind: ErrorKind, max_per_path: u32) {
         self.rules().random = Some(Random {
             rng: fastrand::Rng::with_seed(seed),
             probability,
             kind,
-            max_in_a_row,
-            in_a_row: HashMap::new(),
+            max_per_path,
+            failed: HashMap::new(),
         });
     }
 
@@ -193,12 +194,10 @@ impl Instrumented {
                 && data
                 && let Some(rand) = r.random.as_mut()
             {
-                let row = rand.in_a_row.entry(path.to_string()).or_insert(0);
-                if *row < rand.max_in_a_row && rand.rng.f64() < rand.probability {
-                    *row += 1;
+                let failed = rand.failed.entry(path.to_string()).or_insert(0);
+                if *failed < rand.max_per_path && rand.rng.f64() < rand.probability {
+                    *failed += 1;
                     fault = Some(Fault::Fail(rand.kind));
-                } else {
-                    *row = 0;
                 }
             }
             fault

@@ -49,6 +49,10 @@ pub struct SyncOptions {
     pub list_identical: bool,
     /// Threads for scanning and hashing (0: automatic).
     pub scan_threads: usize,
+    /// Retry policies by error category (see `recovery::policy` for the defaults table).
+    pub retry: crate::recovery::RetryPolicies,
+    /// Circuit breakers of remote targets.
+    pub breaker: crate::recovery::BreakerConfig,
 }
 
 impl Default for SyncOptions {
@@ -74,6 +78,8 @@ impl Default for SyncOptions {
             progress_interval_ms: 200,
             list_identical: false,
             scan_threads: 0,
+            retry: Default::default(),
+            breaker: Default::default(),
         }
     }
 }

@@ -422,6 +422,8 @@ async fn run_inner(
         bytes: Default::default(),
         pending: Default::default(),
         commit_failures: Default::default(),
+        src_breaker: remote_breaker(src, opts),
+        dst_breaker: remote_breaker(dst, opts),
     });
     let results: Arc<Mutex<HashMap<usize, std::result::Result<Done, FileError>>>> = Arc::default();
     // Directories first (files may land in them), then everything else in parallel.
@@ -537,6 +539,15 @@ async fn run_inner(
         }
     }
     Ok(None)
+}
+
+/// A breaker for a remote backend; local disks get none.
+fn remote_breaker(
+    b: &Arc<dyn Backend>,
+    opts: &SyncOptions,
+) -> Option<Arc<crate::recovery::CircuitBreaker>> {
+    (b.scheme() != "local")
+        .then(|| Arc::new(crate::recovery::CircuitBreaker::new(b.location(), opts.breaker, None)))
 }
 
 async fn run_parallel(

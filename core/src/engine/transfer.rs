@@ -40,6 +40,10 @@ pub(crate) struct Shared {
     pub extras: Mutex<Vec<Entry>>,
     pub retries: AtomicU64,
     pub bytes: AtomicU64,
+    /// Breakers of the remote ends (none for local disks: a local failure is not a flaky link).
+    pub src_breaker: Option<Arc<crate::recovery::CircuitBreaker>>,
+    /// See `src_breaker`.
+    pub dst_breaker: Option<Arc<crate::recovery::CircuitBreaker>>,
     /// Complete temporaries waiting for one flush of their batch before they are renamed.
     pub pending: tokio::sync::Mutex<Batch>,
     /// Actions whose file was copied but could not be made visible: (action index, error).
@@ -260,9 +264,61 @@ pub(crate) async fn execute(
     a: &Action,
 ) -> std::result::Result<Done, FileError> {
     sh.progress.set_current(&a.path);
-    let r = execute_inner(sh, idx, a).await;
+    let r = with_recovery(sh, || execute_inner(sh, idx, a)).await;
     sh.progress.file_done();
     r.map_err(|e| FileError::new(err_action(a.op), &a.path, &e))
+}
+
+/// Runs `op` under the retry policies and the breakers of the remote ends: a flaky link is retried with backoff
+/// (a partial file resumes), an open breaker makes the work wait instead of burning attempts, and what cannot
+/// recover fails at once. Retries are counted in the report's `retries`.
+pub(crate) async fn with_recovery<T, Fut>(sh: &Shared, mut op: impl FnMut() -> Fut) -> Result<T>
+where
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let breakers: Vec<_> = [&sh.src_breaker, &sh.dst_breaker].into_iter().flatten().collect();
+    let mut rng = fastrand::Rng::new();
+    let (r, _) = crate::recovery::retry(
+        &sh.opts.retry,
+        &sh.cancel,
+        &mut rng,
+        |_, _, _| {
+            sh.retries.fetch_add(1, Ordering::Relaxed);
+        },
+        |_| {
+            let fut = op();
+            let breakers = &breakers;
+            async move {
+                for b in breakers.iter() {
+                    if !b.wait_admitted(&sh.cancel).await {
+                        return Err(Error::cancelled());
+                    }
+                }
+                let r = fut.await;
+                let link_failure = r.as_ref().err().is_some_and(|e| {
+                    use crate::recovery::Category::*;
+                    matches!(
+                        crate::recovery::classify(e).category,
+                        NetworkTimeout
+                            | NetworkConnection
+                            | NetworkDns
+                            | ServiceUnavailable
+                            | RateLimited
+                    )
+                });
+                for b in breakers.iter() {
+                    if r.is_ok() {
+                        b.record(true);
+                    } else if link_failure {
+                        b.record(false);
+                    }
+                }
+                r
+            }
+        },
+    )
+    .await;
+    r
 }
 
 async fn execute_inner(sh: &Shared, idx: usize, a: &Action) -> Result<Done> {
