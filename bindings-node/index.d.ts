@@ -99,6 +99,8 @@ export interface SyncOptionsFields {
   list_identical?: boolean
   /** Threads for scanning and hashing (0: automatic). Default 0. */
   scan_threads?: number
+  /** Attempts at the whole run when it fails with something that can recover (the host down, the service busy). Default 3. */
+  max_attempts?: number
   /** Retry policies by error category (`network_timeout`, `rate_limited`, ...), overriding the defaults table. */
   retry?: Partial<Record<RecoveryCategory, RetryPolicy>>
   /** Circuit breakers of remote targets. */
@@ -369,7 +371,21 @@ export type SyncEvent =
   | { type: 'lock_released'; name: string; job_id: string | null }
   | { type: 'lock_broken'; lock: LockInfo; reason: string }
   | { type: 'log'; profile: string; log: LogEntry }
+  | {
+      type: 'recovery_update'; operation_id: string; function_name: string; state: OperationState; attempt: number
+      max_attempts: number; error?: string; timestamp: string
+    }
+  | {
+      type: 'recovery_completed'; operation_id: string; success: boolean; final_state: OperationState
+      total_attempts: number; duration: number; timestamp: string
+    }
+  | { type: 'breaker'; transition: { target: string; from: BreakerState; to: BreakerState; timeout_remaining: number } }
   | { type: 'job_finished'; job_id: string; at: string; status: JobStatus; stats: SyncStats }
+/** Where a recovery operation is. */
+export type OperationState =
+  | 'pending' | 'in_progress' | 'recovering' | 'success' | 'failed' | 'exhausted' | 'cancelled'
+/** The state of a circuit breaker. */
+export type BreakerState = 'closed' | 'open' | 'half_open'
 
 // ---------------------------------------------------------------------------------------------------------------
 // Generated from bindings-node/src by napi-rs.

@@ -328,8 +328,12 @@ fn subscription_sees_the_job_from_queued_to_finished() {
         let mut event = ptr::null_mut();
         ok(unsafe { sw_subscription_next(sub, 60_000, &mut event) });
         let v: Value = serde_json::from_str(&take_string(event)).unwrap();
-        assert_eq!(v["job_id"], id.as_str(), "{v}");
         let t = v["type"].as_str().unwrap().to_string();
+        if !t.starts_with("job_") && t != "progress" {
+            // Recovery and lock events of the same run; this test follows the job's own.
+            continue;
+        }
+        assert_eq!(v["job_id"], id.as_str(), "{v}");
         if t == "job_finished" {
             assert_eq!(v["status"], "completed", "{v}");
             assert_eq!(v["stats"]["created"], 4, "{v}");

@@ -256,7 +256,8 @@ class Engine:
     lists), ``links`` (``"preserve"``, ``"follow"``, ``"skip"``), ``min_age_secs``, ``delete``, ``max_delete``,
     ``dry_run``, ``transfers``, ``verify``, ``bwlimit`` (bytes per second), ``dest_changed`` (``"overwrite"``,
     ``"skip"``, ``"keep_both"``), ``rescan_dest``, ``chunk_size``, ``still_changing_retries``,
-    ``progress_interval_ms``, ``list_identical``, ``scan_threads``, ``retry`` (policies by error category),
+    ``progress_interval_ms``, ``list_identical``, ``scan_threads``, ``max_attempts`` (of the whole run),
+    ``retry`` (policies by error category),
     ``breaker`` (circuit breakers of remote targets). An unknown name or a bad value raises
     :class:`~syncwright.InvalidInputError`.
 

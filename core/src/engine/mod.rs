@@ -26,6 +26,7 @@ use crate::progress::{ProgressCallback, ProgressTracker, Stage};
 use crate::report::SyncReport;
 use crate::state::Store;
 use crate::state::history::RunRecord;
+use crate::state::operations::{Operation, OperationState};
 use serde::Deserialize;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -68,9 +69,21 @@ pub struct Engine {
     events: Arc<EventBus>,
     logs: LogStore,
     jobs: Mutex<Vec<Job>>,
+    breaker_trips: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Recovery figures: the stored operations' and this engine's breaker trips.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecoveryMetrics {
+    /// Counts over the operations.
+    #[serde(flatten)]
+    pub operations: crate::state::operations::OperationMetrics,
+    /// Times a circuit breaker opened.
+    pub circuit_breaker_trips: u64,
 }
 
 /// What a job does.
+#[derive(Clone)]
 enum Work {
     /// A sync between two backends.
     Sync { src: Arc<dyn Backend>, dst: Arc<dyn Backend>, opts: Box<SyncOptions> },
@@ -132,7 +145,14 @@ impl Engine {
             // Runs whose process died while they ran are interrupted, not "running" forever.
             s.mark_interrupted(&crate::locks::host_name(), crate::locks::pid_alive)?;
         }
-        Ok(Engine { runtime, store, events, logs, jobs: Mutex::new(Vec::new()) })
+        Ok(Engine {
+            runtime,
+            store,
+            events,
+            logs,
+            jobs: Mutex::new(Vec::new()),
+            breaker_trips: Arc::default(),
+        })
     }
 
     /// A subscription to every event of this engine's jobs from now on.
@@ -197,6 +217,7 @@ impl Engine {
                 on_progress,
                 vec![guard],
                 timeout,
+                None,
             );
         };
         let (src, dst) = (backend::open(source)?, backend::open(dest)?);
@@ -223,7 +244,7 @@ impl Engine {
         let profile_lock = self.take_lock(&locks, &profile_lock_name(name), &owner, name)?;
         let dest_lock = self.take_lock(&locks, &dest_lock_name(&dst.location()), &owner, name)?;
         let work = Work::Sync { src, dst, opts: Box::new(opts) };
-        self.launch_job(info, work, on_progress, vec![profile_lock, dest_lock], timeout)
+        self.launch_job(info, work, on_progress, vec![profile_lock, dest_lock], timeout, None)
     }
 
     /// Takes a lock and announces it (and the stale lock it broke, if any) on the bus and in the profile's log.
@@ -280,6 +301,139 @@ impl Engine {
         out
     }
 
+    /// Operations in the store, newest first (only those not ended when `active_only`).
+    pub fn operations(&self, active_only: bool, limit: usize) -> Result<Vec<Operation>> {
+        self.store_or_err()?.operations(active_only, limit)
+    }
+
+    /// One operation, or `not_found`.
+    pub fn operation(&self, id: &str) -> Result<Operation> {
+        self.store_or_err()?
+            .operation(id)?
+            .ok_or_else(|| Error::new(crate::ErrorKind::NotFound, format!("no operation {id}")))
+    }
+
+    /// Operations a restart interrupted: not ended, and their process is gone from this host.
+    pub fn interrupted_operations(&self) -> Result<Vec<Operation>> {
+        self.store_or_err()?
+            .interrupted_operations(&crate::locks::host_name(), crate::locks::pid_alive)
+    }
+
+    /// Cancels an operation: its running job stops (the operation ends `cancelled`), or a stored operation that is
+    /// not running here is marked cancelled. An operation that has ended is a `conflict`.
+    pub fn cancel_operation(&self, id: &str) -> Result<Operation> {
+        let op = self.operation(id)?;
+        if let Some(job) = self.job(id).filter(|j| j.report().is_none()) {
+            job.cancel();
+            job.wait(None);
+            return self.operation(id);
+        }
+        if op.state.is_final() {
+            return Err(Error::new(
+                crate::ErrorKind::Conflict,
+                format!("operation {id} already ended ({})", op.state.as_str()),
+            ));
+        }
+        let mut op = op;
+        set_op_state(&self.store, &self.events, &mut op, OperationState::Cancelled, None);
+        Ok(op)
+    }
+
+    /// Runs an operation again: one that failed, ran out of attempts, was cancelled or was interrupted by a restart
+    /// (any ended one with `force`), with `max_attempts` more attempts (default: its own). A profile run takes its
+    /// locks again, so `config` is needed for it. The new job has the operation's id.
+    pub fn retry_operation(
+        &self,
+        id: &str,
+        force: bool,
+        max_attempts: Option<u32>,
+        config: Option<&Config>,
+    ) -> Result<Job> {
+        let op = self.operation(id)?;
+        if self.job(id).is_some_and(|j| j.report().is_none()) {
+            return Err(Error::new(
+                crate::ErrorKind::Conflict,
+                format!("operation {id} is running"),
+            ));
+        }
+        let owner_alive = op.host == crate::locks::host_name() && crate::locks::pid_alive(op.pid);
+        let interrupted = !op.state.is_final() && !owner_alive;
+        let retryable = matches!(
+            op.state,
+            OperationState::Failed | OperationState::Exhausted | OperationState::Cancelled
+        );
+        if !(retryable || interrupted || (force && op.state.is_final())) {
+            return Err(Error::new(
+                crate::ErrorKind::Conflict,
+                format!(
+                    "operation {id} is {} (force retries one that succeeded)",
+                    op.state.as_str()
+                ),
+            ));
+        }
+        let m = &op.metadata;
+        let text = |k: &str| m.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let mut info = JobInfo::new(
+            text("profile"),
+            text("source").unwrap_or_default(),
+            text("destination").unwrap_or_default(),
+        );
+        info.job_id = op.operation_id.clone();
+        let mut guards = Vec::new();
+        if let Some(p) = &info.profile {
+            let cfg = config.ok_or_else(|| {
+                Error::invalid(format!("operation {id} runs profile {p}: pass its config"))
+            })?;
+            let locks = LockDir::new(cfg.coordination_dir());
+            let owner = LockOwner { profile: Some(p.clone()), job_id: Some(info.job_id.clone()) };
+            guards.push(self.take_lock(&locks, &profile_lock_name(p), &owner, p)?);
+            if !info.destination.is_empty() {
+                guards.push(self.take_lock(
+                    &locks,
+                    &dest_lock_name(&info.destination),
+                    &owner,
+                    p,
+                )?);
+            }
+        }
+        let work = match m
+            .get("command")
+            .and_then(|c| serde_json::from_value::<Vec<String>>(c.clone()).ok())
+        {
+            Some(argv) => Work::Command { argv },
+            None => {
+                let mut opts: SyncOptions =
+                    serde_json::from_value(m.get("options").cloned().unwrap_or_default()).map_err(
+                        |e| Error::new(crate::ErrorKind::Corrupt, format!("operation {id}: {e}")),
+                    )?;
+                if let Some(n) = max_attempts {
+                    opts.max_attempts = n.max(1);
+                }
+                let (src, dst) = (backend::open(&info.source)?, backend::open(&info.destination)?);
+                Work::Sync { src, dst, opts: Box::new(opts) }
+            }
+        };
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).retain(|j| j.id() != id);
+        self.launch_job(info, work, None, guards, None, Some(op))
+    }
+
+    /// Figures over the stored operations, with the circuit breaker trips of this engine.
+    pub fn recovery_metrics(&self) -> Result<RecoveryMetrics> {
+        Ok(RecoveryMetrics {
+            operations: self.store_or_err()?.operation_metrics()?,
+            circuit_breaker_trips: self.breaker_trips.load(std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    fn store_or_err(&self) -> Result<&Arc<Store>> {
+        self.store.as_ref().ok_or_else(|| {
+            Error::new(
+                crate::ErrorKind::FeatureDisabled,
+                "this engine runs without a state store (no_store)",
+            )
+        })
+    }
+
     /// A job of this engine by id (running, or finished within the retention time).
     pub fn job(&self, id: &str) -> Option<Job> {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|j| j.id() == id).cloned()
@@ -306,7 +460,7 @@ impl Engine {
     ) -> Result<Job> {
         let info = JobInfo::new(profile, src.location(), dst.location());
         let work = Work::Sync { src, dst, opts: Box::new(opts) };
-        self.launch_job(info, work, on_progress, guards, None)
+        self.launch_job(info, work, on_progress, guards, None, None)
     }
 
     fn launch_job(
@@ -316,6 +470,7 @@ impl Engine {
         on_progress: Option<ProgressCallback>,
         guards: Vec<LockGuard>,
         timeout: Option<Duration>,
+        prior: Option<Operation>,
     ) -> Result<Job> {
         let interval = match &work {
             Work::Sync { opts, .. } => {
@@ -327,10 +482,20 @@ impl Engine {
             }
             Work::Command { .. } => Duration::from_millis(200),
         };
+        let on_breaker: crate::recovery::breaker::TransitionCallback = {
+            let (bus, trips) = (self.events.clone(), self.breaker_trips.clone());
+            Arc::new(move |t: &crate::recovery::BreakerTransition| {
+                if t.to == crate::recovery::BreakerState::Open {
+                    trips.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                bus.publish(Event::Breaker { transition: t.clone() });
+            })
+        };
         let ctx = RunContext {
             cancel: CancelFlag::new(),
             progress: Arc::new(ProgressTracker::default()),
             store: self.store.clone(),
+            on_breaker: Some(on_breaker),
         };
         let job = Job::new(info, ctx.cancel.clone(), ctx.progress.clone());
         {
@@ -362,6 +527,34 @@ impl Engine {
                 pid: std::process::id(),
                 host: crate::locks::host_name(),
             })?;
+        }
+        let max_attempts = match &work {
+            Work::Sync { opts, .. } => opts.max_attempts.max(1),
+            Work::Command { .. } => 1,
+        };
+        let mut op = Operation {
+            operation_id: job.id().to_string(),
+            function_name: match (&work, &job.info().profile) {
+                (Work::Command { .. }, _) => "command",
+                (_, Some(_)) => "sync_profile",
+                _ => "sync",
+            }
+            .to_string(),
+            state: OperationState::Pending,
+            attempt: prior.as_ref().map(|p| p.attempt).unwrap_or(0),
+            max_attempts: max_attempts + prior.as_ref().map(|p| p.attempt).unwrap_or(0),
+            error: None,
+            created_at: prior
+                .as_ref()
+                .map(|p| p.created_at.clone())
+                .unwrap_or_else(|| job.info().started_at.clone()),
+            updated_at: now_rfc3339(),
+            metadata: operation_metadata(job.info(), &work),
+            pid: std::process::id(),
+            host: crate::locks::host_name(),
+        };
+        if let Some(store) = &self.store {
+            store.put_operation(&op)?;
         }
         let store = self.store.clone();
         let logs = self.logs.clone();
@@ -424,9 +617,44 @@ impl Engine {
                     cancel.cancel();
                 })
             });
-            let mut report = match work {
-                Work::Sync { src, dst, opts } => run_sync(src, dst, &opts, &ctx).await,
-                Work::Command { argv } => command::run_command(&argv, None, &ctx.cancel).await,
+            // The run is an operation: a failure that can recover (the source host down, the service busy)
+            // runs it again after the policy's delay, up to max_attempts; every change is a recovery event.
+            let op_started = std::time::Instant::now();
+            let mut report = loop {
+                op.attempt += 1;
+                set_op_state(&store, &bus, &mut op, OperationState::InProgress, None);
+                let report = match &work {
+                    Work::Sync { src, dst, opts } => {
+                        run_sync(src.clone(), dst.clone(), opts, &ctx).await
+                    }
+                    Work::Command { argv } => command::run_command(argv, None, &ctx.cancel).await,
+                };
+                let Some(f) = report.fatal.as_ref().filter(|_| !ctx.cancel.is_cancelled()) else {
+                    break report;
+                };
+                let c = crate::recovery::classify(&Error::new(f.kind, f.error.clone()));
+                if !c.recoverable || op.attempt >= op.max_attempts {
+                    break report;
+                }
+                set_op_state(
+                    &store,
+                    &bus,
+                    &mut op,
+                    OperationState::Recovering,
+                    Some(f.error.clone()),
+                );
+                let policy = match &work {
+                    Work::Sync { opts, .. } => opts.retry.get(c.category),
+                    Work::Command { .. } => crate::recovery::RetryPolicy::NONE,
+                };
+                let wait = policy
+                    .delay(op.attempt, &mut fastrand::Rng::new())
+                    .max(c.retry_after.unwrap_or_default());
+                tokio::select! {
+                    biased;
+                    _ = ctx.cancel.cancelled() => break report,
+                    _ = tokio::time::sleep(wait) => {}
+                }
             };
             if let Some(w) = watchdog {
                 w.abort();
@@ -442,6 +670,30 @@ impl Engine {
                     Some(crate::report::FileError::new(crate::report::ErrorAction::Run, "", &e));
             }
             let report = report;
+            let final_state = match report.status {
+                crate::report::Status::Completed => OperationState::Success,
+                crate::report::Status::Cancelled => OperationState::Cancelled,
+                _ if report.fatal.as_ref().is_some_and(|f| {
+                    crate::recovery::classify(&Error::new(f.kind, f.error.clone())).recoverable
+                }) && op.attempt >= op.max_attempts =>
+                {
+                    OperationState::Exhausted
+                }
+                _ => OperationState::Failed,
+            };
+            let error = report.fatal.as_ref().or(report.errors.first()).map(|e| e.error.clone());
+            if let Some(m) = op.metadata.as_object_mut() {
+                m.insert("progress".into(), serde_json::json!(ctx.progress.snapshot().percent));
+            }
+            set_op_state(&store, &bus, &mut op, final_state, error);
+            bus.publish(Event::RecoveryCompleted {
+                operation_id: op.operation_id.clone(),
+                success: final_state == OperationState::Success,
+                final_state,
+                total_attempts: op.attempt,
+                duration: op_started.elapsed().as_secs_f64(),
+                timestamp: now_rfc3339(),
+            });
             ticker.abort();
             let _ = ticker.await;
             emit(&ctx.progress.snapshot());
@@ -545,4 +797,47 @@ fn log_report(logs: &LogStore, profile: &str, r: &SyncReport) {
     let msg = format!("sync {}", r.summary());
     let data = serde_json::json!({ "run_id": r.run_id, "status": r.status, "stats": r.stats });
     let _ = logs.append(profile, LogEntry::now(level, msg, data));
+}
+
+/// What an operation needs to run again, and what it is about.
+fn operation_metadata(info: &JobInfo, work: &Work) -> serde_json::Value {
+    let mut m = serde_json::json!({
+        "job_id": info.job_id,
+        "sync_id": info.sync_id,
+        "profile": info.profile,
+        "source": info.source,
+        "destination": info.destination,
+    });
+    match work {
+        Work::Sync { opts, .. } => m["options"] = serde_json::to_value(opts).unwrap_or_default(),
+        Work::Command { argv } => m["command"] = serde_json::json!(argv),
+    }
+    m
+}
+
+/// Moves an operation to `state`, stores it and announces it (`recovery_update`).
+fn set_op_state(
+    store: &Option<Arc<Store>>,
+    bus: &EventBus,
+    op: &mut Operation,
+    state: OperationState,
+    error: Option<String>,
+) {
+    op.state = state;
+    if error.is_some() {
+        op.error = error;
+    }
+    op.updated_at = now_rfc3339();
+    if let Some(s) = store {
+        let _ = s.put_operation(op);
+    }
+    bus.publish(Event::RecoveryUpdate {
+        operation_id: op.operation_id.clone(),
+        function_name: op.function_name.clone(),
+        state,
+        attempt: op.attempt,
+        max_attempts: op.max_attempts,
+        error: op.error.clone(),
+        timestamp: op.updated_at.clone(),
+    });
 }

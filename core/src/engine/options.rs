@@ -49,6 +49,9 @@ pub struct SyncOptions {
     pub list_identical: bool,
     /// Threads for scanning and hashing (0: automatic).
     pub scan_threads: usize,
+    /// Attempts at the whole run when it fails with something that can recover (the source host unreachable,
+    /// the service busy); per-file retries are the `retry` policies'.
+    pub max_attempts: u32,
     /// Retry policies by error category (see `recovery::policy` for the defaults table).
     pub retry: crate::recovery::RetryPolicies,
     /// Circuit breakers of remote targets.
@@ -78,6 +81,7 @@ impl Default for SyncOptions {
             progress_interval_ms: 200,
             list_identical: false,
             scan_threads: 0,
+            max_attempts: 3,
             retry: Default::default(),
             breaker: Default::default(),
         }

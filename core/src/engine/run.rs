@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 const TEMP_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// What a run needs besides its backends and options.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunContext {
     /// Set to cancel.
     pub cancel: CancelFlag,
@@ -37,6 +37,8 @@ pub struct RunContext {
     pub progress: Arc<ProgressTracker>,
     /// The embedded store (hash cache); None hashes everything afresh.
     pub store: Option<Arc<Store>>,
+    /// Hears the circuit breakers' transitions.
+    pub on_breaker: Option<crate::recovery::breaker::TransitionCallback>,
 }
 
 /// The state key of the destination manifest of snapshot `name`.
@@ -107,6 +109,15 @@ pub async fn run_sync(
         plan,
         fatal: fatal.filter(|f| f.kind != ErrorKind::Cancelled),
         output: None,
+    }
+}
+
+impl std::fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("cancel", &self.cancel)
+            .field("store", &self.store)
+            .finish()
     }
 }
 
@@ -422,8 +433,8 @@ async fn run_inner(
         bytes: Default::default(),
         pending: Default::default(),
         commit_failures: Default::default(),
-        src_breaker: remote_breaker(src, opts),
-        dst_breaker: remote_breaker(dst, opts),
+        src_breaker: remote_breaker(src, opts, ctx),
+        dst_breaker: remote_breaker(dst, opts, ctx),
     });
     let results: Arc<Mutex<HashMap<usize, std::result::Result<Done, FileError>>>> = Arc::default();
     // Directories first (files may land in them), then everything else in parallel.
@@ -545,9 +556,15 @@ async fn run_inner(
 fn remote_breaker(
     b: &Arc<dyn Backend>,
     opts: &SyncOptions,
+    ctx: &RunContext,
 ) -> Option<Arc<crate::recovery::CircuitBreaker>> {
-    (b.scheme() != "local")
-        .then(|| Arc::new(crate::recovery::CircuitBreaker::new(b.location(), opts.breaker, None)))
+    (b.scheme() != "local").then(|| {
+        Arc::new(crate::recovery::CircuitBreaker::new(
+            b.location(),
+            opts.breaker,
+            ctx.on_breaker.clone(),
+        ))
+    })
 }
 
 async fn run_parallel(

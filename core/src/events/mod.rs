@@ -58,6 +58,44 @@ pub enum Event {
         /// Why it was stale.
         reason: String,
     },
+    /// An operation changed state (document 4's `recovery_update`).
+    RecoveryUpdate {
+        /// The operation.
+        operation_id: String,
+        /// What it does.
+        function_name: String,
+        /// Its state.
+        state: crate::state::operations::OperationState,
+        /// The attempt under way.
+        attempt: u32,
+        /// Attempts allowed.
+        max_attempts: u32,
+        /// The last error.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// RFC 3339.
+        timestamp: String,
+    },
+    /// An operation ended (document 4's `recovery_completed`).
+    RecoveryCompleted {
+        /// The operation.
+        operation_id: String,
+        /// Whether it succeeded.
+        success: bool,
+        /// How it ended.
+        final_state: crate::state::operations::OperationState,
+        /// Attempts made.
+        total_attempts: u32,
+        /// Seconds from its first attempt to its end.
+        duration: f64,
+        /// RFC 3339.
+        timestamp: String,
+    },
+    /// A circuit breaker changed state.
+    Breaker {
+        /// The transition.
+        transition: crate::recovery::BreakerTransition,
+    },
     /// An entry was written to a profile's log.
     Log {
         /// The profile.
@@ -93,7 +131,9 @@ impl Event {
             | Event::JobFinished { job_id, .. } => Some(job_id),
             Event::LockTaken { lock } | Event::LockBroken { lock, .. } => lock.job_id.as_deref(),
             Event::LockReleased { job_id, .. } => job_id.as_deref(),
-            Event::Log { .. } => None,
+            Event::RecoveryUpdate { operation_id, .. }
+            | Event::RecoveryCompleted { operation_id, .. } => Some(operation_id),
+            Event::Log { .. } | Event::Breaker { .. } => None,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The per-host embedded store (SQLite): the hash cache and the history of runs (operations and the outbox come
-//! with their issues).
+//! The per-host embedded store (SQLite): the hash cache, the history of runs and the recovery operations (the
+//! outbox comes with its issue).
 //!
 //! The store lives on local disk (never on a shared NFS/SMB volume). Its default place is
 //! `$SYNCWRIGHT_STATE_DIR`, else `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`.
@@ -76,9 +76,24 @@ CREATE TABLE IF NOT EXISTS runs (
     host TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_profile ON runs (profile, started_at);
+CREATE TABLE IF NOT EXISTS operations (
+    operation_id TEXT PRIMARY KEY,
+    function_name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS operations_by_state ON operations (state, created_at);
 ";
 
 pub mod history;
+pub mod operations;
 
 impl Store {
     /// Opens (creating) the store in `dir`.
@@ -89,8 +104,22 @@ impl Store {
         Store::open(&dir.join(STORE_FILE))
     }
 
-    /// Opens (creating) the store at the file `path`.
+    /// Opens (creating) the store at the file `path`. Processes that open one store at the same moment (two CLI
+    /// runs started together) wait for each other while the first sets it up.
     pub fn open(path: &Path) -> Result<Store> {
+        let mut tries = 0;
+        loop {
+            match Store::try_open(path) {
+                Err(e) if tries < 100 && e.message().contains("locked") => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20 + fastrand::u64(..20)));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path).map_err(|e| {
             Error::new(
                 ErrorKind::Unavailable,
