@@ -206,6 +206,12 @@ pub struct Profile {
     /// Scan the destination instead of trusting its manifest.
     #[serde(default)]
     pub rescan_dest: bool,
+    /// Attempts at the whole run when it fails with something that can recover.
+    pub max_attempts: Option<u32>,
+    /// Retry policies by error category (`[profiles.x.retry.rate_limited]`), over the defaults.
+    pub retry: Option<crate::recovery::RetryPolicies>,
+    /// Circuit breakers of remote targets.
+    pub breaker: Option<crate::recovery::BreakerConfig>,
 }
 
 fn default_preset() -> Preset {
@@ -238,6 +244,9 @@ impl Profile {
             bwlimit: self.bwlimit.as_ref().map(|r| r.get()).transpose()?,
             dest_changed: self.dest_changed,
             rescan_dest: self.rescan_dest,
+            max_attempts: self.max_attempts.unwrap_or(SyncOptions::default().max_attempts),
+            retry: self.retry.clone().unwrap_or_default(),
+            breaker: self.breaker.unwrap_or_default(),
             ..SyncOptions::default()
         };
         o.validate()?;
@@ -408,5 +417,23 @@ mod tests {
             Duration::from_secs(600)
         );
         assert_eq!(ok.profile("nope").unwrap_err().kind(), crate::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn recovery_settings_per_profile() {
+        let r = Config::from_toml(
+            "[profiles.pod]\nsource = \"/a\"\ndestination = \"/b\"\nmax_attempts = 5\n\
+             [profiles.pod.retry.rate_limited]\nbackoff = { type = \"fixed\" }\nmax_attempts = 9\n\
+             initial_delay = 1.5\nmax_delay = 1.5\njitter = 0\n[profiles.pod.breaker]\ncooldown_secs = 5\n",
+        )
+        .unwrap();
+        let o = r.profile("pod").unwrap().sync_options("pod").unwrap();
+        assert_eq!(o.max_attempts, 5);
+        assert_eq!(o.retry.get(crate::recovery::Category::RateLimited).max_attempts, 9);
+        assert_eq!(o.breaker.cooldown_secs, 5.0);
+        assert_eq!(
+            o.breaker.failure_threshold,
+            crate::recovery::BreakerConfig::default().failure_threshold
+        );
     }
 }

@@ -63,6 +63,8 @@ impl Gate {
 pub enum Fault {
     /// The call fails with this kind.
     Fail(ErrorKind),
+    /// The call fails with this kind and message (what a service would say: "429 slow down", ...).
+    FailWith(ErrorKind, String),
     /// The stream waits at the gate.
     Pause(Arc<Gate>),
     /// The hook runs with the path, then the call goes on.
@@ -73,6 +75,7 @@ impl std::fmt::Debug for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Fault::Fail(k) => write!(f, "Fail({k})"),
+            Fault::FailWith(k, m) => write!(f, "FailWith({k}, {m:?})"),
             Fault::Pause(_) => f.write_str("Pause"),
             Fault::Hook(_) => f.write_str("Hook"),
         }
@@ -96,6 +99,7 @@ struct Random {
     kind: ErrorKind,
     max_per_path: u32,
     failed: HashMap<String, u32>,
+    message: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -160,12 +164,36 @@ impl Instrumented {
     /// never more than `max_per_path` times for one path (so that a file with N attempts always gets through when
     /// `max_per_path` < N). Which calls fail depends on the seed and on the order of the calls.
     pub fn fail_randomly(&self, seed: u64, probability: f64, kind: ErrorKind, max_per_path: u32) {
+        self.set_random(seed, probability, kind, None, max_per_path);
+    }
+
+    /// [`Instrumented::fail_randomly`] with the message the failures carry.
+    pub fn fail_randomly_with(
+        &self,
+        seed: u64,
+        probability: f64,
+        kind: ErrorKind,
+        message: &str,
+        max_per_path: u32,
+    ) {
+        self.set_random(seed, probability, kind, Some(message.to_string()), max_per_path);
+    }
+
+    fn set_random(
+        &self,
+        seed: u64,
+        probability: f64,
+        kind: ErrorKind,
+        message: Option<String>,
+        max_per_path: u32,
+    ) {
         self.rules().random = Some(Random {
             rng: fastrand::Rng::with_seed(seed),
             probability,
             kind,
             max_per_path,
             failed: HashMap::new(),
+            message,
         });
     }
 
@@ -197,7 +225,10 @@ impl Instrumented {
                 let failed = rand.failed.entry(path.to_string()).or_insert(0);
                 if *failed < rand.max_per_path && rand.rng.f64() < rand.probability {
                     *failed += 1;
-                    fault = Some(Fault::Fail(rand.kind));
+                    fault = Some(match &rand.message {
+                        Some(m) => Fault::FailWith(rand.kind, m.clone()),
+                        None => Fault::Fail(rand.kind),
+                    });
                 }
             }
             fault
@@ -213,6 +244,10 @@ async fn fire(f: &Fault, what: &str, path: &str) -> Result<()> {
     match f {
         Fault::Fail(kind) => {
             Err(Error::new(*kind, format!("injected {kind} fault during {what} of {path}"))
+                .with_path(path))
+        }
+        Fault::FailWith(kind, msg) => {
+            Err(Error::new(*kind, format!("{msg} (injected during {what} of {path})"))
                 .with_path(path))
         }
         Fault::Pause(g) => {

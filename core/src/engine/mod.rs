@@ -91,6 +91,9 @@ enum Work {
     Command { argv: Vec<String> },
 }
 
+/// How long an ended operation stays in the store (pruned when an engine starts).
+pub const OPERATION_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// How long a finished job stays in [`Engine::jobs`] (its record stays in the history).
 pub const JOB_RETENTION: Duration = Duration::from_secs(3600);
 
@@ -144,6 +147,10 @@ impl Engine {
         if let Some(s) = &store {
             // Runs whose process died while they ran are interrupted, not "running" forever.
             s.mark_interrupted(&crate::locks::host_name(), crate::locks::pid_alive)?;
+            // Ended operations are kept for a week.
+            let cutoff = chrono::Utc::now()
+                - chrono::Duration::from_std(OPERATION_RETENTION).unwrap_or_default();
+            s.prune_operations(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))?;
         }
         Ok(Engine {
             runtime,
@@ -423,6 +430,22 @@ impl Engine {
             operations: self.store_or_err()?.operation_metrics()?,
             circuit_breaker_trips: self.breaker_trips.load(std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// Runs the recovery self-test (named scenarios, all when empty; `runs` each) in a scratch folder that is
+    /// removed afterwards.
+    pub fn recovery_self_test(
+        &self,
+        scenarios: &[String],
+        runs: u32,
+    ) -> Result<crate::recovery::selftest::SelfTestReport> {
+        let scratch = std::env::temp_dir()
+            .join(format!("syncwright-selftest-{}", uuid::Uuid::new_v4().simple()));
+        let r = self
+            .runtime
+            .block_on(crate::recovery::selftest::run_self_test(scenarios, runs, &scratch));
+        let _ = std::fs::remove_dir_all(&scratch);
+        r
     }
 
     fn store_or_err(&self) -> Result<&Arc<Store>> {

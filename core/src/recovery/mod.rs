@@ -1,10 +1,11 @@
-//! Recovery: classification of errors, retry policies per category, circuit breakers per target. (Persisted
-//! operations, metrics and the self-test runner of document 4 come next, and every backend call of the engine goes
-//! through [`policy::retry`] and a breaker then.)
+//! Recovery: classification of errors, retry policies per category, circuit breakers per target, and a self-test
+//! that runs named fault scenarios for real. The engine runs every per-file step under [`policy::retry`] and the
+//! breakers of remote ends; whole runs are persisted operations (`state::operations`) retried at job level.
 
 pub mod breaker;
 pub mod classify;
 pub mod policy;
+pub mod selftest;
 
 pub use breaker::{BreakerConfig, BreakerState, BreakerTransition, Breakers, CircuitBreaker};
 pub use classify::{Category, Classification, classify};

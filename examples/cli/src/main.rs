@@ -150,6 +150,18 @@ enum Cmd {
     },
     /// Run the profiles that have an interval by themselves, until Ctrl-C.
     Schedule,
+    /// Run the recovery self-test: fault scenarios (network_timeout, connection_failure, service_unavailable,
+    /// rate_limited, disk_space_exhausted, corruption) through the engine, with success rates and overhead.
+    RecoveryTest {
+        /// Scenarios to run (all when none).
+        scenarios: Vec<String>,
+        /// Runs of each.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Convert a manifest of the older media-sync or cloud-sync systems into the canonical format.
     Import {
         /// The old manifest (JSON).
@@ -337,6 +349,29 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Cmd::Usage { models, root, json } => ctx.usage(models, root, json),
         Cmd::Schedule => ctx.schedule(),
+        Cmd::RecoveryTest { scenarios, runs, json } => {
+            let engine = engine(cli.state_dir.clone())?;
+            let r = engine.recovery_self_test(&scenarios, runs)?;
+            if json {
+                println!("{}", serde_json::to_string(&r).map_err(Error::from)?);
+            } else {
+                println!("baseline (no faults): {:.1} ms", r.baseline_ms);
+                for s in &r.scenarios {
+                    println!(
+                        "{:<22} {}/{} as expected, {} retries, +{:.1} ms ({:.0}% overhead)  {}",
+                        s.name,
+                        s.as_expected,
+                        s.runs,
+                        s.retries,
+                        s.average_recovery_ms,
+                        s.overhead_percent,
+                        s.description
+                    );
+                }
+                println!("{}", r.overall);
+            }
+            Ok(ExitCode::from(if r.overall == "PASS" { 0 } else { 1 }))
+        }
         Cmd::Manifest { dir, name, no_hash, output, filters } => {
             let opts = syncwright::manifest::scan::ManifestOptions {
                 name: Some(name),
