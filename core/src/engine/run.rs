@@ -535,15 +535,29 @@ async fn run_inner(
         let m = dest_entries.and_then(|d| {
             merged_manifest(&src_scan.manifest, &d, &plan, &results, extras, &opts.name, dst)
         });
+        // The commit runs under the retry policies like every other step (a remote manifest upload can meet a
+        // busy service).
         let commit = async {
             let m = m?;
-            // Everything this run wrote is durable before the manifest says so.
-            dst.flush().await?;
-            dst.write_state_with(&manifest_key(&opts.name), &|w: &mut dyn std::io::Write| {
-                m.write_to(w)
-            })
-            .await?;
-            dst.delete_state(&inflight_key(&opts.name)).await
+            let mut rng = fastrand::Rng::new();
+            let (r, _) = crate::recovery::retry(
+                &opts.retry,
+                &ctx.cancel,
+                &mut rng,
+                |_, _, _| {},
+                |_| async {
+                    // Everything this run wrote is durable before the manifest says so.
+                    dst.flush().await?;
+                    dst.write_state_with(
+                        &manifest_key(&opts.name),
+                        &|w: &mut dyn std::io::Write| m.write_to(w),
+                    )
+                    .await?;
+                    dst.delete_state(&inflight_key(&opts.name)).await
+                },
+            )
+            .await;
+            r
         };
         if let Err(e) = commit.await {
             acc.errors.push(FileError::new(ErrorAction::Commit, "", &e));
