@@ -614,8 +614,10 @@ impl Engine {
             };
             let ticker = {
                 let (progress, emit) = (ctx.progress.clone(), emit.clone());
+                let (store, op_id) = (store.clone(), job_id.clone());
                 tokio::spawn(async move {
                     let mut last = None;
+                    let mut stored = std::time::Instant::now();
                     loop {
                         tokio::time::sleep(interval).await;
                         let s = progress.snapshot();
@@ -626,6 +628,14 @@ impl Engine {
                         if last != Some(key) {
                             last = Some(key);
                             emit(&s);
+                            // The operation's progress, for whoever looks at the store (at most every 2 s).
+                            if let Some(st) = &store
+                                && stored.elapsed() >= Duration::from_secs(2)
+                            {
+                                stored = std::time::Instant::now();
+                                let _ =
+                                    st.set_operation_progress(&op_id, s.percent, &now_rfc3339());
+                            }
                         }
                     }
                 })

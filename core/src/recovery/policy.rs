@@ -318,6 +318,59 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn every_policy_waits_its_sequence_on_the_clock() {
+        for cat in Category::ALL {
+            let p = RetryPolicy { jitter: 0.0, ..RetryPolicy::default_for(cat) };
+            let mut policies = RetryPolicies::default();
+            policies.set(cat, p);
+            let kind_msg = match cat {
+                Category::NetworkTimeout => (ErrorKind::Timeout, "timed out"),
+                Category::NetworkConnection => (ErrorKind::Network, "reset"),
+                Category::NetworkDns => (ErrorKind::Network, "dns lookup failed"),
+                Category::NetworkTls => (ErrorKind::Network, "tls handshake"),
+                Category::ServiceUnavailable => (ErrorKind::Unavailable, "503"),
+                Category::RateLimited => (ErrorKind::Unavailable, "429"),
+                Category::ResourceDisk => (ErrorKind::Resource, "no space"),
+                Category::ResourceMemory => (ErrorKind::Resource, "out of memory"),
+                Category::ResourceQuota => (ErrorKind::Resource, "quota"),
+                Category::Permission => (ErrorKind::Permission, "denied"),
+                Category::Auth => (ErrorKind::Auth, "expired"),
+                Category::Validation => (ErrorKind::InvalidInput, "bad"),
+                Category::Corruption => (ErrorKind::Corrupt, "checksum"),
+                Category::Configuration => (ErrorKind::FeatureDisabled, "off"),
+                Category::Unknown => (ErrorKind::Internal, "?"),
+            };
+            let mut waits = Vec::new();
+            let mut at = Vec::new();
+            let start = tokio::time::Instant::now();
+            let (r, stats) = retry(
+                &policies,
+                &CancelFlag::new(),
+                &mut fastrand::Rng::with_seed(1),
+                |_, _, w| waits.push(w),
+                |_| {
+                    at.push(tokio::time::Instant::now() - start);
+                    async move { Err::<(), _>(Error::new(kind_msg.0, kind_msg.1)) }
+                },
+            )
+            .await;
+            assert!(r.is_err());
+            assert_eq!(stats.attempts, p.max_attempts, "{cat:?}");
+            let expected: Vec<Duration> = (1..p.max_attempts).map(|n| p.base_delay(n)).collect();
+            assert_eq!(waits, expected, "{cat:?}");
+            // Each attempt started when the waits before it had passed on the clock.
+            for (i, t) in at.iter().enumerate().skip(1) {
+                let due: Duration = expected[..i].iter().sum();
+                assert!(
+                    *t >= due && *t - due <= Duration::from_millis(i as u64),
+                    "{cat:?} attempt {}",
+                    i + 1
+                );
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn cancel_during_backoff_returns_at_once() {
         let mut policies = RetryPolicies::default();
         policies.set(

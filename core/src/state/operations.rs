@@ -149,6 +149,16 @@ impl Store {
         Ok(())
     }
 
+    /// Records the progress (percent) of a running operation in its metadata.
+    pub fn set_operation_progress(&self, id: &str, percent: f64, at: &str) -> Result<()> {
+        self.lock().execute(
+            "UPDATE operations SET metadata = json_set(metadata, '$.progress', ?2), updated_at = ?3 \
+             WHERE operation_id = ?1 AND state IN ('in_progress', 'recovering')",
+            params![id, percent, at],
+        )?;
+        Ok(())
+    }
+
     /// One operation.
     pub fn operation(&self, id: &str) -> Result<Option<Operation>> {
         let conn = self.lock();
@@ -310,6 +320,8 @@ mod tests {
         assert_eq!(m.average_recovery_time, 4.0);
         assert_eq!(m.average_attempts_per_recovery, 3.0);
         assert!((m.success_rate - 2.0 / 3.0).abs() < 1e-9);
+        s.set_operation_progress("d", 75.5, "2026-01-03T00:00:05Z").unwrap();
+        assert_eq!(s.operation("d").unwrap().unwrap().metadata["progress"], 75.5);
         let gone = s.interrupted_operations("h", |pid| pid != 77).unwrap();
         assert_eq!(gone.iter().map(|o| o.operation_id.as_str()).collect::<Vec<_>>(), ["d"]);
         assert!(s.interrupted_operations("h", |_| true).unwrap().is_empty());
