@@ -25,22 +25,14 @@ fn no_retry(o: SyncOptions) -> SyncOptions {
 
 /// Options that retry at once (no waiting in tests).
 fn quick_retry(o: SyncOptions) -> SyncOptions {
-    let mut o = o;
-    for c in Category::ALL {
-        let p = RetryPolicy::default_for(c);
-        if p.max_attempts > 1 {
-            o.retry.set(
-                c,
-                RetryPolicy {
-                    initial_delay: Duration::ZERO,
-                    max_delay: Duration::ZERO,
-                    jitter: 0.0,
-                    ..p
-                },
-            );
-        }
+    SyncOptions {
+        retry: syncwright::recovery::RetryPolicies::with_delays(
+            Duration::ZERO,
+            Duration::ZERO,
+            0.0,
+        ),
+        ..o
     }
-    o
 }
 
 struct Fixture {

@@ -7,7 +7,7 @@ use syncwright::backend::Backend;
 use syncwright::backend::instrumented::{Fault, Instrumented};
 use syncwright::backend::local::LocalBackend;
 use syncwright::events::Event;
-use syncwright::recovery::{Category, RetryPolicy};
+use syncwright::recovery::RetryPolicies;
 use syncwright::state::operations::OperationState;
 use syncwright::{Engine, EngineConfig, ErrorKind, Status, SyncOptions};
 
@@ -21,22 +21,10 @@ fn engine(state: &Path) -> Engine {
 }
 
 fn quick() -> SyncOptions {
-    let mut o = SyncOptions::default();
-    for c in Category::ALL {
-        let p = RetryPolicy::default_for(c);
-        if p.max_attempts > 1 {
-            o.retry.set(
-                c,
-                RetryPolicy {
-                    initial_delay: Duration::ZERO,
-                    max_delay: Duration::ZERO,
-                    jitter: 0.0,
-                    ..p
-                },
-            );
-        }
+    SyncOptions {
+        retry: RetryPolicies::with_delays(Duration::ZERO, Duration::ZERO, 0.0),
+        ..Default::default()
     }
-    o
 }
 
 fn events_until_completed(sub: &syncwright::events::Subscription) -> Vec<Event> {

@@ -160,6 +160,18 @@ impl RetryPolicies {
         self.overrides.insert(category, p);
     }
 
+    /// The default attempts of every category with other delays (tests and the self-test use short or no waits).
+    pub fn with_delays(initial: Duration, max: Duration, jitter: f64) -> RetryPolicies {
+        let mut p = RetryPolicies::default();
+        for c in Category::ALL {
+            let d = RetryPolicy::default_for(c);
+            if d.max_attempts > 1 {
+                p.set(c, RetryPolicy { initial_delay: initial, max_delay: max, jitter, ..d });
+            }
+        }
+        p
+    }
+
     /// The whole table, defaults included.
     pub fn table(&self) -> BTreeMap<Category, RetryPolicy> {
         Category::ALL.iter().map(|c| (*c, self.get(*c))).collect()

@@ -3,7 +3,6 @@
 //! the same sync without faults. (The reference server's `/api/recovery/test`, `/performance/*` and
 //! `/testing/*` return these results.)
 
-use super::{Category, RetryPolicy};
 use crate::backend::Backend;
 use crate::backend::instrumented::Instrumented;
 use crate::backend::local::LocalBackend;
@@ -122,24 +121,6 @@ pub struct SelfTestReport {
     pub overall: String,
 }
 
-fn quick_policies() -> crate::recovery::RetryPolicies {
-    // Real waits, scaled down so that the test takes seconds: 5 ms growing to 40 ms.
-    let mut p = crate::recovery::RetryPolicies::default();
-    for c in Category::ALL {
-        let d = RetryPolicy::default_for(c);
-        if d.max_attempts > 1 {
-            let quick = RetryPolicy {
-                initial_delay: Duration::from_millis(5),
-                max_delay: Duration::from_millis(40),
-                max_attempts: d.max_attempts.max(3),
-                ..d
-            };
-            p.set(c, quick);
-        }
-    }
-    p
-}
-
 fn local(p: &Path) -> Arc<dyn Backend> {
     Arc::new(LocalBackend::new(p).expect("a path"))
 }
@@ -203,12 +184,13 @@ pub async fn run_self_test(names: &[String], runs: u32, work: &Path) -> Result<S
         std::fs::write(&p, data)
             .map_err(|e| crate::Error::io(&e, "cannot write", p.display().to_string()))?;
     }
-    let opts = SyncOptions {
-        retry: quick_policies(),
-        chunk_size: 16_384,
-        max_attempts: 1,
-        ..Default::default()
-    };
+    // Real waits, scaled down so that the test takes seconds: 5 ms growing to 40 ms.
+    let retry = crate::recovery::RetryPolicies::with_delays(
+        Duration::from_millis(5),
+        Duration::from_millis(40),
+        0.2,
+    );
+    let opts = SyncOptions { retry, chunk_size: 16_384, max_attempts: 1, ..Default::default() };
     let ctx = || RunContext::default();
     let mut base = Vec::new();
     for r in 0..runs {
