@@ -207,6 +207,8 @@ export interface Warning {
     | 'dest_changed'
     | 'deletes_skipped'
     | 'temporary_swept'
+    | 'remote_unreachable'
+    | 'manifest_not_committed'
   message: string
 }
 

@@ -212,6 +212,11 @@ pub struct Profile {
     pub retry: Option<crate::recovery::RetryPolicies>,
     /// Circuit breakers of remote targets.
     pub breaker: Option<crate::recovery::BreakerConfig>,
+    /// Replace the destination manifest after a clean run (default true).
+    pub commit_manifest: Option<bool>,
+    /// How to reach remote sources and destinations (`[profiles.x.remote.sftp]`, `.s3`, `.gdrive`).
+    #[serde(default)]
+    pub remote: crate::backend::remote::RemoteOptions,
 }
 
 fn default_preset() -> Preset {
@@ -247,6 +252,8 @@ impl Profile {
             max_attempts: self.max_attempts.unwrap_or(SyncOptions::default().max_attempts),
             retry: self.retry.clone().unwrap_or_default(),
             breaker: self.breaker.unwrap_or_default(),
+            commit_manifest: self.commit_manifest.unwrap_or(true),
+            remote: self.remote.clone(),
             ..SyncOptions::default()
         };
         o.validate()?;

@@ -120,6 +120,10 @@ pub enum WarningReason {
     DeletesSkipped,
     /// A stale temporary file was removed.
     TemporarySwept,
+    /// The remote could not be reached: the dry run planned against the manifest cached locally.
+    RemoteUnreachable,
+    /// `commit_manifest` was off: the destination manifest was left as it was.
+    ManifestNotCommitted,
 }
 
 /// Something a person may want to know that did not fail the run.

@@ -481,6 +481,17 @@ impl Backend for InstrumentedBackend {
         self.0.call("write_state", key, false).await?;
         self.0.inner.write_state_with(key, write).await
     }
+    async fn read_state_to(&self, key: &str, dest: &std::path::Path) -> Result<bool> {
+        self.0.call("read_state_to", key, false).await?;
+        self.0.inner.read_state_to(key, dest).await
+    }
+    async fn write_state_from(&self, key: &str, src: &std::path::Path) -> Result<()> {
+        self.0.call("write_state_from", key, false).await?;
+        self.0.inner.write_state_from(key, src).await
+    }
+    async fn cached_state_file(&self, key: &str) -> Result<Option<super::CachedState>> {
+        self.0.inner.cached_state_file(key).await
+    }
     async fn delete_state(&self, key: &str) -> Result<()> {
         self.0.call("delete_state", key, false).await?;
         self.0.inner.delete_state(key).await

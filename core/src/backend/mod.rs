@@ -5,8 +5,16 @@
 //! the target and the source version) and is renamed over the target only when complete, so a crash leaves the old
 //! file or the new one, never a mix, and a later run can resume a partial temporary of the same source version.
 
+pub mod cached;
+#[cfg(feature = "gdrive")]
+pub mod gdrive;
 pub mod instrumented;
 pub mod local;
+pub mod remote;
+#[cfg(feature = "s3")]
+pub mod s3;
+#[cfg(feature = "sftp")]
+pub mod sftp;
 
 use crate::error::{Error, Result};
 use crate::manifest::diff::NameRules;
@@ -14,6 +22,7 @@ use crate::manifest::scan::{ScanOptions, ScanOutcome};
 use crate::manifest::{Entry, EntryKind};
 use async_trait::async_trait;
 use std::fmt::Debug;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Reads a file's content in chunks.
@@ -136,25 +145,91 @@ pub trait Backend: Send + Sync + Debug {
     }
     /// Removes `.syncwright/<key>`; missing is fine.
     async fn delete_state(&self, key: &str) -> Result<()>;
+    /// Copies `.syncwright/<key>` into the local file `dest` (created or replaced), streaming where the backend
+    /// can; false (and no file) when there is no such state. Remote backends override the buffered default.
+    async fn read_state_to(&self, key: &str, dest: &Path) -> Result<bool> {
+        match self.read_state(key).await? {
+            Some(data) => {
+                blocking(|| std::fs::write(dest, &data))
+                    .map_err(|e| Error::io(&e, "cannot write", dest.display().to_string()))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    /// Writes `.syncwright/<key>` atomically from the local file `src`, streaming where the backend can.
+    async fn write_state_from(&self, key: &str, src: &Path) -> Result<()> {
+        let data = blocking(|| std::fs::read(src))
+            .map_err(|e| Error::io(&e, "cannot read", src.display().to_string()))?;
+        self.write_state(key, &data).await
+    }
+    /// The local copy of `.syncwright/<key>` kept from the last time it was read or written, for planning while
+    /// the backend is unreachable (remote backends opened by [`open_with`] keep one of each manifest).
+    async fn cached_state_file(&self, _key: &str) -> Result<Option<CachedState>> {
+        Ok(None)
+    }
+}
+
+/// A state file kept in the local cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedState {
+    /// The file.
+    pub path: PathBuf,
+    /// When it was saved (RFC 3339).
+    pub saved_at: String,
 }
 
 /// Produces the content of a state file into a writer.
 pub type StateWriteFn<'a> = &'a (dyn Fn(&mut dyn std::io::Write) -> Result<()> + Send + Sync);
 
-/// Opens the backend for a location given by a user: a plain path or `file://` URL is local. Other schemes
-/// come with their backends.
+/// Opens the backend for a location given by a user with default options and no manifest cache: a plain path or
+/// `file://` URL is local; `sftp://`, `s3://` and `gdrive://` open remote backends (see [`open_with`]).
 pub fn open(location: &str) -> Result<Arc<dyn Backend>> {
-    if let Some(path) = location.strip_prefix("file://") {
-        return Ok(Arc::new(local::LocalBackend::new(path)?));
-    }
-    if let Some((scheme, _)) = location.split_once("://")
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric())
-    {
-        return Err(Error::invalid(format!(
-            "{scheme}:// locations are not supported by this build (supported: local paths, file://)"
-        )));
-    }
-    Ok(Arc::new(local::LocalBackend::new(location)?))
+    open_with(location, &OpenOptions::default())
+}
+
+/// What opening a backend needs besides its location.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Snapshot name (the sync's `name`): S3 keeps objects under `<prefix>/<snapshot>/`.
+    pub snapshot: Option<String>,
+    /// How to reach remote services.
+    pub remote: remote::RemoteOptions,
+    /// Folder of the manifest cache (`<state dir>/cache`); None keeps no local copies of remote manifests.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Opens the backend for `location`. Remote backends connect lazily (at their first call), so a host that is
+/// down is an error of the run (retried by the recovery layer), not of opening; they are wrapped in
+/// [`cached::CachedManifests`] when a cache folder is given.
+pub fn open_with(location: &str, o: &OpenOptions) -> Result<Arc<dyn Backend>> {
+    use remote::Location;
+    let remote: Arc<dyn Backend> = match Location::parse(location)? {
+        Location::Local(p) => return Ok(Arc::new(local::LocalBackend::new(p)?)),
+        #[cfg(feature = "sftp")]
+        Location::Sftp(l) => sftp::SftpBackend::open(l, &o.remote.sftp)?,
+        #[cfg(feature = "s3")]
+        Location::S3(l) => s3::S3Backend::open(l, o.snapshot.as_deref(), &o.remote.s3)?,
+        #[cfg(feature = "gdrive")]
+        Location::Gdrive(l) => {
+            gdrive::GdriveBackend::open(l, o.snapshot.as_deref(), &o.remote.gdrive)?
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(Error::new(
+                crate::ErrorKind::FeatureDisabled,
+                format!(
+                    "{}:// locations need the `{}` feature of syncwright",
+                    other.scheme(),
+                    other.scheme()
+                ),
+            ));
+        }
+    };
+    Ok(match &o.cache_dir {
+        Some(dir) => Arc::new(cached::CachedManifests::new(remote, dir)),
+        None => remote,
+    })
 }
 
 /// Runs blocking file-system work without stalling the async runtime's other tasks.

@@ -70,6 +70,8 @@ pub struct Engine {
     logs: LogStore,
     jobs: Mutex<Vec<Job>>,
     breaker_trips: Arc<std::sync::atomic::AtomicU64>,
+    /// Local copies of remote manifests (`cache/<service>/<snapshot>.json`).
+    cache_dir: PathBuf,
 }
 
 /// Recovery figures: the stored operations' and this engine's breaker trips.
@@ -159,7 +161,24 @@ impl Engine {
             logs,
             jobs: Mutex::new(Vec::new()),
             breaker_trips: Arc::default(),
+            cache_dir: state_dir.join("cache"),
         })
+    }
+
+    /// Opens the backends of a sync: remote ones with the sync's remote options, their manifests cached under
+    /// `<state dir>/cache/`.
+    pub fn open_backends(
+        &self,
+        source: &str,
+        dest: &str,
+        opts: &SyncOptions,
+    ) -> Result<(Arc<dyn Backend>, Arc<dyn Backend>)> {
+        let o = backend::OpenOptions {
+            snapshot: Some(opts.name.clone()),
+            remote: opts.remote.clone(),
+            cache_dir: Some(self.cache_dir.clone()),
+        };
+        Ok((backend::open_with(source, &o)?, backend::open_with(dest, &o)?))
     }
 
     /// A subscription to every event of this engine's jobs from now on.
@@ -185,7 +204,7 @@ impl Engine {
         opts: SyncOptions,
         on_progress: Option<ProgressCallback>,
     ) -> Result<Job> {
-        let (src, dst) = (backend::open(source)?, backend::open(dest)?);
+        let (src, dst) = self.open_backends(source, dest, &opts)?;
         self.start_sync_with(src, dst, opts, on_progress)
     }
 
@@ -227,7 +246,7 @@ impl Engine {
                 None,
             );
         };
-        let (src, dst) = (backend::open(source)?, backend::open(dest)?);
+        let (src, dst) = self.open_backends(source, dest, &profile.sync_options(name)?)?;
         self.run_profile_with(config, name, src, dst, on_progress)
     }
 
@@ -416,7 +435,7 @@ impl Engine {
                 if let Some(n) = max_attempts {
                     opts.max_attempts = n.max(1);
                 }
-                let (src, dst) = (backend::open(&info.source)?, backend::open(&info.destination)?);
+                let (src, dst) = self.open_backends(&info.source, &info.destination, &opts)?;
                 Work::Sync { src, dst, opts: Box::new(opts) }
             }
         };

@@ -56,6 +56,11 @@ pub struct SyncOptions {
     pub retry: crate::recovery::RetryPolicies,
     /// Circuit breakers of remote targets.
     pub breaker: crate::recovery::BreakerConfig,
+    /// Replace the destination manifest (and its cached copy) after a clean run. Off, the run changes only files
+    /// and the next run looks at the destination itself instead of trusting the old manifest.
+    pub commit_manifest: bool,
+    /// How to reach remote sources and destinations (keys, known hosts, endpoints).
+    pub remote: crate::backend::remote::RemoteOptions,
 }
 
 impl Default for SyncOptions {
@@ -84,6 +89,8 @@ impl Default for SyncOptions {
             max_attempts: 3,
             retry: Default::default(),
             breaker: Default::default(),
+            commit_manifest: true,
+            remote: Default::default(),
         }
     }
 }

@@ -218,7 +218,51 @@ fn unusable_manifest(acc: &mut Acc, e: &Error) {
     ));
 }
 
+/// Whether `e` says the backend cannot be reached now (rather than that something is wrong with the data).
+fn unreachable(e: &Error) -> bool {
+    use crate::recovery::Category as C;
+    matches!(
+        crate::recovery::classify(e).category,
+        C::NetworkTimeout | C::NetworkConnection | C::NetworkDns | C::ServiceUnavailable
+    )
+}
+
+/// The destination as the plan sees it. A dry run whose remote destination cannot be reached plans against the
+/// manifest cached from the last time it was read or written, and says so.
 async fn dest_view(
+    dst: &Arc<dyn Backend>,
+    opts: &SyncOptions,
+    scan_opts: ScanOptions,
+    acc: &mut Acc,
+    distrust: bool,
+) -> Result<DestView> {
+    match dest_view_live(dst, opts, scan_opts, acc, distrust).await {
+        Err(e) if opts.dry_run && unreachable(&e) => {
+            let Some(cached) = dst.cached_state_file(&manifest_key(&opts.name)).await? else {
+                return Err(e);
+            };
+            acc.warnings.push(Warning::new(
+                "",
+                WarningReason::RemoteUnreachable,
+                format!(
+                    "{} cannot be reached ({}): planned against the manifest cached at {}",
+                    dst.location(),
+                    e.message(),
+                    cached.saved_at
+                ),
+            ));
+            Ok(DestView {
+                entries: DestEntries::File(cached.path),
+                trusted: true,
+                stored: None,
+                scan: None,
+            })
+        }
+        r => r,
+    }
+}
+
+async fn dest_view_live(
     dst: &Arc<dyn Backend>,
     opts: &SyncOptions,
     scan_opts: ScanOptions,
@@ -527,8 +571,15 @@ async fn run_inner(
         return Err(Error::cancelled());
     }
 
-    // Commit: the destination manifest is replaced, and the run marked clean, only when nothing failed.
-    if acc.errors.is_empty() {
+    // Commit: the destination manifest is replaced, and the run marked clean, only when nothing failed. Without
+    // commit_manifest the run stays marked unclean, so the next one looks at the destination itself.
+    if acc.errors.is_empty() && !opts.commit_manifest {
+        acc.warnings.push(Warning::new(
+            "",
+            WarningReason::ManifestNotCommitted,
+            "commit_manifest is off: the destination manifest was not replaced; the next run scans the destination",
+        ));
+    } else if acc.errors.is_empty() {
         ctx.progress.set_stage(Stage::Committing);
         let extras = std::mem::take(&mut *shared.extras.lock().unwrap());
         let dest_entries = dview.load();

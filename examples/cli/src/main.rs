@@ -54,9 +54,9 @@ enum Cmd {
     /// Show what a sync would do, as `check --combined` lines (= same, + only at source, - only at destination,
     /// * different, ! cannot be synced).
     Plan {
-        /// Source directory.
+        /// Source: a directory, sftp://USER@HOST:PORT/ABS/PATH, s3://BUCKET/PREFIX or gdrive://FOLDER_ID.
         src: String,
-        /// Destination directory.
+        /// Destination (same forms as the source).
         dst: String,
         /// Print the plan as canonical JSON.
         #[arg(long)]
@@ -66,9 +66,9 @@ enum Cmd {
     },
     /// Make DST hold what SRC holds.
     Sync {
-        /// Source directory.
+        /// Source: a directory, sftp://USER@HOST:PORT/ABS/PATH, s3://BUCKET/PREFIX or gdrive://FOLDER_ID.
         src: String,
-        /// Destination directory.
+        /// Destination (same forms as the source).
         dst: String,
         /// Compute the plan, write nothing.
         #[arg(short = 'n', long)]
@@ -239,6 +239,58 @@ struct SyncArgs {
     /// Snapshot name (the destination manifest is .syncwright/manifests/NAME.json).
     #[arg(long, default_value = "default")]
     name: String,
+    /// Leave the destination manifest (and its local cache) as it was after a clean run.
+    #[arg(long)]
+    no_commit_manifest: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
+}
+
+/// How to reach sftp://, s3:// and gdrive:// locations. Secrets come from the environment or files, never from
+/// arguments (which other users can see in the process list).
+#[derive(Args, Clone, Default)]
+struct RemoteArgs {
+    /// SSH private key file for sftp:// (passphrase from SYNCWRIGHT_SSH_PASSPHRASE); without it, ssh-agent.
+    #[arg(long, value_name = "FILE", env = "SYNCWRIGHT_SSH_KEY")]
+    ssh_key: Option<PathBuf>,
+    /// known_hosts file the SSH host key must be listed in (default ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    known_hosts: Option<PathBuf>,
+    /// Accept any SSH host key (exposes the connection to impostors; a warning is logged on every connection).
+    #[arg(long)]
+    insecure_ignore_host_key: bool,
+    /// SSH sessions for parallel transfers.
+    #[arg(long, value_name = "N")]
+    ssh_sessions: Option<usize>,
+    /// Endpoint of an S3-compatible server (keys from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// S3 region (default AWS_REGION, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    s3_region: Option<String>,
+    /// Google service account JSON key file for gdrive://.
+    #[arg(long, value_name = "FILE")]
+    gdrive_credentials: Option<PathBuf>,
+    /// Drive folder holding the manifests (default: the files' folder).
+    #[arg(long, value_name = "FOLDER_ID")]
+    gdrive_manifest_folder: Option<String>,
+}
+
+impl RemoteArgs {
+    fn options(&self) -> syncwright::backend::remote::RemoteOptions {
+        let mut o = syncwright::backend::remote::RemoteOptions::default();
+        o.sftp.key_file = self.ssh_key.clone();
+        o.sftp.known_hosts = self.known_hosts.clone();
+        o.sftp.insecure_ignore_host_key = self.insecure_ignore_host_key;
+        if let Some(n) = self.ssh_sessions {
+            o.sftp.sessions = n;
+        }
+        o.s3.endpoint_url = self.s3_endpoint.clone();
+        o.s3.region = self.s3_region.clone();
+        o.gdrive.credentials = self.gdrive_credentials.clone();
+        o.gdrive.manifest_parent_id = self.gdrive_manifest_folder.clone();
+        o
+    }
 }
 
 fn parse_age(s: &str) -> Result<f64, String> {
@@ -295,6 +347,8 @@ impl SyncArgs {
                 OnDestChanged::KeepBoth => DestChangedPolicy::KeepBoth,
             },
             rescan_dest: self.rescan_dest,
+            commit_manifest: !self.no_commit_manifest,
+            remote: self.remote.options(),
             ..SyncOptions::default()
         }
     }
@@ -413,7 +467,15 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let mut opts = sync.options(true);
             opts.list_identical = true;
             let engine = engine(cli.state_dir)?;
-            let plan = engine.plan(&src, &dst, opts)?;
+            let report = engine.sync(&src, &dst, opts)?;
+            for w in &report.warnings {
+                eprintln!("syncwright: warning: {}", w.message);
+            }
+            let plan = match (report.plan, report.fatal) {
+                (Some(p), _) => p,
+                (None, Some(f)) => return Err(Error::new(f.kind, f.error)),
+                (None, None) => return Err(Error::internal("dry run without a plan")),
+            };
             if json {
                 println!("{}", serde_json::to_string(&plan).map_err(Error::from)?);
             } else {
