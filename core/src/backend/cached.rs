@@ -86,6 +86,9 @@ impl Backend for CachedManifests {
     fn mtime_precision_ns(&self) -> i64 {
         self.inner.mtime_precision_ns()
     }
+    fn wants_sha256(&self) -> bool {
+        self.inner.wants_sha256()
+    }
     async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome> {
         self.inner.scan(opts).await
     }

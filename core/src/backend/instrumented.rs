@@ -406,6 +406,9 @@ impl Backend for InstrumentedBackend {
     fn mtime_precision_ns(&self) -> i64 {
         self.0.inner.mtime_precision_ns()
     }
+    fn wants_sha256(&self) -> bool {
+        self.0.inner.wants_sha256()
+    }
     async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome> {
         self.0.call("scan", "", false).await?;
         self.0.inner.scan(opts).await

@@ -97,6 +97,11 @@ pub trait Backend: Send + Sync + Debug {
     fn mtime_precision_ns(&self) -> i64 {
         1
     }
+    /// Whether the manifests kept here carry SHA-256 for every file (document 3's format, for S3 and Drive):
+    /// copies to it then hash with SHA-256 as well as BLAKE3.
+    fn wants_sha256(&self) -> bool {
+        false
+    }
     /// Lists the tree under the root. A missing root is an error of kind `not_found`.
     async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome>;
     /// The entry at `path` (symlinks not followed), or None.

@@ -375,7 +375,8 @@ async fn execute_inner(sh: &Shared, idx: usize, a: &Action) -> Result<Done> {
 }
 
 enum Attempt {
-    Copied([u8; 32]),
+    /// BLAKE3 and, when the destination wants it, SHA-256 of what was copied.
+    Copied([u8; 32], Option<[u8; 32]>),
     Changed(Option<Entry>),
 }
 
@@ -384,9 +385,12 @@ async fn copy_file(sh: &Shared, idx: usize, a: &Action, planned: &Entry) -> Resu
     let retries = sh.opts.still_changing_retries;
     for attempt in 0..=retries {
         match copy_once(sh, idx, &version).await? {
-            Attempt::Copied(b3) => {
+            Attempt::Copied(b3, sha) => {
                 let mut e = version;
                 e.hashes.set_blake3_raw(b3);
+                if let Some(sha) = sha {
+                    e.hashes.set_sha256_raw(sha);
+                }
                 return Ok(Done::Written(e));
             }
             Attempt::Changed(None) => {
@@ -435,7 +439,7 @@ async fn copy_once(sh: &Shared, idx: usize, version: &Entry) -> Result<Attempt> 
     let mut sink = or_cancel(&sh.cancel, sh.dst.open_write(path, version)).await?;
     let r = stream(sh, version, &mut *reader, &mut *sink).await;
     match r {
-        Ok(Some(b3)) => {
+        Ok(Some((b3, sha))) => {
             // The source must still be the version that was read.
             let now = or_cancel(&sh.cancel, source_stat(sh, path)).await;
             match now {
@@ -454,7 +458,7 @@ async fn copy_once(sh: &Shared, idx: usize, version: &Entry) -> Result<Attempt> 
             // Complete and checked: it becomes visible once its batch is flushed.
             let ready = or_cancel(&sh.cancel, sink.prepare(version, verify)).await?;
             sh.enqueue(idx, path, ready, version.size).await;
-            Ok(Attempt::Copied(b3))
+            Ok(Attempt::Copied(b3, sha))
         }
         Ok(None) => {
             sink.abort().await?;
@@ -473,14 +477,16 @@ async fn copy_once(sh: &Shared, idx: usize, version: &Entry) -> Result<Attempt> 
     }
 }
 
-/// Streams the source into the sink from its resume offset, hashing every byte (BLAKE3); None when
-/// the source turned out to differ in size from `version`.
+/// Streams the source into the sink from its resume offset, hashing every byte (BLAKE3, and SHA-256 when the
+/// destination wants it); None when the source turned out to differ in size from `version`.
 async fn stream(
     sh: &Shared,
     version: &Entry,
     reader: &mut dyn crate::backend::ReadStream,
     sink: &mut dyn WriteSink,
-) -> Result<Option<[u8; 32]>> {
+) -> Result<Option<([u8; 32], Option<[u8; 32]>)>> {
+    use sha2::Digest;
+    let mut sha = sh.dst.wants_sha256().then(sha2::Sha256::new);
     let chunk = sh.opts.chunk_size.min(version.size.max(1) as usize + 1).max(1);
     let resume = sink.resume_offset().min(version.size);
     let mut buf = Vec::with_capacity(chunk);
@@ -496,6 +502,9 @@ async fn stream(
             return Ok(None);
         }
         hasher.update(&buf);
+        if let Some(s) = sha.as_mut() {
+            s.update(&buf);
+        }
         // Bytes before the resume offset are already in the temporary.
         let skip = resume.saturating_sub(pos).min(n) as usize;
         let data = &buf[skip..];
@@ -518,5 +527,5 @@ async fn stream(
     if pos != version.size {
         return Ok(None);
     }
-    Ok(Some(hasher.finish_raw()))
+    Ok(Some((hasher.finish_raw(), sha.map(|s| s.finalize().into()))))
 }
