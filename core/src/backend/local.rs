@@ -588,6 +588,10 @@ impl WriteSink for LocalWriter {
         self.resume
     }
 
+    fn local_partial(&self) -> Option<&Path> {
+        (self.resume > 0).then_some(self.temp.as_path())
+    }
+
     async fn write_chunk(&mut self, data: &[u8]) -> Result<()> {
         let path = self.path.clone();
         blocking(|| self.file()?.write_all(data).map_err(|e| Error::io(&e, "cannot write", &path)))

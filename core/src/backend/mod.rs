@@ -38,6 +38,11 @@ pub trait WriteSink: Send {
     /// Bytes already in the temporary from an earlier attempt at the same source version: the caller continues
     /// from there.
     fn resume_offset(&self) -> u64;
+    /// The partial temporary as a local file, when it is one: a copy from a remote source then hashes the bytes
+    /// already there instead of downloading them again, and reads the source from the resume offset.
+    fn local_partial(&self) -> Option<&Path> {
+        None
+    }
     /// Appends bytes.
     async fn write_chunk(&mut self, data: &[u8]) -> Result<()>;
     /// Flushes to stable storage, sets mode and mtime from `entry`, checks the content against `verify_blake3`

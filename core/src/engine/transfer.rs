@@ -435,9 +435,35 @@ async fn source_stat(sh: &Shared, path: &str) -> Result<Option<Entry>> {
 /// Copies one version of a file; reports a change of the source instead of committing it.
 async fn copy_once(sh: &Shared, idx: usize, version: &Entry) -> Result<Attempt> {
     let path = version.path.as_str();
-    let mut reader = or_cancel(&sh.cancel, sh.src.open_read(path, 0)).await?;
     let mut sink = or_cancel(&sh.cancel, sh.dst.open_write(path, version)).await?;
-    let r = stream(sh, version, &mut *reader, &mut *sink).await;
+    // A partial download from a remote source continues where it stopped: the bytes already here are hashed from
+    // the local temporary, and only the rest crosses the network.
+    let prefix = match sink.local_partial() {
+        Some(p) if sh.src.scheme() != "local" && sink.resume_offset() <= version.size => {
+            let (p, n, sha) = (p.to_path_buf(), sink.resume_offset(), sh.dst.wants_sha256());
+            match crate::backend::blocking(|| hash_prefix(&p, n, sha)) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    sink.abort().await?;
+                    return Err(e);
+                }
+            }
+        }
+        _ => None,
+    };
+    let start = prefix.as_ref().map_or(0, |_| sink.resume_offset());
+    let mut reader = match or_cancel(&sh.cancel, sh.src.open_read(path, start)).await {
+        Ok(r) => r,
+        Err(e) => {
+            if matches!(e.kind(), ErrorKind::Network | ErrorKind::Timeout) {
+                sink.keep_partial().await?;
+            } else {
+                sink.abort().await?;
+            }
+            return Err(e);
+        }
+    };
+    let r = stream(sh, version, &mut *reader, &mut *sink, start, prefix).await;
     match r {
         Ok(Some((b3, sha))) => {
             // The source must still be the version that was read.
@@ -477,21 +503,59 @@ async fn copy_once(sh: &Shared, idx: usize, version: &Entry) -> Result<Attempt> 
     }
 }
 
-/// Streams the source into the sink from its resume offset, hashing every byte (BLAKE3, and SHA-256 when the
-/// destination wants it); None when the source turned out to differ in size from `version`.
+/// Hashers fed with the first `n` bytes of a local partial file.
+type Prefix = (Hasher, Option<sha2::Sha256>);
+
+fn hash_prefix(p: &std::path::Path, n: u64, sha: bool) -> Result<Prefix> {
+    use sha2::Digest;
+    use std::io::Read;
+    let shown = p.display().to_string();
+    let f = std::fs::File::open(p).map_err(|e| Error::io(&e, "cannot open", &shown))?;
+    let mut r = f.take(n);
+    let (mut h, mut s) = (Hasher::new(), sha.then(sha2::Sha256::new));
+    let mut buf = vec![0u8; 1 << 20];
+    let mut got = 0u64;
+    loop {
+        let k = r.read(&mut buf).map_err(|e| Error::io(&e, "cannot read", &shown))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        if let Some(s) = s.as_mut() {
+            s.update(&buf[..k]);
+        }
+        got += k as u64;
+    }
+    if got != n {
+        return Err(Error::internal(format!("{shown}: the partial file shrank while resuming")));
+    }
+    Ok((h, s))
+}
+
+/// Streams the source into the sink, hashing every byte (BLAKE3, and SHA-256 when the destination wants it);
+/// None when the source turned out to differ in size from `version`. The reader starts at `start`: 0, with the
+/// first `resume_offset` bytes read but not written again; or the resume offset itself, with `prefix` holding
+/// the hashes of the bytes before it.
 async fn stream(
     sh: &Shared,
     version: &Entry,
     reader: &mut dyn crate::backend::ReadStream,
     sink: &mut dyn WriteSink,
+    start: u64,
+    prefix: Option<Prefix>,
 ) -> Result<Option<([u8; 32], Option<[u8; 32]>)>> {
     use sha2::Digest;
-    let mut sha = sh.dst.wants_sha256().then(sha2::Sha256::new);
     let chunk = sh.opts.chunk_size.min(version.size.max(1) as usize + 1).max(1);
     let resume = sink.resume_offset().min(version.size);
     let mut buf = Vec::with_capacity(chunk);
-    let mut hasher = Hasher::new();
-    let mut pos = 0u64;
+    let (mut hasher, mut sha) = match prefix {
+        Some(p) => p,
+        None => (Hasher::new(), sh.dst.wants_sha256().then(sha2::Sha256::new)),
+    };
+    if start > 0 {
+        sh.progress.add_bytes(start);
+    }
+    let mut pos = start;
     loop {
         or_cancel(&sh.cancel, reader.read_chunk(&mut buf, chunk)).await?;
         if buf.is_empty() {

@@ -1,0 +1,386 @@
+//! SSH sessions: connecting, checking the host key, authenticating, and the pool that parallel transfers share.
+//!
+//! The pool holds up to `sessions` connections, opened on demand and handed out round robin as shared handles:
+//! a file stream keeps its session while other calls use it too (libssh2 serialises calls on one session), so a
+//! stream never waits for a free session and no number of open streams can deadlock the pool. A session whose
+//! connection broke is dropped from its slot; the next call opens a new one.
+
+use super::posix::PosixSftp;
+use crate::backend::remote::{SftpLocation, SftpOptions};
+use crate::error::{Error, ErrorKind, Result};
+use ssh2::{CheckResult, ErrorCode, KnownHostFileKind, Session, Sftp};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One SSH connection with its SFTP channel.
+pub(super) struct Conn {
+    /// The session (kept for exec channels).
+    pub sess: Session,
+    /// The SFTP channel.
+    pub sftp: Sftp,
+    /// A second SFTP handle for posix-rename@openssh.com, which ssh2 does not wrap; None when it cannot be opened.
+    pub posix: Option<PosixSftp>,
+}
+
+/// The sessions of one backend.
+pub(super) struct Pool {
+    loc: SftpLocation,
+    opts: SftpOptions,
+    slots: Vec<Mutex<Option<Arc<Conn>>>>,
+    next: AtomicUsize,
+    warned_insecure: AtomicBool,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("location", &self.loc.to_string()).finish()
+    }
+}
+
+/// SFTP status codes (draft-ietf-secsh-filexfer-02 and later).
+mod status {
+    pub const NO_SUCH_FILE: i32 = 2;
+    pub const PERMISSION_DENIED: i32 = 3;
+    pub const NO_CONNECTION: i32 = 6;
+    pub const CONNECTION_LOST: i32 = 7;
+    pub const OP_UNSUPPORTED: i32 = 8;
+    pub const NO_SUCH_PATH: i32 = 10;
+    pub const FILE_ALREADY_EXISTS: i32 = 11;
+    pub const NO_SPACE_ON_FILESYSTEM: i32 = 14;
+    pub const QUOTA_EXCEEDED: i32 = 15;
+}
+
+/// libssh2 session error codes used here.
+mod session_code {
+    pub const TIMEOUT: i32 = -9;
+    pub const FILE: i32 = -16;
+    pub const AUTHENTICATION_FAILED: i32 = -18;
+    pub const PUBLICKEY_UNVERIFIED: i32 = -19;
+    pub const SOCKET_TIMEOUT: i32 = -30;
+}
+
+/// Whether `e` means the connection itself is gone (the session must be replaced).
+pub(super) fn breaks_session(e: &ssh2::Error) -> bool {
+    match e.code() {
+        ErrorCode::Session(c) => c != session_code::FILE,
+        ErrorCode::SFTP(s) => matches!(s, status::NO_CONNECTION | status::CONNECTION_LOST),
+    }
+}
+
+/// The syncwright error for an SSH/SFTP error while `doing` something to `path`.
+pub(super) fn map_err(e: &ssh2::Error, doing: &str, path: &str) -> Error {
+    let (kind, what) = match e.code() {
+        ErrorCode::SFTP(s) => match s {
+            status::NO_SUCH_FILE | status::NO_SUCH_PATH => (ErrorKind::NotFound, "no such file"),
+            status::PERMISSION_DENIED => (ErrorKind::Permission, "permission denied"),
+            status::FILE_ALREADY_EXISTS => (ErrorKind::Conflict, "already exists"),
+            status::NO_SPACE_ON_FILESYSTEM => (ErrorKind::Resource, "no space left on the host"),
+            status::QUOTA_EXCEEDED => (ErrorKind::Resource, "quota exceeded on the host"),
+            status::NO_CONNECTION | status::CONNECTION_LOST => {
+                (ErrorKind::Network, "connection lost")
+            }
+            status::OP_UNSUPPORTED => {
+                (ErrorKind::FeatureDisabled, "operation not supported by the SFTP server")
+            }
+            // SFTP v3 servers (OpenSSH) say "failure" for every other errno: a full disk, a file where a folder
+            // should be, a folder that is not empty.
+            _ => (ErrorKind::Internal, "the server reported a failure"),
+        },
+        ErrorCode::Session(c) => match c {
+            session_code::TIMEOUT | session_code::SOCKET_TIMEOUT => {
+                (ErrorKind::Timeout, "timed out")
+            }
+            session_code::AUTHENTICATION_FAILED | session_code::PUBLICKEY_UNVERIFIED => {
+                (ErrorKind::Auth, "authentication failed")
+            }
+            session_code::FILE => (ErrorKind::InvalidInput, "cannot use the file"),
+            _ => (ErrorKind::Network, "connection error"),
+        },
+    };
+    let detail = e.message();
+    let msg = if detail.is_empty() || detail.eq_ignore_ascii_case(what) {
+        format!("{doing} {path}: {what}")
+    } else {
+        format!("{doing} {path}: {what} ({detail})")
+    };
+    Error::new(kind, msg).with_path(path)
+}
+
+impl Pool {
+    /// A pool for `loc`; nothing is opened yet.
+    pub fn new(loc: SftpLocation, opts: SftpOptions) -> Pool {
+        let n = opts.sessions.clamp(1, 64);
+        Pool {
+            loc,
+            opts,
+            slots: (0..n).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
+            warned_insecure: AtomicBool::new(false),
+        }
+    }
+
+    /// How many sessions it may open.
+    pub fn size(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// A session, opening one if its slot is empty (blocking).
+    pub fn conn(&self) -> Result<Arc<Conn>> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let mut slot = self.slots[i].lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(self.connect()?);
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Drops `c` from the pool (its connection broke).
+    pub fn discard(&self, c: &Arc<Conn>) {
+        for s in &self.slots {
+            let mut slot = s.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.as_ref().is_some_and(|x| Arc::ptr_eq(x, c)) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Runs `f` on a session and maps its error; a broken session is replaced for the next call.
+    pub fn with<R>(
+        &self,
+        doing: &str,
+        path: &str,
+        f: impl FnOnce(&Conn) -> std::result::Result<R, ssh2::Error>,
+    ) -> Result<R> {
+        let c = self.conn()?;
+        f(&c).map_err(|e| self.fail(&c, &e, doing, path))
+    }
+
+    /// Maps an error of a call on `c`, dropping `c` when its connection is gone.
+    pub fn fail(&self, c: &Arc<Conn>, e: &ssh2::Error, doing: &str, path: &str) -> Error {
+        if breaks_session(e) {
+            self.discard(c);
+        }
+        map_err(e, doing, path)
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.opts.timeout_secs.max(1))
+    }
+
+    fn net(&self, what: String) -> Error {
+        Error::new(ErrorKind::Network, what).with_path(self.loc.to_string())
+    }
+
+    /// Opens, verifies and authenticates a new session.
+    fn connect(&self) -> Result<Conn> {
+        let (host, port) = (self.loc.host.as_str(), self.loc.port);
+        let shown = format!("{}:{}", self.loc.host, port);
+        let addrs: Vec<_> = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| self.net(format!("cannot resolve {host}: {e} (dns lookup failed)")))?
+            .collect();
+        let mut last = None;
+        let mut tcp = None;
+        for a in &addrs {
+            match TcpStream::connect_timeout(a, self.timeout()) {
+                Ok(s) => {
+                    tcp = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let tcp = tcp.ok_or_else(|| {
+            let e = last.map(|e| e.to_string()).unwrap_or_else(|| "no address".into());
+            let kind =
+                if e.contains("timed out") { ErrorKind::Timeout } else { ErrorKind::Network };
+            Error::new(kind, format!("cannot connect to {shown}: {e}"))
+                .with_path(self.loc.to_string())
+        })?;
+        let _ = tcp.set_nodelay(true);
+        let mut sess = Session::new()
+            .map_err(|e| Error::internal(format!("cannot start an SSH session: {e}")))?;
+        sess.set_tcp_stream(tcp);
+        sess.set_timeout(self.timeout().as_millis() as u32);
+        sess.set_compress(false);
+        sess.handshake().map_err(|e| {
+            let mut err = map_err(&e, "SSH handshake with", &shown);
+            if err.kind() == ErrorKind::InvalidInput {
+                err = Error::new(ErrorKind::Network, err.message().to_string());
+            }
+            err
+        })?;
+        self.check_host_key(&sess, &shown)?;
+        self.authenticate(&sess, &shown)?;
+        let sftp = sess.sftp().map_err(|e| {
+            let err = map_err(&e, "cannot start SFTP on", &shown);
+            if err.kind() == ErrorKind::Network {
+                err
+            } else {
+                Error::new(
+                    ErrorKind::FeatureDisabled,
+                    format!("{} (is the sftp subsystem enabled in sshd_config?)", err.message()),
+                )
+            }
+        })?;
+        let posix = PosixSftp::open(&sess);
+        Ok(Conn { sess, sftp, posix })
+    }
+
+    fn known_hosts_file(&self) -> PathBuf {
+        self.opts.known_hosts.clone().unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/root"))
+                .join(".ssh/known_hosts")
+        })
+    }
+
+    /// The host key must be the one the known_hosts file lists for this host and port.
+    fn check_host_key(&self, sess: &Session, shown: &str) -> Result<()> {
+        let (key, _) =
+            sess.host_key().ok_or_else(|| self.net(format!("{shown} sent no host key")))?;
+        let fingerprint = sess
+            .host_key_hash(ssh2::HashType::Sha256)
+            .map(|h| format!("SHA256:{}", base64_nopad(h)))
+            .unwrap_or_default();
+        if self.opts.insecure_ignore_host_key {
+            if !self.warned_insecure.swap(true, Ordering::Relaxed) || self.size() == 1 {
+                tracing::warn!(
+                    host = shown,
+                    fingerprint = fingerprint.as_str(),
+                    "the host key of {shown} ({fingerprint}) is NOT checked (insecure_ignore_host_key): \
+                     anyone who can intercept the connection can read and change the data"
+                );
+            }
+            return Ok(());
+        }
+        let file = self.known_hosts_file();
+        let auth = |m: String| Error::new(ErrorKind::Auth, m).with_path(self.loc.to_string());
+        let mut kh = sess
+            .known_hosts()
+            .map_err(|e| Error::internal(format!("cannot check host keys: {e}")))?;
+        kh.read_file(&file, KnownHostFileKind::OpenSSH).map_err(|e| {
+            auth(format!(
+                "cannot read the known_hosts file {} ({}): the host key of {shown} cannot be checked; \
+                 pass --known-hosts FILE, or --insecure-ignore-host-key to skip the check",
+                file.display(),
+                e.message()
+            ))
+        })?;
+        match kh.check_port(&self.loc.host, self.loc.port, key) {
+            CheckResult::Match => Ok(()),
+            CheckResult::Mismatch => Err(auth(format!(
+                "HOST KEY MISMATCH: {shown} offered {fingerprint}, which is not the key {} lists for it; \
+                 someone may be intercepting the connection (or the host was reinstalled): refusing to connect",
+                file.display()
+            ))),
+            CheckResult::NotFound => Err(auth(format!(
+                "the host key of {shown} ({fingerprint}) is not in {}: add it (ssh-keyscan -p {} {} >> {}) \
+                 after checking the fingerprint, or pass --insecure-ignore-host-key",
+                file.display(),
+                self.loc.port,
+                self.loc.host,
+                file.display()
+            ))),
+            CheckResult::Failure => Err(auth(format!(
+                "cannot check the host key of {shown} against {}",
+                file.display()
+            ))),
+        }
+    }
+
+    /// Public-key authentication: the key file (passphrase from the options or SYNCWRIGHT_SSH_PASSPHRASE), then
+    /// ssh-agent, then the default keys in ~/.ssh when no key file was given.
+    fn authenticate(&self, sess: &Session, shown: &str) -> Result<()> {
+        let user = self.loc.user.as_str();
+        let env_pass = std::env::var("SYNCWRIGHT_SSH_PASSPHRASE").ok();
+        let pass: Option<&str> =
+            self.opts.passphrase.as_ref().map(|s| s.expose()).or(env_pass.as_deref());
+        let mut tried: Vec<String> = Vec::new();
+        let try_key = |k: &std::path::Path, tried: &mut Vec<String>| -> bool {
+            match sess.userauth_pubkey_file(user, None, k, pass) {
+                Ok(()) => sess.authenticated(),
+                Err(e) => {
+                    tried.push(format!("key {} ({})", k.display(), e.message()));
+                    false
+                }
+            }
+        };
+        if let Some(k) = &self.opts.key_file {
+            if !k.is_file() {
+                return Err(Error::invalid(format!("SSH key file {} not found", k.display()))
+                    .with_path(k.display().to_string()));
+            }
+            if try_key(k, &mut tried) {
+                return Ok(());
+            }
+        }
+        if self.opts.agent && std::env::var_os("SSH_AUTH_SOCK").is_some() {
+            match sess.userauth_agent(user) {
+                Ok(()) if sess.authenticated() => return Ok(()),
+                Ok(()) => tried.push("ssh-agent (no key accepted)".into()),
+                Err(e) => tried.push(format!("ssh-agent ({})", e.message())),
+            }
+        }
+        if self.opts.key_file.is_none()
+            && let Some(home) = std::env::var_os("HOME")
+        {
+            for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+                let k = PathBuf::from(&home).join(".ssh").join(name);
+                if k.is_file() && try_key(&k, &mut tried) {
+                    return Ok(());
+                }
+            }
+        }
+        if tried.is_empty() {
+            tried.push("no key file given, no ssh-agent, no key in ~/.ssh".into());
+        }
+        Err(Error::new(
+            ErrorKind::Auth,
+            format!("SSH authentication as {user} at {shown} failed: tried {}", tried.join("; ")),
+        )
+        .with_path(self.loc.to_string()))
+    }
+}
+
+/// Base64 without padding, as OpenSSH prints fingerprints.
+fn base64_nopad(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len() * 4 / 3 + 3);
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..=c.len() {
+            out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_and_errors() {
+        assert_eq!(base64_nopad(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_nopad(b"fooba"), "Zm9vYmE");
+        assert_eq!(base64_nopad(b"f"), "Zg");
+        let e =
+            map_err(&ssh2::Error::new(ErrorCode::SFTP(2), "no such file"), "cannot open", "a/b");
+        assert_eq!((e.kind(), e.path()), (ErrorKind::NotFound, Some("a/b")));
+        let e = map_err(&ssh2::Error::new(ErrorCode::Session(-13), "disconnected"), "x", "y");
+        assert_eq!(e.kind(), ErrorKind::Network);
+        assert!(breaks_session(&ssh2::Error::new(ErrorCode::Session(-13), "d")));
+        assert!(!breaks_session(&ssh2::Error::new(ErrorCode::SFTP(2), "d")));
+        let e = map_err(&ssh2::Error::new(ErrorCode::Session(-9), "t"), "x", "y");
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+    }
+}

@@ -1,0 +1,923 @@
+//! A tree on an SSH host, reached over SFTP (`sftp://USER@HOST:PORT/ABS/PATH`).
+//!
+//! - **Connections** ([`conn`]): opened on first use (a host that is down fails the run, which the recovery layer
+//!   retries, not the opening), host key checked against a known_hosts file, key file or ssh-agent; a pool of
+//!   sessions for parallel transfers.
+//! - **Writes** go to the same temporary names as local ones (`.<name>.swtmp-<fingerprint>` beside the target),
+//!   get their mode and mtime, and replace the target with posix-rename@openssh.com ([`posix`]); a partial
+//!   temporary of the same source version is resumed. Content is made durable before the rename: per batch with
+//!   one `sync -f ROOT` on the host when it allows commands, else with fsync@openssh.com per file.
+//! - **State** (manifests, run markers) lives under `ROOT/.syncwright/`, like on local disks; the engine keeps a
+//!   local copy of each manifest (`backend::cached`), so a no-change push reads one file instead of walking the
+//!   host.
+//! - SFTP v3 carries mtimes in whole seconds: [`Backend::mtime_precision_ns`] says so and comparisons allow it.
+
+mod conn;
+mod posix;
+mod scan;
+
+use super::remote::{SftpLocation, SftpOptions};
+use super::{Backend, PreparedWrite, ReadStream, StateWriteFn, WriteSink, blocking};
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::diff::NameRules;
+use crate::manifest::filter::STATE_DIR;
+use crate::manifest::hash::{Hasher, version_fingerprint};
+use crate::manifest::scan::{ScanOptions, ScanOutcome};
+use crate::manifest::{Entry, EntryKind, validate_rel_path};
+use async_trait::async_trait;
+use conn::{Conn, Pool};
+use ssh2::{FileStat, OpenFlags, OpenType};
+use std::collections::HashSet;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Whether the host runs `sync -f` for us: not tried yet, yes, no.
+const EXEC_UNKNOWN: u8 = 0;
+const EXEC_YES: u8 = 1;
+const EXEC_NO: u8 = 2;
+
+/// A tree on an SSH host.
+#[derive(Debug)]
+pub struct SftpBackend {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    loc: SftpLocation,
+    pool: Pool,
+    /// Relative directories known to be real directories (not links) below the root.
+    checked_dirs: Mutex<HashSet<String>>,
+    /// Temporaries complete but not yet durable (waiting for [`Backend::flush`]).
+    unsynced: Mutex<Vec<String>>,
+    /// Renames since the last `sync -f`.
+    renamed: std::sync::atomic::AtomicBool,
+    exec_sync: AtomicU8,
+}
+
+fn io_kind_error(
+    conn: &Arc<Conn>,
+    pool: &Pool,
+    e: &std::io::Error,
+    doing: &str,
+    path: &str,
+) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut => {
+            pool.discard(conn);
+            Error::new(ErrorKind::Timeout, format!("{doing} {path}: timed out")).with_path(path)
+        }
+        std::io::ErrorKind::NotFound => {
+            Error::new(ErrorKind::NotFound, format!("{doing} {path}: no such file")).with_path(path)
+        }
+        _ => {
+            // A status from the server (the session is fine) or a broken connection.
+            let sftp_status = ssh2::Error::last_session_error(&conn.sess)
+                .is_some_and(|le| le.code() == ssh2::ErrorCode::Session(-31));
+            if sftp_status {
+                Error::new(ErrorKind::Internal, format!("{doing} {path}: the server reported: {e}"))
+                    .with_path(path)
+            } else {
+                pool.discard(conn);
+                Error::new(ErrorKind::Network, format!("{doing} {path}: connection error ({e})"))
+                    .with_path(path)
+            }
+        }
+    }
+}
+
+fn stat_entry(rel: &str, st: &FileStat, target: Option<String>) -> Entry {
+    let perm = st.perm.unwrap_or(0);
+    let kind = match perm & 0o170000 {
+        0o040000 => EntryKind::Dir,
+        0o120000 => EntryKind::Symlink,
+        _ => EntryKind::File,
+    };
+    Entry {
+        path: rel.to_string(),
+        kind,
+        size: match kind {
+            EntryKind::Dir => 0,
+            EntryKind::Symlink => target.as_ref().map(|t| t.len() as u64).unwrap_or(0),
+            EntryKind::File => st.size.unwrap_or(0),
+        },
+        mtime_ns: st.mtime.unwrap_or(0) as i64 * 1_000_000_000,
+        mode: perm & 0o7777,
+        target,
+        hashes: Default::default(),
+    }
+}
+
+fn meta_stat(entry: &Entry) -> FileStat {
+    let secs = entry.mtime_ns.div_euclid(1_000_000_000).max(0) as u64;
+    let mode = if entry.mode == 0 {
+        if entry.kind == EntryKind::Dir { 0o755 } else { 0o644 }
+    } else {
+        entry.mode & 0o7777
+    };
+    FileStat {
+        size: None,
+        uid: None,
+        gid: None,
+        perm: Some(mode),
+        atime: Some(secs),
+        mtime: Some(secs),
+    }
+}
+
+/// Quotes `s` for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+impl SftpBackend {
+    /// Opens `loc`; nothing is connected until the first call.
+    pub fn open(loc: SftpLocation, o: &SftpOptions) -> Result<Arc<dyn Backend>> {
+        Ok(Arc::new(SftpBackend::new(loc, o)))
+    }
+
+    /// The backend itself (tests and tools that need the concrete type).
+    pub fn new(loc: SftpLocation, o: &SftpOptions) -> SftpBackend {
+        SftpBackend {
+            inner: Arc::new(Inner {
+                pool: Pool::new(loc.clone(), o.clone()),
+                loc,
+                checked_dirs: Mutex::new(HashSet::new()),
+                unsynced: Mutex::new(Vec::new()),
+                renamed: Default::default(),
+                exec_sync: AtomicU8::new(EXEC_UNKNOWN),
+            }),
+        }
+    }
+}
+
+impl Inner {
+    fn abs(&self, rel: &str) -> String {
+        let root = self.loc.path.as_str();
+        if rel.is_empty() {
+            root.to_string()
+        } else if root.ends_with('/') {
+            format!("{root}{rel}")
+        } else {
+            format!("{root}/{rel}")
+        }
+    }
+
+    fn checked_abs(&self, rel: &str) -> Result<String> {
+        validate_rel_path(rel)?;
+        Ok(self.abs(rel))
+    }
+
+    fn state_rel(key: &str) -> Result<String> {
+        validate_rel_path(key)?;
+        Ok(format!("{STATE_DIR}/{key}"))
+    }
+
+    fn lstat(&self, rel: &str) -> Result<Option<FileStat>> {
+        let abs = self.abs(rel);
+        match self.pool.with("cannot stat", rel, |c| c.sftp.lstat(Path::new(&abs))) {
+            Ok(st) => Ok(Some(st)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the root (and its parents) when missing.
+    fn ensure_root(&self) -> Result<()> {
+        if self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).contains("") {
+            return Ok(());
+        }
+        let mut prefix = String::new();
+        for comp in self.loc.path.split('/').filter(|c| !c.is_empty()) {
+            prefix.push('/');
+            prefix.push_str(comp);
+            let p = prefix.clone();
+            match self.pool.with("cannot stat", &p, |c| c.sftp.stat(Path::new(&p))) {
+                Ok(st) if st.is_dir() => continue,
+                Ok(_) => {
+                    return Err(Error::new(ErrorKind::Conflict, format!("{p} is not a directory"))
+                        .with_path(p));
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    let r = self.pool.with("cannot create directory", &p, |c| {
+                        c.sftp.mkdir(Path::new(&p), 0o755)
+                    });
+                    if let Err(e) = r {
+                        // Created meanwhile by another transfer: fine.
+                        if !self.lstat_abs_is_dir(&p) {
+                            return Err(e);
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(String::new());
+        Ok(())
+    }
+
+    fn lstat_abs_is_dir(&self, abs: &str) -> bool {
+        self.pool
+            .with("cannot stat", abs, |c| c.sftp.lstat(Path::new(abs)))
+            .is_ok_and(|s| s.is_dir())
+    }
+
+    /// Makes sure every directory above `rel` is a real directory inside the root (never a symlink that could
+    /// lead out of it), creating missing ones.
+    fn check_parents(&self, rel: &str) -> Result<()> {
+        self.ensure_root()?;
+        let Some((parent, _)) = rel.rsplit_once('/') else { return Ok(()) };
+        if self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).contains(parent) {
+            return Ok(());
+        }
+        let mut prefix = String::new();
+        for comp in parent.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(comp);
+            if self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).contains(&prefix) {
+                continue;
+            }
+            match self.lstat(&prefix)? {
+                Some(st) if st.file_type().is_dir() => {}
+                Some(st) => {
+                    let what =
+                        if st.file_type().is_symlink() { "a symlink" } else { "not a directory" };
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!("{prefix} is {what} at the destination, so {rel} cannot be written below it"),
+                    )
+                    .with_path(rel));
+                }
+                None => {
+                    let abs = self.abs(&prefix);
+                    let r = self.pool.with("cannot create directory", &prefix, |c| {
+                        c.sftp.mkdir(Path::new(&abs), 0o755)
+                    });
+                    if let Err(e) = r
+                        && !self.lstat_abs_is_dir(&abs)
+                    {
+                        return Err(e);
+                    }
+                }
+            }
+            self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(prefix.clone());
+        }
+        Ok(())
+    }
+
+    /// Replaces `to` with `from` atomically (posix-rename); on servers without the extension, a plain rename
+    /// after removing the target (not atomic; said in the log once).
+    fn replace(&self, from_rel: &str, to_rel: &str) -> Result<()> {
+        let (from, to) = (self.abs(from_rel), self.abs(to_rel));
+        let conn = self.pool.conn()?;
+        let r = match &conn.posix {
+            Some(p) => p.rename(&from, &to),
+            None => Err(ssh2::Error::new(ssh2::ErrorCode::SFTP(8), "no posix-rename channel")),
+        };
+        match r {
+            Ok(()) => {
+                self.renamed.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) if e.code() == ssh2::ErrorCode::SFTP(8) => {
+                tracing::warn!(
+                    location = self.loc.to_string(),
+                    "the SFTP server lacks posix-rename@openssh.com: replacing {to_rel} is not atomic"
+                );
+                let _ = conn.sftp.unlink(Path::new(&to));
+                conn.sftp
+                    .rename(Path::new(&from), Path::new(&to), None)
+                    .map_err(|e| self.pool.fail(&conn, &e, "cannot rename", to_rel))?;
+                self.renamed.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(self.pool.fail(&conn, &e, "cannot rename", to_rel)),
+        }
+    }
+
+    fn unlink(&self, rel: &str) -> Result<()> {
+        let abs = self.abs(rel);
+        match self.pool.with("cannot delete", rel, |c| c.sftp.unlink(Path::new(&abs))) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs `sync -f ROOT` on the host; false when the host does not run commands for us (an sftp-only account).
+    fn exec_sync(&self) -> bool {
+        if self.exec_sync.load(Ordering::Relaxed) == EXEC_NO {
+            return false;
+        }
+        const MARK: &str = "syncwright-synced";
+        let cmd = format!("sync -f {} && echo {MARK}", shell_quote(&self.loc.path));
+        let ok = (|| -> std::result::Result<bool, ssh2::Error> {
+            let conn = self.pool.conn().map_err(|_| ssh2::Error::unknown())?;
+            let mut ch = conn.sess.channel_session()?;
+            ch.exec(&cmd)?;
+            ch.send_eof()?;
+            let mut out = String::new();
+            let _ = ch.read_to_string(&mut out);
+            ch.wait_close()?;
+            Ok(ch.exit_status()? == 0 && out.contains(MARK))
+        })()
+        .unwrap_or(false);
+        self.exec_sync.store(if ok { EXEC_YES } else { EXEC_NO }, Ordering::Relaxed);
+        ok
+    }
+
+    /// fsync@openssh.com of each file, reopened (when the host runs no commands).
+    fn fsync_each(&self, rels: &[String]) -> Result<()> {
+        for rel in rels {
+            let abs = self.abs(rel);
+            let conn = self.pool.conn()?;
+            let r = conn
+                .sftp
+                .open_mode(Path::new(&abs), OpenFlags::WRITE, 0o600, OpenType::File)
+                .and_then(|mut f| f.fsync());
+            match r {
+                Ok(()) => {}
+                Err(e) if e.code() == ssh2::ErrorCode::SFTP(8) => {
+                    tracing::warn!(
+                        location = self.loc.to_string(),
+                        "the SFTP server supports neither commands nor fsync@openssh.com: \
+                         written files are not forced to disk before they are renamed"
+                    );
+                    return Ok(());
+                }
+                Err(e) => return Err(self.pool.fail(&conn, &e, "cannot sync", rel)),
+            }
+        }
+        Ok(())
+    }
+
+    fn read_all(&self, rel: &str, mut out: impl Write) -> Result<bool> {
+        let abs = self.abs(rel);
+        let conn = self.pool.conn()?;
+        let mut f = match conn.sftp.open(Path::new(&abs)) {
+            Ok(f) => f,
+            Err(e) if e.code() == ssh2::ErrorCode::SFTP(2) => return Ok(false),
+            Err(e) => return Err(self.pool.fail(&conn, &e, "cannot open", rel)),
+        };
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f
+                .read(&mut buf)
+                .map_err(|e| io_kind_error(&conn, &self.pool, &e, "cannot read", rel))?;
+            if n == 0 {
+                return Ok(true);
+            }
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io(&e, "cannot write the local copy of", rel))?;
+        }
+    }
+
+    /// Uploads `data` to a temporary beside `rel`, makes it durable, and renames it over `rel`.
+    fn upload_atomic(&self, rel: &str, data: &mut dyn Read) -> Result<()> {
+        self.check_parents(rel)?;
+        let tmp = super::local::temp_name_for(rel, &format!("{:016x}", fastrand::u64(..)));
+        let abs = self.abs(&tmp);
+        let conn = self.pool.conn()?;
+        let r = (|| -> Result<()> {
+            let mut f = conn
+                .sftp
+                .open_mode(
+                    Path::new(&abs),
+                    OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+                    0o644,
+                    OpenType::File,
+                )
+                .map_err(|e| self.pool.fail(&conn, &e, "cannot create", &tmp))?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = data.read(&mut buf).map_err(|e| Error::io(&e, "cannot read", rel))?;
+                if n == 0 {
+                    break;
+                }
+                f.write_all(&buf[..n])
+                    .map_err(|e| io_kind_error(&conn, &self.pool, &e, "cannot write", rel))?;
+            }
+            match f.fsync() {
+                Ok(()) => {}
+                Err(e) if e.code() == ssh2::ErrorCode::SFTP(8) => {}
+                Err(e) => return Err(self.pool.fail(&conn, &e, "cannot sync", rel)),
+            }
+            drop(f);
+            self.replace(&tmp, rel)
+        })();
+        if r.is_err() {
+            let _ = self.unlink(&tmp);
+        }
+        r
+    }
+}
+
+#[async_trait]
+impl Backend for SftpBackend {
+    fn scheme(&self) -> &'static str {
+        "sftp"
+    }
+
+    fn location(&self) -> String {
+        self.inner.loc.to_string()
+    }
+
+    fn rules(&self) -> NameRules {
+        NameRules::default()
+    }
+
+    fn mtime_precision_ns(&self) -> i64 {
+        1_000_000_000
+    }
+
+    async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome> {
+        let inner = self.inner.clone();
+        blocking(move || scan::scan(&inner, &opts))
+    }
+
+    async fn stat(&self, path: &str) -> Result<Option<Entry>> {
+        validate_rel_path(path)?;
+        blocking(|| {
+            let Some(st) = self.inner.lstat(path)? else { return Ok(None) };
+            let target = if st.file_type().is_symlink() {
+                let abs = self.inner.abs(path);
+                let t = self
+                    .inner
+                    .pool
+                    .with("cannot read link", path, |c| c.sftp.readlink(Path::new(&abs)))?;
+                Some(t.to_string_lossy().into_owned())
+            } else {
+                None
+            };
+            Ok(Some(stat_entry(path, &st, target)))
+        })
+    }
+
+    async fn stat_follow(&self, path: &str) -> Result<Option<Entry>> {
+        let abs = self.inner.checked_abs(path)?;
+        blocking(|| {
+            match self.inner.pool.with("cannot stat", path, |c| c.sftp.stat(Path::new(&abs))) {
+                Ok(st) => Ok(Some(stat_entry(path, &st, None))),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    async fn open_read(&self, path: &str, offset: u64) -> Result<Box<dyn ReadStream>> {
+        let abs = self.inner.checked_abs(path)?;
+        blocking(|| {
+            let conn = self.inner.pool.conn()?;
+            let mut file = conn
+                .sftp
+                .open(Path::new(&abs))
+                .map_err(|e| self.inner.pool.fail(&conn, &e, "cannot open", path))?;
+            if offset > 0 {
+                file.seek(SeekFrom::Start(offset)).map_err(|e| {
+                    io_kind_error(&conn, &self.inner.pool, &e, "cannot seek in", path)
+                })?;
+            }
+            Ok(Box::new(SftpReader {
+                inner: self.inner.clone(),
+                conn,
+                file,
+                path: path.to_string(),
+            }) as Box<dyn ReadStream>)
+        })
+    }
+
+    async fn open_write(&self, path: &str, version: &Entry) -> Result<Box<dyn WriteSink>> {
+        validate_rel_path(path)?;
+        let fp = version_fingerprint(path, version.size, version.mtime_ns);
+        let tmp = super::local::temp_name_for(path, &fp);
+        blocking(|| {
+            let inner = &self.inner;
+            inner.check_parents(path)?;
+            // A temporary of the same source version, no longer than the source: continue it.
+            let resume = match inner.lstat(&tmp)? {
+                Some(st) if st.file_type().is_file() && st.size.unwrap_or(0) <= version.size => {
+                    st.size.unwrap_or(0)
+                }
+                Some(_) => {
+                    inner.unlink(&tmp)?;
+                    0
+                }
+                None => 0,
+            };
+            let abs = inner.abs(&tmp);
+            let conn = inner.pool.conn()?;
+            let flags = if resume > 0 {
+                OpenFlags::WRITE
+            } else {
+                OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE
+            };
+            let mut file = conn
+                .sftp
+                .open_mode(Path::new(&abs), flags, 0o600, OpenType::File)
+                .map_err(|e| inner.pool.fail(&conn, &e, "cannot create", &tmp))?;
+            if resume > 0 {
+                file.seek(SeekFrom::Start(resume))
+                    .map_err(|e| io_kind_error(&conn, &inner.pool, &e, "cannot seek in", &tmp))?;
+            }
+            Ok(Box::new(SftpWriter {
+                inner: self.inner.clone(),
+                conn,
+                file: Some(file),
+                target: path.to_string(),
+                tmp,
+                resume,
+            }) as Box<dyn WriteSink>)
+        })
+    }
+
+    async fn set_meta(&self, path: &str, entry: &Entry) -> Result<()> {
+        let abs = self.inner.checked_abs(path)?;
+        if entry.kind == EntryKind::Symlink {
+            // SFTP v3 has no lsetstat: a link keeps the time the host gave it.
+            return Ok(());
+        }
+        blocking(|| {
+            self.inner.pool.with("cannot set the metadata of", path, |c| {
+                c.sftp.setstat(Path::new(&abs), meta_stat(entry))
+            })
+        })
+    }
+
+    async fn create_dir(&self, path: &str, entry: &Entry) -> Result<()> {
+        let abs = self.inner.checked_abs(path)?;
+        blocking(|| {
+            let inner = &self.inner;
+            inner.check_parents(path)?;
+            match inner.lstat(path)? {
+                Some(st) if st.file_type().is_dir() => {}
+                Some(_) => {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!("{path} exists at the destination and is not a directory"),
+                    )
+                    .with_path(path));
+                }
+                None => {
+                    let r = inner.pool.with("cannot create directory", path, |c| {
+                        c.sftp.mkdir(Path::new(&abs), 0o755)
+                    });
+                    if let Err(e) = r
+                        && !inner.lstat_abs_is_dir(&abs)
+                    {
+                        return Err(e);
+                    }
+                }
+            }
+            inner.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_string());
+            inner.pool.with("cannot set the metadata of", path, |c| {
+                c.sftp.setstat(Path::new(&abs), meta_stat(entry))
+            })
+        })
+    }
+
+    async fn create_symlink(&self, path: &str, entry: &Entry) -> Result<()> {
+        validate_rel_path(path)?;
+        let target = entry
+            .target
+            .clone()
+            .ok_or_else(|| Error::invalid(format!("{path}: symlink without a target")))?;
+        blocking(|| {
+            let inner = &self.inner;
+            inner.check_parents(path)?;
+            let tmp = super::local::temp_name_for(path, &format!("{:016x}", fastrand::u64(..)));
+            let abs_tmp = inner.abs(&tmp);
+            // OpenSSH's server takes SSH_FXP_SYMLINK's arguments in the reverse order of the draft, and libssh2
+            // sends them in the draft's: ssh2's `symlink(path, target)` makes `target` a link to `path` there.
+            inner.pool.with("cannot create link", path, |c| {
+                c.sftp.symlink(Path::new(&target), Path::new(&abs_tmp))
+            })?;
+            inner.replace(&tmp, path).inspect_err(|_| {
+                let _ = inner.unlink(&tmp);
+            })
+        })
+    }
+
+    async fn delete(&self, path: &str, kind: EntryKind) -> Result<()> {
+        let abs = self.inner.checked_abs(path)?;
+        blocking(|| {
+            let r = match kind {
+                EntryKind::Dir => {
+                    self.inner.pool.with("cannot delete", path, |c| c.sftp.rmdir(Path::new(&abs)))
+                }
+                _ => {
+                    self.inner.pool.with("cannot delete", path, |c| c.sftp.unlink(Path::new(&abs)))
+                }
+            };
+            match r {
+                Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    async fn remove_empty_dir(&self, path: &str) -> Result<bool> {
+        let abs = self.inner.checked_abs(path)?;
+        blocking(|| {
+            match self.inner.pool.with("cannot remove", path, |c| c.sftp.rmdir(Path::new(&abs))) {
+                Ok(()) => {
+                    self.inner.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+                    Ok(true)
+                }
+                // Not empty (SFTP v3 says "failure"), or gone already.
+                Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Internal) => {
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        validate_rel_path(from)?;
+        validate_rel_path(to)?;
+        blocking(|| {
+            self.inner.check_parents(to)?;
+            self.inner.replace(from, to)
+        })
+    }
+
+    /// Makes the batch's temporaries durable: one `sync -f ROOT` on the host, or fsync of each when the host
+    /// runs no commands. After renames, the same once more (for the manifest that vouches for them).
+    async fn flush(&self) -> Result<()> {
+        let pending =
+            std::mem::take(&mut *self.inner.unsynced.lock().unwrap_or_else(|p| p.into_inner()));
+        let renamed = self.inner.renamed.swap(false, Ordering::Relaxed);
+        if pending.is_empty() && !renamed {
+            return Ok(());
+        }
+        blocking(|| {
+            if self.inner.exec_sync() {
+                return Ok(());
+            }
+            self.inner.fsync_each(&pending)
+        })
+    }
+
+    async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let rel = Inner::state_rel(key)?;
+        blocking(|| {
+            let mut out = Vec::new();
+            Ok(self.inner.read_all(&rel, &mut out)?.then_some(out))
+        })
+    }
+
+    async fn read_state_to(&self, key: &str, dest: &Path) -> Result<bool> {
+        let rel = Inner::state_rel(key)?;
+        blocking(|| {
+            let f = std::fs::File::create(dest)
+                .map_err(|e| Error::io(&e, "cannot create", dest.display().to_string()))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            let found = self.inner.read_all(&rel, &mut w)?;
+            let f = w
+                .into_inner()
+                .map_err(|e| Error::io(e.error(), "cannot write", dest.display().to_string()))?;
+            if !found {
+                drop(f);
+                let _ = std::fs::remove_file(dest);
+            }
+            Ok(found)
+        })
+    }
+
+    async fn write_state(&self, key: &str, data: &[u8]) -> Result<()> {
+        let rel = Inner::state_rel(key)?;
+        blocking(|| self.inner.upload_atomic(&rel, &mut &data[..]))
+    }
+
+    async fn write_state_with(&self, key: &str, write: StateWriteFn<'_>) -> Result<()> {
+        let mut buf = Vec::new();
+        write(&mut buf)?;
+        self.write_state(key, &buf).await
+    }
+
+    async fn write_state_from(&self, key: &str, src: &Path) -> Result<()> {
+        let rel = Inner::state_rel(key)?;
+        blocking(|| {
+            let f = std::fs::File::open(src)
+                .map_err(|e| Error::io(&e, "cannot open", src.display().to_string()))?;
+            self.inner.upload_atomic(&rel, &mut std::io::BufReader::with_capacity(1 << 20, f))
+        })
+    }
+
+    async fn delete_state(&self, key: &str) -> Result<()> {
+        let rel = Inner::state_rel(key)?;
+        blocking(|| self.inner.unlink(&rel))
+    }
+}
+
+struct SftpReader {
+    inner: Arc<Inner>,
+    conn: Arc<Conn>,
+    file: ssh2::File,
+    path: String,
+}
+
+#[async_trait]
+impl ReadStream for SftpReader {
+    async fn read_chunk(&mut self, buf: &mut Vec<u8>, max: usize) -> Result<()> {
+        blocking(|| {
+            buf.clear();
+            buf.resize(max, 0);
+            let mut filled = 0;
+            while filled < max {
+                let n = self.file.read(&mut buf[filled..]).map_err(|e| {
+                    io_kind_error(&self.conn, &self.inner.pool, &e, "cannot read", &self.path)
+                })?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            buf.truncate(filled);
+            Ok(())
+        })
+    }
+}
+
+struct SftpWriter {
+    inner: Arc<Inner>,
+    conn: Arc<Conn>,
+    file: Option<ssh2::File>,
+    target: String,
+    tmp: String,
+    resume: u64,
+}
+
+impl SftpWriter {
+    /// Sets mode and mtime, optionally syncs, closes, and checks the content against `verify_blake3`.
+    fn finish(&mut self, entry: &Entry, verify_blake3: Option<&str>, fsync: bool) -> Result<()> {
+        let Some(mut f) = self.file.take() else {
+            return Err(Error::internal(format!("{}: written twice", self.target)));
+        };
+        let pool = &self.inner.pool;
+        f.setstat(meta_stat(entry))
+            .map_err(|e| pool.fail(&self.conn, &e, "cannot set the metadata of", &self.target))?;
+        if fsync {
+            match f.fsync() {
+                Ok(()) => {}
+                Err(e) if e.code() == ssh2::ErrorCode::SFTP(8) => {}
+                Err(e) => return Err(pool.fail(&self.conn, &e, "cannot sync", &self.target)),
+            }
+        }
+        drop(f);
+        if let Some(want) = verify_blake3 {
+            let mut h = Hasher::new();
+            let mut w = HashWriter(&mut h);
+            self.inner.read_all(&self.tmp, &mut w)?;
+            let got = h.finish_hex();
+            if got != want {
+                return Err(Error::new(
+                    ErrorKind::Corrupt,
+                    format!("{}: what was written reads back differently (BLAKE3 {got}, expected {want})", self.target),
+                )
+                .with_path(&self.target));
+            }
+        }
+        Ok(())
+    }
+}
+
+struct HashWriter<'a>(&'a mut Hasher);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WriteSink for SftpWriter {
+    fn resume_offset(&self) -> u64 {
+        self.resume
+    }
+
+    async fn write_chunk(&mut self, data: &[u8]) -> Result<()> {
+        blocking(|| {
+            let f = self
+                .file
+                .as_mut()
+                .ok_or_else(|| Error::internal(format!("{}: write after close", self.target)))?;
+            f.write_all(data).map_err(|e| {
+                io_kind_error(&self.conn, &self.inner.pool, &e, "cannot write", &self.target)
+            })
+        })
+    }
+
+    async fn commit(mut self: Box<Self>, entry: &Entry, verify_blake3: Option<&str>) -> Result<()> {
+        blocking(|| {
+            let r = self
+                .finish(entry, verify_blake3, true)
+                .and_then(|()| self.inner.replace(&self.tmp, &self.target));
+            if r.is_err() {
+                let _ = self.inner.unlink(&self.tmp);
+            }
+            r
+        })
+    }
+
+    async fn prepare(
+        mut self: Box<Self>,
+        entry: &Entry,
+        verify_blake3: Option<&str>,
+    ) -> Result<Box<dyn PreparedWrite>> {
+        blocking(|| {
+            // Durability comes with the batch's flush (one `sync -f`), unless the host is known to refuse
+            // commands: then each file is synced now, while it is open.
+            let sync_now = self.inner.exec_sync.load(Ordering::Relaxed) == EXEC_NO;
+            match self.finish(entry, verify_blake3, sync_now) {
+                Ok(()) => {
+                    if !sync_now {
+                        self.inner
+                            .unsynced
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(self.tmp.clone());
+                    }
+                    Ok(Box::new(SftpPrepared {
+                        inner: self.inner.clone(),
+                        tmp: std::mem::take(&mut self.tmp),
+                        target: std::mem::take(&mut self.target),
+                    }) as Box<dyn PreparedWrite>)
+                }
+                Err(e) => {
+                    let _ = self.inner.unlink(&self.tmp);
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        blocking(|| {
+            drop(self.file.take());
+            self.inner.unlink(&self.tmp)
+        })
+    }
+
+    async fn keep_partial(mut self: Box<Self>) -> Result<()> {
+        drop(self.file.take());
+        Ok(())
+    }
+}
+
+struct SftpPrepared {
+    inner: Arc<Inner>,
+    tmp: String,
+    target: String,
+}
+
+#[async_trait]
+impl PreparedWrite for SftpPrepared {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        blocking(|| {
+            self.inner.replace(&self.tmp, &self.target).inspect_err(|_| {
+                let _ = self.inner.unlink(&self.tmp);
+            })
+        })
+    }
+
+    async fn abort(self: Box<Self>) -> Result<()> {
+        blocking(|| self.inner.unlink(&self.tmp))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_and_metadata() {
+        assert_eq!(shell_quote("/data/it's here"), "'/data/it'\\''s here'");
+        let e = Entry::file("a", 3, 1_700_000_000_900_000_000, 0o640);
+        let st = meta_stat(&e);
+        assert_eq!((st.perm, st.mtime), (Some(0o640), Some(1_700_000_000)));
+        let back = stat_entry(
+            "a",
+            &FileStat {
+                size: Some(3),
+                uid: None,
+                gid: None,
+                perm: Some(0o100640),
+                atime: None,
+                mtime: Some(1_700_000_000),
+            },
+            None,
+        );
+        assert_eq!(
+            (back.kind, back.mode, back.mtime_ns),
+            (EntryKind::File, 0o640, 1_700_000_000_000_000_000)
+        );
+    }
+}

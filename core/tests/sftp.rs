@@ -1,0 +1,405 @@
+//! The SFTP backend against a real OpenSSH server on 127.0.0.1 (started by the tests, with generated keys):
+//! push, pull and remote-to-remote byte for byte, no-change runs that read the manifest instead of walking the
+//! host, connections cut at byte N (nothing corrupt visible, the rerun resumes), host keys, secrets, and offline
+//! dry runs from the cached manifest.
+
+#[path = "support/sshd.rs"]
+mod sshd;
+
+use sshd::{Direction, Proxy, Sshd};
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use syncwright::manifest::plan::Op;
+use syncwright::recovery::{Category, RetryPolicy};
+use syncwright::report::WarningReason;
+use syncwright::{Engine, EngineConfig, ErrorKind, Status, SyncOptions, SyncReport};
+
+fn engine(dir: &Path) -> Engine {
+    Engine::new(EngineConfig {
+        state_dir: Some(dir.join("state")),
+        worker_threads: 2,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn opts(s: &Sshd) -> SyncOptions {
+    let mut o = SyncOptions { name: "media".into(), ..Default::default() };
+    o.remote.sftp = s.options();
+    o
+}
+
+/// Options under which a broken connection ends the run at once (to see what the next run finds).
+fn no_retry(mut o: SyncOptions) -> SyncOptions {
+    o.max_attempts = 1;
+    for c in [Category::NetworkConnection, Category::NetworkTimeout, Category::Unknown] {
+        o.retry.set(c, RetryPolicy { max_attempts: 1, ..RetryPolicy::NONE });
+    }
+    o
+}
+
+fn sync(e: &Engine, src: &str, dst: &str, o: SyncOptions) -> SyncReport {
+    e.sync(src, dst, o).unwrap()
+}
+
+fn write(root: &Path, rel: &str, data: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, data).unwrap();
+}
+
+fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..len).map(|_| rng.u8(..)).collect()
+}
+
+/// Every entry below `root` (syncwright's state left out): kind, content, mode, mtime in seconds, link target.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+            if rel == ".syncwright" {
+                continue;
+            }
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            let v = if md.file_type().is_symlink() {
+                format!("link -> {}", std::fs::read_link(&p).unwrap().display())
+            } else if md.is_dir() {
+                stack.push(p.clone());
+                if std::fs::read_dir(&p).unwrap().next().is_some() {
+                    continue;
+                }
+                "empty dir".to_string()
+            } else {
+                let data = std::fs::read(&p).unwrap();
+                format!(
+                    "file {} {} mode {:o} mtime {}",
+                    data.len(),
+                    blake3::hash(&data).to_hex(),
+                    md.permissions().mode() & 0o7777,
+                    md.mtime()
+                )
+            };
+            out.insert(rel, v);
+        }
+    }
+    out
+}
+
+fn sample_tree(root: &Path) {
+    write(root, "outputs/2025-10-01/00001-123.png", &bytes(1, 300_000));
+    write(root, "outputs/2025-10-01/meta 00001.json", b"{\"prompt\": \"a cat\"}");
+    write(root, "outputs/-leading-dash.txt", b"dash");
+    write(root, "outputs/caf\u{e9}.txt", b"nfc");
+    write(root, "models/lora.safetensors", &bytes(2, 3 << 20));
+    write(root, "empty.bin", b"");
+    std::fs::create_dir_all(root.join("empty-folder")).unwrap();
+    std::os::unix::fs::symlink("outputs/-leading-dash.txt", root.join("latest")).unwrap();
+    std::fs::set_permissions(
+        root.join("outputs/-leading-dash.txt"),
+        PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+}
+
+#[test]
+fn push_and_pull_trees_byte_for_byte_and_reruns_read_the_manifest_only() {
+    let s = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, remote, back) =
+        (dir.path().join("src"), dir.path().join("remote"), dir.path().join("back"));
+    sample_tree(&src);
+    let e = engine(dir.path());
+    let url = s.url(&remote, None);
+    let (src_s, back_s) = (src.to_str().unwrap(), back.to_str().unwrap());
+
+    // Push: local -> host.
+    let r = sync(&e, src_s, &url, opts(&s));
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    assert_eq!(r.stats.created, 7, "{r:#?}");
+    assert_eq!(tree(&src), tree(&remote));
+    assert!(remote.join(".syncwright/manifests/media.json").is_file());
+    assert!(!r.destination.contains("BEGIN"), "no key material in reports");
+
+    // A no-change push reads the manifest and does not walk the host: a file put there behind syncwright's back
+    // is not seen (a listing would plan its deletion in mirror mode).
+    write(&remote, "outputs/not-from-syncwright.txt", b"x");
+    let r = sync(&e, src_s, &url, SyncOptions { dry_run: true, delete: true, ..opts(&s) });
+    let plan = r.plan.clone().unwrap();
+    assert!(plan.actions.iter().all(|a| a.op != Op::Delete), "{plan:#?}");
+    let r = sync(&e, src_s, &url, opts(&s));
+    assert_eq!((r.status, r.stats.created, r.stats.updated), (Status::Completed, 0, 0), "{r:#?}");
+    // Asked to look, it sees it.
+    let r = sync(
+        &e,
+        src_s,
+        &url,
+        SyncOptions { dry_run: true, delete: true, rescan_dest: true, ..opts(&s) },
+    );
+    let plan = r.plan.clone().unwrap();
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| a.op == Op::Delete && a.path == "outputs/not-from-syncwright.txt"),
+        "{plan:#?}"
+    );
+    std::fs::remove_file(remote.join("outputs/not-from-syncwright.txt")).unwrap();
+
+    // Pull: host -> local.
+    let r = sync(&e, &url, back_s, opts(&s));
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    assert_eq!(tree(&src), tree(&back));
+    let r = sync(&e, &url, back_s, opts(&s));
+    assert_eq!((r.status, r.stats.created, r.stats.updated), (Status::Completed, 0, 0), "{r:#?}");
+
+    // An edit at the source travels; a mirror delete too.
+    write(&src, "outputs/2025-10-01/meta 00001.json", b"{\"prompt\": \"a dog\"}");
+    std::fs::remove_file(src.join("empty.bin")).unwrap();
+    let r = sync(&e, src_s, &url, SyncOptions { delete: true, ..opts(&s) });
+    assert_eq!((r.status, r.stats.updated, r.stats.deleted), (Status::Completed, 1, 1), "{r:#?}");
+    assert_eq!(tree(&src), tree(&remote));
+}
+
+#[test]
+fn remote_to_remote_goes_through_the_engine() {
+    let s = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, a, b) = (dir.path().join("src"), dir.path().join("a"), dir.path().join("b"));
+    sample_tree(&src);
+    let e = engine(dir.path());
+    let r = sync(&e, src.to_str().unwrap(), &s.url(&a, None), opts(&s));
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    let r = sync(&e, &s.url(&a, None), &s.url(&b, None), opts(&s));
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    assert_eq!(tree(&src), tree(&b));
+    let r = sync(&e, &s.url(&a, None), &s.url(&b, None), opts(&s));
+    assert_eq!((r.status, r.stats.created), (Status::Completed, 0), "{r:#?}");
+}
+
+fn temporaries(root: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            let name = p.file_name().unwrap().to_str().unwrap().to_string();
+            if name.contains(".swtmp-") && p.is_file() {
+                out.push((name, p.metadata().unwrap().len()));
+            }
+        }
+    }
+    out
+}
+
+const BIG: usize = 24 << 20;
+
+#[test]
+fn an_upload_cut_at_byte_n_leaves_nothing_corrupt_and_the_rerun_resumes() {
+    let s = Sshd::start();
+    let proxy = Proxy::start(s.port);
+    s.trust_port(proxy.port);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, remote) = (dir.path().join("src"), dir.path().join("remote"));
+    let big = bytes(7, BIG);
+    write(&src, "models/big.safetensors", &big);
+    let e = engine(dir.path());
+    let url = s.url(&remote, Some(proxy.port));
+
+    proxy.cut_after(Direction::Up, 10 << 20);
+    let o = SyncOptions { transfers: 1, ..no_retry(opts(&s)) };
+    let r = sync(&e, src.to_str().unwrap(), &url, o.clone());
+    assert_eq!(proxy.cuts.load(std::sync::atomic::Ordering::SeqCst), 1, "{r:#?}");
+    assert_ne!(r.status, Status::Completed, "{r:#?}");
+    let err = r.errors.iter().chain(r.fatal.iter()).next().expect("an error");
+    assert!(matches!(err.kind, ErrorKind::Network | ErrorKind::Timeout), "{r:#?}");
+    // Nothing half-written is visible; the partial upload waits under its temporary name.
+    assert!(!remote.join("models/big.safetensors").exists());
+    let temps = temporaries(&remote);
+    assert_eq!(temps.len(), 1, "{temps:?}");
+    let partial = temps[0].1;
+    assert!(partial > 0 && partial < BIG as u64, "{temps:?}");
+    assert!(
+        !remote.join(".syncwright/manifests/media.json").exists(),
+        "no manifest after a failed run"
+    );
+
+    let r = sync(&e, src.to_str().unwrap(), &url, o);
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    assert_eq!(std::fs::read(remote.join("models/big.safetensors")).unwrap(), big);
+    assert_eq!(r.stats.bytes_transferred, BIG as u64 - partial, "only the rest was sent: {r:#?}");
+    assert!(temporaries(&remote).is_empty());
+}
+
+#[test]
+fn a_download_cut_at_byte_n_resumes_from_the_local_partial() {
+    let s = Sshd::start();
+    let proxy = Proxy::start(s.port);
+    s.trust_port(proxy.port);
+    let dir = tempfile::tempdir().unwrap();
+    let (remote, local) = (dir.path().join("remote"), dir.path().join("local"));
+    let big = bytes(8, BIG);
+    write(&remote, "outputs/big.bin", &big);
+    write(&remote, "outputs/small.txt", b"small");
+    let e = engine(dir.path());
+    let url = s.url(&remote, Some(proxy.port));
+    let o = SyncOptions { transfers: 1, ..no_retry(opts(&s)) };
+
+    proxy.cut_after(Direction::Down, 10 << 20);
+    let r = sync(&e, &url, local.to_str().unwrap(), o.clone());
+    assert_eq!(proxy.cuts.load(std::sync::atomic::Ordering::SeqCst), 1, "{r:#?}");
+    assert_ne!(r.status, Status::Completed, "{r:#?}");
+    assert!(!local.join("outputs/big.bin").exists());
+    let temps = temporaries(&local);
+    assert_eq!(temps.len(), 1, "{temps:?}");
+    let partial = temps[0].1;
+    assert!(partial > 0, "{temps:?}");
+
+    let before = proxy.down.load(std::sync::atomic::Ordering::SeqCst);
+    let r = sync(&e, &url, local.to_str().unwrap(), o);
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    assert_eq!(std::fs::read(local.join("outputs/big.bin")).unwrap(), big);
+    let downloaded = proxy.down.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(
+        downloaded < BIG as u64 - partial + (1 << 20),
+        "the bytes already here were not fetched again: {downloaded} bytes for {} missing",
+        BIG as u64 - partial
+    );
+    assert!(temporaries(&local).is_empty());
+}
+
+#[test]
+fn host_keys_are_checked_and_a_wrong_one_is_refused() {
+    let s = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, remote) = (dir.path().join("src"), dir.path().join("remote"));
+    write(&src, "a.txt", b"a");
+    let e = engine(dir.path());
+    let url = s.url(&remote, None);
+
+    // Another server's key listed for this host and port.
+    let other = dir.path().join("other_host_key");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let wrong = dir.path().join("known_hosts_wrong");
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    std::fs::write(&wrong, format!("[127.0.0.1]:{} {other_pub}", s.port)).unwrap();
+    let mut o = no_retry(opts(&s));
+    o.remote.sftp.known_hosts = Some(wrong);
+    let r = sync(&e, src.to_str().unwrap(), &url, o);
+    let f = r.fatal.as_ref().expect("refused");
+    assert_eq!((r.status, f.kind), (Status::Failed, ErrorKind::Auth), "{r:#?}");
+    assert!(f.error.contains("HOST KEY MISMATCH") && f.error.contains("SHA256:"), "{}", f.error);
+    assert!(!remote.exists(), "nothing was written");
+
+    // Not listed at all.
+    let empty = dir.path().join("known_hosts_empty");
+    std::fs::write(&empty, "").unwrap();
+    let mut o = no_retry(opts(&s));
+    o.remote.sftp.known_hosts = Some(empty.clone());
+    let r = sync(&e, src.to_str().unwrap(), &url, o);
+    let f = r.fatal.as_ref().expect("refused");
+    assert_eq!(f.kind, ErrorKind::Auth);
+    assert!(f.error.contains("is not in") && f.error.contains("ssh-keyscan"), "{}", f.error);
+
+    // Only an explicit option turns the check off.
+    let mut o = no_retry(opts(&s));
+    o.remote.sftp.known_hosts = Some(empty);
+    o.remote.sftp.insecure_ignore_host_key = true;
+    let r = sync(&e, src.to_str().unwrap(), &url, o);
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+}
+
+#[test]
+fn key_passphrases_never_appear_in_errors_or_reports() {
+    let s = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, remote) = (dir.path().join("src"), dir.path().join("remote"));
+    write(&src, "a.txt", b"a");
+    let key = dir.path().join("locked_key");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "correct-horse-battery", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let auth = s.dir.path().join("authorized_keys");
+    let mut keys = std::fs::read_to_string(&auth).unwrap();
+    keys.push_str(&std::fs::read_to_string(key.with_extension("pub")).unwrap());
+    std::fs::write(&auth, keys).unwrap();
+    let e = engine(dir.path());
+    let url = s.url(&remote, None);
+
+    let mut o = no_retry(opts(&s));
+    o.remote.sftp.key_file = Some(key.clone());
+    o.remote.sftp.passphrase = Some(syncwright::backend::remote::Secret::new("wrong-pass-9137"));
+    let r = sync(&e, src.to_str().unwrap(), &url, o.clone());
+    let f = r.fatal.as_ref().expect("refused");
+    assert_eq!(f.kind, ErrorKind::Auth, "{r:#?}");
+    let all = format!("{}{r:?}{o:?}{}", r.to_json(), serde_json::to_string(&o).unwrap());
+    assert!(!all.contains("wrong-pass-9137"), "{all}");
+
+    o.remote.sftp.passphrase =
+        Some(syncwright::backend::remote::Secret::new("correct-horse-battery"));
+    let r = sync(&e, src.to_str().unwrap(), &url, o.clone());
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    let all = format!("{}{r:?}{o:?}{}", r.to_json(), serde_json::to_string(&o).unwrap());
+    assert!(!all.contains("correct-horse-battery"), "{all}");
+}
+
+#[test]
+fn a_dry_run_plans_from_the_cached_manifest_when_the_host_is_down() {
+    let mut s = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, remote) = (dir.path().join("src"), dir.path().join("remote"));
+    sample_tree(&src);
+    let e = engine(dir.path());
+    let url = s.url(&remote, None);
+    let r = sync(&e, src.to_str().unwrap(), &url, opts(&s));
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    let cached: Vec<_> = walk_files(&dir.path().join("state/cache"));
+    assert!(cached.iter().any(|p| p.ends_with("/media.json")), "{cached:?}");
+
+    write(&src, "outputs/new.png", b"new");
+    s.stop();
+    let o = SyncOptions { dry_run: true, ..no_retry(opts(&s)) };
+    let r = sync(&e, src.to_str().unwrap(), &url, o);
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    let w =
+        r.warnings.iter().find(|w| w.reason == WarningReason::RemoteUnreachable).expect("said so");
+    assert!(w.message.contains("cached"), "{w:?}");
+    let copies: Vec<_> =
+        r.plan.unwrap().actions.into_iter().filter(|a| a.op == Op::Copy).map(|a| a.path).collect();
+    assert_eq!(copies, ["outputs/new.png"]);
+
+    // A real run against a host that is down fails and says why.
+    let r = sync(&e, src.to_str().unwrap(), &url, no_retry(opts(&s)));
+    assert_eq!(r.status, Status::Failed, "{r:#?}");
+    assert_eq!(r.fatal.unwrap().kind, ErrorKind::Network);
+}
+
+fn walk_files(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
