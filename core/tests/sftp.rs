@@ -403,3 +403,33 @@ fn walk_files(root: &Path) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn a_connection_cut_mid_file_is_retried_within_the_run_by_the_recovery_layer() {
+    let s = Sshd::start();
+    let proxy = Proxy::start(s.port);
+    s.trust_port(proxy.port);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, remote) = (dir.path().join("src"), dir.path().join("remote"));
+    let big = bytes(9, BIG);
+    write(&src, "models/big.safetensors", &big);
+    write(&src, "notes.txt", b"notes");
+    let e = engine(dir.path());
+    proxy.cut_after(Direction::Up, 12 << 20);
+    let o = SyncOptions {
+        retry: syncwright::recovery::RetryPolicies::with_delays(
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO,
+            0.0,
+        ),
+        ..opts(&s)
+    };
+    let r = sync(&e, src.to_str().unwrap(), &s.url(&remote, Some(proxy.port)), o);
+    assert_eq!(proxy.cuts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    assert!(r.stats.retries >= 1, "{r:#?}");
+    assert_eq!(std::fs::read(remote.join("models/big.safetensors")).unwrap(), big);
+    // The retry continued the partial upload instead of starting over (which would send the 12 MiB again).
+    assert!(r.stats.bytes_transferred < BIG as u64 + (12 << 20), "{r:#?}");
+    assert!(temporaries(&remote).is_empty());
+}

@@ -278,6 +278,12 @@ struct RemoteArgs {
 
 impl RemoteArgs {
     fn options(&self) -> syncwright::backend::remote::RemoteOptions {
+        if self.insecure_ignore_host_key {
+            eprintln!(
+                "syncwright: warning: SSH host keys are NOT checked (--insecure-ignore-host-key): anyone who can \
+                 intercept the connection can read and change the data"
+            );
+        }
         let mut o = syncwright::backend::remote::RemoteOptions::default();
         o.sftp.key_file = self.ssh_key.clone();
         o.sftp.known_hosts = self.known_hosts.clone();
