@@ -105,6 +105,41 @@ export interface SyncOptionsFields {
   retry?: Partial<Record<RecoveryCategory, RetryPolicy>>
   /** Circuit breakers of remote targets. */
   breaker?: Partial<BreakerConfig>
+  /** Replace the destination manifest (and its local cache) after a clean run. Default true. */
+  commit_manifest?: boolean
+  /** How to reach `sftp://`, `s3://` and `gdrive://` locations (nested keys are snake_case). */
+  remote?: RemoteOptions
+}
+/** How to reach remote locations; secrets are never echoed back in reports or errors. */
+export interface RemoteOptions {
+  sftp?: {
+    key_file?: string | null
+    passphrase?: string | null
+    agent?: boolean
+    known_hosts?: string | null
+    insecure_ignore_host_key?: boolean
+    sessions?: number
+    timeout_secs?: number
+  }
+  s3?: {
+    region?: string | null
+    endpoint_url?: string | null
+    path_style?: boolean | null
+    access_key_id?: string | null
+    secret_access_key?: string | null
+    session_token?: string | null
+    multipart_threshold?: number
+    part_size?: number
+    part_concurrency?: number
+    stale_upload_hours?: number
+  }
+  gdrive?: {
+    credentials?: string | null
+    manifest_parent_id?: string | null
+    scopes?: string[]
+    api_base?: string | null
+    chunk_size?: number
+  }
 }
 /** An error category of the recovery layer. */
 export type RecoveryCategory =

@@ -258,7 +258,11 @@ class Engine:
     ``"skip"``, ``"keep_both"``), ``rescan_dest``, ``chunk_size``, ``still_changing_retries``,
     ``progress_interval_ms``, ``list_identical``, ``scan_threads``, ``max_attempts`` (of the whole run),
     ``retry`` (policies by error category),
-    ``breaker`` (circuit breakers of remote targets). An unknown name or a bad value raises
+    ``breaker`` (circuit breakers of remote targets), ``commit_manifest`` (replace the destination manifest after
+    a clean run, default true), ``remote`` (how to reach ``sftp://``, ``s3://`` and ``gdrive://`` locations: a
+    dict with ``sftp``, ``s3`` and ``gdrive`` sections, for example
+    ``remote={"sftp": {"key_file": "/keys/id_ed25519", "known_hosts": "/keys/known_hosts"}}``). An unknown name
+    or a bad value raises
     :class:`~syncwright.InvalidInputError`.
 
     Thread-safe. Use it as a context manager, or call :meth:`close`, to stop it deterministically; an engine

@@ -25,6 +25,9 @@ pub(super) struct Conn {
     pub posix: Option<PosixSftp>,
 }
 
+/// Ciphers in order of preference.
+const CIPHERS: &str = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr";
+
 /// The sessions of one backend.
 pub(super) struct Pool {
     loc: SftpLocation,
@@ -208,6 +211,10 @@ impl Pool {
         sess.set_tcp_stream(tcp);
         sess.set_timeout(self.timeout().as_millis() as u32);
         sess.set_compress(false);
+        // AES-GCM first: with AES-NI it costs a fraction of CTR + HMAC per byte. libssh2 drops names it lacks.
+        for m in [ssh2::MethodType::CryptCs, ssh2::MethodType::CryptSc] {
+            let _ = sess.method_pref(m, CIPHERS);
+        }
         sess.handshake().map_err(|e| {
             let mut err = map_err(&e, "SSH handshake with", &shown);
             if err.kind() == ErrorKind::InvalidInput {
