@@ -244,6 +244,7 @@ export interface Warning {
     | 'temporary_swept'
     | 'remote_unreachable'
     | 'manifest_not_committed'
+    | 'host_key_not_checked'
   message: string
 }
 

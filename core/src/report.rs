@@ -124,6 +124,8 @@ pub enum WarningReason {
     RemoteUnreachable,
     /// `commit_manifest` was off: the destination manifest was left as it was.
     ManifestNotCommitted,
+    /// `insecure_ignore_host_key` was on: the SSH host's identity was not checked.
+    HostKeyNotChecked,
 }
 
 /// Something a person may want to know that did not fail the run.

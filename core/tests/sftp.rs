@@ -318,6 +318,10 @@ fn host_keys_are_checked_and_a_wrong_one_is_refused() {
     o.remote.sftp.insecure_ignore_host_key = true;
     let r = sync(&e, src.to_str().unwrap(), &url, o);
     assert_eq!(r.status, Status::Completed, "{r:#?}");
+    assert!(
+        r.warnings.iter().any(|w| w.reason == WarningReason::HostKeyNotChecked),
+        "said so: {r:#?}"
+    );
 }
 
 #[test]

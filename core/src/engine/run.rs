@@ -333,6 +333,19 @@ async fn run_inner(
 ) -> Result<Option<Plan>> {
     opts.validate()?;
     let filter = Filter::new(&opts.include, &opts.exclude)?;
+    if opts.remote.sftp.insecure_ignore_host_key
+        && let Some(b) = [src, dst].into_iter().find(|b| b.scheme() == "sftp")
+    {
+        acc.warnings.push(Warning::new(
+            "",
+            WarningReason::HostKeyNotChecked,
+            format!(
+                "the host key of {} was not checked (insecure_ignore_host_key): anyone who can intercept the \
+                 connection can read and change the data",
+                b.location()
+            ),
+        ));
+    }
     ctx.progress.set_stage(Stage::Scanning);
     let (src_scan, mut dview, algo) = if opts.compare == CompareMode::Checksum {
         // The destination first: the hashes its manifest holds decide which one the source needs. BLAKE3 is

@@ -26,7 +26,8 @@ pub(super) struct Conn {
 }
 
 /// Ciphers in order of preference.
-const CIPHERS: &str = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr";
+const CIPHERS: &str =
+    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr";
 
 /// The sessions of one backend.
 pub(super) struct Pool {
