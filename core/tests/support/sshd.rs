@@ -47,6 +47,11 @@ fn free_port() -> u16 {
 impl Sshd {
     /// Starts sshd; returns once it listens.
     pub fn start() -> Sshd {
+        Sshd::start_with("")
+    }
+
+    /// Starts sshd with `extra` lines in its config (`ForceCommand internal-sftp` for an sftp-only account).
+    pub fn start_with(extra: &str) -> Sshd {
         let sshd = Path::new("/usr/sbin/sshd");
         assert!(
             sshd.exists(),
@@ -71,7 +76,7 @@ impl Sshd {
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nAuthorizedKeysFile {auth}\n\
                      PidFile {pid}\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
                      KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
-                     Subsystem sftp internal-sftp\nLogLevel INFO\nMaxStartups 100\nMaxSessions 100\n",
+                     Subsystem sftp internal-sftp\nLogLevel INFO\nMaxStartups 100\nMaxSessions 100\n{extra}\n",
                     host = host.display(),
                     auth = dir.path().join("authorized_keys").display(),
                     pid = dir.path().join("sshd.pid").display(),
