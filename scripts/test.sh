@@ -36,7 +36,12 @@ install_system_packages() {
     [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
     command -v rsync >/dev/null 2>&1 || missing+=(rsync)
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    # OpenSSL and zlib: libssh2 (the SFTP backend) links them; the static C example names them.
     dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q 'ok installed' || missing+=(libssl-dev)
+    dpkg-query -W -f='${Status}' zlib1g-dev 2>/dev/null | grep -q 'ok installed' || missing+=(zlib1g-dev)
+    # ssh-keygen, ssh-agent and ssh-add for the SFTP tests (openssh-server brings the client too).
+    command -v ssh-agent >/dev/null 2>&1 || missing+=(openssh-client)
+    command -v pkill >/dev/null 2>&1 || missing+=(procps)
     command -v git >/dev/null 2>&1 || missing+=(git)
     if ! command -v "${PYTHON:-python3}" >/dev/null 2>&1; then
         missing+=(python3 python3-venv)
