@@ -563,7 +563,8 @@ fn bad_input_is_a_typed_error() {
     let e = f.engine.start_sync("ftp://h/x", "/tmp", SyncOptions::default(), None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.message().contains("unknown scheme"), "{}", e.message());
-    let e = f.engine.start_sync("sftp://u:pw@h/x", "/tmp", SyncOptions::default(), None).unwrap_err();
+    let e =
+        f.engine.start_sync("sftp://u:pw@h/x", "/tmp", SyncOptions::default(), None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(!e.message().contains("pw"), "{}", e.message());
     let e = SyncOptions::from_json(Some("{\"transfer\": 3}")).unwrap_err();

@@ -139,7 +139,18 @@ fn c_example_runs_and_does_not_leak() {
         .arg("-I")
         .arg(root.join("include"))
         .arg(libs.join("libsyncwright_ffi.a"))
-        .args(["-lssl", "-lcrypto", "-lz", "-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl", "-lc"]));
+        .args([
+            "-lssl",
+            "-lcrypto",
+            "-lz",
+            "-lgcc_s",
+            "-lutil",
+            "-lrt",
+            "-lpthread",
+            "-lm",
+            "-ldl",
+            "-lc",
+        ]));
     assert!(
         out.status.success(),
         "gcc (static) failed:\n{}{}",

@@ -1,9 +1,13 @@
 //! SSH sessions: connecting, checking the host key, authenticating, and the pool that parallel transfers share.
 //!
-//! The pool holds up to `sessions` connections, opened on demand and handed out round robin as shared handles:
-//! a file stream keeps its session while other calls use it too (libssh2 serialises calls on one session), so a
-//! stream never waits for a free session and no number of open streams can deadlock the pool. A session whose
-//! connection broke is dropped from its slot; the next call opens a new one.
+//! Every call runs on a session it has to itself: a file stream keeps one while it runs, a short request (stat,
+//! mkdir, rename, a listing) takes one for its duration. libssh2 serialises calls on a session, but its resumable
+//! operations do not survive interleaving: a pipelined write can return with requests in flight, and a rename from
+//! another thread then fails with "unable to send" or waits for a reply that never comes. Sessions are opened on
+//! demand and go back to an idle list after use (at most twice `sessions` are kept), so no call waits for another
+//! to end and open streams cannot deadlock the pool.
+//!
+//! A session whose connection broke is dropped; the next call opens a new one.
 
 use super::posix::PosixSftp;
 use crate::backend::remote::{SftpLocation, SftpOptions};
@@ -11,7 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 use ssh2::{CheckResult, ErrorCode, KnownHostFileKind, Session, Sftp};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +27,34 @@ pub(super) struct Conn {
     pub sftp: Sftp,
     /// A second SFTP handle for posix-rename@openssh.com, which ssh2 does not wrap; None when it cannot be opened.
     pub posix: Option<PosixSftp>,
+    /// Set when the connection failed: the session is not reused.
+    broken: AtomicBool,
+}
+
+/// A session leased to one file stream; it goes back to the pool when dropped (unless its connection broke).
+pub(super) struct Lease {
+    conn: Option<Arc<Conn>>,
+    pool: Arc<Pool>,
+}
+
+impl Lease {
+    /// The session.
+    pub fn conn(&self) -> &Arc<Conn> {
+        self.conn.as_ref().expect("a lease holds its session until dropped")
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take()
+            && !c.broken.load(Ordering::Relaxed)
+        {
+            let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < 2 * self.pool.opts.sessions.max(1) {
+                idle.push(c);
+            }
+        }
+    }
 }
 
 /// Ciphers in order of preference.
@@ -33,8 +65,8 @@ const CIPHERS: &str =
 pub(super) struct Pool {
     loc: SftpLocation,
     opts: SftpOptions,
-    slots: Vec<Mutex<Option<Arc<Conn>>>>,
-    next: AtomicUsize,
+    /// Sessions not in use.
+    idle: Mutex<Vec<Arc<Conn>>>,
     warned_insecure: AtomicBool,
 }
 
@@ -105,10 +137,14 @@ pub(super) fn map_err(e: &ssh2::Error, doing: &str, path: &str) -> Error {
         },
     };
     let detail = e.message();
+    let code = match e.code() {
+        ErrorCode::SFTP(c) => format!("SFTP status {c}"),
+        ErrorCode::Session(c) => format!("libssh2 {c}"),
+    };
     let msg = if detail.is_empty() || detail.eq_ignore_ascii_case(what) {
-        format!("{doing} {path}: {what}")
+        format!("{doing} {path}: {what} ({code})")
     } else {
-        format!("{doing} {path}: {what} ({detail})")
+        format!("{doing} {path}: {what} ({detail}; {code})")
     };
     Error::new(kind, msg).with_path(path)
 }
@@ -116,52 +152,39 @@ pub(super) fn map_err(e: &ssh2::Error, doing: &str, path: &str) -> Error {
 impl Pool {
     /// A pool for `loc`; nothing is opened yet.
     pub fn new(loc: SftpLocation, opts: SftpOptions) -> Pool {
-        let n = opts.sessions.clamp(1, 64);
-        Pool {
-            loc,
-            opts,
-            slots: (0..n).map(|_| Mutex::new(None)).collect(),
-            next: AtomicUsize::new(0),
-            warned_insecure: AtomicBool::new(false),
-        }
+        Pool { loc, opts, idle: Mutex::new(Vec::new()), warned_insecure: AtomicBool::new(false) }
     }
 
-    /// How many sessions it may open.
+    /// How many sessions run in parallel for listings.
     pub fn size(&self) -> usize {
-        self.slots.len()
+        self.opts.sessions.max(1)
     }
 
-    /// A session, opening one if its slot is empty (blocking).
-    pub fn conn(&self) -> Result<Arc<Conn>> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
-        let mut slot = self.slots[i].lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let c = Arc::new(self.connect()?);
-        *slot = Some(c.clone());
-        Ok(c)
+    /// A session for one file stream (blocking): an idle one, or a new one.
+    pub fn lease(self: &Arc<Self>) -> Result<Lease> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => Arc::new(self.connect()?),
+        };
+        Ok(Lease { conn: Some(conn), pool: self.clone() })
     }
 
-    /// Drops `c` from the pool (its connection broke).
+    /// Marks `c` broken: it is not reused.
     pub fn discard(&self, c: &Arc<Conn>) {
-        for s in &self.slots {
-            let mut slot = s.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.as_ref().is_some_and(|x| Arc::ptr_eq(x, c)) {
-                *slot = None;
-            }
-        }
+        c.broken.store(true, Ordering::Relaxed);
     }
 
     /// Runs `f` on a session and maps its error; a broken session is replaced for the next call.
     pub fn with<R>(
-        &self,
+        self: &Arc<Self>,
         doing: &str,
         path: &str,
         f: impl FnOnce(&Conn) -> std::result::Result<R, ssh2::Error>,
     ) -> Result<R> {
-        let c = self.conn()?;
-        f(&c).map_err(|e| self.fail(&c, &e, doing, path))
+        let lease = self.lease()?;
+        let c = lease.conn();
+        f(c).map_err(|e| self.fail(c, &e, doing, path))
     }
 
     /// Maps an error of a call on `c`, dropping `c` when its connection is gone.
@@ -237,7 +260,7 @@ impl Pool {
             }
         })?;
         let posix = PosixSftp::open(&sess);
-        Ok(Conn { sess, sftp, posix })
+        Ok(Conn { sess, sftp, posix, broken: AtomicBool::new(false) })
     }
 
     fn known_hosts_file(&self) -> PathBuf {

@@ -25,7 +25,7 @@ use crate::manifest::hash::{Hasher, version_fingerprint};
 use crate::manifest::scan::{ScanOptions, ScanOutcome};
 use crate::manifest::{Entry, EntryKind, validate_rel_path};
 use async_trait::async_trait;
-use conn::{Conn, Pool};
+use conn::{Conn, Lease, Pool};
 use ssh2::{FileStat, OpenFlags, OpenType};
 use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -47,7 +47,7 @@ pub struct SftpBackend {
 #[derive(Debug)]
 struct Inner {
     loc: SftpLocation,
-    pool: Pool,
+    pool: Arc<Pool>,
     /// Relative directories known to be real directories (not links) below the root.
     checked_dirs: Mutex<HashSet<String>>,
     /// Temporaries complete but not yet durable (waiting for [`Backend::flush`]).
@@ -142,7 +142,7 @@ impl SftpBackend {
     pub fn new(loc: SftpLocation, o: &SftpOptions) -> SftpBackend {
         SftpBackend {
             inner: Arc::new(Inner {
-                pool: Pool::new(loc.clone(), o.clone()),
+                pool: Arc::new(Pool::new(loc.clone(), o.clone())),
                 loc,
                 checked_dirs: Mutex::new(HashSet::new()),
                 unsynced: Mutex::new(Vec::new()),
@@ -273,29 +273,60 @@ impl Inner {
     /// after removing the target (not atomic; said in the log once).
     fn replace(&self, from_rel: &str, to_rel: &str) -> Result<()> {
         let (from, to) = (self.abs(from_rel), self.abs(to_rel));
-        let conn = self.pool.conn()?;
-        let r = match &conn.posix {
-            Some(p) => p.rename(&from, &to),
-            None => Err(ssh2::Error::new(ssh2::ErrorCode::SFTP(8), "no posix-rename channel")),
-        };
-        match r {
+        // A plain SFTP rename first: OpenSSH's server links the new name (atomic: the complete file appears at
+        // once) and unlinks the temporary, and refuses when the target exists. Most copies are new files.
+        let lease = self.pool.lease()?;
+        let conn = lease.conn();
+        match conn.sftp.rename(Path::new(&from), Path::new(&to), None) {
             Ok(()) => {
                 self.renamed.store(true, Ordering::Relaxed);
-                Ok(())
+                return Ok(());
             }
-            Err(e) if e.code() == ssh2::ErrorCode::SFTP(8) => {
-                tracing::warn!(
-                    location = self.loc.to_string(),
-                    "the SFTP server lacks posix-rename@openssh.com: replacing {to_rel} is not atomic"
-                );
-                let _ = conn.sftp.unlink(Path::new(&to));
-                conn.sftp
-                    .rename(Path::new(&from), Path::new(&to), None)
-                    .map_err(|e| self.pool.fail(&conn, &e, "cannot rename", to_rel))?;
-                self.renamed.store(true, Ordering::Relaxed);
-                Ok(())
+            Err(e) if conn::breaks_session(&e) => {
+                return Err(self.pool.fail(conn, &e, "cannot rename", to_rel));
             }
-            Err(e) => Err(self.pool.fail(&conn, &e, "cannot rename", to_rel)),
+            Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(2) | ssh2::ErrorCode::SFTP(3)) => {
+                return Err(self.pool.fail(conn, &e, "cannot rename", to_rel));
+            }
+            // The target exists (status "failure" or "file already exists"): replace it atomically.
+            Err(_) => {}
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let lease = self.pool.lease()?;
+            let conn = lease.conn();
+            let r = match &conn.posix {
+                Some(p) => p.rename(&from, &to),
+                None => Err(ssh2::Error::new(ssh2::ErrorCode::SFTP(8), "no posix-rename channel")),
+            };
+            match r {
+                Ok(()) => {
+                    self.renamed.store(true, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(e) if e.code() == ssh2::ErrorCode::SFTP(8) => {
+                    tracing::warn!(
+                        location = self.loc.to_string(),
+                        "the SFTP server lacks posix-rename@openssh.com: replacing {to_rel} is not atomic"
+                    );
+                    let _ = conn.sftp.unlink(Path::new(&to));
+                    conn.sftp
+                        .rename(Path::new(&from), Path::new(&to), None)
+                        .map_err(|e| self.pool.fail(conn, &e, "cannot rename", to_rel))?;
+                    self.renamed.store(true, Ordering::Relaxed);
+                    return Ok(());
+                }
+                // The connection failed, not the request: once more on a new session, unless it happened.
+                Err(e) if conn::breaks_session(&e) && attempt < 3 => {
+                    self.pool.discard(conn);
+                    if self.lstat(from_rel)?.is_none() && self.lstat(to_rel)?.is_some() {
+                        self.renamed.store(true, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(self.pool.fail(conn, &e, "cannot rename", to_rel)),
+            }
         }
     }
 
@@ -315,7 +346,8 @@ impl Inner {
         const MARK: &str = "syncwright-synced";
         let cmd = format!("sync -f {} && echo {MARK}", shell_quote(&self.loc.path));
         let ok = (|| -> std::result::Result<bool, ssh2::Error> {
-            let conn = self.pool.conn().map_err(|_| ssh2::Error::unknown())?;
+            let lease = self.pool.lease().map_err(|_| ssh2::Error::unknown())?;
+            let conn = lease.conn();
             let mut ch = conn.sess.channel_session()?;
             ch.exec(&cmd)?;
             ch.send_eof()?;
@@ -333,7 +365,8 @@ impl Inner {
     fn fsync_each(&self, rels: &[String]) -> Result<()> {
         for rel in rels {
             let abs = self.abs(rel);
-            let conn = self.pool.conn()?;
+            let lease = self.pool.lease()?;
+            let conn = lease.conn();
             let r = conn
                 .sftp
                 .open_mode(Path::new(&abs), OpenFlags::WRITE, 0o600, OpenType::File)
@@ -348,7 +381,7 @@ impl Inner {
                     );
                     return Ok(());
                 }
-                Err(e) => return Err(self.pool.fail(&conn, &e, "cannot sync", rel)),
+                Err(e) => return Err(self.pool.fail(conn, &e, "cannot sync", rel)),
             }
         }
         Ok(())
@@ -356,17 +389,18 @@ impl Inner {
 
     fn read_all(&self, rel: &str, mut out: impl Write) -> Result<bool> {
         let abs = self.abs(rel);
-        let conn = self.pool.conn()?;
+        let lease = self.pool.lease()?;
+        let conn = lease.conn();
         let mut f = match conn.sftp.open(Path::new(&abs)) {
             Ok(f) => f,
             Err(e) if e.code() == ssh2::ErrorCode::SFTP(2) => return Ok(false),
-            Err(e) => return Err(self.pool.fail(&conn, &e, "cannot open", rel)),
+            Err(e) => return Err(self.pool.fail(conn, &e, "cannot open", rel)),
         };
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = f
                 .read(&mut buf)
-                .map_err(|e| io_kind_error(&conn, &self.pool, &e, "cannot read", rel))?;
+                .map_err(|e| io_kind_error(conn, &self.pool, &e, "cannot read", rel))?;
             if n == 0 {
                 return Ok(true);
             }
@@ -380,7 +414,8 @@ impl Inner {
         self.check_parents(rel)?;
         let tmp = super::local::temp_name_for(rel, &format!("{:016x}", fastrand::u64(..)));
         let abs = self.abs(&tmp);
-        let conn = self.pool.conn()?;
+        let lease = self.pool.lease()?;
+        let conn = lease.conn();
         let r = (|| -> Result<()> {
             let mut f = conn
                 .sftp
@@ -390,7 +425,7 @@ impl Inner {
                     0o644,
                     OpenType::File,
                 )
-                .map_err(|e| self.pool.fail(&conn, &e, "cannot create", &tmp))?;
+                .map_err(|e| self.pool.fail(conn, &e, "cannot create", &tmp))?;
             let mut buf = vec![0u8; 1 << 20];
             loop {
                 let n = data.read(&mut buf).map_err(|e| Error::io(&e, "cannot read", rel))?;
@@ -398,12 +433,12 @@ impl Inner {
                     break;
                 }
                 f.write_all(&buf[..n])
-                    .map_err(|e| io_kind_error(&conn, &self.pool, &e, "cannot write", rel))?;
+                    .map_err(|e| io_kind_error(conn, &self.pool, &e, "cannot write", rel))?;
             }
             match f.fsync() {
                 Ok(()) => {}
                 Err(e) if e.code() == ssh2::ErrorCode::SFTP(8) => {}
-                Err(e) => return Err(self.pool.fail(&conn, &e, "cannot sync", rel)),
+                Err(e) => return Err(self.pool.fail(conn, &e, "cannot sync", rel)),
             }
             drop(f);
             self.replace(&tmp, rel)
@@ -470,20 +505,21 @@ impl Backend for SftpBackend {
     async fn open_read(&self, path: &str, offset: u64) -> Result<Box<dyn ReadStream>> {
         let abs = self.inner.checked_abs(path)?;
         blocking(|| {
-            let conn = self.inner.pool.conn()?;
+            let lease = self.inner.pool.lease()?;
+            let conn = lease.conn();
             let mut file = conn
                 .sftp
                 .open(Path::new(&abs))
-                .map_err(|e| self.inner.pool.fail(&conn, &e, "cannot open", path))?;
+                .map_err(|e| self.inner.pool.fail(conn, &e, "cannot open", path))?;
             if offset > 0 {
                 file.seek(SeekFrom::Start(offset)).map_err(|e| {
-                    io_kind_error(&conn, &self.inner.pool, &e, "cannot seek in", path)
+                    io_kind_error(conn, &self.inner.pool, &e, "cannot seek in", path)
                 })?;
             }
             Ok(Box::new(SftpReader {
                 inner: self.inner.clone(),
-                conn,
-                file,
+                file: Some(file),
+                lease,
                 path: path.to_string(),
             }) as Box<dyn ReadStream>)
         })
@@ -508,7 +544,8 @@ impl Backend for SftpBackend {
                 None => 0,
             };
             let abs = inner.abs(&tmp);
-            let conn = inner.pool.conn()?;
+            let lease = inner.pool.lease()?;
+            let conn = lease.conn();
             let flags = if resume > 0 {
                 OpenFlags::WRITE
             } else {
@@ -517,14 +554,14 @@ impl Backend for SftpBackend {
             let mut file = conn
                 .sftp
                 .open_mode(Path::new(&abs), flags, 0o600, OpenType::File)
-                .map_err(|e| inner.pool.fail(&conn, &e, "cannot create", &tmp))?;
+                .map_err(|e| inner.pool.fail(conn, &e, "cannot create", &tmp))?;
             if resume > 0 {
                 file.seek(SeekFrom::Start(resume))
-                    .map_err(|e| io_kind_error(&conn, &inner.pool, &e, "cannot seek in", &tmp))?;
+                    .map_err(|e| io_kind_error(conn, &inner.pool, &e, "cannot seek in", &tmp))?;
             }
             Ok(Box::new(SftpWriter {
                 inner: self.inner.clone(),
-                conn,
+                lease,
                 file: Some(file),
                 target: path.to_string(),
                 tmp,
@@ -715,9 +752,16 @@ impl Backend for SftpBackend {
 
 struct SftpReader {
     inner: Arc<Inner>,
-    conn: Arc<Conn>,
-    file: ssh2::File,
+    /// Closed before the lease goes back to the pool.
+    file: Option<ssh2::File>,
+    lease: Lease,
     path: String,
+}
+
+impl Drop for SftpReader {
+    fn drop(&mut self) {
+        drop(self.file.take());
+    }
 }
 
 #[async_trait]
@@ -728,8 +772,15 @@ impl ReadStream for SftpReader {
             buf.resize(max, 0);
             let mut filled = 0;
             while filled < max {
-                let n = self.file.read(&mut buf[filled..]).map_err(|e| {
-                    io_kind_error(&self.conn, &self.inner.pool, &e, "cannot read", &self.path)
+                let f = self.file.as_mut().expect("open until dropped");
+                let n = f.read(&mut buf[filled..]).map_err(|e| {
+                    io_kind_error(
+                        self.lease.conn(),
+                        &self.inner.pool,
+                        &e,
+                        "cannot read",
+                        &self.path,
+                    )
                 })?;
                 if n == 0 {
                     break;
@@ -744,8 +795,9 @@ impl ReadStream for SftpReader {
 
 struct SftpWriter {
     inner: Arc<Inner>,
-    conn: Arc<Conn>,
+    /// Declared before the lease: the handle is closed before the session goes back to the pool.
     file: Option<ssh2::File>,
+    lease: Lease,
     target: String,
     tmp: String,
     resume: u64,
@@ -758,13 +810,16 @@ impl SftpWriter {
             return Err(Error::internal(format!("{}: written twice", self.target)));
         };
         let pool = &self.inner.pool;
-        f.setstat(meta_stat(entry))
-            .map_err(|e| pool.fail(&self.conn, &e, "cannot set the metadata of", &self.target))?;
+        f.setstat(meta_stat(entry)).map_err(|e| {
+            pool.fail(self.lease.conn(), &e, "cannot set the metadata of", &self.target)
+        })?;
         if fsync {
             match f.fsync() {
                 Ok(()) => {}
                 Err(e) if e.code() == ssh2::ErrorCode::SFTP(8) => {}
-                Err(e) => return Err(pool.fail(&self.conn, &e, "cannot sync", &self.target)),
+                Err(e) => {
+                    return Err(pool.fail(self.lease.conn(), &e, "cannot sync", &self.target));
+                }
             }
         }
         drop(f);
@@ -810,7 +865,7 @@ impl WriteSink for SftpWriter {
                 .as_mut()
                 .ok_or_else(|| Error::internal(format!("{}: write after close", self.target)))?;
             f.write_all(data).map_err(|e| {
-                io_kind_error(&self.conn, &self.inner.pool, &e, "cannot write", &self.target)
+                io_kind_error(self.lease.conn(), &self.inner.pool, &e, "cannot write", &self.target)
             })
         })
     }

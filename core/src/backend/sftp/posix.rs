@@ -44,7 +44,7 @@ impl PosixSftp {
 
     /// Renames `from` over `to` atomically.
     pub fn rename(&self, from: &str, to: &str) -> Result<(), ssh2::Error> {
-        let _guard = self.sess.raw();
+        let mut guard = self.sess.raw();
         // SAFETY: the handle is valid until drop; the strings outlive the call; the session is locked.
         let rc = unsafe {
             libssh2_sftp_posix_rename_ex(
@@ -62,7 +62,11 @@ impl PosixSftp {
                 let status: c_ulong = unsafe { libssh2_sys::libssh2_sftp_last_error(self.raw) };
                 Err(ssh2::Error::new(ErrorCode::SFTP(status as c_int), "posix-rename failed"))
             }
-            rc => Err(ssh2::Error::new(ErrorCode::Session(rc), "posix-rename failed")),
+            rc => Err(ssh2::Error::last_session_error_raw(&mut *guard)
+                .filter(|e| e.code() == ErrorCode::Session(rc))
+                .unwrap_or_else(|| {
+                    ssh2::Error::new(ErrorCode::Session(rc), "posix-rename failed")
+                })),
         }
     }
 }
