@@ -289,12 +289,6 @@ impl TokenSource {
             None => e,
         })
     }
-
-    /// Tokens fetched so far.
-    #[cfg(test)]
-    pub fn fetched(&self) -> u64 {
-        self.fetched.load(Ordering::Relaxed)
-    }
 }
 
 #[cfg(test)]
