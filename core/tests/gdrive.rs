@@ -92,7 +92,9 @@ impl H {
         self.fake
             .tree(PARENT)
             .into_iter()
-            .filter_map(|(p, f)| p.strip_prefix(&format!("{SNAP}/")).map(|p| (p.to_string(), f.content)))
+            .filter_map(|(p, f)| {
+                p.strip_prefix(&format!("{SNAP}/")).map(|p| (p.to_string(), f.content))
+            })
             .filter(|(p, _)| !p.is_empty())
             .collect()
     }
@@ -133,7 +135,8 @@ fn local_tree(root: &Path) -> BTreeMap<String, (Vec<u8>, i64)> {
                 continue;
             }
             let md = std::fs::metadata(&p).unwrap();
-            let mtime = md.modified().unwrap().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64;
+            let mtime =
+                md.modified().unwrap().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64;
             if md.is_dir() {
                 if std::fs::read_dir(&p).unwrap().next().is_none() {
                     out.insert(format!("{rel}/"), (vec![], 0));
@@ -176,7 +179,9 @@ fn push_and_pull_a_tree_byte_for_byte() {
     for (rel, (data, _)) in &local {
         assert_eq!(remote.get(rel.as_str()), Some(data), "{rel}");
     }
-    assert!(remote.contains_key("a/") && remote.contains_key("a/b/") && remote.contains_key("e/f/"));
+    assert!(
+        remote.contains_key("a/") && remote.contains_key("a/b/") && remote.contains_key("e/f/")
+    );
     let c = h.fake.counters();
     assert!(c.resumable_starts >= 1 && c.chunk_puts >= 4, "{c:?}");
     assert!(c.multipart >= files as u64 - 1, "{c:?}");
@@ -288,7 +293,9 @@ fn an_interrupted_resumable_upload_resumes_in_the_next_run() {
     assert_eq!(after.resumable_starts, before.resumable_starts, "no new session");
     assert_eq!(h.remote()["big.bin"], big);
     assert!(h.manifest().is_some() && !h.inflight());
-    assert!(walk(&h.dir.path().join("state/cache")).iter().all(|p| !p.contains("/uploads/nightly/")));
+    assert!(
+        walk(&h.dir.path().join("state/cache")).iter().all(|p| !p.contains("/uploads/nightly/"))
+    );
     h.assert_no_duplicates();
 }
 
@@ -322,7 +329,10 @@ fn rate_limits_are_retried_by_the_recovery_layer() {
     assert_eq!(r.status, Status::Completed, "{r:#?}");
     assert_eq!(h.fake.counters().faults, 5);
     assert!(r.stats.retries >= 4, "{:?}", r.stats);
-    assert_eq!(local_tree(&h.src()).len(), h.remote().keys().filter(|k| !k.ends_with('/')).count() + 1);
+    assert_eq!(
+        local_tree(&h.src()).len(),
+        h.remote().keys().filter(|k| !k.ends_with('/')).count() + 1
+    );
     assert!(h.manifest().is_some());
     h.assert_no_duplicates();
 }
@@ -346,7 +356,10 @@ fn server_errors_are_retried_and_a_persistent_one_leaves_the_run_partial() {
     let r = h.push(h.opts());
     assert_eq!(r.status, Status::Partial, "{r:#?}");
     assert_eq!(r.errors.len(), 1, "{r:#?}");
-    assert_eq!((r.errors[0].path.as_str(), r.errors[0].kind), ("broken.bin", ErrorKind::Unavailable));
+    assert_eq!(
+        (r.errors[0].path.as_str(), r.errors[0].kind),
+        ("broken.bin", ErrorKind::Unavailable)
+    );
     assert!(r.errors[0].error.contains("500"), "{}", r.errors[0].error);
     assert!(r.stats.retries >= 4, "{:?}", r.stats);
     assert_eq!(h.remote().get("ok2.txt").map(Vec::as_slice), Some(&b"ok2"[..]));
@@ -410,7 +423,9 @@ fn a_wrong_key_is_an_auth_error_that_shows_no_secret() {
     assert_eq!(r.status, Status::Failed, "{r:#?}");
     let fatal = r.fatal.as_ref().unwrap();
     assert_eq!(fatal.kind, ErrorKind::Auth, "{fatal:?}");
-    assert!(fatal.error.contains("invalid_grant") && fatal.error.contains(gdrive_fake::CLIENT_EMAIL));
+    assert!(
+        fatal.error.contains("invalid_grant") && fatal.error.contains(gdrive_fake::CLIENT_EMAIL)
+    );
     let pem_body: String = other.pem.lines().nth(1).unwrap().to_string();
     let shown = format!("{r:?} {}", serde_json::to_string(&r).unwrap());
     for secret in [pem_body.as_str(), "PRIVATE KEY", "eyJ", "ya29."] {
@@ -468,7 +483,8 @@ fn an_offline_dry_run_plans_from_the_cached_manifest() {
     let w = r.warnings.iter().find(|w| w.reason == WarningReason::RemoteUnreachable).unwrap();
     assert!(w.message.contains("cached at"), "{w:?}");
     let plan = r.plan.unwrap();
-    let copies: Vec<_> = plan.actions.iter().filter(|a| a.op == Op::Copy).map(|a| a.path.as_str()).collect();
+    let copies: Vec<_> =
+        plan.actions.iter().filter(|a| a.op == Op::Copy).map(|a| a.path.as_str()).collect();
     assert_eq!(copies, ["two.txt"]);
     // A real run does not plan against the cache.
     o.dry_run = false;
@@ -490,8 +506,7 @@ fn files_made_by_other_tools_are_read_with_care() {
     let pulled = h.dir.path().join("pulled");
     let r = h.pull(&pulled, h.opts());
     assert_eq!(r.status, Status::Completed, "{r:#?}");
-    let reasons: Vec<_> =
-        r.warnings.iter().map(|w| (w.path.as_str(), w.reason)).collect();
+    let reasons: Vec<_> = r.warnings.iter().map(|w| (w.path.as_str(), w.reason)).collect();
     assert!(reasons.contains(&("notes", WarningReason::SpecialFile)), "{reasons:?}");
     assert!(reasons.contains(&("twice.txt", WarningReason::SpecialFile)), "{reasons:?}");
     assert_eq!(std::fs::read(pulled.join("plain.txt")).unwrap(), b"plain");

@@ -55,8 +55,10 @@ impl TestKey {
         let b64 = STANDARD.encode(der.as_ref());
         let lines: Vec<&str> =
             b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-        let pem =
-            format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"));
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            lines.join("\n")
+        );
         let public_der = aws_lc_rs::signature::KeyPair::public_key(&kp).as_ref().to_vec();
         TestKey { pem, public_der }
     }
@@ -376,7 +378,10 @@ impl Fake {
     /// How many files (not folders) are named `name` in `parent`.
     pub fn count_named(&self, parent: &str, name: &str) -> usize {
         let s = self.lock();
-        s.files.values().filter(|f| !f.trashed && f.name == name && f.parents.iter().any(|p| p == parent)).count()
+        s.files
+            .values()
+            .filter(|f| !f.trashed && f.name == name && f.parents.iter().any(|p| p == parent))
+            .count()
     }
 }
 
@@ -488,7 +493,9 @@ fn percent_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                let h = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match h {
                     Some(v) => {
                         out.push(v);
@@ -553,8 +560,10 @@ async fn connection(sock: tokio::net::TcpStream, st: Arc<Mutex<State>>) {
         // close the connection without an answer.
         if req.method == "PUT"
             && let Some(sid) = req.param("upload_id").map(str::to_string)
-            && let Some((start, _end, _total)) =
-                req.header("content-range").and_then(parse_content_range).and_then(|r| r.0.map(|(a, b)| (a, b, r.1)))
+            && let Some((start, _end, _total)) = req
+                .header("content-range")
+                .and_then(parse_content_range)
+                .and_then(|r| r.0.map(|(a, b)| (a, b, r.1)))
         {
             let cut = {
                 let s = st.lock().unwrap();
@@ -661,7 +670,10 @@ fn handle(s: &mut State, req: &Request) -> Response {
                 "global",
                 "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
             );
-            r = r.with_header("WWW-Authenticate", "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"");
+            r = r.with_header(
+                "WWW-Authenticate",
+                "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"",
+            );
             return r;
         }
     }
@@ -710,12 +722,15 @@ fn upload_name(s: &State, req: &Request) -> Option<String> {
         return s.files.get(id).map(|f| f.name.clone());
     }
     if req.param("uploadType") == Some("resumable") {
-        return serde_json::from_slice::<Value>(&req.body).ok()?["name"].as_str().map(str::to_string);
+        return serde_json::from_slice::<Value>(&req.body).ok()?["name"]
+            .as_str()
+            .map(str::to_string);
     }
     // Multipart: the name is in the JSON part.
     let text = String::from_utf8_lossy(&req.body);
     let i = text.find("\"name\":")?;
-    let v: Value = serde_json::from_str(&format!("{{{}}}", text[i..].split([',', '}']).next()?)).ok()?;
+    let v: Value =
+        serde_json::from_str(&format!("{{{}}}", text[i..].split([',', '}']).next()?)).ok()?;
     v["name"].as_str().map(str::to_string)
 }
 
@@ -754,19 +769,26 @@ fn fault(s: &mut State, req: &Request) -> Option<Response> {
 fn token(s: &mut State, req: &Request) -> Response {
     s.counters.token += 1;
     let form = parse_query(&String::from_utf8_lossy(&req.body));
-    let invalid = |d: &str| {
-        Response::json(400, json!({"error": "invalid_grant", "error_description": d}))
-    };
-    if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
-        return Response::json(400, json!({"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}));
+    let invalid =
+        |d: &str| Response::json(400, json!({"error": "invalid_grant", "error_description": d}));
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        return Response::json(
+            400,
+            json!({"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}),
+        );
     }
     let Some(jwt) = form.get("assertion") else { return invalid("Missing assertion") };
     let parts: Vec<&str> = jwt.split('.').collect();
     if parts.len() != 3 {
         return invalid("Invalid JWT.");
     }
-    let dec = |p: &str| URL_SAFE_NO_PAD.decode(p).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-    let (Some(header), Some(claims), Ok(sig)) = (dec(parts[0]), dec(parts[1]), URL_SAFE_NO_PAD.decode(parts[2]))
+    let dec = |p: &str| {
+        URL_SAFE_NO_PAD.decode(p).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    };
+    let (Some(header), Some(claims), Ok(sig)) =
+        (dec(parts[0]), dec(parts[1]), URL_SAFE_NO_PAD.decode(parts[2]))
     else {
         return invalid("Invalid JWT.");
     };
@@ -792,12 +814,19 @@ fn token(s: &mut State, req: &Request) -> Response {
         return invalid("Invalid JWT: no scope.");
     }
     if exp <= now || iat > now + 60 || exp - iat > 3600 {
-        return invalid("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.");
+        return invalid(
+            "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.",
+        );
     }
     let value = format!("ya29.fake-{}-{}", s.counters.token, fastrand::u64(..));
     s.tokens.insert(
         value.clone(),
-        Token { issued: Instant::now(), ttl: s.token_ttl, requests: 0, max_requests: s.next_token_max_requests.take() },
+        Token {
+            issued: Instant::now(),
+            ttl: s.token_ttl,
+            requests: 0,
+            max_requests: s.next_token_max_requests.take(),
+        },
     );
     Response::json(
         200,
@@ -925,7 +954,9 @@ impl Parser {
                 }
             }
             Some(Tok::Str(id)) => match (self.next(), self.next()) {
-                (Some(Tok::Word(a)), Some(Tok::Word(b))) if a == "in" && b == "parents" => Ok(Cond::InParents(id)),
+                (Some(Tok::Word(a)), Some(Tok::Word(b))) if a == "in" && b == "parents" => {
+                    Ok(Cond::InParents(id))
+                }
                 _ => Err("expected 'in parents'".into()),
             },
             Some(Tok::Word(field)) if ["name", "mimeType", "trashed"].contains(&field.as_str()) => {
@@ -975,7 +1006,12 @@ fn list(s: &mut State, req: &Request) -> Response {
         Ok(c) => c,
         Err(e) => return bad_request(&format!("Invalid Value: q ({e})")),
     };
-    let size = req.param("pageSize").and_then(|p| p.parse::<usize>().ok()).unwrap_or(100).clamp(1, 1000).min(s.page_size);
+    let size = req
+        .param("pageSize")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 1000)
+        .min(s.page_size);
     let from: usize = match req.param("pageToken") {
         Some(t) => match t.strip_prefix("page-").and_then(|n| n.parse().ok()) {
             Some(n) => n,
@@ -1001,7 +1037,12 @@ fn get(s: &mut State, req: &Request, id: &str) -> Response {
     }
     s.counters.media += 1;
     if f.mime_type.starts_with("application/vnd.google-apps.") {
-        return drive_error(403, "fileNotDownloadable", "global", "Only files with binary content can be downloaded. Use Export with Docs Editors files.");
+        return drive_error(
+            403,
+            "fileNotDownloadable",
+            "global",
+            "Only files with binary content can be downloaded. Use Export with Docs Editors files.",
+        );
     }
     let len = f.content.len() as u64;
     if let Some(r) = req.header("range").and_then(|r| r.strip_prefix("bytes=")) {
@@ -1011,7 +1052,8 @@ fn get(s: &mut State, req: &Request, id: &str) -> Response {
         if a >= len {
             return Response::empty(416).with_header("Content-Range", format!("bytes */{len}"));
         }
-        let mut r = Response::empty(206).with_header("Content-Range", format!("bytes {a}-{b}/{len}"));
+        let mut r =
+            Response::empty(206).with_header("Content-Range", format!("bytes {a}-{b}/{len}"));
         r.body = f.content[a as usize..=b as usize].to_vec();
         return r.with_header("Content-Type", "application/octet-stream");
     }
@@ -1030,7 +1072,9 @@ fn apply_props(f: &mut FFile, meta: &Value) -> Result<(), Response> {
                 }
                 Value::String(val) => {
                     if k.len() + val.len() > 124 {
-                        return Err(bad_request("The limit for this property's size (124 bytes for key and value) was exceeded."));
+                        return Err(bad_request(
+                            "The limit for this property's size (124 bytes for key and value) was exceeded.",
+                        ));
                     }
                     f.app_properties.insert(k.clone(), val.clone());
                 }
@@ -1089,7 +1133,9 @@ fn create_file(s: &mut State, meta: &Value, content: Vec<u8>) -> Result<FFile, R
 
 fn create_meta(s: &mut State, req: &Request) -> Response {
     s.counters.creates += 1;
-    let Ok(meta) = serde_json::from_slice::<Value>(&req.body) else { return bad_request("Invalid JSON") };
+    let Ok(meta) = serde_json::from_slice::<Value>(&req.body) else {
+        return bad_request("Invalid JSON");
+    };
     match create_file(s, &meta, vec![]) {
         Ok(f) => Response::json(200, f.json()),
         Err(r) => r,
@@ -1098,7 +1144,9 @@ fn create_meta(s: &mut State, req: &Request) -> Response {
 
 fn update_meta(s: &mut State, req: &Request, id: &str) -> Response {
     s.counters.updates += 1;
-    let Ok(meta) = serde_json::from_slice::<Value>(&req.body) else { return bad_request("Invalid JSON") };
+    let Ok(meta) = serde_json::from_slice::<Value>(&req.body) else {
+        return bad_request("Invalid JSON");
+    };
     if let Some(p) = req.param("addParents")
         && !s.is_live_folder(p)
     {
@@ -1136,7 +1184,12 @@ fn delete(s: &mut State, id: &str) -> Response {
 }
 
 /// A new version of file `id`: content and metadata at once.
-fn replace_file(s: &mut State, id: &str, meta: &Value, content: Vec<u8>) -> Result<FFile, Response> {
+fn replace_file(
+    s: &mut State,
+    id: &str,
+    meta: &Value,
+    content: Vec<u8>,
+) -> Result<FFile, Response> {
     let Some(f) = s.files.get_mut(id) else { return Err(not_found(id)) };
     let mut next = f.clone();
     apply_props(&mut next, meta)?;
@@ -1163,14 +1216,22 @@ fn multipart(s: &mut State, req: &Request, existing: Option<&str>) -> Response {
         hay.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
     };
     let delim = format!("--{boundary}\r\n");
-    let Some(p1) = find(body, delim.as_bytes(), 0) else { return bad_request("Malformed multipart body") };
-    let Some(h1) = find(body, b"\r\n\r\n", p1) else { return bad_request("Malformed multipart body") };
+    let Some(p1) = find(body, delim.as_bytes(), 0) else {
+        return bad_request("Malformed multipart body");
+    };
+    let Some(h1) = find(body, b"\r\n\r\n", p1) else {
+        return bad_request("Malformed multipart body");
+    };
     let mid = format!("\r\n--{boundary}\r\n");
-    let Some(p2) = find(body, mid.as_bytes(), h1 + 4) else { return bad_request("Malformed multipart body") };
+    let Some(p2) = find(body, mid.as_bytes(), h1 + 4) else {
+        return bad_request("Malformed multipart body");
+    };
     let Ok(meta) = serde_json::from_slice::<Value>(&body[h1 + 4..p2]) else {
         return bad_request("Invalid JSON in the metadata part");
     };
-    let Some(h2) = find(body, b"\r\n\r\n", p2 + mid.len()) else { return bad_request("Malformed multipart body") };
+    let Some(h2) = find(body, b"\r\n\r\n", p2 + mid.len()) else {
+        return bad_request("Malformed multipart body");
+    };
     let close = format!("\r\n--{boundary}--");
     let Some(end) = body.windows(close.len()).rposition(|w| w == close.as_bytes()) else {
         return bad_request("Malformed multipart body");
@@ -1204,7 +1265,8 @@ fn start_session(s: &mut State, req: &Request, existing: Option<&str>) -> Respon
             Err(_) => return bad_request("Invalid JSON"),
         }
     };
-    let Some(total) = req.header("x-upload-content-length").and_then(|l| l.parse::<u64>().ok()) else {
+    let Some(total) = req.header("x-upload-content-length").and_then(|l| l.parse::<u64>().ok())
+    else {
         return bad_request("X-Upload-Content-Length is required here");
     };
     match existing {
@@ -1273,8 +1335,10 @@ fn session_put_chunk(s: &mut State, req: &Request) -> Response {
         return bad_request("Invalid request: the chunk starts after the bytes received so far");
     }
     let last = b + 1 == total;
-    if !last && req.body.len() % UNIT != 0 {
-        return bad_request("Invalid request. Chunks must be a multiple of 256 KiB, except the last.");
+    if !last && !req.body.len().is_multiple_of(UNIT) {
+        return bad_request(
+            "Invalid request. Chunks must be a multiple of 256 KiB, except the last.",
+        );
     }
     sess.data.truncate(a as usize);
     sess.data.extend_from_slice(&req.body);
@@ -1305,5 +1369,9 @@ fn session_status(s: &State, sid: &str) -> Response {
         };
     }
     let r = Response::empty(308);
-    if sess.data.is_empty() { r } else { r.with_header("Range", format!("bytes=0-{}", sess.data.len() - 1)) }
+    if sess.data.is_empty() {
+        r
+    } else {
+        r.with_header("Range", format!("bytes=0-{}", sess.data.len() - 1))
+    }
 }

@@ -68,7 +68,11 @@ fn sync_to_and_from_google_drive() {
     let o = run(&state, &fake, &args);
     let r = report(&o);
     assert_eq!(o.status.code(), Some(0), "{r}");
-    assert_eq!((r["status"].as_str(), r["stats"]["created"].as_u64()), (Some("completed"), Some(2)), "{r}");
+    assert_eq!(
+        (r["status"].as_str(), r["stats"]["created"].as_u64()),
+        (Some("completed"), Some(2)),
+        "{r}"
+    );
     assert_eq!(r["destination"], "gdrive://1Files");
     let files = fake.tree("1Files");
     assert_eq!(files["default/renders/day1/a.png"].content, b"png bytes");
@@ -78,20 +82,32 @@ fn sync_to_and_from_google_drive() {
     // Again: nothing to do.
     let o = run(&state, &fake, &args);
     let r = report(&o);
-    assert_eq!((r["status"].as_str(), r["stats"]["created"].as_u64()), (Some("completed"), Some(0)), "{r}");
+    assert_eq!(
+        (r["status"].as_str(), r["stats"]["created"].as_u64()),
+        (Some("completed"), Some(0)),
+        "{r}"
+    );
 
     // And back, into an empty folder.
     let dst = dir.path().join("back");
     let o = run(
         &state,
         &fake,
-        &["sync", "gdrive://1Files", dst.to_str().unwrap(), "--gdrive-credentials", creds, "--json"],
+        &[
+            "sync",
+            "gdrive://1Files",
+            dst.to_str().unwrap(),
+            "--gdrive-credentials",
+            creds,
+            "--json",
+        ],
     );
     let r = report(&o);
     assert_eq!(o.status.code(), Some(0), "{r}");
     assert_eq!(std::fs::read(dst.join("renders/day1/a.png")).unwrap(), b"png bytes");
     assert_eq!(std::fs::read(dst.join("notes.txt")).unwrap(), b"notes");
     // Nothing secret in what the command printed.
-    let printed = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let printed =
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(!printed.contains("PRIVATE KEY") && !printed.contains("ya29."), "{printed}");
 }

@@ -144,10 +144,9 @@ pub(super) fn status_error(
     };
     let (kind, msg) = match status {
         401 => (ErrorKind::Auth, format!("{what}: 401 not authorised{detail}")),
-        403 if matches!(reason.as_str(), "userRateLimitExceeded" | "rateLimitExceeded") => (
-            ErrorKind::Unavailable,
-            format!("{what}: 403 rate limit ({reason}): {message}"),
-        ),
+        403 if matches!(reason.as_str(), "userRateLimitExceeded" | "rateLimitExceeded") => {
+            (ErrorKind::Unavailable, format!("{what}: 403 rate limit ({reason}): {message}"))
+        }
         403 if matches!(reason.as_str(), "storageQuotaExceeded" | "quotaExceeded") => {
             (ErrorKind::Resource, format!("{what}: 403 over the storage quota{detail}"))
         }
@@ -156,7 +155,9 @@ pub(super) fn status_error(
         400 | 416 => (ErrorKind::InvalidInput, format!("{what}: {status} bad request{detail}")),
         409 | 412 => (ErrorKind::Conflict, format!("{what}: {status} conflict{detail}")),
         429 => (ErrorKind::Unavailable, format!("{what}: 429 rate limited{detail}")),
-        500..=599 => (ErrorKind::Unavailable, format!("{what}: {status} service unavailable{detail}")),
+        500..=599 => {
+            (ErrorKind::Unavailable, format!("{what}: {status} service unavailable{detail}"))
+        }
         _ => (ErrorKind::Internal, format!("{what}: unexpected status {status}{detail}")),
     };
     let e = Error::new(kind, msg);
@@ -317,11 +318,8 @@ impl Api {
         folders: Option<bool>,
         what: &str,
     ) -> Result<Vec<DriveFile>> {
-        let mut q = format!(
-            "{} in parents and name = {} and trashed = false",
-            q_str(parent),
-            q_str(name)
-        );
+        let mut q =
+            format!("{} in parents and name = {} and trashed = false", q_str(parent), q_str(name));
         match folders {
             Some(true) => q.push_str(&format!(" and mimeType = {}", q_str(FOLDER_MIME))),
             Some(false) => q.push_str(&format!(" and mimeType != {}", q_str(FOLDER_MIME))),
@@ -338,7 +336,9 @@ impl Api {
         );
         let body = meta.to_string();
         self.json(what, &|c| {
-            c.post(&url).header("Content-Type", "application/json; charset=UTF-8").body(body.clone())
+            c.post(&url)
+                .header("Content-Type", "application/json; charset=UTF-8")
+                .body(body.clone())
         })
         .await
     }
@@ -362,15 +362,19 @@ impl Api {
         let url = with_query(&self.url(&format!("/drive/v3/files/{id}")), &query);
         let body = meta.to_string();
         self.json(what, &|c| {
-            c.patch(&url).header("Content-Type", "application/json; charset=UTF-8").body(body.clone())
+            c.patch(&url)
+                .header("Content-Type", "application/json; charset=UTF-8")
+                .body(body.clone())
         })
         .await
     }
 
     /// Deletes a file (a folder with everything in it) for good; a missing one is fine.
     pub async fn delete(&self, id: &str, what: &str) -> Result<()> {
-        let url =
-            with_query(&self.url(&format!("/drive/v3/files/{id}")), &[("supportsAllDrives", "true")]);
+        let url = with_query(
+            &self.url(&format!("/drive/v3/files/{id}")),
+            &[("supportsAllDrives", "true")],
+        );
         let resp = self.send(what, &|c| c.delete(&url)).await?;
         match resp.status().as_u16() {
             200..=299 | 404 => Ok(()),

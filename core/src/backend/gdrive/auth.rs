@@ -121,7 +121,9 @@ impl ServiceAccount {
                 signing_input.as_bytes(),
                 &mut sig,
             )
-            .map_err(|_| auth_err("cannot sign the token request with the service account's key"))?;
+            .map_err(|_| {
+                auth_err("cannot sign the token request with the service account's key")
+            })?;
         Ok(Secret::new(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig))))
     }
 }
@@ -232,8 +234,9 @@ impl TokenSource {
         let now = chrono::Utc::now().timestamp();
         let assertion = self.account.assertion(&self.scope, now)?;
         // The assertion is base64url and dots: nothing to escape in a form body.
-        let mut body =
-            String::from("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=");
+        let mut body = String::from(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=",
+        );
         body.push_str(assertion.expose());
         let started = Instant::now();
         let resp = http
@@ -250,7 +253,10 @@ impl TokenSource {
             resp.bytes().await.map_err(|e| super::api::net_err(e, "Google token endpoint"))?;
         if status.is_success() {
             let t: TokenResponse = serde_json::from_slice(&bytes).map_err(|_| {
-                Error::new(ErrorKind::Corrupt, "the Google token endpoint sent an unreadable answer")
+                Error::new(
+                    ErrorKind::Corrupt,
+                    "the Google token endpoint sent an unreadable answer",
+                )
             })?;
             let lifetime = Duration::from_secs(t.expires_in.unwrap_or(3600).max(1));
             return Ok(Token {
@@ -302,8 +308,10 @@ mod tests {
         let b64 = STANDARD.encode(der.as_ref());
         let lines: Vec<&str> =
             b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-        let pem =
-            format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"));
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            lines.join("\n")
+        );
         let public = aws_lc_rs::signature::KeyPair::public_key(&kp).as_ref().to_vec();
         let json = serde_json::json!({
             "type": "service_account",
@@ -345,7 +353,9 @@ mod tests {
     fn bad_key_files_are_auth_errors_that_show_no_key_material() {
         let (json, _) = key_json("https://oauth2.googleapis.com/token");
         let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        v["private_key"] = "-----BEGIN PRIVATE KEY-----\nTUlJQ0lKVVNUR0FSQkFHRQ==\n-----END PRIVATE KEY-----\n".into();
+        v["private_key"] =
+            "-----BEGIN PRIVATE KEY-----\nTUlJQ0lKVVNUR0FSQkFHRQ==\n-----END PRIVATE KEY-----\n"
+                .into();
         let e = ServiceAccount::parse(v.to_string().as_bytes(), "key.json").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Auth);
         assert!(!e.message().contains("TUlJ"), "{}", e.message());
@@ -353,7 +363,8 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Auth);
         let e = ServiceAccount::parse(b"not json", "k.json").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Auth);
-        v["private_key"] = serde_json::from_str::<serde_json::Value>(&json).unwrap()["private_key"].clone();
+        v["private_key"] =
+            serde_json::from_str::<serde_json::Value>(&json).unwrap()["private_key"].clone();
         v["token_uri"] = "http://oauth.example.com/token".into();
         let e = ServiceAccount::parse(v.to_string().as_bytes(), "key.json").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "plain http is for the loopback only");

@@ -11,7 +11,10 @@
 //! - **The manifest** of snapshot `S` is the file `S.json` in the manifest folder (`manifest_parent_id`, default
 //!   `FOLDER_ID`). Other state (the run marker `runs/S.inflight`) is `.syncwright.<key with / as ~>` there, e.g.
 //!   `.syncwright.runs~nightly.inflight`.
-//! - **Upload sessions** of interrupted large uploads are kept locally (see [`sessions`]).
+//! - **Upload sessions** of interrupted large uploads are kept locally, in
+//!   `<cache>/gdrive-<location hash>/uploads/<snapshot>/<source version fingerprint>.json` (mode 0600), so that the
+//!   retry or the next run continues where Drive stopped; committed or aborted uploads forget theirs, and records
+//!   older than six days are dropped (Drive keeps sessions a week).
 //!
 //! Drive allows several files with one name in a folder: lookups are by (parent, name, not trashed), files are
 //! replaced by updating the existing file's content (one file id, no duplicates), and a scan that meets
@@ -22,8 +25,11 @@
 //! (files.delete, not the trash). Folders are created once even with parallel transfers (one creation at a time,
 //! looked up again under the lock).
 //!
-//! Opening does no network I/O; the first call fetches a token. Failures map to error kinds as [`api`] says, so
-//! the recovery layer retries rate limits, 5xx and broken connections.
+//! Opening does no network I/O; the first call fetches a token. Failures map to error kinds so that the recovery
+//! layer retries what can recover: 403 `userRateLimitExceeded`/`rateLimitExceeded` and 429 are `unavailable`
+//! with "rate limit" in the message (rate_limited), 5xx `unavailable`, broken connections `network`, time-outs
+//! `timeout`, 401 (after one token refresh) `auth`, other 403s `permission`, 404 `not_found`; a `Retry-After`
+//! goes into the details as `retry_after_secs`.
 
 mod api;
 mod auth;
@@ -115,11 +121,8 @@ impl GdriveBackend {
                 )
             })?;
         let account = auth::ServiceAccount::load(&creds)?;
-        let scopes = if o.scopes.is_empty() {
-            GdriveOptions::default().scopes
-        } else {
-            o.scopes.clone()
-        };
+        let scopes =
+            if o.scopes.is_empty() { GdriveOptions::default().scopes } else { o.scopes.clone() };
         let base = o.api_base.as_deref().unwrap_or(DEFAULT_API_BASE);
         auth::check_url(base, "the Drive API base")?;
         let api = Api::new(base, auth::TokenSource::new(account, &scopes))?;
@@ -131,8 +134,7 @@ impl GdriveBackend {
                 .join("uploads")
                 .join(&snapshot)
         });
-        let manifest_parent =
-            o.manifest_parent_id.clone().unwrap_or_else(|| loc.folder_id.clone());
+        let manifest_parent = o.manifest_parent_id.clone().unwrap_or_else(|| loc.folder_id.clone());
         Ok(GdriveBackend {
             inner: Arc::new(Inner {
                 loc,
@@ -160,8 +162,7 @@ fn join(dir: &str, name: &str) -> String {
 
 /// RFC 3339 (milliseconds, UTC) of an mtime in nanoseconds.
 fn rfc3339(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns)
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// syncwright's properties of an entry; unknown hashes are null (which clears an old value on update).
@@ -200,10 +201,11 @@ fn entry_of(rel: &str, f: &DriveFile) -> Entry {
             .and_then(|t| t.timestamp_nanos_opt())
             .unwrap_or(0)
     });
-    let mode = p
-        .get("sw_mode")
-        .and_then(|m| u32::from_str_radix(m, 8).ok())
-        .unwrap_or(if folder { 0o755 } else { 0o644 });
+    let mode = p.get("sw_mode").and_then(|m| u32::from_str_radix(m, 8).ok()).unwrap_or(if folder {
+        0o755
+    } else {
+        0o644
+    });
     let mut e = Entry {
         path: rel.to_string(),
         kind: if folder { EntryKind::Dir } else { EntryKind::File },
@@ -377,7 +379,10 @@ impl Inner {
                 UploadState::Incomplete(held) => {
                     return Err(Error::new(
                         ErrorKind::Unavailable,
-                        format!("{what}: the server holds {held} bytes, not {}: try again", pos + want as u64),
+                        format!(
+                            "{what}: the server holds {held} bytes, not {}: try again",
+                            pos + want as u64
+                        ),
                     ));
                 }
                 UploadState::Gone => {
@@ -523,8 +528,10 @@ impl Backend for GdriveBackend {
             {
                 let inner = self.inner.clone();
                 running.spawn(async move {
-                    let what =
-                        format!("list {}", if rel.is_empty() { inner.snapshot.as_str() } else { &rel });
+                    let what = format!(
+                        "list {}",
+                        if rel.is_empty() { inner.snapshot.as_str() } else { &rel }
+                    );
                     let r = inner.api.children(&id, &what).await;
                     (rel, r)
                 });
@@ -532,7 +539,8 @@ impl Backend for GdriveBackend {
             let Some(done) = running.join_next().await else { break };
             let (rel, children) =
                 done.map_err(|e| Error::internal(format!("a listing task failed: {e}")))?;
-            let children = children.map_err(|e| if rel.is_empty() { e } else { e.with_path(&rel) })?;
+            let children =
+                children.map_err(|e| if rel.is_empty() { e } else { e.with_path(&rel) })?;
             // Several files of one name (made by other tools): the most recent counts.
             let mut by_name: HashMap<&str, Vec<&DriveFile>> = HashMap::new();
             for f in &children {
@@ -625,7 +633,8 @@ impl Backend for GdriveBackend {
     async fn open_read(&self, path: &str, offset: u64) -> Result<Box<dyn ReadStream>> {
         let f = self.inner.lookup_file(path).await?.ok_or_else(|| self.inner.not_found(path))?;
         let what = format!("download {path}");
-        let resp = self.inner.api.download(&f.id, offset, &what).await.map_err(|e| e.with_path(path))?;
+        let resp =
+            self.inner.api.download(&f.id, offset, &what).await.map_err(|e| e.with_path(path))?;
         Ok(Box::new(DriveReader { resp, left: Vec::new(), at: 0, what }))
     }
 
@@ -671,7 +680,8 @@ impl Backend for GdriveBackend {
                 _ => inner.sessions.remove(&w.key),
             }
         }
-        let existing = inner.api.find(&w.parent, name, Some(false), &format!("look up {path}")).await?;
+        let existing =
+            inner.api.find(&w.parent, name, Some(false), &format!("look up {path}")).await?;
         let existing = existing.first().map(|f| f.id.clone());
         let meta = file_meta(version, existing.is_none().then_some((name, w.parent.as_str())));
         let uri = inner
@@ -784,7 +794,8 @@ impl Backend for GdriveBackend {
         let f = inner.lookup(from).await?.ok_or_else(|| inner.not_found(from))?;
         let (from_dir, _) = split_parent(from);
         let (to_dir, to_name) = split_parent(to);
-        let old_parent = inner.folder(from_dir, false).await?.ok_or_else(|| inner.not_found(from))?;
+        let old_parent =
+            inner.folder(from_dir, false).await?.ok_or_else(|| inner.not_found(from))?;
         let new_parent = inner
             .folder(to_dir, true)
             .await?
@@ -961,12 +972,17 @@ impl DriveWriter {
                     // The server has fewer bytes than were sent before: the next attempt asks where to go on.
                     return Err(Error::new(
                         ErrorKind::Unavailable,
-                        format!("{what}: the server holds {h} bytes, not {}: resuming from there", *held),
+                        format!(
+                            "{what}: the server holds {h} bytes, not {}: resuming from there",
+                            *held
+                        ),
                     )
                     .with_path(&self.path));
                 }
                 UploadState::Done(_) => {
-                    return Err(Error::internal(format!("{what}: the upload ended before its last chunk")));
+                    return Err(Error::internal(format!(
+                        "{what}: the upload ended before its last chunk"
+                    )));
                 }
                 UploadState::Gone => {
                     self.inner.sessions.remove(&self.key);
@@ -996,7 +1012,8 @@ impl DriveWriter {
                 }
                 let existing = api.find(&self.parent, &self.name, Some(false), &what).await?;
                 let existing = existing.first().map(|f| f.id.clone());
-                let meta = file_meta(entry, existing.is_none().then_some((&self.name, &self.parent)));
+                let meta =
+                    file_meta(entry, existing.is_none().then_some((&self.name, &self.parent)));
                 api.upload_multipart(existing.as_deref(), &meta, &data, &what).await
             }
             WriteState::Session { uri, held, pending } => {
@@ -1027,7 +1044,10 @@ impl DriveWriter {
                         self.state = WriteState::Session { uri, held, pending };
                         Err(Error::new(
                             ErrorKind::Unavailable,
-                            format!("{what}: the server holds {h} of {} bytes: resuming", self.size),
+                            format!(
+                                "{what}: the server holds {h} of {} bytes: resuming",
+                                self.size
+                            ),
                         ))
                     }
                     Err(e) => {
@@ -1051,7 +1071,11 @@ impl DriveWriter {
         let mut wanted = want["appProperties"].as_object().cloned().unwrap_or_default();
         // Properties the session already set need not be sent again.
         if let Some(Value::Object(sent)) = sent {
-            wanted.retain(|k, v| sent.get(k) != Some(v) && !(v.is_null() && !sent.contains_key(k)));
+            wanted.retain(|k, v| match sent.get(k) {
+                Some(was) => was != v,
+                // A null clears a property the session did not set: nothing to do.
+                None => !v.is_null(),
+            });
         }
         if wanted.is_empty() {
             return Ok(());
