@@ -195,7 +195,15 @@ impl Api {
         let mut b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(120))
-            .pool_idle_timeout(Duration::from_secs(30));
+            .pool_idle_timeout(Duration::from_secs(30))
+            // A resumable upload's "308 Resume Incomplete" is an answer, never a redirect to follow.
+            .redirect(reqwest::redirect::Policy::custom(|a| {
+                if a.status().as_u16() == 308 || a.previous().len() >= 10 {
+                    a.stop()
+                } else {
+                    a.follow()
+                }
+            }));
         if super::auth::is_loopback_url(base) {
             b = b.no_proxy();
         }
