@@ -221,9 +221,12 @@ pub fn open_with(location: &str, o: &OpenOptions) -> Result<Arc<dyn Backend>> {
         #[cfg(feature = "s3")]
         Location::S3(l) => s3::S3Backend::open(l, o.snapshot.as_deref(), &o.remote.s3)?,
         #[cfg(feature = "gdrive")]
-        Location::Gdrive(l) => {
-            gdrive::GdriveBackend::open(l, o.snapshot.as_deref(), &o.remote.gdrive)?
-        }
+        Location::Gdrive(l) => gdrive::GdriveBackend::open(
+            l,
+            o.snapshot.as_deref(),
+            &o.remote.gdrive,
+            o.cache_dir.as_deref(),
+        )?,
         #[allow(unreachable_patterns)]
         other => {
             return Err(Error::new(

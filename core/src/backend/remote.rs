@@ -133,19 +133,22 @@ impl Default for S3Options {
     }
 }
 
-/// Google Drive options.
+/// Google Drive options (see [`crate::backend::gdrive`] for what is stored where).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GdriveOptions {
-    /// The service account's JSON key file.
+    /// The service account's JSON key file (else `GOOGLE_APPLICATION_CREDENTIALS` from the environment). Its
+    /// `token_uri` is where tokens come from.
     pub credentials: Option<PathBuf>,
     /// Folder that holds the manifests (`manifest_parent_id`); default: the files' folder.
     pub manifest_parent_id: Option<String>,
-    /// OAuth scopes.
+    /// OAuth scopes (default `https://www.googleapis.com/auth/drive.file`).
     pub scopes: Vec<String>,
-    /// Base URL of the API (tests point it at a local server); default `https://www.googleapis.com`.
+    /// Base URL of the API (tests point it at a local server; http only on the loopback interface); default
+    /// `https://www.googleapis.com`.
     pub api_base: Option<String>,
-    /// Resumable uploads are sent in chunks of this size (a multiple of 256 KiB).
+    /// Files at least this large are uploaded through a resumable session in chunks of this size (rounded down
+    /// to a multiple of 256 KiB, as Drive requires); smaller ones in one request.
     pub chunk_size: u64,
 }
 

@@ -504,8 +504,14 @@ async fn copy_once(sh: &Shared, idx: usize, version: &Entry) -> Result<Attempt> 
             }
             let hex = hex::encode(b3);
             let verify = sh.opts.verify.then_some(hex.as_str());
+            // The sink sees the hashes too (Drive keeps them with the file).
+            let mut done = version.clone();
+            done.hashes.set_blake3_raw(b3);
+            if let Some(sha) = sha {
+                done.hashes.set_sha256_raw(sha);
+            }
             // Complete and checked: it becomes visible once its batch is flushed.
-            let ready = or_cancel(&sh.cancel, sink.prepare(version, verify)).await?;
+            let ready = or_cancel(&sh.cancel, sink.prepare(&done, verify)).await?;
             sh.enqueue(idx, path, ready, version.size).await;
             Ok(Attempt::Copied(b3, sha))
         }

@@ -274,6 +274,10 @@ struct RemoteArgs {
     /// Drive folder holding the manifests (default: the files' folder).
     #[arg(long, value_name = "FOLDER_ID")]
     gdrive_manifest_folder: Option<String>,
+    /// Base URL of the Drive API and nothing else: for tests against a local fake Drive (http only on the
+    /// loopback interface). Hidden; set through SYNCWRIGHT_GDRIVE_API_BASE.
+    #[arg(long, value_name = "URL", env = "SYNCWRIGHT_GDRIVE_API_BASE", hide = true)]
+    gdrive_api_base: Option<String>,
 }
 
 impl RemoteArgs {
@@ -295,6 +299,7 @@ impl RemoteArgs {
         o.s3.region = self.s3_region.clone();
         o.gdrive.credentials = self.gdrive_credentials.clone();
         o.gdrive.manifest_parent_id = self.gdrive_manifest_folder.clone();
+        o.gdrive.api_base = self.gdrive_api_base.clone();
         o
     }
 }
