@@ -57,9 +57,10 @@ impl Drop for Lease {
     }
 }
 
-/// Ciphers in order of preference.
-const CIPHERS: &str =
-    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr";
+/// Ciphers in order of preference. libssh2 encrypts AES one 16-byte block per call (a copy and a call for each),
+/// ChaCha20-Poly1305 a whole packet at once: measured here, the difference is most of the client's CPU time.
+const CIPHERS: &str = "chacha20-poly1305@openssh.com,aes128-gcm@openssh.com,aes256-gcm@openssh.com,\
+                       aes128-ctr,aes192-ctr,aes256-ctr";
 
 /// The sessions of one backend.
 pub(super) struct Pool {

@@ -50,6 +50,9 @@ struct Inner {
     pool: Arc<Pool>,
     /// Relative directories known to be real directories (not links) below the root.
     checked_dirs: Mutex<HashSet<String>>,
+    /// Relative directories this backend created ("" for the root): no temporary can wait in them, so writes
+    /// there skip looking for one.
+    fresh_dirs: Mutex<HashSet<String>>,
     /// Temporaries complete but not yet durable (waiting for [`Backend::flush`]).
     unsynced: Mutex<Vec<String>>,
     /// Renames since the last `sync -f`.
@@ -145,6 +148,7 @@ impl SftpBackend {
                 pool: Arc::new(Pool::new(loc.clone(), o.clone())),
                 loc,
                 checked_dirs: Mutex::new(HashSet::new()),
+                fresh_dirs: Mutex::new(HashSet::new()),
                 unsynced: Mutex::new(Vec::new()),
                 renamed: Default::default(),
                 exec_sync: AtomicU8::new(EXEC_UNKNOWN),
@@ -204,11 +208,12 @@ impl Inner {
                     let r = self.pool.with("cannot create directory", &p, |c| {
                         c.sftp.mkdir(Path::new(&p), 0o755)
                     });
-                    if let Err(e) = r {
+                    match r {
+                        Ok(()) if p == self.loc.path => self.mark_fresh(""),
+                        Ok(()) => {}
                         // Created meanwhile by another transfer: fine.
-                        if !self.lstat_abs_is_dir(&p) {
-                            return Err(e);
-                        }
+                        Err(e) if !self.lstat_abs_is_dir(&p) => return Err(e),
+                        Err(_) => {}
                     }
                 }
                 Err(e) => return Err(e),
@@ -216,6 +221,14 @@ impl Inner {
         }
         self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(String::new());
         Ok(())
+    }
+
+    fn mark_fresh(&self, rel: &str) {
+        self.fresh_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(rel.to_string());
+    }
+
+    fn is_fresh(&self, rel: &str) -> bool {
+        self.fresh_dirs.lock().unwrap_or_else(|p| p.into_inner()).contains(rel)
     }
 
     fn lstat_abs_is_dir(&self, abs: &str) -> bool {
@@ -257,10 +270,10 @@ impl Inner {
                     let r = self.pool.with("cannot create directory", &prefix, |c| {
                         c.sftp.mkdir(Path::new(&abs), 0o755)
                     });
-                    if let Err(e) = r
-                        && !self.lstat_abs_is_dir(&abs)
-                    {
-                        return Err(e);
+                    match r {
+                        Ok(()) => self.mark_fresh(&prefix),
+                        Err(e) if !self.lstat_abs_is_dir(&abs) => return Err(e),
+                        Err(_) => {}
                     }
                 }
             }
@@ -273,24 +286,6 @@ impl Inner {
     /// after removing the target (not atomic; said in the log once).
     fn replace(&self, from_rel: &str, to_rel: &str) -> Result<()> {
         let (from, to) = (self.abs(from_rel), self.abs(to_rel));
-        // A plain SFTP rename first: OpenSSH's server links the new name (atomic: the complete file appears at
-        // once) and unlinks the temporary, and refuses when the target exists. Most copies are new files.
-        let lease = self.pool.lease()?;
-        let conn = lease.conn();
-        match conn.sftp.rename(Path::new(&from), Path::new(&to), None) {
-            Ok(()) => {
-                self.renamed.store(true, Ordering::Relaxed);
-                return Ok(());
-            }
-            Err(e) if conn::breaks_session(&e) => {
-                return Err(self.pool.fail(conn, &e, "cannot rename", to_rel));
-            }
-            Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(2) | ssh2::ErrorCode::SFTP(3)) => {
-                return Err(self.pool.fail(conn, &e, "cannot rename", to_rel));
-            }
-            // The target exists (status "failure" or "file already exists"): replace it atomically.
-            Err(_) => {}
-        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -532,8 +527,11 @@ impl Backend for SftpBackend {
         blocking(|| {
             let inner = &self.inner;
             inner.check_parents(path)?;
-            // A temporary of the same source version, no longer than the source: continue it.
-            let resume = match inner.lstat(&tmp)? {
+            // A temporary of the same source version, no longer than the source: continue it (not to be looked
+            // for in a folder this backend just created).
+            let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+            let existing = if inner.is_fresh(parent) { None } else { inner.lstat(&tmp)? };
+            let resume = match existing {
                 Some(st) if st.file_type().is_file() && st.size.unwrap_or(0) <= version.size => {
                     st.size.unwrap_or(0)
                 }
@@ -601,10 +599,10 @@ impl Backend for SftpBackend {
                     let r = inner.pool.with("cannot create directory", path, |c| {
                         c.sftp.mkdir(Path::new(&abs), 0o755)
                     });
-                    if let Err(e) = r
-                        && !inner.lstat_abs_is_dir(&abs)
-                    {
-                        return Err(e);
+                    match r {
+                        Ok(()) => inner.mark_fresh(path),
+                        Err(e) if !inner.lstat_abs_is_dir(&abs) => return Err(e),
+                        Err(_) => {}
                     }
                 }
             }
