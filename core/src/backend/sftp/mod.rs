@@ -1,12 +1,13 @@
 //! A tree on an SSH host, reached over SFTP (`sftp://USER@HOST:PORT/ABS/PATH`).
 //!
-//! - **Connections** ([`conn`]): opened on first use (a host that is down fails the run, which the recovery layer
-//!   retries, not the opening), host key checked against a known_hosts file, key file or ssh-agent; a pool of
-//!   sessions for parallel transfers.
+//! - **Connections** (module `conn`): opened on first use (a host that is down fails the run, which the recovery
+//!   layer retries, not the opening), host key checked against a known_hosts file, key file or ssh-agent. Every
+//!   call runs on a session it has to itself (a file stream keeps one while it runs); idle sessions are reused.
 //! - **Writes** go to the same temporary names as local ones (`.<name>.swtmp-<fingerprint>` beside the target),
-//!   get their mode and mtime, and replace the target with posix-rename@openssh.com ([`posix`]); a partial
-//!   temporary of the same source version is resumed. Content is made durable before the rename: per batch with
-//!   one `sync -f ROOT` on the host when it allows commands, else with fsync@openssh.com per file.
+//!   get their mode and mtime, and replace the target with posix-rename@openssh.com (module `posix`: ssh2 does
+//!   not wrap it); a partial temporary of the same source version is resumed. Content is made durable before the
+//!   rename: per batch with one `sync -f ROOT` on the host when it allows commands, else with fsync@openssh.com
+//!   per file.
 //! - **State** (manifests, run markers) lives under `ROOT/.syncwright/`, like on local disks; the engine keeps a
 //!   local copy of each manifest (`backend::cached`), so a no-change push reads one file instead of walking the
 //!   host.
