@@ -20,6 +20,8 @@ pub struct NameRules {
     pub max_name_bytes: Option<usize>,
     /// Whether symlinks can be created.
     pub symlinks: bool,
+    /// Whether names may hold ASCII control characters (S3 keys may not: they cannot be listed back).
+    pub control_chars: bool,
 }
 
 impl Default for NameRules {
@@ -30,6 +32,7 @@ impl Default for NameRules {
             max_path_bytes: None,
             max_name_bytes: Some(255),
             symlinks: true,
+            control_chars: true,
         }
     }
 }
@@ -133,6 +136,16 @@ fn name_key(path: &str, rules: &NameRules) -> String {
 fn name_errors(src: &Manifest, rules: &NameRules) -> HashMap<String, FileError> {
     let mut bad = HashMap::new();
     for e in &src.entries {
+        if !rules.control_chars
+            && let Some(c) = e.path.chars().find(char::is_ascii_control)
+        {
+            let err = Error::invalid(format!(
+                "path {:?} holds the control character {c:?}, which the destination cannot hold",
+                e.path
+            ));
+            bad.insert(e.path.clone(), FileError::new(ErrorAction::Plan, &e.path, &err));
+            continue;
+        }
         if let Some(max) = rules.max_path_bytes
             && e.path.len() > max
         {
@@ -470,6 +483,14 @@ mod tests {
         let p = diff(&src, &dst, &DiffOptions { rules, ..Default::default() });
         assert_eq!(p.errors.len(), 1);
         assert!(p.actions.is_empty());
+
+        let src = m(vec![f("bell\u{7}.png", 1, 1), f("ok", 1, 1)]);
+        assert_eq!(diff(&src, &dst, &DiffOptions::default()).totals.copy_files, 2);
+        let rules = NameRules { control_chars: false, ..Default::default() };
+        let p = diff(&src, &dst, &DiffOptions { rules, ..Default::default() });
+        assert_eq!(p.errors.len(), 1);
+        assert_eq!(p.errors[0].kind, crate::ErrorKind::InvalidInput);
+        assert_eq!(ops(&p), vec![("ok".into(), Op::Copy, Reason::New)]);
     }
 
     #[test]
