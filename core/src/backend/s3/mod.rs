@@ -295,6 +295,16 @@ impl S3Backend {
         let prefix = format!("{}/", self.base);
         let (mut key_marker, mut id_marker) = (String::new(), String::new());
         let cutoff = now_ns() - self.stale_ns();
+        // Our own record of when an upload began wins over the server's `Initiated` (some S3-compatible servers
+        // report a fixed date there).
+        let ours: HashMap<String, i64> = match &self.store {
+            Some(s) => s
+                .uploads(&self.location_string())?
+                .into_iter()
+                .map(|u| (u.upload_id, u.created_ns))
+                .collect(),
+            None => HashMap::new(),
+        };
         loop {
             let mut q = vec![("uploads", ""), ("prefix", prefix.as_str())];
             if !key_marker.is_empty() {
@@ -307,9 +317,11 @@ impl S3Backend {
                 let (Some(key), Some(id)) = (xml_tag(u, "Key"), xml_tag(u, "UploadId")) else {
                     continue;
                 };
-                let initiated = xml_tag(u, "Initiated")
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-                    .and_then(|t| t.timestamp_nanos_opt());
+                let initiated = ours.get(id.as_ref()).copied().or_else(|| {
+                    xml_tag(u, "Initiated")
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                        .and_then(|t| t.timestamp_nanos_opt())
+                });
                 if initiated.is_some_and(|t| t < cutoff) {
                     tracing::info!(key = %key, "aborting a stale unfinished upload");
                     self.abort_upload(&key, &id).await;

@@ -104,7 +104,9 @@ impl MultipartSink {
                         for p in stored {
                             let expect = parts.len() as u32 + 1;
                             let full = p.size == part_size || resume + p.size == version.size;
-                            if p.number != expect || !full || live.get(&p.number) != Some(&p.etag) {
+                            let same = live.get(&p.number).map(String::as_str)
+                                == Some(p.etag.trim_matches('"'));
+                            if p.number != expect || !full || !same {
                                 break;
                             }
                             resume += p.size;
