@@ -112,11 +112,8 @@ impl Conn {
         if let Some(t) = &token {
             b = b.with_token(t);
         }
-        let (scheme_host, bucket_in_host) = match &endpoint {
-            Some(e) => (e.clone(), false),
-            None => (format!("https://s3.{region}.amazonaws.com"), false),
-        };
-        let _ = bucket_in_host;
+        let scheme_host =
+            endpoint.clone().unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
         if let Some(e) = &endpoint {
             // object_store wants the bucket in a virtual-hosted endpoint already.
             let e = if path_style { e.clone() } else { with_bucket_host(e, &loc.bucket) };
@@ -381,7 +378,6 @@ pub(crate) fn status_error(
 /// Maps an object_store error. Its status and body (S3's `<Code>`) are read from the error's text (object_store
 /// does not expose them otherwise); transport failures from its [`object_store::client::HttpError`].
 pub(crate) fn map_err(e: &object_store::Error, doing: &str, what: &str, r: &Redactor) -> Error {
-    use std::error::Error as _;
     // A transport failure: no response at all.
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cur {
@@ -410,13 +406,9 @@ pub(crate) fn map_err(e: &object_store::Error, doing: &str, what: &str, r: &Reda
     match status {
         Some(s) => status_error(s, &text, doing, what, r),
         None => {
+            // An error document inside a 200 response, or something else entirely.
             let code = xml_tag(&text, "Code").map(|c| c.into_owned()).unwrap_or_default();
-            let kind = match status_kind(200, &code) {
-                ErrorKind::Internal => ErrorKind::Internal,
-                k => k,
-            };
-            let _ = e.source();
-            Error::new(kind, r.scrub(&format!("S3 {doing} {what}: {text}")))
+            Error::new(status_kind(200, &code), r.scrub(&format!("S3 {doing} {what}: {text}")))
         }
     }
 }

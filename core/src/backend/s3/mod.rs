@@ -813,10 +813,12 @@ mod tests {
     #[test]
     fn keys_and_rules() {
         let loc = S3Location { bucket: "bkt".into(), prefix: "dev/assets".into() };
-        let mut o = S3Options::default();
-        o.access_key_id = Some(crate::backend::remote::Secret::new("AKIDSECRETID"));
-        o.secret_access_key = Some(crate::backend::remote::Secret::new("SUPERSECRETVALUE"));
-        o.endpoint_url = Some("http://127.0.0.1:1".into());
+        let o = S3Options {
+            access_key_id: Some(crate::backend::remote::Secret::new("AKIDSECRETID")),
+            secret_access_key: Some(crate::backend::remote::Secret::new("SUPERSECRETVALUE")),
+            endpoint_url: Some("http://127.0.0.1:1".into()),
+            ..Default::default()
+        };
         let b = S3Backend::open(loc.clone(), Some("nightly"), &o, None).unwrap();
         let dbg = format!("{b:?}");
         assert!(!dbg.contains("SUPERSECRETVALUE") && !dbg.contains("AKIDSECRETID"), "{dbg}");
