@@ -244,6 +244,11 @@ fn transport_kind(k: HttpErrorKind) -> ErrorKind {
     }
 }
 
+/// Whether `e` says the object is not there (and not that the bucket is missing, which is an error).
+pub(crate) fn is_missing(e: &object_store::Error) -> bool {
+    matches!(e, object_store::Error::NotFound { .. }) && !chain(e).contains("NoSuchBucket")
+}
+
 /// The error and its sources, each said once.
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();

@@ -34,7 +34,7 @@ use crate::manifest::{Entry, EntryKind, Manifest, validate_rel_path};
 use crate::report::{ErrorAction, FileError};
 use crate::state::Store;
 use async_trait::async_trait;
-use client::{Conn, map_err, xml_blocks, xml_tag};
+use client::{Conn, is_missing, map_err, xml_blocks, xml_tag};
 use futures_util::StreamExt;
 use object_store::path::Path;
 use object_store::{
@@ -223,7 +223,7 @@ impl S3Backend {
         let conn = self.conn()?;
         match conn.store.get_opts(key, GetOptions { head: true, ..Default::default() }).await {
             Ok(r) => Ok(Some(r)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(map_err(&e, "HEAD", what, &conn.redact)),
         }
     }
@@ -390,7 +390,7 @@ impl S3Backend {
         };
         let r = match conn.store.get(&meta.location).await {
             Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(fail(map_err(&e, "GET", &rel, &conn.redact))),
         };
         let mut e = entry_from(&rel, r.meta.size, lm, &r.attributes);
@@ -630,7 +630,8 @@ impl Backend for S3Backend {
         let conn = self.conn()?;
         let key = self.object_path(path)?;
         match conn.store.delete(&key).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(e) if is_missing(&e) => Ok(()),
             Err(e) => Err(map_err(&e, "DELETE", path, &conn.redact).with_path(path)),
         }
     }
@@ -655,7 +656,7 @@ impl Backend for S3Backend {
         let p = self.state_path(key)?;
         let r = match conn.store.get(&p).await {
             Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(map_err(&e, "GET", p.as_ref(), &conn.redact)),
         };
         let b = r.bytes().await.map_err(|e| map_err(&e, "GET", p.as_ref(), &conn.redact))?;
@@ -688,7 +689,8 @@ impl Backend for S3Backend {
         let conn = self.conn()?;
         let p = self.state_path(key)?;
         match conn.store.delete(&p).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(e) if is_missing(&e) => Ok(()),
             Err(e) => Err(map_err(&e, "DELETE", p.as_ref(), &conn.redact)),
         }
     }
@@ -698,7 +700,7 @@ impl Backend for S3Backend {
         let p = self.state_path(key)?;
         let r = match conn.store.get(&p).await {
             Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) if is_missing(&e) => return Ok(false),
             Err(e) => return Err(map_err(&e, "GET", p.as_ref(), &conn.redact)),
         };
         let shown = dest.display().to_string();
