@@ -16,8 +16,13 @@
 //! creating one does nothing) and symlinks are skipped by the plan with a warning. Keys longer than 1,024 bytes
 //! (prefix and snapshot included) and names with control characters are errors of those files at plan time.
 //!
-//! Writes need no temporary names, since an object appears whole or not at all: see [`sink`] for small files (one
-//! PUT) and large ones (multipart, parts in parallel, resumed across attempts and runs through the embedded store).
+//! Writes need no temporary names, since an object appears whole or not at all. A file below `multipart_threshold`
+//! is buffered and sent with one PUT when committed. A larger one is a multipart upload created when the write
+//! opens (with the metadata), its parts of `part_size` sent as the file is read, `part_concurrency` at a time (so
+//! at most that many parts sit in memory), and completed on commit. The upload id and every acknowledged part go to
+//! the embedded store at once: a later attempt or run at the same source version (size and mtime) checks with the
+//! service (ListParts) which parts it still has and continues after the last one of the unbroken run from part 1.
+//! Without a store, uploads still go in parts but an interrupted one is aborted, not resumed.
 //! Unfinished uploads older than `stale_upload_hours` under the snapshot are aborted before the first write of a
 //! run. Connections are opened lazily: opening the backend does no I/O.
 
