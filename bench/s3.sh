@@ -11,6 +11,9 @@ BENCH_DIR=${BENCH_DIR:-/tmp/syncwright-bench-s3}
 RUNS=${RUNS:-5}
 SCALE=${SCALE:-0.1}
 SERVERS=${SERVERS:-s3s,moto}
+# Extra rclone flags, e.g. RCLONE_ARGS="--low-level-retries 1" (see README.md: s3s-fs answers one of rclone's HEADs
+# with a 500, which rclone retries for ~90 s by default).
+RCLONE_ARGS=${RCLONE_ARGS:-}
 MOTO_SERVER=${MOTO_SERVER:-$ROOT/.venv/bin/moto_server}
 KEY=benchkey0000000000001
 SECRET=benchsecret000000000000000000000000001
@@ -47,8 +50,10 @@ mkbucket() {
 IFS=, read -r -a servers <<<"$SERVERS"
 for server in "${servers[@]}"; do
   port=$(free_port)
+  extra=()
   case $server in
     s3s)
+      extra=(--data-dir "$BENCH_DIR/s3s-data/$BUCKET")
       data=$BENCH_DIR/s3s-data
       rm -rf "$data" && mkdir -p "$data"
       s3s-fs --host 127.0.0.1 --port "$port" --access-key "$KEY" --secret-key "$SECRET" "$data" >"$BENCH_DIR/s3s.log" 2>&1 &
@@ -66,7 +71,8 @@ for server in "${servers[@]}"; do
   echo "--- $server at $endpoint"
   python3 bench/s3_bench.py --src "$SRC" --bin "$BIN" --endpoint "$endpoint" --bucket "$BUCKET" --key "$KEY" \
     --secret "$SECRET" --work "$BENCH_DIR/work-$server" --runs "$RUNS" --label "$server" \
-    --json "$BENCH_DIR/results-s3-$server.json"
+    --rclone-args "$RCLONE_ARGS" \
+    --json "$BENCH_DIR/results-s3-$server.json" "${extra[@]}"
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -rf "$BENCH_DIR/s3s-data"

@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--label", default="server")
     ap.add_argument("--json")
+    ap.add_argument("--rclone-args", default="", help="extra arguments for rclone sync (space-separated)")
+    ap.add_argument("--data-dir", help="the server's folder for the bucket (s3s-fs): prefixes are removed there")
     a = ap.parse_args()
 
     base = dict(os.environ)
@@ -59,7 +61,7 @@ def main():
     os.makedirs(a.work, exist_ok=True)
 
     def rclone(prefix):
-        return ["rclone", "sync", a.src, f"bench:{a.bucket}/{prefix}"]
+        return ["rclone", "sync", a.src, f"bench:{a.bucket}/{prefix}"] + a.rclone_args.split()
 
     def sw(prefix, state):
         env = dict(base)
@@ -68,7 +70,11 @@ def main():
         return cmd, env
 
     def purge(prefix):
-        subprocess.run(["rclone", "purge", f"bench:{a.bucket}/{prefix}"], env=base, capture_output=True)
+        # Objects left behind would slow every later LIST (s3s-fs hashes each listed file for its ETag).
+        if a.data_dir:
+            shutil.rmtree(os.path.join(a.data_dir, prefix), ignore_errors=True)
+        else:
+            subprocess.run(["rclone", "purge", f"bench:{a.bucket}/{prefix}"], env=base, capture_output=True)
 
     times = {"initial": {"rclone": [], "syncwright": []}, "nochange": {"rclone": [], "syncwright": []}}
     keep_state = os.path.join(a.work, "state-keep")
