@@ -68,7 +68,16 @@ pub struct S3Backend {
     conn: std::result::Result<Conn, Error>,
     store: Option<Arc<Store>>,
     swept: AtomicBool,
+    /// The manifest's GET, started while the run marker is read (see [`S3Backend::get_state`]).
+    prefetch: std::sync::Mutex<Option<Prefetch>>,
     me: Weak<S3Backend>,
+}
+
+/// A state GET already under way.
+struct Prefetch {
+    key: String,
+    at: std::time::Instant,
+    task: tokio::task::JoinHandle<object_store::Result<GetResult>>,
 }
 
 impl std::fmt::Debug for S3Backend {
@@ -178,6 +187,7 @@ impl S3Backend {
             conn,
             store,
             swept: AtomicBool::new(false),
+            prefetch: std::sync::Mutex::new(None),
             me: me.clone(),
         }))
     }
@@ -222,6 +232,52 @@ impl S3Backend {
             join(&self.loc.prefix, &format!(".syncwright/{key}"))
         };
         Path::parse(&k).map_err(|e| Error::invalid(format!("{key}: not a valid S3 key: {e}")))
+    }
+
+    /// GETs state object `p`, taking the response of a prefetch of it when one was started moments ago. A run
+    /// reads its marker and then the manifest; the manifest's GET starts with the marker's, so a run with nothing
+    /// to do waits for one round trip, not two (it still makes two requests).
+    async fn get_state(&self, conn: &Conn, p: &Path) -> object_store::Result<GetResult> {
+        let pre = {
+            let mut g = self.prefetch.lock().unwrap_or_else(|e| e.into_inner());
+            match g.take() {
+                Some(pf) if pf.key == p.as_ref() && pf.at.elapsed().as_secs() < 10 => Some(pf),
+                other => {
+                    if let Some(pf) = other {
+                        pf.task.abort();
+                    }
+                    None
+                }
+            }
+        };
+        if let Some(pf) = pre {
+            match pf.task.await {
+                Ok(Ok(r)) => return Ok(r),
+                Ok(Err(e)) if is_missing(&e) => return Err(e),
+                // Anything else: ask again.
+                _ => {}
+            }
+        }
+        conn.store.get(p).await
+    }
+
+    /// Starts the GET of the manifest while the run marker is being read.
+    fn start_prefetch(&self, conn: &Conn, key: &str) {
+        if key != format!("runs/{}.inflight", self.snapshot) {
+            return;
+        }
+        let Ok(p) = self.state_path(&format!("manifests/{}.json", self.snapshot)) else { return };
+        let store = conn.store.clone();
+        let key = p.as_ref().to_string();
+        let task = tokio::spawn(async move { store.get(&p).await });
+        let old = self.prefetch.lock().unwrap_or_else(|e| e.into_inner()).replace(Prefetch {
+            key,
+            at: std::time::Instant::now(),
+            task,
+        });
+        if let Some(o) = old {
+            o.task.abort();
+        }
     }
 
     async fn head(&self, key: &Path, what: &str) -> Result<Option<GetResult>> {
@@ -659,7 +715,8 @@ impl Backend for S3Backend {
     async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let conn = self.conn()?;
         let p = self.state_path(key)?;
-        let r = match conn.store.get(&p).await {
+        self.start_prefetch(conn, key);
+        let r = match self.get_state(conn, &p).await {
             Ok(r) => r,
             Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(map_err(&e, "GET", p.as_ref(), &conn.redact)),
@@ -703,7 +760,7 @@ impl Backend for S3Backend {
     async fn read_state_to(&self, key: &str, dest: &std::path::Path) -> Result<bool> {
         let conn = self.conn()?;
         let p = self.state_path(key)?;
-        let r = match conn.store.get(&p).await {
+        let r = match self.get_state(conn, &p).await {
             Ok(r) => r,
             Err(e) if is_missing(&e) => return Ok(false),
             Err(e) => return Err(map_err(&e, "GET", p.as_ref(), &conn.redact)),
