@@ -89,9 +89,11 @@ setup_python() {
         "$py" -m venv "$ROOT/.venv"
     fi
     if ! "$ROOT/.venv/bin/maturin" --version >/dev/null 2>&1 || ! "$ROOT/.venv/bin/python" -m pytest --version >/dev/null 2>&1 ||
-        ! "$ROOT/.venv/bin/python" -m mypy --version >/dev/null 2>&1; then
+        ! "$ROOT/.venv/bin/python" -m mypy --version >/dev/null 2>&1 || [ ! -x "$ROOT/.venv/bin/moto_server" ]; then
         # mypy: bindings-python/tests type-check the package's annotations and stubs with --strict.
-        "$ROOT/.venv/bin/python" -m pip install --no-input -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" </dev/null
+        # moto[server]: the S3 tests (core/tests/s3.rs) run against moto_server.
+        "$ROOT/.venv/bin/python" -m pip install --no-input -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" \
+            "moto[server]>=5" </dev/null
     fi
     "$ROOT/.venv/bin/python" --version
     "$ROOT/.venv/bin/maturin" --version

@@ -462,6 +462,7 @@ fn a_wrong_key_is_an_auth_error_that_shows_no_secret() {
             snapshot: Some(SNAP.into()),
             remote: o.remote.clone(),
             cache_dir: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -162,6 +162,17 @@ fn push_and_pull_trees_byte_for_byte_and_reruns_read_the_manifest_only() {
     let r = sync(&e, src_s, &url, SyncOptions { delete: true, ..opts(&s) });
     assert_eq!((r.status, r.stats.updated, r.stats.deleted), (Status::Completed, 1, 1), "{r:#?}");
     assert_eq!(tree(&src), tree(&remote));
+
+    // The host keeps whole seconds: a listing of it matches the source to the second, nothing is copied again,
+    // nothing is taken for an edit made there, and the manifest written after it still tells edits apart.
+    let r = sync(&e, src_s, &url, SyncOptions { rescan_dest: true, ..opts(&s) });
+    assert_eq!((r.status, r.stats.created, r.stats.updated), (Status::Completed, 0, 0), "{r:#?}");
+    assert!(r.warnings.is_empty(), "{r:#?}");
+    write(&src, "outputs/2025-10-01/meta 00001.json", b"{\"prompt\": \"a cow\"}");
+    let r = sync(&e, src_s, &url, opts(&s));
+    assert_eq!((r.status, r.stats.updated), (Status::Completed, 1), "an edit of the same size: {r:#?}");
+    assert!(r.warnings.is_empty(), "{r:#?}");
+    assert_eq!(tree(&src), tree(&remote));
 }
 
 #[test]

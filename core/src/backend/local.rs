@@ -209,6 +209,7 @@ impl Backend for LocalBackend {
             max_path_bytes: None,
             max_name_bytes: Some(MAX_NAME),
             symlinks: cfg!(unix),
+            control_chars: true,
         }
     }
 

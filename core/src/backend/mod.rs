@@ -207,6 +207,9 @@ pub struct OpenOptions {
     pub remote: remote::RemoteOptions,
     /// Folder of the manifest cache (`<state dir>/cache`); None keeps no local copies of remote manifests.
     pub cache_dir: Option<PathBuf>,
+    /// The embedded store, where S3 keeps its unfinished multipart uploads so that the next run resumes them;
+    /// None uploads in parts all the same but cannot resume.
+    pub store: Option<Arc<crate::state::Store>>,
 }
 
 /// Opens the backend for `location`. Remote backends connect lazily (at their first call), so a host that is
@@ -219,7 +222,9 @@ pub fn open_with(location: &str, o: &OpenOptions) -> Result<Arc<dyn Backend>> {
         #[cfg(feature = "sftp")]
         Location::Sftp(l) => sftp::SftpBackend::open(l, &o.remote.sftp)?,
         #[cfg(feature = "s3")]
-        Location::S3(l) => s3::S3Backend::open(l, o.snapshot.as_deref(), &o.remote.s3)?,
+        Location::S3(l) => {
+            s3::S3Backend::open(l, o.snapshot.as_deref(), &o.remote.s3, o.store.clone())?
+        }
         #[cfg(feature = "gdrive")]
         Location::Gdrive(l) => gdrive::GdriveBackend::open(
             l,

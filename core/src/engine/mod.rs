@@ -177,6 +177,7 @@ impl Engine {
             snapshot: Some(opts.name.clone()),
             remote: opts.remote.clone(),
             cache_dir: Some(self.cache_dir.clone()),
+            store: self.store.clone(),
         };
         Ok((backend::open_with(source, &o)?, backend::open_with(dest, &o)?))
     }

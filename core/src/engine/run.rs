@@ -385,17 +385,28 @@ async fn run_inner(
     }
 
     ctx.progress.set_stage(Stage::Planning);
-    let precision = src.mtime_precision_ns().max(dst.mtime_precision_ns());
+    // A destination manifest records the exact mtimes of the source versions copied, so against it only the
+    // source's own granularity (and the user's window) counts; a listing of the destination compares at the
+    // coarser of the two (SFTP keeps whole seconds).
+    let window = |trusted: bool| {
+        let precision = if trusted {
+            src.mtime_precision_ns()
+        } else {
+            src.mtime_precision_ns().max(dst.mtime_precision_ns())
+        };
+        (opts.modify_window_ms as i64 * 1_000_000).max(precision - 1)
+    };
     let busy_after_ns = (opts.min_age_secs > 0.0).then(|| {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
         now - (opts.min_age_secs * 1e9) as i64
     });
-    let dopts = DiffOptions {
+    let mut dopts = DiffOptions {
         compare: opts.compare,
-        modify_window_ns: (opts.modify_window_ms as i64 * 1_000_000).max(precision - 1),
+        modify_window_ns: window(dview.trusted),
         delete: opts.delete,
         busy_after_ns,
         rules: dst.rules(),
+        dest_precision_ns: dst.mtime_precision_ns(),
         list_identical: opts.list_identical && opts.dry_run,
         stored: dview.stored.take(),
         dest_changed: opts.dest_changed,
@@ -409,6 +420,7 @@ async fn run_inner(
             if let Some(s) = &dview.scan {
                 acc.errors.extend(s.errors.iter().cloned());
             }
+            dopts.modify_window_ns = window(dview.trusted);
             dview.plan(&src_scan.manifest, &dopts)?
         }
         Err(e) => return Err(e),
@@ -765,6 +777,7 @@ fn merged_manifest(
     name: &str,
     dst: &Arc<dyn Backend>,
 ) -> Result<Manifest> {
+    let precision = dst.mtime_precision_ns();
     // Source, destination and actions are all sorted by path: one merge pass, no index of a million paths.
     let (se, de, acts) = (&src.entries, &dest.entries, &plan.actions);
     let mut out: Vec<Entry> = Vec::with_capacity(se.len().max(de.len()));
@@ -801,10 +814,17 @@ fn merged_manifest(
                 None => out.extend(d.cloned()),
             }
         } else if let Some(d) = d {
-            // Identical: the destination's entry, with any hash the source knows.
+            // Identical: the destination's entry, with any hash the source knows, and the source's exact mtime
+            // when the destination holds it to its precision (a listing over SFTP says whole seconds; the
+            // manifest keeps which source version is there).
             let mut d = d.clone();
             if let Some(s) = s {
                 d.hashes.fill_from(&s.hashes);
+                if s.kind == EntryKind::File
+                    && d.same_at_dest(&Entry { mtime_ns: s.mtime_ns, ..d.clone() }, precision)
+                {
+                    d.mtime_ns = s.mtime_ns;
+                }
             }
             out.push(d);
         }

@@ -180,28 +180,6 @@ enum Proceed {
     No(Done),
 }
 
-/// Whether the live destination entry `live` is still what the manifest recorded: the same kind, size and link
-/// target, and an mtime within what the destination can store (SFTP keeps whole seconds; links there keep the
-/// time the host gave them).
-fn same_at_dest(live: &Entry, recorded: &Entry, precision_ns: i64) -> bool {
-    if live.kind != recorded.kind {
-        return false;
-    }
-    match live.kind {
-        EntryKind::Dir => true,
-        EntryKind::Symlink => live.target == recorded.target,
-        EntryKind::File => {
-            live.size == recorded.size
-                && if precision_ns <= 1 {
-                    live.mtime_ns == recorded.mtime_ns
-                } else {
-                    live.mtime_ns.div_euclid(precision_ns)
-                        == recorded.mtime_ns.div_euclid(precision_ns)
-                }
-        }
-    }
-}
-
 /// Applies the dest_changed policy before `a` replaces or deletes a destination entry.
 async fn check_dest(sh: &Shared, a: &Action) -> Result<Proceed> {
     let changed_live = if sh.trusted {
@@ -209,7 +187,7 @@ async fn check_dest(sh: &Shared, a: &Action) -> Result<Proceed> {
         let precision = sh.dst.mtime_precision_ns();
         let differs = match (&live, &a.dest) {
             (None, None) => false,
-            (Some(l), Some(d)) => !same_at_dest(l, d, precision),
+            (Some(l), Some(d)) => !l.same_at_dest(d, precision),
             _ => true,
         };
         differs.then_some(live)

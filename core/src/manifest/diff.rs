@@ -20,6 +20,8 @@ pub struct NameRules {
     pub max_name_bytes: Option<usize>,
     /// Whether symlinks can be created.
     pub symlinks: bool,
+    /// Whether names may hold ASCII control characters (S3 keys may not: they cannot be listed back).
+    pub control_chars: bool,
 }
 
 impl Default for NameRules {
@@ -30,6 +32,7 @@ impl Default for NameRules {
             max_path_bytes: None,
             max_name_bytes: Some(255),
             symlinks: true,
+            control_chars: true,
         }
     }
 }
@@ -41,6 +44,9 @@ pub struct DiffOptions {
     pub compare: CompareMode,
     /// mtimes closer than this (nanoseconds) are equal.
     pub modify_window_ns: i64,
+    /// The granularity of the destination's mtimes (1 for local disks): a scanned destination entry is still the
+    /// one syncwright recorded when its mtime matches to this precision.
+    pub dest_precision_ns: i64,
     /// Mirror mode: plan deletes of entries only at the destination.
     pub delete: bool,
     /// Source files modified after this time (ns since the epoch) are busy and left for the next run.
@@ -133,6 +139,16 @@ fn name_key(path: &str, rules: &NameRules) -> String {
 fn name_errors(src: &Manifest, rules: &NameRules) -> HashMap<String, FileError> {
     let mut bad = HashMap::new();
     for e in &src.entries {
+        if !rules.control_chars
+            && let Some(c) = e.path.chars().find(char::is_ascii_control)
+        {
+            let err = Error::invalid(format!(
+                "path {:?} holds the control character {c:?}, which the destination cannot hold",
+                e.path
+            ));
+            bad.insert(e.path.clone(), FileError::new(ErrorAction::Plan, &e.path, &err));
+            continue;
+        }
         if let Some(max) = rules.max_path_bytes
             && e.path.len() > max
         {
@@ -182,11 +198,16 @@ fn collision(p: &str, with: &[&str]) -> FileError {
 }
 
 /// Whether the live destination entry differs from the one syncwright recorded.
-fn dest_changed(path: &str, live: Option<&Entry>, stored: Option<&Manifest>) -> bool {
+fn dest_changed(
+    path: &str,
+    live: Option<&Entry>,
+    stored: Option<&Manifest>,
+    precision_ns: i64,
+) -> bool {
     let Some(stored) = stored else { return false };
     match (live, stored.get(path)) {
         (None, None) => false,
-        (Some(l), Some(s)) => !l.same_version(s),
+        (Some(l), Some(s)) => !l.same_at_dest(s, precision_ns),
         _ => true,
     }
 }
@@ -308,7 +329,7 @@ impl<'a> Differ<'a> {
         let (mut op, mut reason) =
             if busy && op != Op::Keep { (Op::Skip, Reason::Busy) } else { (op, reason) };
         if matches!(op, Op::Copy | Op::Symlink | Op::Mkdir | Op::Delete | Op::SetMeta)
-            && dest_changed(path, de, o.stored.as_ref())
+            && dest_changed(path, de, o.stored.as_ref(), o.dest_precision_ns)
         {
             reason = Reason::DestChanged;
             if o.dest_changed == DestChangedPolicy::Skip {
@@ -470,6 +491,14 @@ mod tests {
         let p = diff(&src, &dst, &DiffOptions { rules, ..Default::default() });
         assert_eq!(p.errors.len(), 1);
         assert!(p.actions.is_empty());
+
+        let src = m(vec![f("bell\u{7}.png", 1, 1), f("ok", 1, 1)]);
+        assert_eq!(diff(&src, &dst, &DiffOptions::default()).totals.copy_files, 2);
+        let rules = NameRules { control_chars: false, ..Default::default() };
+        let p = diff(&src, &dst, &DiffOptions { rules, ..Default::default() });
+        assert_eq!(p.errors.len(), 1);
+        assert_eq!(p.errors[0].kind, crate::ErrorKind::InvalidInput);
+        assert_eq!(ops(&p), vec![("ok".into(), Op::Copy, Reason::New)]);
     }
 
     #[test]

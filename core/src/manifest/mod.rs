@@ -87,6 +87,28 @@ impl Entry {
         }
     }
 
+    /// Whether this live destination entry is still the one syncwright `recorded` there: the same kind, size and
+    /// link target, and an mtime equal within what the destination stores (`precision_ns`: 1 for local disks,
+    /// whole seconds over SFTP; links there keep the time the host gave them, so only their target counts).
+    pub fn same_at_dest(&self, recorded: &Entry, precision_ns: i64) -> bool {
+        if self.kind != recorded.kind {
+            return false;
+        }
+        match self.kind {
+            EntryKind::Dir => true,
+            EntryKind::Symlink => self.target == recorded.target,
+            EntryKind::File => {
+                self.size == recorded.size
+                    && if precision_ns <= 1 {
+                        self.mtime_ns == recorded.mtime_ns
+                    } else {
+                        self.mtime_ns.div_euclid(precision_ns)
+                            == recorded.mtime_ns.div_euclid(precision_ns)
+                    }
+            }
+        }
+    }
+
     /// True when kind, size, mtime and link target are the same (hashes and mode aside).
     pub fn same_version(&self, other: &Entry) -> bool {
         self.kind == other.kind

@@ -1,5 +1,5 @@
-//! The per-host embedded store (SQLite): the hash cache, the history of runs and the recovery operations (the
-//! outbox comes with its issue).
+//! The per-host embedded store (SQLite): the hash cache, the history of runs, the recovery operations and the
+//! unfinished multipart uploads (the outbox comes with its issue).
 //!
 //! The store lives on local disk (never on a shared NFS/SMB volume). Its default place is
 //! `$SYNCWRIGHT_STATE_DIR`, else `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`.
@@ -94,6 +94,7 @@ CREATE INDEX IF NOT EXISTS operations_by_state ON operations (state, created_at)
 
 pub mod history;
 pub mod operations;
+pub mod uploads;
 
 impl Store {
     /// Opens (creating) the store in `dir`.
@@ -130,6 +131,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(uploads::SCHEMA)?;
         Ok(Store { conn: Mutex::new(conn), path: path.to_path_buf() })
     }
 
@@ -137,6 +139,7 @@ impl Store {
     pub fn in_memory() -> Result<Store> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(uploads::SCHEMA)?;
         Ok(Store { conn: Mutex::new(conn), path: PathBuf::from(":memory:") })
     }
 

@@ -498,6 +498,8 @@ impl Backend for GdriveBackend {
             max_path_bytes: None,
             max_name_bytes: None,
             symlinks: false,
+            // Drive names may hold any character.
+            control_chars: true,
         }
     }
 

@@ -1,0 +1,138 @@
+//! The `syncwright` binary with an `s3://` destination on moto_server (`$SW_MOTO_SERVER`, else
+//! `<workspace>/.venv/bin/moto_server`, as scripts/test.sh installs it; without it the test fails and says so): keys
+//! from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, `--s3-endpoint`, `--s3-region`.
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_syncwright");
+const SECRET: &str = "cli-secret-value-31337";
+
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn request(port: u16, method: &str, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split(' ').nth(1)?.parse().ok()
+}
+
+fn moto() -> Moto {
+    let bin = std::env::var_os("SW_MOTO_SERVER")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server")
+        });
+    assert!(
+        bin.exists(),
+        "moto_server not found at {}: `.venv/bin/pip install 'moto[server]'` at the workspace root (scripts/test.sh \
+         does), or set SW_MOTO_SERVER",
+        bin.display()
+    );
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let m = Moto { child, port };
+    let t0 = Instant::now();
+    while request(port, "GET", "/moto-api/data.json") != Some(200) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "moto_server did not answer");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(request(port, "PUT", "/cli-bkt"), Some(200));
+    m
+}
+
+fn run(dir: &Path, port: u16, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .env("SYNCWRIGHT_STATE_DIR", dir.join("state"))
+        .env("AWS_ACCESS_KEY_ID", "AKIACLITEST000000001")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env_remove("AWS_SESSION_TOKEN")
+        .args(args)
+        .args([
+            "--s3-endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "--s3-region",
+            "us-east-1",
+            "--json",
+        ])
+        .output()
+        .unwrap()
+}
+
+fn report(o: &Output, code: i32) -> Value {
+    let shown = format!(
+        "status {:?}\n{}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(code), "{shown}");
+    assert!(!shown.contains(SECRET), "the secret was printed: {shown}");
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {shown}"))
+}
+
+#[test]
+fn sync_to_s3_with_endpoint_and_env_keys() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("src/a")).unwrap();
+    std::fs::write(d.join("src/a/one.png"), b"one").unwrap();
+    std::fs::write(d.join("src/two.txt"), b"two").unwrap();
+
+    let r = report(
+        &run(d, m.port, &["sync", "src", "s3://cli-bkt/dev", "--name", "nightly", "--dry-run"]),
+        0,
+    );
+    assert_eq!(r["stats"]["files_planned"], 2, "{r}");
+    let r = report(&run(d, m.port, &["sync", "src", "s3://cli-bkt/dev", "--name", "nightly"]), 0);
+    assert_eq!(
+        (r["status"].as_str(), r["stats"]["created"].as_u64()),
+        (Some("completed"), Some(2)),
+        "{r}"
+    );
+    assert_eq!(r["destination"], "s3://cli-bkt/dev");
+    let r = report(&run(d, m.port, &["sync", "src", "s3://cli-bkt/dev", "--name", "nightly"]), 0);
+    assert_eq!(r["stats"]["unchanged"], 2, "{r}");
+    // Pull back.
+    let r = report(&run(d, m.port, &["sync", "s3://cli-bkt/dev", "back", "--name", "nightly"]), 0);
+    assert_eq!(r["stats"]["created"], 2, "{r}");
+    assert_eq!(std::fs::read(d.join("back/a/one.png")).unwrap(), b"one");
+    // A missing bucket fails the run at once with not_found (exit code 2), not file by file.
+    let args = ["sync", "src", "s3://no-such-bkt/dev", "--name", "nightly"];
+    let r = report(&run(d, m.port, &args), 2);
+    assert_eq!(
+        (r["status"].as_str(), r["fatal"]["kind"].as_str()),
+        (Some("failed"), Some("not_found")),
+        "{r}"
+    );
+    assert!(r["fatal"]["error"].as_str().unwrap().contains("NoSuchBucket"), "{r}");
+}
