@@ -170,7 +170,11 @@ fn push_and_pull_trees_byte_for_byte_and_reruns_read_the_manifest_only() {
     assert!(r.warnings.is_empty(), "{r:#?}");
     write(&src, "outputs/2025-10-01/meta 00001.json", b"{\"prompt\": \"a cow\"}");
     let r = sync(&e, src_s, &url, opts(&s));
-    assert_eq!((r.status, r.stats.updated), (Status::Completed, 1), "an edit of the same size: {r:#?}");
+    assert_eq!(
+        (r.status, r.stats.updated),
+        (Status::Completed, 1),
+        "an edit of the same size: {r:#?}"
+    );
     assert!(r.warnings.is_empty(), "{r:#?}");
     assert_eq!(tree(&src), tree(&remote));
 }
