@@ -1,9 +1,13 @@
-//! Where trees live: the [`Backend`] trait and its implementations (local now; SFTP, S3 and Google Drive in later
-//! issues), plus an instrumented wrapper that injects faults for tests.
+//! Where trees live: the [`Backend`] trait and its implementations — local disks (`local`), SSH hosts over SFTP
+//! (`sftp`), S3 and S3-compatible stores (`s3`), Google Drive (`gdrive`) — the local cache of remote manifests
+//! (`cached`), locations and remote options (`remote`), and an instrumented wrapper that injects faults for tests.
 //!
-//! Every write goes to a temporary name beside its target (`.<name>.swtmp-<fingerprint>`, the fingerprint naming
-//! the target and the source version) and is renamed over the target only when complete, so a crash leaves the old
-//! file or the new one, never a mix, and a later run can resume a partial temporary of the same source version.
+//! A new version of a file never becomes visible half-written: on file systems (local, SFTP) it is written to a
+//! temporary name beside its target (`.<name>.swtmp-<fingerprint>`, the fingerprint naming the target and the
+//! source version) and renamed over the target only when complete, so a crash leaves the old file or the new one
+//! and a later run can resume a partial temporary of the same source version; object stores get the same from
+//! their own atomic uploads (S3 multipart completion, the last chunk of a Drive resumable session), resumed from
+//! the parts or bytes the service already holds.
 
 pub mod cached;
 #[cfg(feature = "gdrive")]
