@@ -10,7 +10,7 @@ use sshd::{Direction, Proxy, Sshd};
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use syncwright::manifest::plan::Op;
+use syncwright::manifest::plan::{CompareMode, Op};
 use syncwright::recovery::{Category, RetryPolicy};
 use syncwright::report::WarningReason;
 use syncwright::{Engine, EngineConfig, ErrorKind, Status, SyncOptions, SyncReport};
@@ -154,6 +154,20 @@ fn push_and_pull_trees_byte_for_byte_and_reruns_read_the_manifest_only() {
     assert_eq!(r.status, Status::Completed, "{r:#?}");
     assert_eq!(tree(&src), tree(&back));
     let r = sync(&e, &url, back_s, opts(&s));
+    assert_eq!((r.status, r.stats.created, r.stats.updated), (Status::Completed, 0, 0), "{r:#?}");
+    // By content: the host's files are read over SFTP and hashed; the same content copies nothing, and a file
+    // changed here behind the same size and mtime is found and put back.
+    let lora = back.join("models/lora.safetensors");
+    let mtime = std::fs::metadata(&lora).unwrap().modified().unwrap();
+    let mut data = std::fs::read(&lora).unwrap();
+    data[1000] ^= 0xff;
+    std::fs::write(&lora, &data).unwrap();
+    std::fs::File::options().write(true).open(&lora).unwrap().set_modified(mtime).unwrap();
+    let checksum = SyncOptions { compare: CompareMode::Checksum, ..opts(&s) };
+    let r = sync(&e, &url, back_s, SyncOptions { rescan_dest: true, ..checksum.clone() });
+    assert_eq!((r.status, r.stats.created, r.stats.updated), (Status::Completed, 0, 1), "{r:#?}");
+    assert_eq!(tree(&src), tree(&back));
+    let r = sync(&e, &url, back_s, checksum);
     assert_eq!((r.status, r.stats.created, r.stats.updated), (Status::Completed, 0, 0), "{r:#?}");
 
     // An edit at the source travels; a mirror delete too.

@@ -38,8 +38,7 @@ pub fn hash_file(path: &Path, display: &str, algo: HashAlgo) -> Result<String> {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(&e, "cannot open", display))?;
-    let mut sha = (algo == HashAlgo::Sha256).then(Sha256::new);
-    let mut b3 = (algo == HashAlgo::Blake3).then(blake3::Hasher::new);
+    let mut h = AlgoHasher::new(algo);
     BUF.with_borrow_mut(|buf| {
         if buf.len() < HASH_BUF {
             buf.resize(HASH_BUF, 0);
@@ -51,20 +50,56 @@ pub fn hash_file(path: &Path, display: &str, algo: HashAlgo) -> Result<String> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::io(&e, "cannot read", display)),
             };
-            if let Some(h) = sha.as_mut() {
-                h.update(&buf[..n]);
-            }
-            if let Some(h) = b3.as_mut() {
-                h.update(&buf[..n]);
-            }
+            h.update(&buf[..n]);
         }
         Ok(())
     })?;
-    Ok(match (sha, b3) {
-        (Some(h), _) => hex::encode(h.finalize()),
-        (_, Some(h)) => h.finalize().to_hex().to_string(),
-        _ => unreachable!("one algorithm is always chosen"),
-    })
+    Ok(h.finish_hex())
+}
+
+/// A streaming hasher of one [`HashAlgo`]; bytes can be written into it (`std::io::copy`, a reader's output).
+#[derive(Clone)]
+pub enum AlgoHasher {
+    /// SHA-256.
+    Sha256(Sha256),
+    /// BLAKE3.
+    Blake3(Box<blake3::Hasher>),
+}
+
+impl AlgoHasher {
+    /// A new hasher of `algo`.
+    pub fn new(algo: HashAlgo) -> AlgoHasher {
+        match algo {
+            HashAlgo::Sha256 => AlgoHasher::Sha256(Sha256::new()),
+            HashAlgo::Blake3 => AlgoHasher::Blake3(Box::default()),
+        }
+    }
+    /// Feeds bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            AlgoHasher::Sha256(h) => h.update(data),
+            AlgoHasher::Blake3(h) => {
+                h.update(data);
+            }
+        }
+    }
+    /// The digest, lowercase hex.
+    pub fn finish_hex(self) -> String {
+        match self {
+            AlgoHasher::Sha256(h) => hex::encode(h.finalize()),
+            AlgoHasher::Blake3(h) => h.finalize().to_hex().to_string(),
+        }
+    }
+}
+
+impl std::io::Write for AlgoHasher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The SHA-256 of a file's content, lowercase hex.
@@ -98,6 +133,16 @@ impl Hasher {
     /// The BLAKE3 digest, lowercase hex.
     pub fn finish_hex(self) -> String {
         self.0.finalize().to_hex().to_string()
+    }
+}
+
+impl std::io::Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

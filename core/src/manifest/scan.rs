@@ -85,16 +85,18 @@ pub struct ScanOutcome {
     pub temporaries: Vec<TempFile>,
 }
 
+/// What a walk of one folder (and everything below it) found; local and remote walks fill it alike.
 #[derive(Default)]
-struct Part {
-    entries: Vec<Entry>,
-    warnings: Vec<Warning>,
-    errors: Vec<FileError>,
-    temps: Vec<TempFile>,
+pub(crate) struct Part {
+    pub entries: Vec<Entry>,
+    pub warnings: Vec<Warning>,
+    pub errors: Vec<FileError>,
+    pub temps: Vec<TempFile>,
 }
 
 impl Part {
-    fn absorb(&mut self, o: Part) {
+    /// Takes in what a subfolder's walk found.
+    pub fn absorb(&mut self, o: Part) {
         self.entries.extend(o.entries);
         self.warnings.extend(o.warnings);
         self.errors.extend(o.errors);
@@ -419,7 +421,12 @@ pub fn scan_local(root: &Path, opts: &ScanOptions) -> Result<ScanOutcome> {
     part.warnings.sort_by(|a, b| a.path.cmp(&b.path));
     part.errors.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(algo) = opts.hash {
-        pool.install(|| hash_entries(root, root_s, &mut part, opts, algo))?;
+        // Small pieces: sizes vary by 10,000x, and a thread must not be left with all the big files.
+        pool.install(|| {
+            hash_entries(root_s, &mut part, opts, algo, 4, |e| {
+                hash_file(&root.join(&e.path), &e.path, algo)
+            })
+        })?;
     }
     let mut manifest = Manifest::new(opts.name.clone(), root_s);
     manifest.entries = part.entries;
@@ -431,24 +438,27 @@ pub fn scan_local(root: &Path, opts: &ScanOptions) -> Result<ScanOutcome> {
     })
 }
 
-fn hash_entries(
-    root: &Path,
-    root_s: &str,
+/// Puts the `algo` digest of every file of `part` into its entry, in parallel on the current rayon pool: from the
+/// hash cache (keyed by `root_key`) when size and mtime are unchanged, else from `hash_one`; fresh digests go back
+/// to the cache. `per_task` files at most go to one rayon task.
+pub(crate) fn hash_entries(
+    root_key: &str,
     part: &mut Part,
     opts: &ScanOptions,
     algo: HashAlgo,
+    per_task: usize,
+    hash_one: impl Fn(&Entry) -> Result<String> + Sync,
 ) -> Result<()> {
     let name = algo.name();
     let cache = match &opts.hash_cache {
-        Some(s) => s.cached_hashes(root_s, name)?,
+        Some(s) => s.cached_hashes(root_key, name)?,
         None => Default::default(),
     };
     let stop = opts.cancel.clone();
     let results: Vec<Option<std::result::Result<CachedHash, FileError>>> = part
         .entries
         .par_iter_mut()
-        // Small pieces: sizes vary by 10,000x, and a thread must not be left with all the big files.
-        .with_max_len(4)
+        .with_max_len(per_task.max(1))
         .map(|e| {
             if e.kind != EntryKind::File {
                 return None;
@@ -466,7 +476,7 @@ fn hash_entries(
                 e.hashes.insert(name, c.digest.clone());
                 return None;
             }
-            match hash_file(&root.join(&e.path), &e.path, algo) {
+            match hash_one(e) {
                 Ok(h) => {
                     e.hashes.insert(name, h.clone());
                     Some(Ok(CachedHash { size: e.size, mtime_ns: e.mtime_ns, digest: h }))
@@ -489,7 +499,7 @@ fn hash_entries(
     if let Some(s) = &opts.hash_cache
         && !fresh.is_empty()
     {
-        s.put_hashes(root_s, name, fresh.iter().map(|(p, c)| (*p, c)))?;
+        s.put_hashes(root_key, name, fresh.iter().map(|(p, c)| (*p, c)))?;
     }
     Ok(())
 }

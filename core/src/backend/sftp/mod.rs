@@ -824,8 +824,7 @@ impl SftpWriter {
         drop(f);
         if let Some(want) = verify_blake3 {
             let mut h = Hasher::new();
-            let mut w = HashWriter(&mut h);
-            self.inner.read_all(&self.tmp, &mut w)?;
+            self.inner.read_all(&self.tmp, &mut h)?;
             let got = h.finish_hex();
             if got != want {
                 return Err(Error::new(
@@ -835,18 +834,6 @@ impl SftpWriter {
                 .with_path(&self.target));
             }
         }
-        Ok(())
-    }
-}
-
-struct HashWriter<'a>(&'a mut Hasher);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }

@@ -3,34 +3,16 @@
 //! same filters, symlink modes, temporaries and warnings as a local scan; hashes (for `compare = checksum`) are
 //! computed by reading the files, reusing the hash cache where size and mtime are unchanged.
 
-use super::{HashWriter, Inner, stat_entry};
+use super::{Inner, stat_entry};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::filter::{is_own_path, temp_fingerprint};
-use crate::manifest::hash::HashAlgo;
-use crate::manifest::scan::{ScanOptions, ScanOutcome, TempFile, worker_threads};
-use crate::manifest::{Entry, EntryKind, Manifest};
+use crate::manifest::hash::{AlgoHasher, HashAlgo};
+use crate::manifest::scan::{self, Part, ScanOptions, ScanOutcome, TempFile, worker_threads};
+use crate::manifest::{EntryKind, Manifest};
 use crate::report::{ErrorAction, FileError, Warning, WarningReason};
-use crate::state::CachedHash;
 use rayon::prelude::*;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-
-#[derive(Default)]
-struct Part {
-    entries: Vec<Entry>,
-    warnings: Vec<Warning>,
-    errors: Vec<FileError>,
-    temps: Vec<TempFile>,
-}
-
-impl Part {
-    fn absorb(&mut self, o: Part) {
-        self.entries.extend(o.entries);
-        self.warnings.extend(o.warnings);
-        self.errors.extend(o.errors);
-        self.temps.extend(o.temps);
-    }
-}
 
 fn join(rel: &str, name: &str) -> String {
     if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") }
@@ -295,80 +277,9 @@ pub(super) fn scan(inner: &Inner, opts: &ScanOptions) -> Result<ScanOutcome> {
 /// Hashes the files by reading them over SFTP, except where the cache (keyed by this location) has a digest
 /// for the same size and mtime.
 fn hash_entries(inner: &Inner, part: &mut Part, opts: &ScanOptions, algo: HashAlgo) -> Result<()> {
-    use sha2::Digest;
-    let name = algo.name();
-    let root_key = inner.loc.to_string();
-    let cache = match &opts.hash_cache {
-        Some(s) => s.cached_hashes(&root_key, name)?,
-        None => Default::default(),
-    };
-    let results: Vec<Option<std::result::Result<CachedHash, FileError>>> = part
-        .entries
-        .par_iter_mut()
-        .with_max_len(1)
-        .map(|e| {
-            if e.kind != EntryKind::File
-                || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
-            {
-                return None;
-            }
-            if let Some(c) = &opts.counters {
-                c.hashed.fetch_add(1, Ordering::Relaxed);
-            }
-            if let Some(c) = cache.get(&e.path)
-                && c.size == e.size
-                && c.mtime_ns == e.mtime_ns
-            {
-                e.hashes.insert(name, c.digest.clone());
-                return None;
-            }
-            let digest = match algo {
-                HashAlgo::Blake3 => {
-                    let mut h = crate::manifest::hash::Hasher::new();
-                    inner.read_all(&e.path, HashWriter(&mut h)).map(|_| h.finish_hex())
-                }
-                HashAlgo::Sha256 => {
-                    let mut h = Sha256Writer(sha2::Sha256::new());
-                    inner.read_all(&e.path, &mut h).map(|_| hex::encode(h.0.finalize()))
-                }
-            };
-            match digest {
-                Ok(d) => {
-                    e.hashes.insert(name, d.clone());
-                    Some(Ok(CachedHash { size: e.size, mtime_ns: e.mtime_ns, digest: d }))
-                }
-                Err(err) => Some(Err(FileError::new(ErrorAction::Scan, &e.path, &err))),
-            }
-        })
-        .collect();
-    if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
-        return Err(Error::cancelled());
-    }
-    let mut fresh = Vec::new();
-    for (e, r) in part.entries.iter().zip(results) {
-        match r {
-            Some(Ok(c)) => fresh.push((e.path.as_str(), c)),
-            Some(Err(fe)) => part.errors.push(fe),
-            None => {}
-        }
-    }
-    if let Some(s) = &opts.hash_cache
-        && !fresh.is_empty()
-    {
-        s.put_hashes(&root_key, name, fresh.iter().map(|(p, c)| (*p, c)))?;
-    }
-    Ok(())
-}
-
-struct Sha256Writer(sha2::Sha256);
-
-impl std::io::Write for Sha256Writer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        use sha2::Digest;
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    scan::hash_entries(&inner.loc.to_string(), part, opts, algo, 1, |e| {
+        let mut h = AlgoHasher::new(algo);
+        inner.read_all(&e.path, &mut h)?;
+        Ok(h.finish_hex())
+    })
 }
