@@ -85,6 +85,10 @@ def main():
                     rm(dest)
                     if label == "syncwright":
                         rm(state)
+                # No dirty pages left by the previous command: syncwright makes its writes durable (`sync -f` on
+                # the host, syncfs locally), which would otherwise also write back what rsync or rclone left in the
+                # page cache on the same disk.
+                os.sync()
                 dt, peak = run(cmd())
                 times[label].append(dt)
                 rss[label] = max(rss[label], peak)

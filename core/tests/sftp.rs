@@ -483,3 +483,26 @@ fn an_sftp_only_account_gets_durable_writes_without_running_commands() {
     assert_eq!(tree(&src), tree(&remote));
     assert!(temporaries(&remote).is_empty());
 }
+
+#[test]
+fn batches_are_synced_by_one_shell_on_the_host_not_one_shell_each() {
+    // 1,100 files: three batches of at most 512, each made durable with `sync -f` on the host before its renames,
+    // and once more after them. The first command runs alone (it finds out whether the account runs commands);
+    // the others go to one `sh` kept open, so the user's shell and its start-up files run twice per backend, not
+    // once per batch. sshd logs every command session ("Starting session: command").
+    let s = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, remote) = (dir.path().join("src"), dir.path().join("remote"));
+    for i in 0..1100 {
+        write(&src, &format!("d{}/f{i:04}.txt", i % 7), format!("file {i}\n").as_bytes());
+    }
+    let e = engine(dir.path());
+    s.clear_log();
+    let r = sync(&e, src.to_str().unwrap(), &s.url(&remote, None), opts(&s));
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    assert_eq!(r.stats.created, 1100, "{r:#?}");
+    assert_eq!(tree(&src), tree(&remote));
+    assert!(temporaries(&remote).is_empty());
+    let commands = s.log().iter().filter(|l| l.contains("Starting session: command")).count();
+    assert_eq!(commands, 2, "{:#?}", s.log());
+}

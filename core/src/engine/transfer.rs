@@ -104,16 +104,34 @@ impl Shared {
         }
     }
 
-    /// One flush makes the batch's content durable; then each temporary is renamed over its target.
+    /// One flush makes the batch's content durable; then each temporary is renamed over its target, as many at
+    /// once as there are transfers (a remote rename is a round trip).
     async fn commit_batch(&self, b: Batch) {
         if b.items.is_empty() {
             return;
         }
         match self.dst.flush().await {
             Ok(()) => {
+                let mut running = tokio::task::JoinSet::new();
+                let mut items = std::collections::HashMap::new();
+                let mut done = Vec::new();
                 for (idx, path, w) in b.items {
-                    if let Err(e) = w.commit().await {
-                        self.fail_commit(idx, &path, &e);
+                    if running.len() >= self.opts.transfers.max(1) {
+                        done.extend(running.join_next_with_id().await);
+                    }
+                    items.insert(running.spawn(w.commit()).id(), (idx, path));
+                }
+                while let Some(r) = running.join_next_with_id().await {
+                    done.push(r);
+                }
+                for r in done {
+                    let (id, e) = match r {
+                        Ok((_, Ok(()))) => continue,
+                        Ok((id, Err(e))) => (id, e),
+                        Err(j) => (j.id(), Error::internal(format!("a rename stopped: {j}"))),
+                    };
+                    if let Some((idx, path)) = items.get(&id) {
+                        self.fail_commit(*idx, path, &e);
                     }
                 }
             }

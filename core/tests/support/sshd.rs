@@ -76,7 +76,7 @@ impl Sshd {
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nAuthorizedKeysFile {auth}\n\
                      PidFile {pid}\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
                      KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
-                     Subsystem sftp internal-sftp\nLogLevel INFO\nMaxStartups 100\nMaxSessions 100\n{extra}\n",
+                     Subsystem sftp internal-sftp\nLogLevel VERBOSE\nMaxStartups 100\nMaxSessions 100\n{extra}\n",
                     host = host.display(),
                     auth = dir.path().join("authorized_keys").display(),
                     pid = dir.path().join("sshd.pid").display(),

@@ -3,9 +3,11 @@
 //! Every call runs on a session it has to itself: a file stream keeps one while it runs, a short request (stat,
 //! mkdir, rename, a listing) takes one for its duration. libssh2 serialises calls on a session, but its resumable
 //! operations do not survive interleaving: a pipelined write can return with requests in flight, and a rename from
-//! another thread then fails with "unable to send" or waits for a reply that never comes. Sessions are opened on
-//! demand and go back to an idle list after use (at most twice `sessions` are kept), so no call waits for another
-//! to end and open streams cannot deadlock the pool.
+//! another thread then fails with "unable to send" or waits for a reply that never comes. Sessions go back to an
+//! idle list after use (at most twice `sessions` are kept). A call that finds none idle starts opening one in the
+//! background and takes whichever comes first, that one or a session another call gives back: a short listing
+//! runs on the first session while the others are still shaking hands (an SSH handshake costs the host more than
+//! a few dozen directory reads), and no call waits for a stream to end, so open streams cannot deadlock the pool.
 //!
 //! A session whose connection broke is dropped; the next call opens a new one.
 
@@ -16,7 +18,7 @@ use ssh2::{CheckResult, ErrorCode, KnownHostFileKind, Session, Sftp};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// One SSH connection with its SFTP channel.
@@ -42,6 +44,11 @@ impl Lease {
     pub fn conn(&self) -> &Arc<Conn> {
         self.conn.as_ref().expect("a lease holds its session until dropped")
     }
+
+    /// Keeps the session out of the pool for good (a long-lived channel on it, such as the host shell).
+    pub fn detach(mut self) -> Arc<Conn> {
+        self.conn.take().expect("a lease holds its session until dropped")
+    }
 }
 
 impl Drop for Lease {
@@ -49,10 +56,7 @@ impl Drop for Lease {
         if let Some(c) = self.conn.take()
             && !c.broken.load(Ordering::Relaxed)
         {
-            let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < 2 * self.pool.opts.sessions.max(1) {
-                idle.push(c);
-            }
+            self.pool.give_back(c);
         }
     }
 }
@@ -66,9 +70,22 @@ const CIPHERS: &str = "chacha20-poly1305@openssh.com,aes128-gcm@openssh.com,aes2
 pub(super) struct Pool {
     loc: SftpLocation,
     opts: SftpOptions,
-    /// Sessions not in use.
-    idle: Mutex<Vec<Arc<Conn>>>,
+    slots: Mutex<Slots>,
+    /// Signalled when a session becomes idle or a background connection fails.
+    ready: Condvar,
     warned_insecure: AtomicBool,
+}
+
+/// Sessions not in use, and the callers waiting for one.
+#[derive(Default)]
+struct Slots {
+    idle: Vec<Arc<Conn>>,
+    /// Calls waiting in [`Pool::lease`].
+    waiting: usize,
+    /// Connections being opened in the background.
+    connecting: usize,
+    /// Errors of background connections, each handed to one waiting call.
+    failed: Vec<Error>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -153,7 +170,13 @@ pub(super) fn map_err(e: &ssh2::Error, doing: &str, path: &str) -> Error {
 impl Pool {
     /// A pool for `loc`; nothing is opened yet.
     pub fn new(loc: SftpLocation, opts: SftpOptions) -> Pool {
-        Pool { loc, opts, idle: Mutex::new(Vec::new()), warned_insecure: AtomicBool::new(false) }
+        Pool {
+            loc,
+            opts,
+            slots: Mutex::new(Slots::default()),
+            ready: Condvar::new(),
+            warned_insecure: AtomicBool::new(false),
+        }
     }
 
     /// How many sessions run in parallel for listings.
@@ -161,14 +184,61 @@ impl Pool {
         self.opts.sessions.max(1)
     }
 
-    /// A session for one file stream (blocking): an idle one, or a new one.
+    /// A session for one call or file stream (blocking): an idle one, else the first of a session given back and
+    /// one opened for this call in the background. A failed connection is this call's error.
     pub fn lease(self: &Arc<Self>) -> Result<Lease> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => Arc::new(self.connect()?),
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.waiting += 1;
+        let got = loop {
+            if let Some(c) = slots.idle.pop() {
+                break Ok(c);
+            }
+            if let Some(e) = slots.failed.pop() {
+                break Err(e);
+            }
+            if slots.connecting < slots.waiting {
+                slots.connecting += 1;
+                let pool = self.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("syncwright-ssh-connect".into())
+                    .spawn(move || pool.connected(pool.connect()));
+                if let Err(e) = spawned {
+                    slots.connecting -= 1;
+                    break Err(Error::internal(format!("cannot start a thread: {e}")));
+                }
+            }
+            slots = self.ready.wait(slots).unwrap_or_else(|p| p.into_inner());
         };
-        Ok(Lease { conn: Some(conn), pool: self.clone() })
+        slots.waiting -= 1;
+        // Errors of connections nobody waits for any more are dropped.
+        let keep = slots.waiting;
+        slots.failed.truncate(keep);
+        Ok(Lease { conn: Some(got?), pool: self.clone() })
+    }
+
+    /// Ends a background connection: its session becomes idle, or its error goes to a waiting call.
+    fn connected(&self, r: Result<Conn>) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.connecting -= 1;
+        match r {
+            Ok(c) => slots.idle.push(Arc::new(c)),
+            Err(e) if slots.waiting > slots.failed.len() => slots.failed.push(e),
+            // Nobody waits for it any more (a session came back first).
+            Err(_) => {}
+        }
+        drop(slots);
+        self.ready.notify_all();
+    }
+
+    /// A session back from a lease: idle for the next call (at most twice `sessions` are kept, more when calls
+    /// wait).
+    fn give_back(&self, c: Arc<Conn>) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if slots.waiting > 0 || slots.idle.len() < 2 * self.opts.sessions.max(1) {
+            slots.idle.push(c);
+            drop(slots);
+            self.ready.notify_one();
+        }
     }
 
     /// Marks `c` broken: it is not reused.

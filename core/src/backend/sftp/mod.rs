@@ -16,6 +16,7 @@
 mod conn;
 mod posix;
 mod scan;
+mod shell;
 
 use super::remote::{SftpLocation, SftpOptions};
 use super::{Backend, PreparedWrite, ReadStream, StateWriteFn, WriteSink, blocking};
@@ -27,6 +28,7 @@ use crate::manifest::scan::{ScanOptions, ScanOutcome};
 use crate::manifest::{Entry, EntryKind, validate_rel_path};
 use async_trait::async_trait;
 use conn::{Conn, Lease, Pool};
+use shell::HostShell;
 use ssh2::{FileStat, OpenFlags, OpenType};
 use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -59,6 +61,8 @@ struct Inner {
     /// Renames since the last `sync -f`.
     renamed: std::sync::atomic::AtomicBool,
     exec_sync: AtomicU8,
+    /// The shell that runs `sync -f` once the host has shown it runs commands (module `shell`).
+    shell: Mutex<Option<HostShell>>,
 }
 
 fn io_kind_error(
@@ -153,6 +157,7 @@ impl SftpBackend {
                 unsynced: Mutex::new(Vec::new()),
                 renamed: Default::default(),
                 exec_sync: AtomicU8::new(EXEC_UNKNOWN),
+                shell: Mutex::new(None),
             }),
         }
     }
@@ -334,25 +339,34 @@ impl Inner {
         }
     }
 
-    /// Runs `sync -f ROOT` on the host; false when the host does not run commands for us (an sftp-only account).
+    /// Runs `sync -f ROOT` on the host; false when the host does not run commands for us (an sftp-only account)
+    /// or the command failed (then each file is synced over SFTP, which reports the error).
     fn exec_sync(&self) -> bool {
         if self.exec_sync.load(Ordering::Relaxed) == EXEC_NO {
             return false;
         }
-        const MARK: &str = "syncwright-synced";
-        let cmd = format!("sync -f {} && echo {MARK}", shell_quote(&self.loc.path));
-        let ok = (|| -> std::result::Result<bool, ssh2::Error> {
-            let lease = self.pool.lease().map_err(|_| ssh2::Error::unknown())?;
-            let conn = lease.conn();
-            let mut ch = conn.sess.channel_session()?;
-            ch.exec(&cmd)?;
-            ch.send_eof()?;
-            let mut out = String::new();
-            let _ = ch.read_to_string(&mut out);
-            ch.wait_close()?;
-            Ok(ch.exit_status()? == 0 && out.contains(MARK))
-        })()
-        .unwrap_or(false);
+        let cmd = format!("sync -f {}", shell_quote(&self.loc.path));
+        let mut shell = self.shell.lock().unwrap_or_else(|p| p.into_inner());
+        let ok = if self.exec_sync.load(Ordering::Relaxed) == EXEC_UNKNOWN {
+            shell::exec_once(&self.pool, &cmd, "syncwright-synced")
+        } else {
+            // The shell kept open; one new one when it went away (a broken connection).
+            let mut status = None;
+            for _ in 0..2 {
+                if shell.is_none() {
+                    *shell = HostShell::open(&self.pool).ok();
+                }
+                match shell.as_mut().map(|s| s.run(&cmd)) {
+                    Some(Ok(code)) => {
+                        status = Some(code);
+                        break;
+                    }
+                    Some(Err(_)) => *shell = None,
+                    None => {}
+                }
+            }
+            status == Some(0)
+        };
         self.exec_sync.store(if ok { EXEC_YES } else { EXEC_NO }, Ordering::Relaxed);
         ok
     }
