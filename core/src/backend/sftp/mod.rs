@@ -6,8 +6,8 @@
 //! - **Writes** go to the same temporary names as local ones (`.<name>.swtmp-<fingerprint>` beside the target),
 //!   get their mode and mtime, and replace the target with posix-rename@openssh.com (module `posix`: ssh2 does
 //!   not wrap it); a partial temporary of the same source version is resumed. Content is made durable before the
-//!   rename: per batch with one `sync -f ROOT` on the host when it allows commands, else with fsync@openssh.com
-//!   per file.
+//!   rename: per batch with one `sync -f ROOT` on the host when it allows commands (module `shell`: one `sh`
+//!   kept open for the run), else with fsync@openssh.com per file.
 //! - **State** (manifests, run markers) lives under `ROOT/.syncwright/`, like on local disks; the engine keeps a
 //!   local copy of each manifest (`backend::cached`), so a no-change push reads one file instead of walking the
 //!   host.
