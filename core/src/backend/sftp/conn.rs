@@ -201,7 +201,16 @@ impl Pool {
                 let pool = self.clone();
                 let spawned = std::thread::Builder::new()
                     .name("syncwright-ssh-connect".into())
-                    .spawn(move || pool.connected(pool.connect()));
+                    .spawn(move || {
+                        // A panic in there must still wake the caller.
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            pool.connect()
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(Error::internal("opening an SSH session panicked".to_string()))
+                        });
+                        pool.connected(r)
+                    });
                 if let Err(e) = spawned {
                     slots.connecting -= 1;
                     break Err(Error::internal(format!("cannot start a thread: {e}")));
