@@ -8,8 +8,7 @@
 //!   awaited I/O; an idle subscription does not;
 //! - subscriptions end (their iterators finish) when their engine is released.
 
-use std::sync::{Arc, Mutex, Weak};
-use std::thread::ThreadId;
+use std::sync::Arc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
@@ -20,42 +19,16 @@ use syncwright::{EngineConfig, Error, SyncOptions};
 
 use crate::{JsonText, guarded, invalid, js_error, options_json, string_arg};
 
-/// The core engine and what the binding keeps beside it.
+/// The core engine, shared by the `Engine` object and its jobs. Dropping it shuts core down: running jobs are
+/// cancelled and waited for, subscriptions end, the runtime stops (from a thread of its own when the last
+/// reference goes on one of the runtime's threads).
 struct EngineInner {
-    engine: Option<syncwright::Engine>,
-    /// The JavaScript thread that made it: the engine is dropped there, where blocking is allowed.
-    home: ThreadId,
-    /// Subscriptions to close when the engine goes.
-    subscriptions: Mutex<Vec<Weak<syncwright::events::Subscription>>>,
+    engine: syncwright::Engine,
 }
 
 impl EngineInner {
     fn engine(&self) -> &syncwright::Engine {
-        self.engine.as_ref().expect("the engine lives until EngineInner is dropped")
-    }
-}
-
-impl Drop for EngineInner {
-    fn drop(&mut self) {
-        let subs =
-            std::mem::take(&mut *self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()));
-        for s in subs.iter().filter_map(Weak::upgrade) {
-            s.close();
-        }
-        let Some(engine) = self.engine.take() else { return };
-        if std::thread::current().id() == self.home {
-            drop(engine);
-            return;
-        }
-        // Dropping a Tokio runtime from inside another runtime's task panics: hand it to a thread of its own.
-        let slot = Arc::new(Mutex::new(Some(engine)));
-        let theirs = slot.clone();
-        let spawned = std::thread::Builder::new()
-            .name("syncwright-close".into())
-            .spawn(move || drop(theirs.lock().unwrap_or_else(|p| p.into_inner()).take()));
-        if spawned.is_err() {
-            std::mem::forget(slot.lock().unwrap_or_else(|p| p.into_inner()).take());
-        }
+        &self.engine
     }
 }
 
@@ -191,13 +164,7 @@ impl Engine {
         let json = options_json(&env, config, "config")?;
         let engine = guarded(|| syncwright::Engine::new(EngineConfig::from_json(json.as_deref())?))
             .map_err(|e| js_error(&env, &e))?;
-        Ok(Engine {
-            inner: Some(Arc::new(EngineInner {
-                engine: Some(engine),
-                home: std::thread::current().id(),
-                subscriptions: Mutex::new(Vec::new()),
-            })),
-        })
+        Ok(Engine { inner: Some(Arc::new(EngineInner { engine })) })
     }
 
     /// Releases the engine (optional: garbage collection does it too). Jobs already running go on to the end and
@@ -343,11 +310,7 @@ impl Engine {
     #[napi]
     pub fn subscribe(&self, env: Env) -> napi::Result<Subscription> {
         let inner = self.inner(&env)?;
-        let sub = Arc::new(inner.engine().subscribe());
-        let mut subs = inner.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
-        subs.retain(|w| w.strong_count() > 0);
-        subs.push(Arc::downgrade(&sub));
-        Ok(Subscription { sub })
+        Ok(Subscription { sub: Arc::new(inner.engine().subscribe()) })
     }
 }
 

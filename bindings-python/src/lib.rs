@@ -17,8 +17,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
@@ -155,24 +154,10 @@ fn closed_error() -> Error {
 // ---------------------------------------------------------------------------------------------------------------
 // Engine
 
-/// A subscription and whether it was closed (a closed subscription's blocking wait returns at once).
-struct SubShared {
-    sub: Subscription,
-    closed: AtomicBool,
-}
-
-impl SubShared {
-    fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.sub.close();
-    }
-}
-
 /// What the Python objects of one engine share. The core engine is taken out on shutdown; jobs keep this alive so
 /// that a job whose engine object was dropped still finishes.
 struct Inner {
     engine: RwLock<Option<syncwright::Engine>>,
-    subscriptions: Mutex<Vec<Weak<SubShared>>>,
 }
 
 impl Inner {
@@ -185,78 +170,29 @@ impl Inner {
         f(g.as_ref().ok_or_else(closed_error)?)
     }
 
-    /// Takes the engine out (from then on nothing new starts) with what has to be stopped. None when that was
-    /// done already.
-    fn stop(&self) -> Option<Stopping> {
-        let engine = self.engine.write().unwrap_or_else(|p| p.into_inner()).take()?;
-        Some(Stopping {
-            jobs: engine.active_jobs(),
-            engine,
-            subscriptions: std::mem::take(&mut *lock(&self.subscriptions)),
-        })
+    /// Takes the engine out (from then on nothing new starts); None when that was done already. Call without the
+    /// GIL: a plan under way holds the engine until it ends.
+    fn take(&self) -> Option<syncwright::Engine> {
+        self.engine.write().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(s) = self.stop() {
-            s.finish_anywhere();
+        if let Some(e) = self.take() {
+            shut_down(e);
         }
     }
 }
 
-/// An engine being shut down.
-struct Stopping {
-    engine: syncwright::Engine,
-    jobs: Vec<Job>,
-    subscriptions: Vec<Weak<SubShared>>,
-}
-
-impl Stopping {
-    /// Cancels the running jobs, waits for them to stop (so temporaries are removed and the final events are
-    /// published), closes the subscriptions, then stops the runtime.
-    fn finish(self) {
-        for j in &self.jobs {
-            j.cancel();
-        }
-        for j in &self.jobs {
-            j.wait(None);
-        }
-        for s in &self.subscriptions {
-            if let Some(s) = s.upgrade() {
-                s.close();
-            }
-        }
-        drop(self.engine);
-    }
-
-    /// [`Stopping::finish`] without the GIL (the jobs' progress callbacks need it). On a runtime thread (a
-    /// progress callback closing its engine, or a deferred drop there) it cannot wait for its own job nor drop the
-    /// runtime it runs on: a thread of its own finishes then.
-    fn finish_anywhere(self) {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            let cell = Arc::new(Mutex::new(Some(self)));
-            let theirs = cell.clone();
-            let spawned =
-                std::thread::Builder::new().name("syncwright-close".into()).spawn(move || {
-                    let s = lock(&theirs).take();
-                    if let Some(s) = s {
-                        s.finish();
-                    }
-                });
-            if spawned.is_err() {
-                // No thread to be had: leave the engine running rather than deadlock or panic here.
-                let s = lock(&cell).take();
-                std::mem::forget(s);
-            }
-            return;
-        }
-        let mut slot = Some(self);
-        Python::try_attach(|py| py.detach(|| slot.take().map(Stopping::finish)));
-        if let Some(s) = slot {
-            s.finish(); // the interpreter is shutting down: no callback can run any more
-        }
-    }
+/// Drops `engine` without the GIL: core cancels the running jobs and waits for them (their progress callbacks
+/// need the GIL), ends the subscriptions and stops the runtime (from a thread of its own when this runs on one of
+/// the runtime's threads, as in a progress callback).
+fn shut_down(engine: syncwright::Engine) {
+    let mut slot = Some(engine);
+    Python::try_attach(|py| py.detach(|| drop(slot.take())));
+    // The interpreter is shutting down: no callback can run any more.
+    drop(slot);
 }
 
 /// The native engine (use `syncwright.Engine`).
@@ -280,8 +216,7 @@ impl NativeEngine {
         let engine = call(py, move || {
             syncwright::Engine::new(EngineConfig::from_json(config_json.as_deref())?)
         })?;
-        let inner =
-            Inner { engine: RwLock::new(Some(engine)), subscriptions: Mutex::new(Vec::new()) };
+        let inner = Inner { engine: RwLock::new(Some(engine)) };
         Ok(NativeEngine { inner: Mutex::new(Some(Arc::new(inner))) })
     }
 
@@ -294,11 +229,8 @@ impl NativeEngine {
     /// Cancels running jobs, waits for them to stop, closes subscriptions and stops the runtime (GIL released).
     fn close(&self, py: Python<'_>) {
         let inner = lock(&self.inner).take();
-        if let Some(inner) = inner {
-            // Without the GIL: a plan under way holds the engine until it ends.
-            if let Some(s) = py.detach(|| inner.stop()) {
-                s.finish_anywhere();
-            }
+        if let Some(e) = inner.and_then(|inner| py.detach(|| inner.take())) {
+            shut_down(e);
         }
     }
 
@@ -346,17 +278,8 @@ impl NativeEngine {
     /// A subscription to every event of this engine's jobs from now on.
     fn subscribe(&self, py: Python<'_>) -> PyResult<NativeSubscription> {
         let inner = self.inner(py)?;
-        let shared = call(py, move || {
-            inner.with(|e| {
-                let shared =
-                    Arc::new(SubShared { sub: e.subscribe(), closed: AtomicBool::new(false) });
-                let mut subs = lock(&inner.subscriptions);
-                subs.retain(|w| w.strong_count() > 0);
-                subs.push(Arc::downgrade(&shared));
-                Ok(shared)
-            })
-        })?;
-        Ok(NativeSubscription { shared })
+        let sub = call(py, move || inner.with(|e| Ok(Arc::new(e.subscribe()))))?;
+        Ok(NativeSubscription { sub })
     }
 }
 
@@ -428,13 +351,14 @@ impl NativeJob {
 /// The native event subscription (use `syncwright.Subscription`).
 #[pyclass(frozen, module = "syncwright._native")]
 struct NativeSubscription {
-    shared: Arc<SubShared>,
+    /// Closed by close(), by dropping this object, or by core when the engine shuts down.
+    sub: Arc<Subscription>,
 }
 
 impl Drop for NativeSubscription {
     fn drop(&mut self) {
         // Wakes any pending on_next task.
-        self.shared.close();
+        self.sub.close();
     }
 }
 
@@ -445,12 +369,12 @@ impl NativeSubscription {
     #[pyo3(signature = (timeout=None))]
     fn next_json(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
         let limit = self::timeout(py, timeout)?;
-        let shared = &self.shared;
+        let sub = &self.sub;
         let got = wait_interruptible(py, limit, |d| {
-            match shared.sub.next_blocking(Some(d)) {
+            match sub.next_blocking(Some(d)) {
                 Some(e) => Some(Some(e.to_json())),
                 // Closed and drained: stop waiting.
-                None if shared.closed.load(Ordering::SeqCst) => Some(None),
+                None if sub.is_closed() => Some(None),
                 None => None,
             }
         })?;
@@ -461,9 +385,9 @@ impl NativeSubscription {
     /// subscription is closed and drained.
     fn on_next(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
         ensure_callable(py, &callback, "callback")?;
-        let shared = self.shared.clone();
+        let sub = self.sub.clone();
         bridge(py)?.spawn(async move {
-            let event = shared.sub.next().await.map(|e| e.to_json());
+            let event = sub.next().await.map(|e| e.to_json());
             deliver(callback, event);
         });
         Ok(())
@@ -472,18 +396,18 @@ impl NativeSubscription {
     /// Events dropped because this subscriber fell too far behind.
     #[getter]
     fn lost(&self) -> u64 {
-        self.shared.sub.lost()
+        self.sub.lost()
     }
 
     /// True after close() (or after the engine was closed).
     #[getter]
     fn closed(&self) -> bool {
-        self.shared.closed.load(Ordering::SeqCst)
+        self.sub.is_closed()
     }
 
     /// Stops the subscription: waiters wake, queued events can still be read, then the end is reported.
     fn close(&self) {
-        self.shared.close();
+        self.sub.close();
     }
 }
 

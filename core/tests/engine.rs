@@ -669,3 +669,43 @@ fn a_seeded_schedule_failing_30_percent_of_calls_gives_byte_identical_output() {
     assert_eq!(tree(&f.src), tree(&f.dst));
     assert!(temporaries(&f.dst).is_empty());
 }
+
+#[test]
+fn dropping_the_engine_cancels_its_jobs_waits_for_them_and_ends_subscriptions() {
+    let f = fixture();
+    write(&f.src, "big.bin", &bytes(4, 4 * 1024 * 1024));
+    let inst = Instrumented::new(f.local(&f.src));
+    let gate = inst.pause_at_byte(Some("big.bin"), 1024 * 1024 + 5);
+    let dst = Instrumented::new(f.local(&f.dst));
+    let state = f.src.parent().unwrap().join("state-dropped");
+    let config =
+        || EngineConfig { state_dir: Some(state.clone()), worker_threads: 2, ..Default::default() };
+    let engine = Engine::new(config()).unwrap();
+    let sub = engine.subscribe();
+    let opts = SyncOptions { chunk_size: 256 * 1024, transfers: 1, ..Default::default() };
+    let job = engine.start_sync_with(inst.backend(), dst.backend(), opts, None).unwrap();
+    assert!(gate.wait_reached(Duration::from_secs(60)), "the copy never reached byte N");
+    assert!(!temporaries(&f.dst).is_empty(), "a temporary exists while the copy is paused");
+
+    // Returns once the job has stopped (the paused copy sees the cancel without the gate being released).
+    drop(engine);
+    let r = job.report().expect("the job has ended when the engine is gone");
+    gate.release();
+    assert_eq!(r.status, Status::Cancelled);
+    assert!(temporaries(&f.dst).is_empty(), "{:?}", temporaries(&f.dst));
+    assert!(!f.dst.join("big.bin").exists());
+
+    // The subscription gets what was queued, the job's end included, then None instead of waiting forever.
+    let mut finished = None;
+    while let Some(e) = sub.next_blocking(None) {
+        if let syncwright::events::Event::JobFinished { status, .. } = &*e {
+            finished = Some(*status);
+        }
+    }
+    assert_eq!(finished, Some(Status::Cancelled));
+
+    // The stored record says so too: not "running", nor "interrupted" for the next engine to find.
+    let again = Engine::new(config()).unwrap();
+    let op = again.operation(job.id()).unwrap();
+    assert_eq!(op.state, syncwright::state::operations::OperationState::Cancelled, "{op:?}");
+}

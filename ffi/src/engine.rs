@@ -42,9 +42,6 @@ pub type sw_free_user_fn = Option<unsafe extern "C" fn(user: *mut c_void)>;
 struct EngineShared {
     /// `Some` until dropped.
     engine: Option<Engine>,
-    /// Jobs started here and maybe still running (finished ones are pruned at each start): the ones whose handles
-    /// are gone are cancelled and waited for before the runtime shuts down.
-    jobs: Mutex<Vec<Job>>,
 }
 
 impl EngineShared {
@@ -54,38 +51,14 @@ impl EngineShared {
 }
 
 impl Drop for EngineShared {
+    /// Core cancels the jobs still running (those whose handles are gone: a live `sw_job` keeps the engine),
+    /// waits for them, ends the subscriptions and stops the runtime; when the last handle is freed inside a
+    /// callback, on one of the engine's own threads, core does that on a thread of its own and returns at once.
     fn drop(&mut self) {
-        let engine = self.engine.take();
-        let jobs = std::mem::take(self.jobs.get_mut().unwrap_or_else(|p| p.into_inner()));
-        let shutdown = move || {
-            for job in jobs.iter().filter(|j| !j.status().is_final()) {
-                job.cancel();
-            }
-            for job in &jobs {
-                job.wait(None);
-            }
-            // Dropping the engine shuts its runtime down and joins the runtime's threads.
-            drop(engine);
+        let on_runtime = tokio::runtime::Handle::try_current().is_ok();
+        drop(self.engine.take());
+        if !on_runtime {
             settle_scan_threads();
-        };
-        if tokio::runtime::Handle::try_current().is_err() {
-            shutdown();
-            return;
-        }
-        // The last handle was freed inside a runtime: from a callback, on one of this engine's own threads.
-        // Waiting here would wait for this very thread (and tokio refuses to drop a runtime from inside one), so
-        // a helper thread shuts down instead. If even a thread cannot be started, the engine is leaked.
-        let slot = Arc::new(Mutex::new(Some(shutdown)));
-        let theirs = slot.clone();
-        let spawned =
-            std::thread::Builder::new().name("syncwright-shutdown".into()).spawn(move || {
-                let f = theirs.lock().unwrap_or_else(|p| p.into_inner()).take();
-                if let Some(f) = f {
-                    f();
-                }
-            });
-        if spawned.is_err() {
-            std::mem::forget(slot.lock().unwrap_or_else(|p| p.into_inner()).take());
         }
     }
 }
@@ -254,7 +227,7 @@ pub unsafe extern "C" fn sw_engine_new(
         unsafe { clear_out(out_engine, "out_engine") }?;
         let config = EngineConfig::from_json(unsafe { opt_str_arg(config_json, "config_json") }?)?;
         let engine = Engine::new(config)?;
-        let shared = Arc::new(EngineShared { engine: Some(engine), jobs: Mutex::new(Vec::new()) });
+        let shared = Arc::new(EngineShared { engine: Some(engine) });
         let handle = Box::new(sw_engine { shared });
         // SAFETY: checked non-NULL above.
         unsafe { *out_engine = Box::into_raw(handle) };
@@ -380,11 +353,6 @@ pub unsafe extern "C" fn sw_sync_start(
         let shared = &engine.shared;
         // On error the engine drops `progress`, and with it `user`.
         let job = shared.engine()?.start_sync(source, dest, options, progress)?;
-        {
-            let mut jobs = shared.jobs.lock().unwrap_or_else(|p| p.into_inner());
-            jobs.retain(|j| !j.status().is_final());
-            jobs.push(job.clone());
-        }
         let handle =
             Box::new(sw_job { id: c_string_lossy(job.id()), job, _engine: shared.clone() });
         // SAFETY: checked non-NULL above.

@@ -61,10 +61,12 @@ impl EngineConfig {
     }
 }
 
-/// The front door: owns the async runtime and the embedded store, starts jobs.
+/// The front door: owns the async runtime and the embedded store, starts jobs. Dropping it shuts it down
+/// cleanly: running jobs are cancelled and waited for, subscriptions end, the runtime stops (see its `Drop`).
 #[derive(Debug)]
 pub struct Engine {
-    runtime: tokio::runtime::Runtime,
+    /// Taken out only by `Drop`.
+    runtime: Option<tokio::runtime::Runtime>,
     store: Option<Arc<Store>>,
     events: Arc<EventBus>,
     logs: LogStore,
@@ -155,7 +157,7 @@ impl Engine {
             s.prune_operations(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))?;
         }
         Ok(Engine {
-            runtime,
+            runtime: Some(runtime),
             store,
             events,
             logs,
@@ -461,9 +463,8 @@ impl Engine {
     ) -> Result<crate::recovery::selftest::SelfTestReport> {
         let scratch = std::env::temp_dir()
             .join(format!("syncwright-selftest-{}", uuid::Uuid::new_v4().simple()));
-        let r = self
-            .runtime
-            .block_on(crate::recovery::selftest::run_self_test(scenarios, runs, &scratch));
+        let r =
+            self.rt().block_on(crate::recovery::selftest::run_self_test(scenarios, runs, &scratch));
         let _ = std::fs::remove_dir_all(&scratch);
         r
     }
@@ -620,7 +621,7 @@ impl Engine {
             source: job.info().source.clone(),
             destination: job.info().destination.clone(),
         });
-        self.runtime.spawn(async move {
+        self.rt().spawn(async move {
             bus.publish(Event::JobStarted { job_id: job_id.clone(), at: now_rfc3339() });
             // Progress goes to the callback and the bus at most once per interval, and only when it moved.
             let emit = {
@@ -805,12 +806,56 @@ impl Engine {
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.runtime.spawn(f)
+        self.rt().spawn(f)
     }
 
     /// Runs a future on the engine's runtime and waits for it (for blocking front ends).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.runtime.block_on(f)
+        self.rt().block_on(f)
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("the runtime lives until the engine is dropped")
+    }
+}
+
+impl Drop for Engine {
+    /// Shuts the engine down: the jobs still running are cancelled and waited for (a transfer stops within one
+    /// chunk and removes its temporary; the job's report and stored record say `cancelled`), every subscription
+    /// then ends (after the events already queued), and the runtime stops. Dropped on a thread of a runtime (a
+    /// progress callback that drops its engine), it returns at once and a thread of its own does the waiting:
+    /// there it could wait for its own job, and tokio cannot stop a runtime from inside one.
+    fn drop(&mut self) {
+        let Some(runtime) = self.runtime.take() else { return };
+        let jobs = self.active_jobs();
+        for j in &jobs {
+            j.cancel();
+        }
+        let events = self.events.clone();
+        let finish = move || {
+            for j in &jobs {
+                j.wait(None);
+            }
+            events.close_all();
+            drop(runtime);
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            finish();
+            return;
+        }
+        let slot = Arc::new(Mutex::new(Some(finish)));
+        let theirs = slot.clone();
+        let spawned =
+            std::thread::Builder::new().name("syncwright-shutdown".into()).spawn(move || {
+                let f = theirs.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(f) = f {
+                    f();
+                }
+            });
+        if spawned.is_err() {
+            // No thread to be had: leave the runtime running rather than panic or deadlock here.
+            std::mem::forget(slot.lock().unwrap_or_else(|p| p.into_inner()).take());
+        }
     }
 }
 

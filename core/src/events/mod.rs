@@ -194,6 +194,14 @@ impl EventBus {
         Subscription { shared }
     }
 
+    /// Ends every subscription: each returns what is queued, then None (the engine is shutting down).
+    pub fn close_all(&self) {
+        let subs = std::mem::take(&mut *self.subscribers.lock().unwrap_or_else(|p| p.into_inner()));
+        for s in subs.iter().filter_map(Weak::upgrade) {
+            Subscription { shared: s }.close();
+        }
+    }
+
     /// Whether anyone listens.
     pub fn has_subscribers(&self) -> bool {
         self.subscribers
@@ -256,6 +264,11 @@ impl Subscription {
     /// Events dropped because this subscriber fell more than [`SUBSCRIBER_CAPACITY`] behind.
     pub fn lost(&self) -> u64 {
         self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()).lost
+    }
+
+    /// Whether it was closed (by [`Subscription::close`] or because its engine shut down).
+    pub fn is_closed(&self) -> bool {
+        self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()).closed
     }
 
     /// Wakes every waiter; later calls return what is queued, then None.
