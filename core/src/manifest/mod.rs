@@ -22,6 +22,7 @@ pub mod hashes;
 pub mod import;
 pub mod plan;
 pub mod scan;
+pub(crate) mod walk;
 
 pub use scan::build_manifest_json;
 

@@ -2,8 +2,9 @@
 //! special files skipped unopened, non-UTF-8 names reported and skipped, and hashing on all cores with the hash
 //! cache of the embedded store.
 
-use super::filter::{Filter, is_own_path, temp_fingerprint};
+use super::filter::{Filter, temp_fingerprint};
 use super::hash::{HashAlgo, hash_file};
+use super::walk::{self, Child, Followed, Kind, Tree};
 use super::{Entry, EntryKind, Manifest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::report::{ErrorAction, FileError, Warning, WarningReason};
@@ -109,52 +110,27 @@ pub fn mtime_ns(md: &Metadata) -> i64 {
     md.mtime().saturating_mul(1_000_000_000).saturating_add(md.mtime_nsec())
 }
 
-fn join(rel: &str, name: &str) -> String {
-    if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") }
+/// A local directory tree, for [`walk`](super::walk): listings from `read_dir` (a name's metadata is read only
+/// when needed), directories told apart by (device, inode).
+struct LocalTree;
+
+fn io_err(e: &std::io::Error, doing: &str, rel: &str) -> Error {
+    Error::io(e, doing, if rel.is_empty() { "." } else { rel })
 }
 
-struct Walker<'a> {
-    opts: &'a ScanOptions,
-    cancelled: &'a AtomicBool,
-}
+impl Tree for LocalTree {
+    type Dir = PathBuf;
+    type Id = (u64, u64);
+    type Meta = std::fs::DirEntry;
 
-impl Walker<'_> {
-    fn stopped(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
-            || self.opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
-    }
-
-    fn count(&self) {
-        if let Some(c) = &self.opts.counters {
-            c.entries.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn file_entry(&self, rel: String, md: &Metadata) -> Entry {
-        self.count();
-        Entry::file(rel, md.len(), mtime_ns(md), md.permissions().mode() & 0o7777)
-    }
-
-    /// Walks the directory `abs` (relative path `rel`, "" for the root); `ancestors` are (dev, ino) of the
-    /// directories from the root down to and including this one.
-    fn walk(&self, rel: &str, abs: &Path, ancestors: &[(u64, u64)]) -> Part {
-        let mut part = Part::default();
-        if self.stopped() {
-            return part;
-        }
-        let rd = match std::fs::read_dir(abs) {
-            Ok(rd) => rd,
-            Err(e) => {
-                let shown = if rel.is_empty() { "." } else { rel };
-                part.errors.push(FileError::new(
-                    ErrorAction::Scan,
-                    rel,
-                    &Error::io(&e, "cannot read directory", shown),
-                ));
-                return part;
-            }
-        };
-        let mut subdirs: Vec<(String, PathBuf, (u64, u64))> = Vec::new();
+    fn list(
+        &self,
+        rel: &str,
+        dir: &PathBuf,
+        part: &mut Part,
+    ) -> Result<Vec<Child<std::fs::DirEntry>>> {
+        let rd = std::fs::read_dir(dir).map_err(|e| io_err(&e, "cannot read directory", rel))?;
+        let mut out = Vec::new();
         for de in rd {
             let de = match de {
                 Ok(de) => de,
@@ -162,14 +138,18 @@ impl Walker<'_> {
                     part.errors.push(FileError::new(
                         ErrorAction::Scan,
                         rel,
-                        &Error::io(&e, "cannot list", rel),
+                        &io_err(&e, "cannot list", rel),
                     ));
                     continue;
                 }
             };
             let os_name = de.file_name();
-            let Some(name) = os_name.to_str() else {
-                let shown = join(rel, &os_name.to_string_lossy());
+            let Some(name) = os_name.to_str().map(str::to_string) else {
+                let shown = if rel.is_empty() {
+                    os_name.to_string_lossy().into_owned()
+                } else {
+                    format!("{rel}/{}", os_name.to_string_lossy())
+                };
                 part.warnings.push(Warning::new(
                     shown.clone(),
                     WarningReason::NonUtf8Name,
@@ -177,211 +157,99 @@ impl Walker<'_> {
                 ));
                 continue;
             };
-            let child = join(rel, name);
-            if let Some(fp) = temp_fingerprint(name) {
-                if let Ok(md) = de.metadata()
-                    && md.is_file()
-                {
-                    part.temps.push(TempFile {
-                        path: child,
-                        fingerprint: fp.to_string(),
-                        size: md.len(),
-                        mtime_ns: mtime_ns(&md),
-                    });
-                }
-                continue;
-            }
-            if is_own_path(&child) {
-                continue;
-            }
-            let ft = match de.file_type() {
-                Ok(ft) => ft,
-                Err(e) => {
-                    part.errors.push(FileError::new(
-                        ErrorAction::Scan,
-                        &child,
-                        &Error::io(&e, "cannot stat", &child),
-                    ));
-                    continue;
-                }
-            };
-            if ft.is_dir() {
-                if self.opts.filter.enter_dir(&child) {
-                    match de.metadata() {
-                        Ok(md) => subdirs.push((child, abs.join(name), (md.dev(), md.ino()))),
-                        Err(e) => part.errors.push(FileError::new(
-                            ErrorAction::Scan,
-                            &child,
-                            &Error::io(&e, "cannot stat", &child),
-                        )),
-                    }
-                }
-            } else if ft.is_file() {
-                if self.opts.filter.keep(&child) {
-                    match de.metadata() {
-                        Ok(md) => part.entries.push(self.file_entry(child, &md)),
-                        Err(e) => part.errors.push(FileError::new(
-                            ErrorAction::Scan,
-                            &child,
-                            &Error::io(&e, "cannot stat", &child),
-                        )),
-                    }
-                }
-            } else if ft.is_symlink() {
-                self.symlink(child, abs.join(name), ancestors, &mut part, &mut subdirs);
+            // Temporaries are told by name; their type is read when they are looked at.
+            let kind = if temp_fingerprint(&name).is_some() {
+                Kind::File
             } else {
-                if self.opts.filter.keep(&child) {
-                    part.warnings.push(Warning::new(
-                        child.clone(),
-                        WarningReason::SpecialFile,
-                        format!("{child} is a FIFO, socket or device: skipped, never opened"),
-                    ));
-                }
-            }
-        }
-        let children: Vec<Part> = subdirs
-            .into_par_iter()
-            .map(|(child, child_abs, id)| {
-                let mut anc = Vec::with_capacity(ancestors.len() + 1);
-                anc.extend_from_slice(ancestors);
-                anc.push(id);
-                self.walk(&child, &child_abs, &anc)
-            })
-            .collect();
-        let had_entries = !part.entries.is_empty();
-        let mut child_entries = false;
-        // One allocation of the exact size, then each child is moved in and freed: a million entries are never
-        // held twice over.
-        part.entries.reserve_exact(children.iter().map(|c| c.entries.len()).sum());
-        for c in children {
-            child_entries |= !c.entries.is_empty();
-            part.absorb(c);
-        }
-        if !had_entries
-            && !child_entries
-            && !rel.is_empty()
-            && part.errors.is_empty()
-            && self.opts.filter.keep(rel)
-            && let Ok(md) = std::fs::metadata(abs)
-        {
-            self.count();
-            part.entries.push(Entry {
-                path: rel.to_string(),
-                kind: EntryKind::Dir,
-                size: 0,
-                mtime_ns: mtime_ns(&md),
-                mode: md.permissions().mode() & 0o7777,
-                target: None,
-                hashes: Default::default(),
-            });
-        }
-        part
-    }
-
-    fn symlink(
-        &self,
-        child: String,
-        child_abs: PathBuf,
-        ancestors: &[(u64, u64)],
-        part: &mut Part,
-        subdirs: &mut Vec<(String, PathBuf, (u64, u64))>,
-    ) {
-        match self.opts.links {
-            LinkMode::Skip => {}
-            LinkMode::Preserve => {
-                if !self.opts.filter.keep(&child) {
-                    return;
-                }
-                let target = match std::fs::read_link(&child_abs) {
-                    Ok(t) => t,
+                match de.file_type() {
+                    Ok(ft) if ft.is_dir() => Kind::Dir,
+                    Ok(ft) if ft.is_file() => Kind::File,
+                    Ok(ft) if ft.is_symlink() => Kind::Symlink,
+                    Ok(_) => Kind::Other,
                     Err(e) => {
+                        let child =
+                            if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
                         part.errors.push(FileError::new(
                             ErrorAction::Scan,
                             &child,
-                            &Error::io(&e, "cannot read link", &child),
+                            &io_err(&e, "cannot stat", &child),
                         ));
-                        return;
+                        continue;
                     }
-                };
-                let Some(target) = target.to_str().map(str::to_string) else {
-                    part.warnings.push(Warning::new(
-                        child.clone(),
-                        WarningReason::NonUtf8Name,
-                        format!("link target of {child} is not valid UTF-8, skipped"),
-                    ));
-                    return;
-                };
-                match std::fs::symlink_metadata(&child_abs) {
-                    Ok(md) => {
-                        self.count();
-                        part.entries.push(Entry {
-                            path: child,
-                            kind: EntryKind::Symlink,
-                            size: target.len() as u64,
-                            mtime_ns: mtime_ns(&md),
-                            mode: md.permissions().mode() & 0o7777,
-                            target: Some(target),
-                            hashes: Default::default(),
-                        });
-                    }
-                    Err(e) => part.errors.push(FileError::new(
-                        ErrorAction::Scan,
-                        &child,
-                        &Error::io(&e, "cannot stat", &child),
-                    )),
                 }
-            }
-            LinkMode::Follow => {
-                match std::fs::metadata(&child_abs) {
-                    Ok(md) if md.is_dir() => {
-                        let id = (md.dev(), md.ino());
-                        if ancestors.contains(&id) {
-                            part.warnings.push(Warning::new(
-                            child.clone(),
-                            WarningReason::SymlinkLoop,
-                            format!("{child} links back to one of its own parent directories: not followed"),
-                        ));
-                        } else if self.opts.filter.enter_dir(&child) {
-                            subdirs.push((child, child_abs, id));
-                        }
-                    }
-                    Ok(md) if md.is_file() => {
-                        if self.opts.filter.keep(&child) {
-                            part.entries.push(self.file_entry(child, &md));
-                        }
-                    }
-                    Ok(_) => {
-                        if self.opts.filter.keep(&child) {
-                            part.warnings.push(Warning::new(
-                            child.clone(),
-                            WarningReason::SpecialFile,
-                            format!("{child} points to a FIFO, socket or device: skipped, never opened"),
-                        ));
-                        }
-                    }
-                    Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                        part.warnings.push(Warning::new(
-                            child.clone(),
-                            WarningReason::SymlinkLoop,
-                            format!("{child} is a symlink loop: skipped"),
-                        ))
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        part.warnings.push(Warning::new(
-                            child.clone(),
-                            WarningReason::DanglingSymlink,
-                            format!("{child} points to nothing: skipped"),
-                        ))
-                    }
-                    Err(e) => part.errors.push(FileError::new(
-                        ErrorAction::Scan,
-                        &child,
-                        &Error::io(&e, "cannot follow link", &child),
-                    )),
-                }
-            }
+            };
+            out.push(Child { name, kind, meta: de });
+        }
+        Ok(out)
+    }
+
+    fn join(&self, dir: &PathBuf, name: &str) -> PathBuf {
+        dir.join(name)
+    }
+
+    fn temp_stat(&self, _at: &PathBuf, de: &std::fs::DirEntry) -> Option<(u64, i64)> {
+        de.metadata().ok().filter(|md| md.is_file()).map(|md| (md.len(), mtime_ns(&md)))
+    }
+
+    fn file(&self, rel: &str, _at: &PathBuf, de: &std::fs::DirEntry) -> Result<Entry> {
+        let md = de.metadata().map_err(|e| io_err(&e, "cannot stat", rel))?;
+        Ok(file_entry(rel, &md))
+    }
+
+    fn dir_id(
+        &self,
+        rel: &str,
+        _parent: &(u64, u64),
+        _name: &str,
+        _at: &PathBuf,
+        de: &std::fs::DirEntry,
+    ) -> Result<(u64, u64)> {
+        let md = de.metadata().map_err(|e| io_err(&e, "cannot stat", rel))?;
+        Ok((md.dev(), md.ino()))
+    }
+
+    fn link(&self, rel: &str, at: &PathBuf, _de: &std::fs::DirEntry) -> Result<Option<Entry>> {
+        let target = std::fs::read_link(at).map_err(|e| io_err(&e, "cannot read link", rel))?;
+        let Some(target) = target.to_str().map(str::to_string) else { return Ok(None) };
+        let md = std::fs::symlink_metadata(at).map_err(|e| io_err(&e, "cannot stat", rel))?;
+        Ok(Some(Entry {
+            path: rel.to_string(),
+            kind: EntryKind::Symlink,
+            size: target.len() as u64,
+            mtime_ns: mtime_ns(&md),
+            mode: md.permissions().mode() & 0o7777,
+            target: Some(target),
+            hashes: Default::default(),
+        }))
+    }
+
+    fn follow(&self, rel: &str, at: &PathBuf) -> Result<Followed<(u64, u64)>> {
+        match std::fs::metadata(at) {
+            Ok(md) if md.is_dir() => Ok(Followed::Dir((md.dev(), md.ino()))),
+            Ok(md) if md.is_file() => Ok(Followed::File(file_entry(rel, &md))),
+            Ok(_) => Ok(Followed::Special),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Ok(Followed::Loop),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Followed::Dangling),
+            Err(e) => Err(io_err(&e, "cannot follow link", rel)),
         }
     }
+
+    fn dir_entry(&self, rel: &str, dir: &PathBuf) -> Option<Entry> {
+        let md = std::fs::metadata(dir).ok()?;
+        Some(Entry {
+            path: rel.to_string(),
+            kind: EntryKind::Dir,
+            size: 0,
+            mtime_ns: mtime_ns(&md),
+            mode: md.permissions().mode() & 0o7777,
+            target: None,
+            hashes: Default::default(),
+        })
+    }
+}
+
+fn file_entry(rel: &str, md: &Metadata) -> Entry {
+    Entry::file(rel.to_string(), md.len(), mtime_ns(md), md.permissions().mode() & 0o7777)
 }
 
 /// The number of worker threads a scan uses for `threads` (0 = automatic).
@@ -408,18 +276,9 @@ pub fn scan_local(root: &Path, opts: &ScanOptions) -> Result<ScanOutcome> {
         .thread_name(|i| format!("sw-scan-{i}"))
         .build()
         .map_err(|e| Error::internal(format!("cannot start scan threads: {e}")))?;
-    let cancelled = AtomicBool::new(false);
-    let walker = Walker { opts, cancelled: &cancelled };
-    let mut part = pool.install(|| walker.walk("", root, &[(md.dev(), md.ino())]));
-    if walker.stopped() {
-        return Err(Error::cancelled());
-    }
-    if let Some(e) = part.errors.iter().find(|e| e.path.is_empty()) {
-        return Err(Error::new(e.kind, e.error.clone()));
-    }
-    part.entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    part.warnings.sort_by(|a, b| a.path.cmp(&b.path));
-    part.errors.sort_by(|a, b| a.path.cmp(&b.path));
+    let root_dir = root.to_path_buf();
+    let part = pool.install(|| walk::walk(&LocalTree, opts, &root_dir, (md.dev(), md.ino())));
+    let mut part = walk::finish(part, opts)?;
     if let Some(algo) = opts.hash {
         // Small pieces: sizes vary by 10,000x, and a thread must not be left with all the big files.
         pool.install(|| {

@@ -1,234 +1,123 @@
-//! Listing a tree over SFTP: directories read in parallel over the pool's sessions (SFTP's READDIR returns each
-//! name with its attributes, so a folder costs one round trip per batch of names, not one per file), with the
-//! same filters, symlink modes, temporaries and warnings as a local scan; hashes (for `compare = checksum`) are
-//! computed by reading the files, reusing the hash cache where size and mtime are unchanged.
+//! Listing a tree over SFTP: the walk of every scan (`manifest::walk`, so the same filters, symlink modes,
+//! temporaries and warnings as a local scan) over directories read in parallel on the pool's sessions; hashes
+//! (for `compare = checksum`) are computed by reading the files, reusing the hash cache where size and mtime are
+//! unchanged.
 
 use super::{Inner, stat_entry};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manifest::filter::{is_own_path, temp_fingerprint};
 use crate::manifest::hash::{AlgoHasher, HashAlgo};
-use crate::manifest::scan::{self, Part, ScanOptions, ScanOutcome, TempFile, worker_threads};
-use crate::manifest::{EntryKind, Manifest};
-use crate::report::{ErrorAction, FileError, Warning, WarningReason};
-use rayon::prelude::*;
+use crate::manifest::scan::{self, Part, ScanOptions, ScanOutcome, worker_threads};
+use crate::manifest::walk::{self, Child, Followed, Kind, Tree};
+use crate::manifest::{Entry, EntryKind, Manifest};
+use crate::report::{Warning, WarningReason};
+use ssh2::FileStat;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
-fn join(rel: &str, name: &str) -> String {
-    if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") }
-}
-
-struct Walker<'a> {
+/// The tree on the host, for the walk every scan shares: READDIR gives each name with its attributes, so a
+/// folder costs one round trip per batch of names; directories are told apart by their canonical path.
+struct SftpTree<'a> {
     inner: &'a Inner,
-    opts: &'a ScanOptions,
 }
 
-impl Walker<'_> {
-    fn stopped(&self) -> bool {
-        self.opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+fn kind_of(st: &FileStat) -> Kind {
+    let ft = st.file_type();
+    if ft.is_dir() {
+        Kind::Dir
+    } else if ft.is_file() {
+        Kind::File
+    } else if ft.is_symlink() {
+        Kind::Symlink
+    } else {
+        Kind::Other
     }
+}
 
-    fn count(&self) {
-        if let Some(c) = &self.opts.counters {
-            c.entries.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+impl Tree for SftpTree<'_> {
+    type Dir = String;
+    type Id = String;
+    type Meta = FileStat;
 
-    /// Walks directory `rel` whose canonical path on the host is `real`; `ancestors` are the canonical paths of
-    /// the directories above it (for loop detection under `links = follow`).
-    fn walk(&self, rel: &str, abs: &str, real: &str, ancestors: &[String]) -> Part {
-        let mut part = Part::default();
-        if self.stopped() {
-            return part;
-        }
+    fn list(&self, rel: &str, dir: &String, part: &mut Part) -> Result<Vec<Child<FileStat>>> {
         let shown = if rel.is_empty() { "." } else { rel };
-        let list = match self
+        let list = self
             .inner
             .pool
-            .with("cannot read directory", shown, |c| c.sftp.readdir(Path::new(abs)))
-        {
-            Ok(l) => l,
-            Err(e) => {
-                part.errors.push(FileError::new(ErrorAction::Scan, rel, &e));
-                return part;
-            }
-        };
-        let mut subdirs: Vec<(String, String, String)> = Vec::new();
+            .with("cannot read directory", shown, |c| c.sftp.readdir(Path::new(dir)))?;
+        let mut out = Vec::with_capacity(list.len());
         for (p, st) in list {
-            let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
-                let lossy =
-                    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let child = join(rel, &lossy);
-                part.warnings.push(Warning::new(
-                    child.clone(),
-                    WarningReason::NonUtf8Name,
-                    format!("name is not valid UTF-8, skipped: {child:?}"),
-                ));
-                continue;
-            };
-            let child = join(rel, name);
-            let child_abs = format!("{}/{name}", abs.trim_end_matches('/'));
-            let ft = st.file_type();
-            if let Some(fp) = temp_fingerprint(name) {
-                if ft.is_file() {
-                    part.temps.push(TempFile {
-                        path: child,
-                        fingerprint: fp.to_string(),
-                        size: st.size.unwrap_or(0),
-                        mtime_ns: st.mtime.unwrap_or(0) as i64 * 1_000_000_000,
-                    });
+            match p.file_name().and_then(|n| n.to_str()) {
+                Some(name) => {
+                    out.push(Child { name: name.to_string(), kind: kind_of(&st), meta: st })
                 }
-                continue;
-            }
-            if is_own_path(&child) {
-                continue;
-            }
-            if ft.is_dir() {
-                if self.opts.filter.enter_dir(&child) {
-                    let child_real = format!("{}/{name}", real.trim_end_matches('/'));
-                    subdirs.push((child, child_abs, child_real));
+                None => {
+                    let lossy =
+                        p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let child = if rel.is_empty() { lossy } else { format!("{rel}/{lossy}") };
+                    part.warnings.push(Warning::new(
+                        child.clone(),
+                        WarningReason::NonUtf8Name,
+                        format!("name is not valid UTF-8, skipped: {child:?}"),
+                    ));
                 }
-            } else if ft.is_file() {
-                if self.opts.filter.keep(&child) {
-                    self.count();
-                    part.entries.push(stat_entry(&child, &st, None));
-                }
-            } else if ft.is_symlink() {
-                self.symlink(child, &child_abs, real, ancestors, &st, &mut part, &mut subdirs);
-            } else if self.opts.filter.keep(&child) {
-                part.warnings.push(Warning::new(
-                    child.clone(),
-                    WarningReason::SpecialFile,
-                    format!("{child} is a FIFO, socket or device: skipped, never opened"),
-                ));
             }
         }
-        let mut anc = ancestors.to_vec();
-        anc.push(real.to_string());
-        let children: Vec<Part> = subdirs
-            .into_par_iter()
-            .map(|(child, child_abs, child_real)| self.walk(&child, &child_abs, &child_real, &anc))
-            .collect();
-        let had_entries = !part.entries.is_empty();
-        let mut child_entries = false;
-        for c in children {
-            child_entries |= !c.entries.is_empty();
-            part.absorb(c);
-        }
-        if !had_entries
-            && !child_entries
-            && !rel.is_empty()
-            && part.errors.is_empty()
-            && self.opts.filter.keep(rel)
-            && let Ok(st) =
-                self.inner.pool.with("cannot stat", rel, |c| c.sftp.stat(Path::new(abs)))
-        {
-            self.count();
-            let mut e = stat_entry(rel, &st, None);
-            e.kind = EntryKind::Dir;
-            e.size = 0;
-            part.entries.push(e);
-        }
-        part
+        Ok(out)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn symlink(
+    fn join(&self, dir: &String, name: &str) -> String {
+        format!("{}/{name}", dir.trim_end_matches('/'))
+    }
+
+    fn temp_stat(&self, _at: &String, st: &FileStat) -> Option<(u64, i64)> {
+        st.file_type()
+            .is_file()
+            .then(|| (st.size.unwrap_or(0), st.mtime.unwrap_or(0) as i64 * 1_000_000_000))
+    }
+
+    fn file(&self, rel: &str, _at: &String, st: &FileStat) -> Result<Entry> {
+        Ok(stat_entry(rel, st, None))
+    }
+
+    fn dir_id(
         &self,
-        child: String,
-        child_abs: &str,
-        real: &str,
-        ancestors: &[String],
-        lst: &ssh2::FileStat,
-        part: &mut Part,
-        subdirs: &mut Vec<(String, String, String)>,
-    ) {
-        use crate::manifest::scan::LinkMode;
-        match self.opts.links {
-            LinkMode::Skip => {}
-            LinkMode::Preserve => {
-                if !self.opts.filter.keep(&child) {
-                    return;
-                }
-                match self
-                    .inner
-                    .pool
-                    .with("cannot read link", &child, |c| c.sftp.readlink(Path::new(child_abs)))
-                {
-                    Ok(t) => match t.to_str() {
-                        Some(t) => {
-                            self.count();
-                            part.entries.push(stat_entry(&child, lst, Some(t.to_string())));
-                        }
-                        None => part.warnings.push(Warning::new(
-                            child.clone(),
-                            WarningReason::NonUtf8Name,
-                            format!("link target of {child} is not valid UTF-8, skipped"),
-                        )),
-                    },
-                    Err(e) => part.errors.push(FileError::new(ErrorAction::Scan, &child, &e)),
-                }
+        _rel: &str,
+        parent: &String,
+        name: &str,
+        _at: &String,
+        _st: &FileStat,
+    ) -> Result<String> {
+        Ok(format!("{}/{name}", parent.trim_end_matches('/')))
+    }
+
+    fn link(&self, rel: &str, at: &String, st: &FileStat) -> Result<Option<Entry>> {
+        let t =
+            self.inner.pool.with("cannot read link", rel, |c| c.sftp.readlink(Path::new(at)))?;
+        Ok(t.to_str().map(|t| stat_entry(rel, st, Some(t.to_string()))))
+    }
+
+    fn follow(&self, rel: &str, at: &String) -> Result<Followed<String>> {
+        let pool = &self.inner.pool;
+        match pool.with("cannot follow link", rel, |c| c.sftp.stat(Path::new(at))) {
+            Ok(st) if st.is_dir() => {
+                let real =
+                    pool.with("cannot follow link", rel, |c| c.sftp.realpath(Path::new(at)))?;
+                Ok(Followed::Dir(real.to_string_lossy().into_owned()))
             }
-            LinkMode::Follow => {
-                let st = self
-                    .inner
-                    .pool
-                    .with("cannot follow link", &child, |c| c.sftp.stat(Path::new(child_abs)));
-                match st {
-                    Ok(st) if st.is_dir() => {
-                        let target_real = self
-                            .inner
-                            .pool
-                            .with("cannot follow link", &child, |c| {
-                                c.sftp.realpath(Path::new(child_abs))
-                            })
-                            .map(|p| p.to_string_lossy().into_owned());
-                        match target_real {
-                            Ok(t) if t == real || ancestors.contains(&t) => {
-                                part.warnings.push(Warning::new(
-                                    child.clone(),
-                                    WarningReason::SymlinkLoop,
-                                    format!("{child} links back to one of its own parent directories: not followed"),
-                                ))
-                            }
-                            Ok(t) => {
-                                if self.opts.filter.enter_dir(&child) {
-                                    subdirs.push((child, child_abs.to_string(), t));
-                                }
-                            }
-                            Err(e) => part.errors.push(FileError::new(ErrorAction::Scan, &child, &e)),
-                        }
-                    }
-                    Ok(st) if st.is_file() => {
-                        if self.opts.filter.keep(&child) {
-                            self.count();
-                            part.entries.push(stat_entry(&child, &st, None));
-                        }
-                    }
-                    Ok(_) => {
-                        if self.opts.filter.keep(&child) {
-                            part.warnings.push(Warning::new(
-                                child.clone(),
-                                WarningReason::SpecialFile,
-                                format!("{child} points to a FIFO, socket or device: skipped, never opened"),
-                            ));
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::NotFound => part.warnings.push(Warning::new(
-                        child.clone(),
-                        WarningReason::DanglingSymlink,
-                        format!("{child} points to nothing: skipped"),
-                    )),
-                    // SFTP v3 reports ELOOP as a plain failure.
-                    Err(e) if e.kind() == ErrorKind::Internal => part.warnings.push(Warning::new(
-                        child.clone(),
-                        WarningReason::SymlinkLoop,
-                        format!("{child} cannot be resolved (a symlink loop?): skipped"),
-                    )),
-                    Err(e) => part.errors.push(FileError::new(ErrorAction::Scan, &child, &e)),
-                }
-            }
+            Ok(st) if st.is_file() => Ok(Followed::File(stat_entry(rel, &st, None))),
+            Ok(_) => Ok(Followed::Special),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Followed::Dangling),
+            // SFTP v3 reports ELOOP as a plain failure.
+            Err(e) if e.kind() == ErrorKind::Internal => Ok(Followed::Loop),
+            Err(e) => Err(e),
         }
+    }
+
+    fn dir_entry(&self, rel: &str, dir: &String) -> Option<Entry> {
+        let st = self.inner.pool.with("cannot stat", rel, |c| c.sftp.stat(Path::new(dir))).ok()?;
+        let mut e = stat_entry(rel, &st, None);
+        e.kind = EntryKind::Dir;
+        e.size = 0;
+        Some(e)
     }
 }
 
@@ -250,17 +139,8 @@ pub(super) fn scan(inner: &Inner, opts: &ScanOptions) -> Result<ScanOutcome> {
         .thread_name(|i| format!("sw-sftp-scan-{i}"))
         .build()
         .map_err(|e| Error::internal(format!("cannot start scan threads: {e}")))?;
-    let walker = Walker { inner, opts };
-    let mut part = tp.install(|| walker.walk("", &root, &real, &[]));
-    if walker.stopped() {
-        return Err(Error::cancelled());
-    }
-    if let Some(e) = part.errors.iter().find(|e| e.path.is_empty()) {
-        return Err(Error::new(e.kind, e.error.clone()));
-    }
-    part.entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    part.warnings.sort_by(|a, b| a.path.cmp(&b.path));
-    part.errors.sort_by(|a, b| a.path.cmp(&b.path));
+    let part = tp.install(|| walk::walk(&SftpTree { inner }, opts, &root, real));
+    let mut part = walk::finish(part, opts)?;
     if let Some(algo) = opts.hash {
         tp.install(|| hash_entries(inner, &mut part, opts, algo))?;
     }
