@@ -1,5 +1,6 @@
 //! The local file system backend.
 
+use super::parents::{CheckedDirs, Found};
 use super::{Backend, ReadStream, StateWriteFn, WriteSink, blocking};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::diff::NameRules;
@@ -8,13 +9,11 @@ use crate::manifest::hash::{HashAlgo, hash_file, version_fingerprint};
 use crate::manifest::scan::{ScanOptions, ScanOutcome, mtime_ns, scan_local};
 use crate::manifest::{Entry, EntryKind, validate_rel_path};
 use async_trait::async_trait;
-use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// Longest file name most local file systems take.
 const MAX_NAME: usize = 255;
@@ -24,7 +23,7 @@ const MAX_NAME: usize = 255;
 pub struct LocalBackend {
     root: PathBuf,
     /// Directories below the root already checked to be real directories (not links).
-    checked_dirs: Mutex<HashSet<String>>,
+    checked_dirs: CheckedDirs,
 }
 
 impl LocalBackend {
@@ -41,7 +40,7 @@ impl LocalBackend {
                 .map_err(|e| Error::io(&e, "cannot read", "the current directory"))?
                 .join(root)
         };
-        Ok(LocalBackend { root, checked_dirs: Mutex::new(HashSet::new()) })
+        Ok(LocalBackend { root, checked_dirs: CheckedDirs::default() })
     }
 
     /// The root directory.
@@ -57,54 +56,28 @@ impl LocalBackend {
     /// Makes sure every directory above `rel` is a real directory inside the root (never a symlink that could lead
     /// out of it), creating missing ones when `create`.
     fn check_parents(&self, rel: &str, create: bool) -> Result<()> {
-        let Some((parent, _)) = rel.rsplit_once('/') else {
-            if create {
-                std::fs::create_dir_all(&self.root)
-                    .map_err(|e| Error::io(&e, "cannot create", self.root.display().to_string()))?;
-            }
-            return Ok(());
-        };
-        if self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).contains(parent) {
-            return Ok(());
-        }
-        if create {
+        // The root itself, unless a folder below it is known already.
+        let parent = rel.rsplit_once('/').map(|(p, _)| p);
+        if create && !parent.is_some_and(|p| self.checked_dirs.contains(p)) {
             std::fs::create_dir_all(&self.root)
                 .map_err(|e| Error::io(&e, "cannot create", self.root.display().to_string()))?;
         }
-        let mut prefix = String::new();
-        for comp in parent.split('/') {
-            if !prefix.is_empty() {
-                prefix.push('/');
+        let stat = |prefix: &str| match std::fs::symlink_metadata(self.root.join(prefix)) {
+            Ok(md) if md.is_dir() => Ok(Found::Dir),
+            Ok(md) if md.file_type().is_symlink() => Ok(Found::Symlink),
+            Ok(_) => Ok(Found::Other),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Found::Missing),
+            Err(e) => Err(Error::io(&e, "cannot stat", prefix)),
+        };
+        let mut mkdir = |prefix: &str| {
+            let p = self.root.join(prefix);
+            match std::fs::create_dir(&p) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => Ok(()),
+                Err(e) => Err(Error::io(&e, "cannot create directory", prefix)),
             }
-            prefix.push_str(comp);
-            if self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).contains(&prefix) {
-                continue;
-            }
-            let p = self.root.join(&prefix);
-            match std::fs::symlink_metadata(&p) {
-                Ok(md) if md.is_dir() => {}
-                Ok(md) => {
-                    let what =
-                        if md.file_type().is_symlink() { "a symlink" } else { "not a directory" };
-                    return Err(Error::new(
-                        ErrorKind::Conflict,
-                        format!("{prefix} is {what} at the destination, so {rel} cannot be written below it"),
-                    )
-                    .with_path(rel));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-                    match std::fs::create_dir(&p) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
-                        Err(e) => return Err(Error::io(&e, "cannot create directory", &prefix)),
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                Err(e) => return Err(Error::io(&e, "cannot stat", &prefix)),
-            }
-            self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(prefix.clone());
-        }
-        Ok(())
+        };
+        self.checked_dirs.check(rel, stat, if create { Some(&mut mkdir) } else { None })
     }
 
     fn state_path(&self, key: &str) -> Result<PathBuf> {
@@ -363,7 +336,7 @@ impl Backend for LocalBackend {
             }
             match std::fs::remove_dir(&p) {
                 Ok(()) => {
-                    self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+                    self.checked_dirs.remove(path);
                     Ok(true)
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),

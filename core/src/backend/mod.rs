@@ -14,6 +14,7 @@ pub mod cached;
 pub mod gdrive;
 pub mod instrumented;
 pub mod local;
+mod parents;
 pub mod remote;
 #[cfg(feature = "s3")]
 pub mod s3;

@@ -18,6 +18,7 @@ mod posix;
 mod scan;
 mod shell;
 
+use super::parents::{CheckedDirs, Found};
 use super::remote::{SftpLocation, SftpOptions};
 use super::{Backend, PreparedWrite, ReadStream, StateWriteFn, WriteSink, blocking};
 use crate::error::{Error, ErrorKind, Result};
@@ -52,7 +53,7 @@ struct Inner {
     loc: SftpLocation,
     pool: Arc<Pool>,
     /// Relative directories known to be real directories (not links) below the root.
-    checked_dirs: Mutex<HashSet<String>>,
+    checked_dirs: CheckedDirs,
     /// Relative directories this backend created ("" for the root): no temporary can wait in them, so writes
     /// there skip looking for one.
     fresh_dirs: Mutex<HashSet<String>>,
@@ -152,7 +153,7 @@ impl SftpBackend {
             inner: Arc::new(Inner {
                 pool: Arc::new(Pool::new(loc.clone(), o.clone())),
                 loc,
-                checked_dirs: Mutex::new(HashSet::new()),
+                checked_dirs: CheckedDirs::default(),
                 fresh_dirs: Mutex::new(HashSet::new()),
                 unsynced: Mutex::new(Vec::new()),
                 renamed: Default::default(),
@@ -196,7 +197,7 @@ impl Inner {
 
     /// Creates the root (and its parents) when missing.
     fn ensure_root(&self) -> Result<()> {
-        if self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).contains("") {
+        if self.checked_dirs.contains("") {
             return Ok(());
         }
         let mut prefix = String::new();
@@ -225,7 +226,7 @@ impl Inner {
                 Err(e) => return Err(e),
             }
         }
-        self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(String::new());
+        self.checked_dirs.insert("");
         Ok(())
     }
 
@@ -247,45 +248,29 @@ impl Inner {
     /// lead out of it), creating missing ones.
     fn check_parents(&self, rel: &str) -> Result<()> {
         self.ensure_root()?;
-        let Some((parent, _)) = rel.rsplit_once('/') else { return Ok(()) };
-        if self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).contains(parent) {
-            return Ok(());
-        }
-        let mut prefix = String::new();
-        for comp in parent.split('/') {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(comp);
-            if self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).contains(&prefix) {
-                continue;
-            }
-            match self.lstat(&prefix)? {
-                Some(st) if st.file_type().is_dir() => {}
-                Some(st) => {
-                    let what =
-                        if st.file_type().is_symlink() { "a symlink" } else { "not a directory" };
-                    return Err(Error::new(
-                        ErrorKind::Conflict,
-                        format!("{prefix} is {what} at the destination, so {rel} cannot be written below it"),
-                    )
-                    .with_path(rel));
+        let stat = |prefix: &str| {
+            Ok(match self.lstat(prefix)? {
+                Some(st) if st.file_type().is_dir() => Found::Dir,
+                Some(st) if st.file_type().is_symlink() => Found::Symlink,
+                Some(_) => Found::Other,
+                None => Found::Missing,
+            })
+        };
+        let mut mkdir = |prefix: &str| {
+            let abs = self.abs(prefix);
+            let r = self
+                .pool
+                .with("cannot create directory", prefix, |c| c.sftp.mkdir(Path::new(&abs), 0o755));
+            match r {
+                Ok(()) => {
+                    self.mark_fresh(prefix);
+                    Ok(())
                 }
-                None => {
-                    let abs = self.abs(&prefix);
-                    let r = self.pool.with("cannot create directory", &prefix, |c| {
-                        c.sftp.mkdir(Path::new(&abs), 0o755)
-                    });
-                    match r {
-                        Ok(()) => self.mark_fresh(&prefix),
-                        Err(e) if !self.lstat_abs_is_dir(&abs) => return Err(e),
-                        Err(_) => {}
-                    }
-                }
+                Err(e) if !self.lstat_abs_is_dir(&abs) => Err(e),
+                Err(_) => Ok(()),
             }
-            self.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(prefix.clone());
-        }
-        Ok(())
+        };
+        self.checked_dirs.check(rel, stat, Some(&mut mkdir))
     }
 
     /// Replaces `to` with `from` atomically (posix-rename); on servers without the extension, a plain rename
@@ -621,7 +606,7 @@ impl Backend for SftpBackend {
                     }
                 }
             }
-            inner.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_string());
+            inner.checked_dirs.insert(path);
             inner.pool.with("cannot set the metadata of", path, |c| {
                 c.sftp.setstat(Path::new(&abs), meta_stat(entry))
             })
@@ -673,7 +658,7 @@ impl Backend for SftpBackend {
         blocking(|| {
             match self.inner.pool.with("cannot remove", path, |c| c.sftp.rmdir(Path::new(&abs))) {
                 Ok(()) => {
-                    self.inner.checked_dirs.lock().unwrap_or_else(|p| p.into_inner()).remove(path);
+                    self.inner.checked_dirs.remove(path);
                     Ok(true)
                 }
                 // Not empty (SFTP v3 says "failure"), or gone already.
