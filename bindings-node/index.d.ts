@@ -245,6 +245,9 @@ export interface Warning {
     | 'remote_unreachable'
     | 'manifest_not_committed'
     | 'host_key_not_checked'
+    | 'unusable_name'
+    | 'no_content'
+    | 'duplicate_name'
   message: string
 }
 

@@ -126,6 +126,12 @@ pub enum WarningReason {
     ManifestNotCommitted,
     /// `insecure_ignore_host_key` was on: the SSH host's identity was not checked.
     HostKeyNotChecked,
+    /// A remote name that cannot be a path (empty, `.`, `..`, a `/` or NUL inside): skipped.
+    UnusableName,
+    /// A remote object with no content to copy (a Google Docs document): skipped.
+    NoContent,
+    /// Several remote files of one name in one folder (Drive allows it): the most recent one is used.
+    DuplicateName,
 }
 
 /// Something a person may want to know that did not fail the run.

@@ -504,12 +504,15 @@ fn files_made_by_other_tools_are_read_with_care() {
     h.fake.add_file(&root, "twice.txt", "text/plain", b"old");
     h.fake.add_file(&root, "twice.txt", "text/plain", b"new");
     h.fake.add_file(&root, "plain.txt", "text/plain", b"plain");
+    h.fake.add_file(&root, "a/b.txt", "text/plain", b"slash");
     let pulled = h.dir.path().join("pulled");
     let r = h.pull(&pulled, h.opts());
     assert_eq!(r.status, Status::Completed, "{r:#?}");
     let reasons: Vec<_> = r.warnings.iter().map(|w| (w.path.as_str(), w.reason)).collect();
-    assert!(reasons.contains(&("notes", WarningReason::SpecialFile)), "{reasons:?}");
-    assert!(reasons.contains(&("twice.txt", WarningReason::SpecialFile)), "{reasons:?}");
+    assert!(reasons.contains(&("notes", WarningReason::NoContent)), "{reasons:?}");
+    assert!(reasons.contains(&("twice.txt", WarningReason::DuplicateName)), "{reasons:?}");
+    assert!(reasons.contains(&("a/b.txt", WarningReason::UnusableName)), "{reasons:?}");
+    assert!(!pulled.join("a").exists(), "a name with a slash in it is no path");
     assert_eq!(std::fs::read(pulled.join("plain.txt")).unwrap(), b"plain");
     assert_eq!(std::fs::read(pulled.join("x.txt")).unwrap(), b"x");
     assert!(pulled.join("twice.txt").exists() && !pulled.join("notes").exists());

@@ -556,7 +556,7 @@ impl Backend for GdriveBackend {
                 if unusable_name(name) {
                     warnings.push(Warning::new(
                         child.clone(),
-                        WarningReason::SpecialFile,
+                        WarningReason::UnusableName,
                         format!("{child:?} in Drive has a name that cannot be a path: skipped"),
                     ));
                     continue;
@@ -575,7 +575,7 @@ impl Backend for GdriveBackend {
                 if files.iter().all(|f| f.is_google_doc()) {
                     warnings.push(Warning::new(
                         child.clone(),
-                        WarningReason::SpecialFile,
+                        WarningReason::NoContent,
                         format!("{child} is a Google Docs document with no file content: skipped"),
                     ));
                     continue;
@@ -585,7 +585,7 @@ impl Backend for GdriveBackend {
                 if files.len() > 1 {
                     warnings.push(Warning::new(
                         child.clone(),
-                        WarningReason::SpecialFile,
+                        WarningReason::DuplicateName,
                         format!(
                             "{child} exists {} times in its Drive folder: the most recent one is used",
                             files.len()
