@@ -1,5 +1,9 @@
 //! Engine behaviour on real local trees: contents byte for byte, what is left on disk, and reports.
 
+#[path = "support/files.rs"]
+mod files;
+use files::write;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -90,12 +94,6 @@ fn bytes(seed: u64, len: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
-}
-
-fn write(root: &Path, rel: &str, data: &[u8]) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, data).unwrap();
 }
 
 /// Every entry under `root` (except .syncwright): files by content, links by target, dirs as markers.

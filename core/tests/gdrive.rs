@@ -2,6 +2,10 @@
 //! format): push and pull, resumable uploads cut and resumed, rate limits and 5xx retried, tokens refreshed,
 //! mirror deletes, auth failures without secrets, and offline dry runs from the cached manifest.
 
+#[path = "support/files.rs"]
+mod files;
+use files::files;
+
 mod gdrive_fake;
 
 use gdrive_fake::{Fake, FaultKind, Target, TestKey};
@@ -273,7 +277,7 @@ fn an_interrupted_resumable_upload_resumes_in_the_next_run() {
     assert_eq!(h.remote().get("small.txt").map(Vec::as_slice), Some(&b"small"[..]));
     assert!(h.manifest().is_none() && h.inflight());
     assert_eq!(h.fake.open_sessions(), 1);
-    let saved = walk(&h.dir.path().join("state/cache"))
+    let saved = files(&h.dir.path().join("state/cache"))
         .into_iter()
         .filter(|p| p.contains("/uploads/"))
         .collect::<Vec<_>>();
@@ -294,7 +298,7 @@ fn an_interrupted_resumable_upload_resumes_in_the_next_run() {
     assert_eq!(h.remote()["big.bin"], big);
     assert!(h.manifest().is_some() && !h.inflight());
     assert!(
-        walk(&h.dir.path().join("state/cache")).iter().all(|p| !p.contains("/uploads/nightly/"))
+        files(&h.dir.path().join("state/cache")).iter().all(|p| !p.contains("/uploads/nightly/"))
     );
     h.assert_no_duplicates();
 }
@@ -521,22 +525,4 @@ fn files_made_by_other_tools_are_read_with_care() {
     let r = h.push(h.opts());
     assert_eq!(r.status, Status::Completed, "{r:#?}");
     assert!(r.warnings.iter().any(|w| w.reason == WarningReason::SymlinkSkipped), "{r:#?}");
-}
-
-fn walk(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }

@@ -1,7 +1,10 @@
 //! The remote-manifest mechanism every remote backend shares: the local cache, offline dry runs, commit_manifest.
 //! Exercised over a local tree wrapped as a remote one (the SFTP, S3 and Drive suites run it over real servers).
 
-use std::path::Path;
+#[path = "support/files.rs"]
+mod files;
+use files::{files, write};
+
 use std::sync::Arc;
 use std::time::Duration;
 use syncwright::backend::Backend;
@@ -26,12 +29,6 @@ fn opts() -> SyncOptions {
     let mut o = SyncOptions { name: "nightly".into(), max_attempts: 1, ..Default::default() };
     o.retry.set(Category::NetworkConnection, RetryPolicy { max_attempts: 1, ..RetryPolicy::NONE });
     o
-}
-
-fn write(root: &Path, rel: &str, data: &[u8]) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, data).unwrap();
 }
 
 #[test]
@@ -59,7 +56,7 @@ fn an_unreachable_remote_is_planned_from_the_cached_manifest_in_a_dry_run_only()
 
     let r = run(&engine, local.clone(), cached.clone(), opts());
     assert_eq!(r.status, Status::Completed, "{r:?}");
-    let cache_files: Vec<_> = walk(&cache);
+    let cache_files: Vec<_> = files(&cache);
     assert_eq!(cache_files.len(), 2, "{cache_files:?}");
     assert!(cache_files.iter().any(|p| p.ends_with("/nightly.json")), "{cache_files:?}");
 
@@ -113,21 +110,4 @@ fn without_commit_manifest_the_manifest_stays_and_the_next_run_scans() {
     assert_eq!((r.status, r.stats.created, r.stats.unchanged), (Status::Completed, 0, 1), "{r:?}");
     assert!(dst.join(".syncwright/manifests/nightly.json").exists());
     assert!(!dst.join(".syncwright/runs/nightly.inflight").exists());
-}
-
-fn walk(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }

@@ -3,6 +3,10 @@
 //! it). A small recording proxy sits between syncwright and the server: it counts requests and bytes, and injects
 //! failures (a reset connection for one part, 503 SlowDown for one object).
 
+#[path = "support/files.rs"]
+mod files;
+use files::write;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -313,12 +317,6 @@ fn opts_for(endpoint: &str) -> SyncOptions {
     o.remote.s3.access_key_id = Some(Secret::new("AKIATESTKEY000000001"));
     o.remote.s3.secret_access_key = Some(Secret::new("test-secret-value-0001"));
     o
-}
-
-fn write(root: &Path, rel: &str, data: &[u8]) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, data).unwrap();
 }
 
 fn set_mtime(root: &Path, rel: &str, secs: i64, nanos: u32) {

@@ -3,6 +3,10 @@
 //! host, connections cut at byte N (nothing corrupt visible, the rerun resumes), host keys, secrets, and offline
 //! dry runs from the cached manifest.
 
+#[path = "support/files.rs"]
+mod files;
+use files::{files, write};
+
 #[path = "support/sshd.rs"]
 mod sshd;
 
@@ -41,12 +45,6 @@ fn no_retry(mut o: SyncOptions) -> SyncOptions {
 
 fn sync(e: &Engine, src: &str, dst: &str, o: SyncOptions) -> SyncReport {
     e.sync(src, dst, o).unwrap()
-}
-
-fn write(root: &Path, rel: &str, data: &[u8]) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, data).unwrap();
 }
 
 fn bytes(seed: u64, len: usize) -> Vec<u8> {
@@ -403,7 +401,7 @@ fn a_dry_run_plans_from_the_cached_manifest_when_the_host_is_down() {
     let url = s.url(&remote, None);
     let r = sync(&e, src.to_str().unwrap(), &url, opts(&s));
     assert_eq!(r.status, Status::Completed, "{r:#?}");
-    let cached: Vec<_> = walk_files(&dir.path().join("state/cache"));
+    let cached: Vec<_> = files(&dir.path().join("state/cache"));
     assert!(cached.iter().any(|p| p.ends_with("/media.json")), "{cached:?}");
 
     write(&src, "outputs/new.png", b"new");
@@ -422,22 +420,6 @@ fn a_dry_run_plans_from_the_cached_manifest_when_the_host_is_down() {
     let r = sync(&e, src.to_str().unwrap(), &url, no_retry(opts(&s)));
     assert_eq!(r.status, Status::Failed, "{r:#?}");
     assert_eq!(r.fatal.unwrap().kind, ErrorKind::Network);
-}
-
-fn walk_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.display().to_string());
-            }
-        }
-    }
-    out
 }
 
 #[test]
