@@ -707,3 +707,33 @@ fn dropping_the_engine_cancels_its_jobs_waits_for_them_and_ends_subscriptions() 
     let op = again.operation(job.id()).unwrap();
     assert_eq!(op.state, syncwright::state::operations::OperationState::Cancelled, "{op:?}");
 }
+
+#[test]
+fn renames_are_retried_on_a_flaky_link_and_leave_no_temporary_when_they_fail_for_good() {
+    let f = fixture();
+    write(&f.src, "a.bin", &bytes(7, 100_000));
+    write(&f.src, "b.bin", &bytes(8, 100_000));
+    write(&f.src, "c.txt", b"c");
+    let dst = Instrumented::new(f.local(&f.dst));
+    // The commit of a.bin (its rename after the batch's flush) fails twice as a network error would, b.bin's
+    // once with permission denied (not retryable).
+    dst.fail_renames("a.bin", 2, ErrorKind::Network);
+    dst.fail_renames("b.bin", 1, ErrorKind::Permission);
+    let r = f.sync_with(f.local(&f.src), dst.backend(), quick_retry(SyncOptions::default()));
+    assert_eq!(r.status, Status::Partial, "{r:#?}");
+    assert_eq!(r.stats.retries, 2, "{r:#?}");
+    assert_eq!(
+        std::fs::read(f.dst.join("a.bin")).unwrap(),
+        bytes(7, 100_000),
+        "retried within the run"
+    );
+    assert_eq!(std::fs::read(f.dst.join("c.txt")).unwrap(), b"c");
+    assert_eq!(r.errors.len(), 1, "{r:#?}");
+    assert_eq!((r.errors[0].path.as_str(), r.errors[0].kind), ("b.bin", ErrorKind::Permission));
+    assert!(!f.dst.join("b.bin").exists());
+    assert!(temporaries(&f.dst).is_empty(), "{:?}", temporaries(&f.dst));
+    // The next run copies what is missing.
+    let r = f.sync(SyncOptions::default());
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    assert_eq!(tree(&f.src), tree(&f.dst));
+}

@@ -107,6 +107,8 @@ struct Rules {
     calls: Vec<(u64, Fault)>,
     bytes: Vec<ByteRule>,
     random: Option<Random>,
+    /// (path, renames of it still to fail, how).
+    renames: Vec<(String, u32, ErrorKind)>,
 }
 
 /// Wraps a backend and injects faults. Byte triggers apply to data read from this backend and written to it.
@@ -195,6 +197,12 @@ impl Instrumented {
             failed: HashMap::new(),
             message,
         });
+    }
+
+    /// The next `times` renames of `path`'s complete temporary over its target (the commit of a prepared
+    /// write, after its batch was flushed) fail with `kind`. Not counted as calls.
+    pub fn fail_renames(&self, path: &str, times: u32, kind: ErrorKind) {
+        self.rules().renames.push((path.to_string(), times, kind));
     }
 
     /// Backend calls so far.
@@ -342,6 +350,37 @@ struct InstWriter {
     owner: Arc<Instrumented>,
 }
 
+/// A prepared write whose rename can be made to fail ([`Instrumented::fail_renames`]).
+struct InstPrepared {
+    inner: Box<dyn super::PreparedWrite>,
+    path: String,
+    owner: Arc<Instrumented>,
+}
+
+#[async_trait]
+impl super::PreparedWrite for InstPrepared {
+    async fn commit(&self) -> Result<()> {
+        let fail = {
+            let mut r = self.owner.rules();
+            r.renames.iter_mut().find(|(p, left, _)| *p == self.path && *left > 0).map(
+                |(_, left, kind)| {
+                    *left -= 1;
+                    *kind
+                },
+            )
+        };
+        if let Some(kind) = fail {
+            return Err(Error::new(kind, format!("injected: cannot rename {}", self.path))
+                .with_path(&self.path));
+        }
+        self.inner.commit().await
+    }
+
+    async fn abort(self: Box<Self>) -> Result<()> {
+        self.inner.abort().await
+    }
+}
+
 #[async_trait]
 impl WriteSink for InstWriter {
     fn resume_offset(&self) -> u64 {
@@ -375,8 +414,10 @@ impl WriteSink for InstWriter {
     ) -> Result<Box<dyn super::PreparedWrite>> {
         let mut s = *self;
         s.watch.check("write").await?;
-        s.owner.call("commit", &s.watch.path.clone(), true).await?;
-        s.inner.prepare(entry, verify_blake3).await
+        let path = s.watch.path.clone();
+        s.owner.call("commit", &path, true).await?;
+        let inner = s.inner.prepare(entry, verify_blake3).await?;
+        Ok(Box::new(InstPrepared { inner, path, owner: s.owner }))
     }
 
     async fn abort(self: Box<Self>) -> Result<()> {

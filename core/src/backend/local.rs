@@ -517,12 +517,13 @@ struct LocalPrepared {
     temp: PathBuf,
     target: PathBuf,
     path: String,
-    done: bool,
+    /// Renamed or removed: nothing to clean up.
+    done: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for LocalPrepared {
     fn drop(&mut self) {
-        if !self.done {
+        if !*self.done.get_mut() {
             let _ = std::fs::remove_file(&self.temp);
         }
     }
@@ -530,15 +531,15 @@ impl Drop for LocalPrepared {
 
 #[async_trait]
 impl super::PreparedWrite for LocalPrepared {
-    async fn commit(mut self: Box<Self>) -> Result<()> {
+    async fn commit(&self) -> Result<()> {
         blocking(|| std::fs::rename(&self.temp, &self.target))
             .map_err(|e| Error::io(&e, "cannot replace", &self.path))?;
-        self.done = true;
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {
-        self.done = true;
+        *self.done.get_mut() = true;
         match blocking(|| std::fs::remove_file(&self.temp)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -597,7 +598,7 @@ impl WriteSink for LocalWriter {
             temp: std::mem::take(&mut self.temp),
             target: std::mem::take(&mut self.target),
             path: std::mem::take(&mut self.path),
-            done: false,
+            done: Default::default(),
         }))
     }
 

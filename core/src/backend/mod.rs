@@ -73,10 +73,12 @@ pub trait WriteSink: Send {
 
 /// A complete temporary waiting for its batch to be flushed; `commit` renames it over its target.
 #[async_trait]
-pub trait PreparedWrite: Send {
-    /// Makes the file visible under its name (after [`Backend::flush`] made its content durable).
-    async fn commit(self: Box<Self>) -> Result<()>;
-    /// Removes the temporary.
+pub trait PreparedWrite: Send + Sync {
+    /// Makes the file visible under its name (after [`Backend::flush`] made its content durable). May be called
+    /// again after an error (the recovery layer retries a rename that failed on a flaky link); once it succeeded,
+    /// the temporary is gone.
+    async fn commit(&self) -> Result<()>;
+    /// Removes the temporary (after a commit that failed for good, or instead of one).
     async fn abort(self: Box<Self>) -> Result<()>;
 }
 
@@ -85,7 +87,7 @@ struct Committed;
 
 #[async_trait]
 impl PreparedWrite for Committed {
-    async fn commit(self: Box<Self>) -> Result<()> {
+    async fn commit(&self) -> Result<()> {
         Ok(())
     }
     async fn abort(self: Box<Self>) -> Result<()> {

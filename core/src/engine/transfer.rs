@@ -105,34 +105,25 @@ impl Shared {
     }
 
     /// One flush makes the batch's content durable; then each temporary is renamed over its target, as many at
-    /// once as there are transfers (a remote rename is a round trip).
+    /// once as there are transfers (a remote rename is a round trip), each under the recovery layer (a rename
+    /// that fails on a flaky link is retried; one that fails for good removes its temporary).
     async fn commit_batch(&self, b: Batch) {
         if b.items.is_empty() {
             return;
         }
         match self.dst.flush().await {
             Ok(()) => {
-                let mut running = tokio::task::JoinSet::new();
-                let mut items = std::collections::HashMap::new();
-                let mut done = Vec::new();
-                for (idx, path, w) in b.items {
-                    if running.len() >= self.opts.transfers.max(1) {
-                        done.extend(running.join_next_with_id().await);
+                let mut items = b.items.into_iter();
+                loop {
+                    let group: Vec<_> = items
+                        .by_ref()
+                        .take(self.opts.transfers.max(1))
+                        .map(|(idx, path, w)| self.commit_one(idx, path, w))
+                        .collect();
+                    if group.is_empty() {
+                        break;
                     }
-                    items.insert(running.spawn(w.commit()).id(), (idx, path));
-                }
-                while let Some(r) = running.join_next_with_id().await {
-                    done.push(r);
-                }
-                for r in done {
-                    let (id, e) = match r {
-                        Ok((_, Ok(()))) => continue,
-                        Ok((id, Err(e))) => (id, e),
-                        Err(j) => (j.id(), Error::internal(format!("a rename stopped: {j}"))),
-                    };
-                    if let Some((idx, path)) = items.get(&id) {
-                        self.fail_commit(*idx, path, &e);
-                    }
+                    futures_util::future::join_all(group).await;
                 }
             }
             Err(e) => {
@@ -141,6 +132,15 @@ impl Shared {
                     self.fail_commit(idx, &path, &e);
                 }
             }
+        }
+    }
+
+    /// Renames one temporary over its target under the recovery layer; one that fails for good is removed and
+    /// its file recorded as failed.
+    async fn commit_one(&self, idx: usize, path: String, w: Box<dyn PreparedWrite>) {
+        if let Err(e) = with_recovery(self, || w.commit()).await {
+            let _ = w.abort().await;
+            self.fail_commit(idx, &path, &e);
         }
     }
 

@@ -920,12 +920,9 @@ struct SftpPrepared {
 
 #[async_trait]
 impl PreparedWrite for SftpPrepared {
-    async fn commit(self: Box<Self>) -> Result<()> {
-        blocking(|| {
-            self.inner.replace(&self.tmp, &self.target).inspect_err(|_| {
-                let _ = self.inner.unlink(&self.tmp);
-            })
-        })
+    async fn commit(&self) -> Result<()> {
+        // A rename that failed leaves the temporary for a retry, or for `abort`.
+        blocking(|| self.inner.replace(&self.tmp, &self.target))
     }
 
     async fn abort(self: Box<Self>) -> Result<()> {
