@@ -11,7 +11,6 @@
 
 mod engine;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 use napi::bindgen_prelude::*;
@@ -41,14 +40,7 @@ pub(crate) fn invalid(env: &Env, message: impl Into<String>) -> napi::Error {
 
 /// Runs `f` and turns a panic into an `internal` error.
 pub(crate) fn guarded<T>(f: impl FnOnce() -> syncwright::Result<T>) -> syncwright::Result<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic payload".to_string());
-        Err(Error::internal(format!("panic inside syncwright: {what}")))
-    })
+    syncwright::error::catch_panic(f)
 }
 
 /// Canonical JSON text from core, handed to JavaScript as the value `JSON.parse` makes of it.

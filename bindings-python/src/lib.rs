@@ -15,7 +15,6 @@
 //!   (`Job::wait_async`, `Subscription::next`) on a small one-thread runtime of this module and hand the result
 //!   to a Python callable, which completes an asyncio future with `loop.call_soon_threadsafe`.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
@@ -42,17 +41,7 @@ fn to_py_err(py: Python<'_>, e: &Error) -> PyErr {
 
 /// Runs `f` without the GIL; a panic becomes an `internal` error instead of pyo3's PanicException.
 fn call<T: Send>(py: Python<'_>, f: impl FnOnce() -> syncwright::Result<T> + Send) -> PyResult<T> {
-    let result = py.detach(|| {
-        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic payload".to_string());
-            Err(Error::internal(format!("panic inside syncwright: {what}")))
-        })
-    });
-    result.map_err(|e| to_py_err(py, &e))
+    py.detach(|| syncwright::error::catch_panic(f)).map_err(|e| to_py_err(py, &e))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -190,6 +190,19 @@ impl Error {
     }
 }
 
+/// Runs `f`; a panic in it becomes an `internal` error ("panic inside syncwright: ..."). The front doors (C,
+/// Python, Node) run every call through this, so that a bug never unwinds into the host language.
+pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic payload".to_string());
+        Err(Error::internal(format!("panic inside syncwright: {what}")))
+    })
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Error {
         let kind = if e.is_io() { ErrorKind::Internal } else { ErrorKind::InvalidInput };
@@ -209,6 +222,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_internal_error() {
+        assert_eq!(catch_panic(|| Ok(3)).unwrap(), 3);
+        let e = catch_panic::<()>(|| panic!("bad {}", 7)).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.message()),
+            (ErrorKind::Internal, "panic inside syncwright: bad 7")
+        );
+        let e = catch_panic::<()>(|| std::panic::panic_any(5u8)).unwrap_err();
+        assert_eq!(e.message(), "panic inside syncwright: unknown panic payload");
+        let e = catch_panic::<()>(|| Err(Error::invalid("no"))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    }
 
     #[test]
     fn kinds_serialise_to_their_names() {

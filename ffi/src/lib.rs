@@ -78,29 +78,12 @@ fn into_raw_error(e: &Error) -> *mut sw_error {
     Box::into_raw(Box::new(sw_error::from_error(e)))
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic payload".to_string()
-    }
-}
-
 /// Runs a fallible body under the panic guard and turns its outcome into the `sw_error *` convention.
 fn guard(body: impl FnOnce() -> syncwright::Result<()>) -> *mut sw_error {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => ptr::null_mut(),
-        Ok(Err(e)) => into_raw_error(&e),
-        Err(payload) => {
-            let e = Error::internal(format!(
-                "panic inside syncwright: {}",
-                panic_message(payload.as_ref())
-            ));
-            // Building the error allocates; if even that panics, report "no error object" rather than abort.
-            catch_unwind(AssertUnwindSafe(|| into_raw_error(&e))).unwrap_or(ptr::null_mut())
-        }
+    match syncwright::error::catch_panic(body) {
+        Ok(()) => ptr::null_mut(),
+        // Building the error allocates; if even that panics, report "no error object" rather than abort.
+        Err(e) => catch_unwind(AssertUnwindSafe(|| into_raw_error(&e))).unwrap_or(ptr::null_mut()),
     }
 }
 
