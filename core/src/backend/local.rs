@@ -6,7 +6,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::diff::NameRules;
 use crate::manifest::filter::{STATE_DIR, TEMP_MARKER};
 use crate::manifest::hash::{HashAlgo, hash_file, version_fingerprint};
-use crate::manifest::scan::{ScanOptions, ScanOutcome, mtime_ns, scan_local};
+use crate::manifest::scan::{ScanOptions, ScanOutcome, entry_of, scan_local};
 use crate::manifest::{Entry, EntryKind, validate_rel_path};
 use async_trait::async_trait;
 use std::fs::{File, OpenOptions};
@@ -101,29 +101,6 @@ pub fn temp_name_for(rel: &str, fp: &str) -> String {
     match dir {
         Some(d) => format!("{d}/{tmp}"),
         None => tmp,
-    }
-}
-
-fn entry_of(rel: &str, md: &std::fs::Metadata, target: Option<String>) -> Entry {
-    let kind = if md.file_type().is_symlink() {
-        EntryKind::Symlink
-    } else if md.is_dir() {
-        EntryKind::Dir
-    } else {
-        EntryKind::File
-    };
-    Entry {
-        path: rel.to_string(),
-        kind,
-        size: match kind {
-            EntryKind::Dir => 0,
-            EntryKind::Symlink => target.as_ref().map(|t| t.len() as u64).unwrap_or(0),
-            EntryKind::File => md.len(),
-        },
-        mtime_ns: mtime_ns(md),
-        mode: md.permissions().mode() & 0o7777,
-        target,
-        hashes: Default::default(),
     }
 }
 

@@ -193,7 +193,7 @@ impl Tree for LocalTree {
 
     fn file(&self, rel: &str, _at: &PathBuf, de: &std::fs::DirEntry) -> Result<Entry> {
         let md = de.metadata().map_err(|e| io_err(&e, "cannot stat", rel))?;
-        Ok(file_entry(rel, &md))
+        Ok(entry_of(rel, &md, None))
     }
 
     fn dir_id(
@@ -212,21 +212,13 @@ impl Tree for LocalTree {
         let target = std::fs::read_link(at).map_err(|e| io_err(&e, "cannot read link", rel))?;
         let Some(target) = target.to_str().map(str::to_string) else { return Ok(None) };
         let md = std::fs::symlink_metadata(at).map_err(|e| io_err(&e, "cannot stat", rel))?;
-        Ok(Some(Entry {
-            path: rel.to_string(),
-            kind: EntryKind::Symlink,
-            size: target.len() as u64,
-            mtime_ns: mtime_ns(&md),
-            mode: md.permissions().mode() & 0o7777,
-            target: Some(target),
-            hashes: Default::default(),
-        }))
+        Ok(Some(entry_of(rel, &md, Some(target))))
     }
 
     fn follow(&self, rel: &str, at: &PathBuf) -> Result<Followed<(u64, u64)>> {
         match std::fs::metadata(at) {
             Ok(md) if md.is_dir() => Ok(Followed::Dir((md.dev(), md.ino()))),
-            Ok(md) if md.is_file() => Ok(Followed::File(file_entry(rel, &md))),
+            Ok(md) if md.is_file() => Ok(Followed::File(entry_of(rel, &md, None))),
             Ok(_) => Ok(Followed::Special),
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Ok(Followed::Loop),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Followed::Dangling),
@@ -235,21 +227,33 @@ impl Tree for LocalTree {
     }
 
     fn dir_entry(&self, rel: &str, dir: &PathBuf) -> Option<Entry> {
-        let md = std::fs::metadata(dir).ok()?;
-        Some(Entry {
-            path: rel.to_string(),
-            kind: EntryKind::Dir,
-            size: 0,
-            mtime_ns: mtime_ns(&md),
-            mode: md.permissions().mode() & 0o7777,
-            target: None,
-            hashes: Default::default(),
-        })
+        std::fs::metadata(dir).ok().map(|md| entry_of(rel, &md, None))
     }
 }
 
-fn file_entry(rel: &str, md: &Metadata) -> Entry {
-    Entry::file(rel.to_string(), md.len(), mtime_ns(md), md.permissions().mode() & 0o7777)
+/// The entry of `rel` from its metadata (not following a final symlink when `md` is from `symlink_metadata`);
+/// `target` is a link's target.
+pub(crate) fn entry_of(rel: &str, md: &Metadata, target: Option<String>) -> Entry {
+    let kind = if md.file_type().is_symlink() {
+        EntryKind::Symlink
+    } else if md.is_dir() {
+        EntryKind::Dir
+    } else {
+        EntryKind::File
+    };
+    Entry {
+        path: rel.to_string(),
+        kind,
+        size: match kind {
+            EntryKind::Dir => 0,
+            EntryKind::Symlink => target.as_ref().map(|t| t.len() as u64).unwrap_or(0),
+            EntryKind::File => md.len(),
+        },
+        mtime_ns: mtime_ns(md),
+        mode: md.permissions().mode() & 0o7777,
+        target,
+        hashes: Default::default(),
+    }
 }
 
 /// The number of worker threads a scan uses for `threads` (0 = automatic).
