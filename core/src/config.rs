@@ -187,8 +187,16 @@ pub struct Profile {
     /// Mirror mode.
     #[serde(default)]
     pub delete: bool,
-    /// Refuse all deletes above this many.
+    /// Refuse all deletes above this many (unset: more than half of the destination's files are refused).
     pub max_delete: Option<u64>,
+    /// Mirror mode also deletes what the filters exclude.
+    #[serde(default)]
+    pub delete_excluded: bool,
+    /// Mirror deletes even when the source is empty.
+    #[serde(default)]
+    pub allow_empty_source: bool,
+    /// Deleted and overwritten files go here instead of being lost.
+    pub backup_dir: Option<String>,
     /// Destination files edited since the last sync.
     #[serde(default)]
     pub dest_changed: DestChangedPolicy,
@@ -203,9 +211,12 @@ pub struct Profile {
     /// Read back and compare every written file.
     #[serde(default)]
     pub verify: bool,
-    /// Scan the destination instead of trusting its manifest.
+    /// Ignore the destination manifest's hashes and recorded versions.
     #[serde(default)]
     pub rescan_dest: bool,
+    /// Plan against the destination manifest without listing the destination.
+    #[serde(default)]
+    pub trust_dest_manifest: bool,
     /// Attempts at the whole run when it fails with something that can recover.
     pub max_attempts: Option<u32>,
     /// Retry policies by error category (`[profiles.x.retry.rate_limited]`), over the defaults.
@@ -244,6 +255,10 @@ impl Profile {
                 .as_secs_f64(),
             delete: self.delete,
             max_delete: self.max_delete,
+            delete_excluded: self.delete_excluded,
+            allow_empty_source: self.allow_empty_source,
+            backup_dir: self.backup_dir.clone(),
+            trust_dest_manifest: self.trust_dest_manifest,
             transfers: self.transfers.unwrap_or(SyncOptions::default().transfers),
             verify: self.verify,
             bwlimit: self.bwlimit.as_ref().map(|r| r.get()).transpose()?,

@@ -120,6 +120,8 @@ pub enum WarningReason {
     DeletesSkipped,
     /// A stale temporary file was removed.
     TemporarySwept,
+    /// A file the run replaced or deleted was moved to the backup folder.
+    BackedUp,
     /// The remote could not be reached: the dry run planned against the manifest cached locally.
     RemoteUnreachable,
     /// `commit_manifest` was off: the destination manifest was left as it was.

@@ -366,15 +366,16 @@ fn a_partial_temporary_of_an_unchanged_source_is_resumed_and_stale_ones_swept() 
         !f.dst.join("m.safetensors").exists(),
         "no partial file is visible under the real name"
     );
-    // A stale temporary of another source version.
+    // A file of a temporary's form that no run marker lists is the user's: never removed or resumed.
     std::fs::write(f.dst.join(".other.bin.swtmp-0123456789abcdef"), b"junk").unwrap();
 
     let r2 = f.sync(SyncOptions { verify: true, ..Default::default() });
     assert_eq!(r2.status, Status::Completed, "{r2:?}");
     assert_eq!(r2.stats.bytes_transferred, 1024 * 1024, "only the missing third moved");
     assert_eq!(std::fs::read(f.dst.join("m.safetensors")).unwrap(), data);
-    assert!(temporaries(&f.dst).is_empty());
-    assert!(r2.warnings.iter().any(|w| w.reason == WarningReason::TemporarySwept));
+    assert_eq!(temporaries(&f.dst), vec![".other.bin.swtmp-0123456789abcdef".to_string()]);
+    assert_eq!(std::fs::read(f.dst.join(".other.bin.swtmp-0123456789abcdef")).unwrap(), b"junk");
+    assert!(!r2.warnings.iter().any(|w| w.reason == WarningReason::TemporarySwept), "{r2:?}");
 }
 
 #[test]
@@ -437,13 +438,14 @@ fn mirror_deletes_are_capped_and_refused_after_errors() {
     let r = f.sync_with(
         src.backend(),
         f.local(&f.dst),
-        SyncOptions { delete: true, ..Default::default() },
+        SyncOptions { delete: true, max_delete: Some(10), ..Default::default() },
     );
     assert_eq!(r.status, Status::Failed, "{r:?}");
     assert!(r.warnings.iter().any(|w| w.reason == WarningReason::DeletesSkipped));
     assert!(f.dst.join("old/x").exists());
 
-    let ok = f.sync(SyncOptions { delete: true, ..Default::default() });
+    // Two of the destination's three files: more than half, so max_delete is given.
+    let ok = f.sync(SyncOptions { delete: true, max_delete: Some(2), ..Default::default() });
     assert_eq!(ok.status, Status::Completed, "{ok:?}");
     assert_eq!(ok.stats.deleted, 2);
     assert!(!f.dst.join("old").exists(), "the emptied folder is gone too");

@@ -207,14 +207,26 @@ fn push_and_pull_a_tree_byte_for_byte() {
     assert!(!h.inflight());
     assert_eq!(h.fake.open_sessions(), 0);
 
-    // A rerun with nothing to do: the state lookup and the manifest download, no listing of the tree.
+    // A rerun with nothing to do lists the tree (a file removed or edited in Drive is seen) and reads the
+    // manifest once; it writes nothing.
     let before = h.fake.counters();
     let r = h.push(h.opts());
     assert_eq!((r.status, r.stats.created, r.stats.updated), (Status::Completed, 0, 0), "{r:#?}");
     let after = h.fake.counters();
+    assert!(after.lists - before.lists > 2, "the tree is listed: {before:?} {after:?}");
+    assert_eq!(after.media - before.media, 1, "one manifest download");
+    let writes =
+        |c: &gdrive_fake::Counters| c.creates + c.updates + c.multipart + c.resumable_starts;
+    assert_eq!(writes(&after), writes(&before), "nothing written");
+    assert_eq!(after.token - before.token, 1);
+    // Trusting the manifest (for destinations only syncwright writes): the state lookup and the manifest
+    // download, no listing of the tree.
+    let before = h.fake.counters();
+    let r = h.push(SyncOptions { trust_dest_manifest: true, ..h.opts() });
+    assert_eq!((r.status, r.stats.created, r.stats.updated), (Status::Completed, 0, 0), "{r:#?}");
+    let after = h.fake.counters();
     assert_eq!(after.requests - before.requests, 2, "{before:?} {after:?}");
     assert_eq!((after.lists - before.lists, after.media - before.media), (1, 1));
-    assert_eq!(after.token - before.token, 1);
 
     // Pull it back byte for byte, mtimes included (the folder listings take several pages).
     let pulled = h.dir.path().join("pulled");

@@ -89,6 +89,24 @@ impl Backend for CachedManifests {
     fn wants_sha256(&self) -> bool {
         self.inner.wants_sha256()
     }
+    fn listing_has_metadata(&self) -> bool {
+        self.inner.listing_has_metadata()
+    }
+    fn temp_path(&self, path: &str, version: &Entry) -> Option<String> {
+        self.inner.temp_path(path, version)
+    }
+    fn root_id(&self) -> Option<super::RootId> {
+        self.inner.root_id()
+    }
+    fn supports_backup(&self) -> bool {
+        self.inner.supports_backup()
+    }
+    async fn backup(&self, path: &str, backup_dir: &str) -> Result<String> {
+        self.inner.backup(path, backup_dir).await
+    }
+    async fn list_state(&self, dir: &str) -> Result<Vec<String>> {
+        self.inner.list_state(dir).await
+    }
     async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome> {
         self.inner.scan(opts).await
     }

@@ -450,6 +450,24 @@ impl Backend for InstrumentedBackend {
     fn wants_sha256(&self) -> bool {
         self.0.inner.wants_sha256()
     }
+    fn listing_has_metadata(&self) -> bool {
+        self.0.inner.listing_has_metadata()
+    }
+    fn temp_path(&self, path: &str, version: &Entry) -> Option<String> {
+        self.0.inner.temp_path(path, version)
+    }
+    fn root_id(&self) -> Option<super::RootId> {
+        self.0.inner.root_id()
+    }
+    fn supports_backup(&self) -> bool {
+        self.0.inner.supports_backup()
+    }
+    async fn backup(&self, path: &str, backup_dir: &str) -> Result<String> {
+        self.0.inner.backup(path, backup_dir).await
+    }
+    async fn list_state(&self, dir: &str) -> Result<Vec<String>> {
+        self.0.inner.list_state(dir).await
+    }
     async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome> {
         self.0.call("scan", "", false).await?;
         self.0.inner.scan(opts).await

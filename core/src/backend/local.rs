@@ -135,6 +135,75 @@ fn system_time(ns: i64) -> std::time::SystemTime {
     }
 }
 
+/// `path` made absolute and free of symlinks as far as it exists (the rest appended as given), so that two roots
+/// can be compared even before one of them is created.
+pub(crate) fn canonical_lenient(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    loop {
+        if let Ok(c) = std::fs::canonicalize(&existing) {
+            let mut out = c;
+            for r in rest.iter().rev() {
+                out.push(r);
+            }
+            return out;
+        }
+        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+            (Some(n), Some(p)) => {
+                rest.push(n);
+                existing = p.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// `target`, or the first of `target.~1~`, `target.~2~`, ... that is free.
+fn free_name(target: &Path) -> PathBuf {
+    if std::fs::symlink_metadata(target).is_err() {
+        return target.to_path_buf();
+    }
+    (1u64..)
+        .map(|n| {
+            let mut s = target.as_os_str().to_os_string();
+            s.push(format!(".~{n}~"));
+            PathBuf::from(s)
+        })
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .expect("some numbered name is free")
+}
+
+/// Moves a file or symlink to another file system: a complete, durable copy under a temporary name, renamed into
+/// place, then the original removed.
+fn copy_across(from: &Path, to: &Path, shown: &str) -> Result<()> {
+    let md = std::fs::symlink_metadata(from).map_err(|e| Error::io(&e, "cannot stat", shown))?;
+    let mut tmp = to.as_os_str().to_os_string();
+    tmp.push(".swbackup-partial");
+    let tmp = PathBuf::from(tmp);
+    let r = (|| {
+        if md.file_type().is_symlink() {
+            let t =
+                std::fs::read_link(from).map_err(|e| Error::io(&e, "cannot read link", shown))?;
+            std::os::unix::fs::symlink(t, &tmp)
+                .map_err(|e| Error::io(&e, "cannot create the backup of", shown))?;
+        } else {
+            std::fs::copy(from, &tmp)
+                .map_err(|e| Error::io(&e, "cannot copy to the backup folder", shown))?;
+            let f =
+                File::open(&tmp).map_err(|e| Error::io(&e, "cannot open the backup of", shown))?;
+            f.sync_all().map_err(|e| Error::io(&e, "cannot flush the backup of", shown))?;
+            set_mtime_nofollow(&tmp, crate::manifest::scan::mtime_ns(&md), shown)?;
+        }
+        std::fs::rename(&tmp, to)
+            .map_err(|e| Error::io(&e, "cannot move to the backup folder", shown))
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return r;
+    }
+    std::fs::remove_file(from).map_err(|e| Error::io(&e, "cannot remove after backing up", shown))
+}
+
 fn fsync_dir(dir: &Path) {
     // Best effort: makes the rename durable. Some file systems refuse fsync on directories.
     if let Ok(d) = File::open(dir) {
@@ -161,6 +230,57 @@ impl Backend for LocalBackend {
             symlinks: cfg!(unix),
             control_chars: true,
         }
+    }
+
+    fn temp_path(&self, path: &str, version: &Entry) -> Option<String> {
+        Some(temp_name_for(path, &version_fingerprint(path, version.size, version.mtime_ns)))
+    }
+
+    fn root_id(&self) -> Option<super::RootId> {
+        Some(super::RootId {
+            service: "local".into(),
+            path: canonical_lenient(&self.root).to_string_lossy().into_owned(),
+        })
+    }
+
+    fn supports_backup(&self) -> bool {
+        true
+    }
+
+    async fn backup(&self, path: &str, backup_dir: &str) -> Result<String> {
+        let from = self.abs(path)?;
+        let base = self.root.join(backup_dir);
+        blocking(|| {
+            self.check_parents(path, false)?;
+            let target = base.join(path);
+            let parent = target.parent().expect("a backup path has a parent");
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::io(&e, "cannot create the backup folder", parent.display().to_string())
+            })?;
+            let target = free_name(&target);
+            match std::fs::rename(&from, &target) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                    copy_across(&from, &target, path)?
+                }
+                Err(e) => return Err(Error::io(&e, "cannot move to the backup folder", path)),
+            }
+            fsync_dir(parent);
+            Ok(target.display().to_string())
+        })
+    }
+
+    async fn list_state(&self, dir: &str) -> Result<Vec<String>> {
+        let p = self.state_path(dir)?;
+        blocking(|| match std::fs::read_dir(&p) {
+            Ok(rd) => Ok(rd
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io(&e, "cannot list", p.display().to_string())),
+        })
     }
 
     async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome> {

@@ -114,6 +114,33 @@ pub trait Backend: Send + Sync + Debug {
     fn wants_sha256(&self) -> bool {
         false
     }
+    /// Whether a listing ([`Backend::scan`] without hashing) gives each file's mtime and mode (S3's LIST gives size
+    /// and upload time only: the manifest supplies the rest for the entries it recorded).
+    fn listing_has_metadata(&self) -> bool {
+        true
+    }
+    /// The name of the temporary that [`Backend::open_write`] (and `create_symlink`) use for source version
+    /// `version` of `path`, for the run marker; None for backends without temporaries (object stores).
+    fn temp_path(&self, _path: &str, _version: &Entry) -> Option<String> {
+        None
+    }
+    /// What the root is, to refuse a sync whose source and destination overlap; None when it cannot be told.
+    fn root_id(&self) -> Option<RootId> {
+        None
+    }
+    /// Whether [`Backend::backup`] is supported.
+    fn supports_backup(&self) -> bool {
+        false
+    }
+    /// Moves the file or symlink at `path` into the backup folder `backup_dir` (absolute on this backend, or
+    /// relative to the root), under the same relative path; a name already taken there gets a numbered suffix
+    /// (`name.~1~`, `name.~2~`, ...). Returns where it went.
+    async fn backup(&self, path: &str, _backup_dir: &str) -> Result<String> {
+        Err(Error::new(
+            crate::ErrorKind::FeatureDisabled,
+            format!("{}: backup_dir is not supported for {} destinations", path, self.scheme()),
+        ))
+    }
     /// Lists the tree under the root. A missing root is an error of kind `not_found`.
     async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome>;
     /// The entry at `path` (symlinks not followed), or None.
@@ -160,6 +187,11 @@ pub trait Backend: Send + Sync + Debug {
         write(&mut buf)?;
         self.write_state(key, &buf).await
     }
+    /// The names in the state folder `.syncwright/<dir>` (files only, not recursive); empty when there is none or
+    /// the backend cannot list its state.
+    async fn list_state(&self, _dir: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// Removes `.syncwright/<key>`; missing is fine.
     async fn delete_state(&self, key: &str) -> Result<()>;
     /// Copies `.syncwright/<key>` into the local file `dest` (created or replaced), streaming where the backend
@@ -184,6 +216,31 @@ pub trait Backend: Send + Sync + Debug {
     /// the backend is unreachable (remote backends opened by [`open_with`] keep one of each manifest).
     async fn cached_state_file(&self, _key: &str) -> Result<Option<CachedState>> {
         Ok(None)
+    }
+}
+
+/// What a backend's root is: a service (`local`, `sftp://user@host:port`, `s3://bucket`) and an absolute path
+/// within it ('/'-separated, no trailing '/'), so that two roots can be compared for overlap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootId {
+    /// The service.
+    pub service: String,
+    /// The root's path in it.
+    pub path: String,
+}
+
+impl RootId {
+    /// The path of `inner` relative to this root when `inner` is this root ("") or inside it.
+    pub fn relative(&self, inner: &RootId) -> Option<String> {
+        if self.service != inner.service {
+            return None;
+        }
+        let base = self.path.trim_end_matches('/');
+        if inner.path.trim_end_matches('/') == base {
+            return Some(String::new());
+        }
+        let rest = inner.path.strip_prefix(base)?.strip_prefix('/')?;
+        Some(rest.trim_end_matches('/').to_string())
     }
 }
 

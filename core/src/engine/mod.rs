@@ -4,6 +4,7 @@
 pub mod bandwidth;
 pub mod cancel;
 pub mod command;
+pub mod marker;
 pub mod options;
 pub mod run;
 pub(crate) mod transfer;

@@ -25,8 +25,19 @@ pub struct SyncOptions {
     pub min_age_secs: f64,
     /// Mirror mode: delete at the destination what the source does not have (never after an error).
     pub delete: bool,
-    /// Refuse all deletes when more than this many are planned.
+    /// Refuse all deletes when more than this many are planned. Unset, a run refuses its deletes when they are
+    /// more than half of the destination's files.
     pub max_delete: Option<u64>,
+    /// Mirror mode also deletes destination entries the filters exclude (otherwise excluded paths are protected
+    /// on the destination side too, as rsync does).
+    pub delete_excluded: bool,
+    /// Allow mirror deletes when the source root is empty (otherwise an empty or missing source while the
+    /// destination holds files refuses every delete: an unmounted disk must not empty the mirror).
+    pub allow_empty_source: bool,
+    /// Files a run deletes or overwrites are moved here (same relative path, a numbered suffix when taken)
+    /// instead of lost: a path on the destination's own backend, absolute or relative to the destination root
+    /// (inside the destination it must be excluded by the filters).
+    pub backup_dir: Option<String>,
     /// Plan only; write nothing.
     pub dry_run: bool,
     /// Files copied at once.
@@ -37,8 +48,12 @@ pub struct SyncOptions {
     pub bwlimit: Option<u64>,
     /// What to do with destination files edited since syncwright wrote them.
     pub dest_changed: DestChangedPolicy,
-    /// Scan the destination instead of trusting the manifest syncwright wrote there.
+    /// Ignore the manifest syncwright wrote at the destination (its hashes and recorded versions); the listing
+    /// alone is compared.
     pub rescan_dest: bool,
+    /// Plan against the destination manifest without listing the destination (faster on huge remote trees):
+    /// only for destinations that nothing but syncwright writes, since changes made there are not seen.
+    pub trust_dest_manifest: bool,
     /// Bytes read and written per step (cancel takes effect within one chunk).
     pub chunk_size: usize,
     /// Further attempts at a file that changed while being copied, before it is skipped as still_changing.
@@ -75,12 +90,16 @@ impl Default for SyncOptions {
             min_age_secs: 0.0,
             delete: false,
             max_delete: None,
+            delete_excluded: false,
+            allow_empty_source: false,
+            backup_dir: None,
             dry_run: false,
             transfers: 4,
             verify: false,
             bwlimit: None,
             dest_changed: DestChangedPolicy::Overwrite,
             rescan_dest: false,
+            trust_dest_manifest: false,
             chunk_size: 1 << 20,
             still_changing_retries: 2,
             progress_interval_ms: 200,
@@ -120,6 +139,16 @@ impl SyncOptions {
         }
         if self.bwlimit == Some(0) {
             return Err(Error::invalid("bwlimit must be more than 0 bytes per second"));
+        }
+        if let Some(b) = &self.backup_dir {
+            if b.trim().is_empty() || b.contains('\0') {
+                return Err(Error::invalid("backup_dir must be a path"));
+            }
+            let rel = b.strip_prefix('/').unwrap_or(b).trim_end_matches('/');
+            if !rel.is_empty() {
+                crate::manifest::validate_rel_path(rel)
+                    .map_err(|_| Error::invalid(format!("bad backup_dir {b:?}")))?;
+            }
         }
         crate::manifest::validate_rel_path(&self.name)
             .map_err(|_| Error::invalid(format!("bad snapshot name {:?}", self.name)))?;

@@ -2,6 +2,7 @@
 
 use super::bandwidth::Bandwidth;
 use super::cancel::CancelFlag;
+use super::marker::{Markers, RunMarker, read_markers, take_temporaries};
 use super::options::SyncOptions;
 use super::transfer::{self, Done, Shared, execute};
 use crate::backend::Backend;
@@ -10,10 +11,8 @@ use crate::manifest::diff::{DiffOptions, Differ, diff};
 use crate::manifest::filter::Filter;
 use crate::manifest::hash::{HashAlgo, version_fingerprint};
 use crate::manifest::plan::{CompareMode, Op, Plan, Reason};
-use crate::manifest::scan::{ScanOptions, ScanOutcome};
-use crate::manifest::{
-    Entry, EntryKind, Manifest, now_rfc3339, stream_entries, stream_entries_with,
-};
+use crate::manifest::scan::{ScanOptions, TempFile};
+use crate::manifest::{Entry, EntryKind, Manifest, now_rfc3339, stream_entries_with};
 use crate::progress::{ProgressTracker, Stage};
 use crate::report::{
     ErrorAction, FileError, Status, SyncReport, SyncStats, Warning, WarningReason,
@@ -46,10 +45,7 @@ pub fn manifest_key(name: &str) -> String {
     format!("manifests/{name}.json")
 }
 
-/// The state key of the marker that says a run on snapshot `name` has not finished cleanly.
-pub fn inflight_key(name: &str) -> String {
-    format!("runs/{name}.inflight")
-}
+pub use super::marker::inflight_key;
 
 #[derive(Default)]
 struct Acc {
@@ -136,12 +132,13 @@ fn scan_options(
         threads: opts.scan_threads,
         counters: Some(ctx.progress.scan.clone()),
         cancel: Some(ctx.cancel.as_atomic()),
+        strict: false,
     }
 }
 
 /// Where the destination's entries come from.
 enum DestEntries {
-    /// Scanned, or read whole.
+    /// Listed (and enriched from the manifest), or a manifest read whole.
     Memory(Manifest),
     /// syncwright's manifest in a local file, streamed (never held in memory while planning).
     File(PathBuf),
@@ -150,14 +147,30 @@ enum DestEntries {
 /// The destination as the plan sees it.
 struct DestView {
     entries: DestEntries,
-    /// The manifest was read, not scanned: live entries are checked before they are replaced.
+    /// The manifest was trusted without a listing: live entries are checked before they are replaced.
     trusted: bool,
-    /// syncwright's manifest from the last clean run, when the destination was rescanned on request.
-    stored: Option<Manifest>,
-    scan: Option<ScanOutcome>,
+    /// Paths whose live entry differs from what the manifest recorded.
+    changed: HashSet<String>,
+    /// The listing matches the manifest entry for entry (a no-change run then writes nothing).
+    in_sync: bool,
+    /// syncwright's temporaries found (those a run marker lists).
+    temporaries: Vec<TempFile>,
+    /// What listing the destination could not read.
+    errors: Vec<FileError>,
 }
 
 impl DestView {
+    fn trusted(entries: DestEntries) -> DestView {
+        DestView {
+            entries,
+            trusted: true,
+            changed: HashSet::new(),
+            in_sync: true,
+            temporaries: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
     /// The plan of `src` against this destination.
     fn plan(&self, src: &Manifest, o: &DiffOptions) -> Result<Plan> {
         match &self.entries {
@@ -174,19 +187,13 @@ impl DestView {
         }
     }
 
-    /// Whether every file entry carries a BLAKE3 (so a checksum comparison can use it).
-    fn all_files_have_blake3(&self) -> Result<bool> {
-        let has = |e: &Entry| e.kind != EntryKind::File || e.hashes.blake3_raw().is_some();
+    /// Whether a listed destination entry has this path (a user's file where a temporary would go).
+    fn has_entry(&self, path: &str) -> bool {
         match &self.entries {
-            DestEntries::Memory(m) => Ok(m.entries.iter().all(has)),
-            DestEntries::File(p) => crate::backend::blocking(|| {
-                let mut all = true;
-                stream_entries(open_buffered(p)?, |e| {
-                    all &= has(&e);
-                    Ok(())
-                })?;
-                Ok(all)
-            }),
+            DestEntries::Memory(m) => {
+                m.entries.binary_search_by(|e| e.path.as_str().cmp(path)).is_ok()
+            }
+            DestEntries::File(_) => false,
         }
     }
 
@@ -212,7 +219,7 @@ fn unusable_manifest(acc: &mut Acc, e: &Error) {
         "",
         WarningReason::DestChanged,
         format!(
-            "the destination manifest cannot be used ({}): the destination is scanned",
+            "the destination manifest cannot be used ({}): the destination is listed without it",
             e.message()
         ),
     ));
@@ -234,9 +241,9 @@ async fn dest_view(
     opts: &SyncOptions,
     scan_opts: ScanOptions,
     acc: &mut Acc,
-    distrust: bool,
+    markers: &mut Markers,
 ) -> Result<DestView> {
-    match dest_view_live(dst, opts, scan_opts, acc, distrust).await {
+    match dest_view_live(dst, opts, scan_opts, acc, markers).await {
         Err(e) if opts.dry_run && unreachable(&e) => {
             let Some(cached) = dst.cached_state_file(&manifest_key(&opts.name)).await? else {
                 return Err(e);
@@ -251,77 +258,288 @@ async fn dest_view(
                     cached.saved_at
                 ),
             ));
-            Ok(DestView {
-                entries: DestEntries::File(cached.path),
-                trusted: true,
-                stored: None,
-                scan: None,
-            })
+            Ok(DestView::trusted(DestEntries::File(cached.path)))
         }
         r => r,
     }
 }
 
+/// The destination listed (never trusted blindly: a file removed or edited there is seen), with what only the
+/// manifest knows (content hashes, the exact source versions copied) added to the entries it recorded; or, with
+/// `trust_dest_manifest`, the manifest alone.
 async fn dest_view_live(
     dst: &Arc<dyn Backend>,
     opts: &SyncOptions,
     scan_opts: ScanOptions,
     acc: &mut Acc,
-    distrust: bool,
+    markers: &mut Markers,
 ) -> Result<DestView> {
-    let unclean = dst.read_state(&inflight_key(&opts.name)).await?.is_some();
+    *markers = read_markers(&**dst, &opts.name).await?;
+    let unclean = markers.own.is_some();
     let key = manifest_key(&opts.name);
-    if !unclean
-        && !opts.rescan_dest
-        && !distrust
-        && let Some(p) = dst.state_file(&key).await?
-    {
-        {
-            return Ok(DestView {
-                entries: DestEntries::File(p),
-                trusted: true,
-                stored: None,
-                scan: None,
-            });
+    if opts.trust_dest_manifest && !unclean && !opts.rescan_dest {
+        if let Some(p) = dst.state_file(&key).await? {
+            return Ok(DestView::trusted(DestEntries::File(p)));
+        }
+        if let Some(bytes) = dst.read_state(&key).await? {
+            match Manifest::from_slice(&bytes) {
+                Ok(m) => return Ok(DestView::trusted(DestEntries::Memory(m))),
+                Err(e) => unusable_manifest(acc, &e),
+            }
         }
     }
-    let stored = match dst.read_state(&key).await? {
-        Some(bytes) if !unclean && !distrust => match Manifest::from_slice(&bytes) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                unusable_manifest(acc, &e);
-                None
-            }
-        },
-        _ => None,
-    };
-    if let (Some(m), false) = (&stored, opts.rescan_dest) {
-        return Ok(DestView {
-            entries: DestEntries::Memory(m.clone()),
-            trusted: true,
-            stored: None,
-            scan: None,
-        });
-    }
-    let scan = match dst.scan(scan_opts).await {
+    let checksum = scan_opts.hash.is_some();
+    let filter = scan_opts.filter.clone();
+    let mut scan = match dst.scan(scan_opts).await {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            let m = Manifest::new(opts.name.clone(), dst.location());
             return Ok(DestView {
-                entries: DestEntries::Memory(m),
+                entries: DestEntries::Memory(Manifest::new(opts.name.clone(), dst.location())),
                 trusted: false,
-                stored: None,
-                scan: None,
+                changed: HashSet::new(),
+                in_sync: false,
+                temporaries: Vec::new(),
+                errors: Vec::new(),
             });
         }
         Err(e) => return Err(e),
     };
+    take_temporaries(&mut scan, &markers.listed);
+    let mut listing = std::mem::replace(&mut scan.manifest, Manifest::new("", ""));
+    let recorded = match dst.state_file(&key).await? {
+        Some(p) => Some(Recorded::File(p)),
+        None => dst.read_state(&key).await?.map(Recorded::Bytes),
+    };
+    let merge = MergeOptions {
+        enrich: !opts.rescan_dest,
+        hashes: !checksum,
+        metadata: dst.listing_has_metadata(),
+        precision_ns: dst.mtime_precision_ns(),
+        filter,
+    };
+    let (changed, in_sync) = match recorded {
+        None => (HashSet::new(), false),
+        Some(r) => {
+            match crate::backend::blocking(|| merge_recorded(&mut listing.entries, r, &merge)) {
+                Ok((changed, in_sync)) => (changed, in_sync && !unclean),
+                Err(e) => {
+                    unusable_manifest(acc, &e);
+                    (HashSet::new(), false)
+                }
+            }
+        }
+    };
     Ok(DestView {
-        entries: DestEntries::Memory(scan.manifest.clone()),
+        entries: DestEntries::Memory(listing),
         trusted: false,
-        stored,
-        scan: Some(scan),
+        changed,
+        in_sync,
+        temporaries: std::mem::take(&mut scan.temporaries),
+        errors: std::mem::take(&mut scan.errors),
     })
+}
+
+/// The manifest syncwright recorded at the destination.
+enum Recorded {
+    /// In a local file (streamed).
+    File(PathBuf),
+    /// Read whole.
+    Bytes(Vec<u8>),
+}
+
+/// How a listing takes in the recorded manifest.
+struct MergeOptions {
+    /// Give recorded entries that are still there their recorded mtime (the source's exact one) and hashes.
+    enrich: bool,
+    /// Take hashes from the manifest (not when the listing hashed the content itself).
+    hashes: bool,
+    /// The listing has mtimes and modes (else a recorded entry matches by kind and size, and gives both).
+    metadata: bool,
+    /// The destination's mtime precision.
+    precision_ns: i64,
+    /// The filters the listing was made with (recorded entries they exclude were not looked for).
+    filter: Filter,
+}
+
+/// Merges the recorded manifest into the sorted listing `live`: returns the paths whose live entry is not the
+/// recorded one (edited, replaced or removed behind syncwright's back), and whether the two agree entirely.
+fn merge_recorded(
+    live: &mut [Entry],
+    recorded: Recorded,
+    o: &MergeOptions,
+) -> Result<(HashSet<String>, bool)> {
+    let mut changed = HashSet::new();
+    let (mut i, mut matched, mut extra) = (0usize, 0usize, 0usize);
+    let mut take = |m: Entry| {
+        while i < live.len() && live[i].path < m.path {
+            i += 1;
+        }
+        if i < live.len() && live[i].path == m.path {
+            let l = &mut live[i];
+            let same = if o.metadata {
+                l.same_at_dest(&m, o.precision_ns)
+            } else {
+                l.kind == m.kind && (l.kind != EntryKind::File || l.size == m.size)
+            };
+            if !same {
+                changed.insert(m.path);
+                return;
+            }
+            matched += 1;
+            if o.enrich {
+                if l.kind == EntryKind::File {
+                    l.mtime_ns = m.mtime_ns;
+                }
+                if !o.metadata {
+                    l.mode = m.mode;
+                }
+                if o.hashes {
+                    l.hashes.fill_from(&m.hashes);
+                }
+            }
+        } else if m.kind != EntryKind::Dir && !o.filter.excludes(&m.path, false) {
+            // Recorded, and gone: removed behind syncwright's back.
+            changed.insert(m.path);
+        } else {
+            extra += 1;
+        }
+    };
+    match recorded {
+        Recorded::File(p) => {
+            stream_entries_with(open_buffered(&p)?, o.hashes, |e| {
+                take(e);
+                Ok(())
+            })?;
+        }
+        Recorded::Bytes(b) => {
+            for e in Manifest::from_slice(&b)?.entries {
+                take(e);
+            }
+        }
+    }
+    let in_sync = changed.is_empty() && extra == 0 && matched == live.len();
+    Ok((changed, in_sync))
+}
+
+/// Refuses a sync whose roots overlap (unless the inner one is excluded) and a backup folder that is not usable.
+fn check_roots(
+    src: &Arc<dyn Backend>,
+    dst: &Arc<dyn Backend>,
+    filter: &Filter,
+    opts: &SyncOptions,
+) -> Result<()> {
+    let (s, d) = (src.root_id(), dst.root_id());
+    if let (Some(s), Some(d)) = (&s, &d) {
+        if let Some(rel) = s.relative(d) {
+            if rel.is_empty() {
+                return Err(Error::invalid(format!(
+                    "the source and the destination are the same folder ({})",
+                    d.path
+                )));
+            }
+            if !filter.excludes(&rel, true) {
+                return Err(Error::invalid(format!(
+                    "the destination {} is inside the source {}: every run would copy it into itself; exclude \
+                     {rel}/ or choose a destination outside the source",
+                    d.path, s.path
+                )));
+            }
+        }
+        if let Some(rel) = d.relative(s)
+            && !rel.is_empty()
+            && (!filter.excludes(&rel, true) || opts.delete_excluded)
+        {
+            return Err(Error::invalid(format!(
+                "the source {} is inside the destination {}: a mirror of it would delete the source itself; \
+                 exclude {rel}/ (without delete_excluded) or choose another destination",
+                s.path, d.path
+            )));
+        }
+    }
+    let Some(b) = &opts.backup_dir else { return Ok(()) };
+    if !dst.supports_backup() {
+        return Err(Error::invalid(format!(
+            "backup_dir is not supported for {} destinations yet",
+            dst.scheme()
+        )));
+    }
+    let inside_rel = if b.starts_with('/') {
+        d.as_ref().and_then(|d| {
+            let abs = crate::backend::RootId {
+                service: d.service.clone(),
+                path: if d.service == "local" {
+                    crate::backend::local::canonical_lenient(std::path::Path::new(b))
+                        .to_string_lossy()
+                        .into_owned()
+                } else {
+                    b.trim_end_matches('/').to_string()
+                },
+            };
+            if let Some(s) = &s
+                && (s.relative(&abs).is_some() || abs.relative(s).is_some())
+            {
+                return Some(Err(Error::invalid(format!(
+                    "backup_dir {b} overlaps the source {}",
+                    s.path
+                ))));
+            }
+            if abs.relative(d).is_some() {
+                return Some(Err(Error::invalid(format!(
+                    "backup_dir {b} holds the destination {}",
+                    d.path
+                ))));
+            }
+            d.relative(&abs).map(Ok)
+        })
+    } else {
+        Some(Ok(b.trim_matches('/').to_string()))
+    };
+    if let Some(rel) = inside_rel {
+        let rel = rel?;
+        if !filter.excludes(&rel, true) || opts.delete_excluded {
+            return Err(Error::invalid(format!(
+                "backup_dir {b} is inside the destination: exclude {rel}/ from the sync (without \
+                 delete_excluded) so that it is neither synced nor deleted"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Why the plan's deletes must not be done: an empty source, more than `max_delete`, or (without an explicit
+/// `max_delete`) more than half of the destination's files.
+fn delete_refusal(plan: &Plan, source_empty: bool, opts: &SyncOptions) -> Option<String> {
+    let t = &plan.totals;
+    if t.deletes == 0 {
+        return None;
+    }
+    if source_empty && !opts.allow_empty_source {
+        return Some(format!(
+            "the source is empty while the destination holds {} files: none of the {} deletes were done (an \
+             unmounted disk or a wrong path must not empty the mirror; allow_empty_source empties it on purpose)",
+            t.dest_files, t.deletes
+        ));
+    }
+    let file_deletes = plan
+        .actions
+        .iter()
+        .filter(|a| {
+            a.op == Op::Delete && a.entry.as_ref().is_some_and(|e| e.kind != EntryKind::Dir)
+        })
+        .count() as u64;
+    match opts.max_delete {
+        Some(m) if t.deletes > m => Some(format!(
+            "{} deletes planned, more than max_delete {m}: nothing was deleted",
+            t.deletes
+        )),
+        Some(_) => None,
+        None if file_deletes * 2 > t.dest_files => Some(format!(
+            "{file_deletes} of the destination's {} files would be deleted, more than half: nothing was deleted \
+             (give max_delete to allow it)",
+            t.dest_files
+        )),
+        None => None,
+    }
 }
 
 async fn run_inner(
@@ -346,59 +564,56 @@ async fn run_inner(
             ),
         ));
     }
+    check_roots(src, dst, &filter, opts)?;
     ctx.progress.set_stage(Stage::Scanning);
-    let (src_scan, mut dview, algo) = if opts.compare == CompareMode::Checksum {
-        // The destination first: the hashes its manifest holds decide which one the source needs. BLAKE3 is
-        // about four times faster than SHA-256; manifests written by syncwright carry both.
-        let b3 = Some(HashAlgo::Blake3);
-        let mut dview =
-            dest_view(dst, opts, scan_options(opts, &filter, ctx, b3), acc, false).await?;
-        let all_blake3 = match dview.all_files_have_blake3() {
-            Ok(all) => all,
-            Err(e) => {
-                unusable_manifest(acc, &e);
-                dview =
-                    dest_view(dst, opts, scan_options(opts, &filter, ctx, b3), acc, true).await?;
-                true
-            }
-        };
-        let algo = Some(if all_blake3 { HashAlgo::Blake3 } else { HashAlgo::Sha256 });
-        (src.scan(scan_options(opts, &filter, ctx, algo)).await?, dview, algo)
-    } else {
-        // Source and destination are listed at the same time.
-        let src_scan = {
-            let (src, so) = (src.clone(), scan_options(opts, &filter, ctx, None));
-            tokio::spawn(async move { src.scan(so).await })
-        };
-        let dview = dest_view(dst, opts, scan_options(opts, &filter, ctx, None), acc, false).await;
-        let src_scan =
-            src_scan.await.map_err(|e| Error::internal(format!("scan task failed: {e}")))??;
-        (src_scan, dview?, None)
+    // -c compares real content on both sides: each is hashed afresh (BLAKE3), never taken from a cache or a
+    // manifest that a change behind the same size and mtime would leave stale.
+    let checksum = opts.compare == CompareMode::Checksum;
+    let algo = checksum.then_some(HashAlgo::Blake3);
+    let mut src_opts = scan_options(opts, &filter, ctx, algo);
+    src_opts.strict = true;
+    // With delete_excluded the destination is listed whole: what the filters exclude is deleted too.
+    let dst_filter = if opts.delete_excluded { Filter::default() } else { filter.clone() };
+    let mut dst_opts = scan_options(opts, &dst_filter, ctx, algo);
+    if checksum {
+        src_opts.hash_cache = None;
+        dst_opts.hash_cache = None;
+    }
+    // Source and destination are listed at the same time.
+    let src_scan = {
+        let src = src.clone();
+        tokio::spawn(async move { src.scan(src_opts).await })
     };
+    let mut markers = Markers::default();
+    let dview = dest_view(dst, opts, dst_opts, acc, &mut markers).await;
+    let mut src_scan =
+        src_scan.await.map_err(|e| Error::internal(format!("scan task failed: {e}")))??;
+    let mut dview = dview?;
     if ctx.cancel.is_cancelled() {
         return Err(Error::cancelled());
     }
+    // A destination used as a source may hold the temporaries of a run into it: they are not the user's files.
+    let src_markers = read_markers(&**src, &opts.name).await.unwrap_or_default();
+    take_temporaries(&mut src_scan, &src_markers.listed);
     acc.warnings.extend(src_scan.warnings.iter().cloned());
     acc.errors.extend(src_scan.errors.iter().cloned());
-    if let Some(s) = &dview.scan {
-        acc.errors.extend(s.errors.iter().cloned());
-    }
+    acc.errors.extend(std::mem::take(&mut dview.errors));
 
     ctx.progress.set_stage(Stage::Planning);
-    // A destination manifest records the exact mtimes of the source versions copied, so against it only the
-    // source's own granularity (and the user's window) counts; a listing of the destination compares at the
-    // coarser of the two (SFTP keeps whole seconds).
+    // A recorded mtime is the source's exact one, so against the manifest only the source's own granularity
+    // (and the user's window) counts; a listing of the destination compares at the coarser of the two (SFTP
+    // keeps whole seconds).
     let window = |trusted: bool| {
         let precision = if trusted {
             src.mtime_precision_ns()
         } else {
             src.mtime_precision_ns().max(dst.mtime_precision_ns())
         };
-        (opts.modify_window_ms as i64 * 1_000_000).max(precision - 1)
+        (opts.modify_window_ms as i64).saturating_mul(1_000_000).max(precision - 1)
     };
     let busy_after_ns = (opts.min_age_secs > 0.0).then(|| {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-        now - (opts.min_age_secs * 1e9) as i64
+        now.saturating_sub((opts.min_age_secs * 1e9).min(i64::MAX as f64) as i64)
     });
     let mut dopts = DiffOptions {
         compare: opts.compare,
@@ -408,23 +623,56 @@ async fn run_inner(
         rules: dst.rules(),
         dest_precision_ns: dst.mtime_precision_ns(),
         list_identical: opts.list_identical && opts.dry_run,
-        stored: dview.stored.take(),
+        changed: std::mem::take(&mut dview.changed),
+        protect: (!opts.delete_excluded).then(|| filter.clone()),
         dest_changed: opts.dest_changed,
     };
-    let plan = match dview.plan(&src_scan.manifest, &dopts) {
+    let mut plan = match dview.plan(&src_scan.manifest, &dopts) {
         Ok(p) => p,
         Err(e) if dview.trusted && e.kind() != ErrorKind::Cancelled => {
             // A damaged manifest is never trusted: look at the destination itself.
             unusable_manifest(acc, &e);
-            dview = dest_view(dst, opts, scan_options(opts, &filter, ctx, algo), acc, true).await?;
-            if let Some(s) = &dview.scan {
-                acc.errors.extend(s.errors.iter().cloned());
+            let relaxed = SyncOptions { trust_dest_manifest: false, ..opts.clone() };
+            let mut so = scan_options(opts, &dst_filter, ctx, algo);
+            if checksum {
+                so.hash_cache = None;
             }
+            dview = dest_view(dst, &relaxed, so, acc, &mut markers).await?;
+            acc.errors.extend(std::mem::take(&mut dview.errors));
             dopts.modify_window_ns = window(dview.trusted);
+            dopts.changed = std::mem::take(&mut dview.changed);
             dview.plan(&src_scan.manifest, &dopts)?
         }
         Err(e) => return Err(e),
     };
+    // A user's file where a copy's temporary would go (a name of the temporary's form that no marker lists) is
+    // never overwritten or resumed: that copy is a conflict.
+    let mut temps: Vec<String> = Vec::new();
+    let mut blocked: Vec<usize> = Vec::new();
+    for (i, a) in plan.actions.iter().enumerate() {
+        if !matches!(a.op, Op::Copy | Op::Symlink) {
+            continue;
+        }
+        let Some(t) = a.entry.as_ref().and_then(|e| dst.temp_path(&a.path, e)) else { continue };
+        if dview.has_entry(&t) {
+            blocked.push(i);
+        } else {
+            temps.push(t);
+        }
+    }
+    for i in blocked.into_iter().rev() {
+        let a = plan.actions.remove(i);
+        let e = Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "{} cannot be written: its temporary's name is taken by a file that is not syncwright's; \
+                 rename that file",
+                a.path
+            ),
+        );
+        plan.errors.push(FileError::new(ErrorAction::Copy, &a.path, &e));
+    }
+    plan.recount();
     acc.errors.extend(plan.errors.iter().cloned());
     for a in &plan.actions {
         let w = match (a.op, a.reason) {
@@ -456,34 +704,47 @@ async fn run_inner(
     acc.stats.skipped = plan.totals.skipped;
     acc.stats.files_planned = plan.totals.copy_files + plan.totals.symlinks;
     acc.stats.bytes_planned = plan.totals.copy_bytes;
+    // Deletes are refused as a whole: after an error, with an empty source, above the cap.
+    // (After an error they are refused anyway, and a warning says so instead.)
+    let refusal = delete_refusal(&plan, src_scan.manifest.entries.is_empty(), opts);
+    let refuse = |acc: &mut Acc, why: &str| {
+        acc.errors.push(FileError::new(ErrorAction::Delete, "", &Error::invalid(why.to_string())));
+    };
     if opts.dry_run {
+        if let Some(why) = refusal.as_deref().filter(|_| acc.errors.is_empty()) {
+            refuse(acc, why);
+        }
         return Ok(Some(plan));
     }
-    if dview.trusted && plan.is_noop() && acc.errors.is_empty() {
+    if plan.is_noop()
+        && acc.errors.is_empty()
+        && dview.temporaries.is_empty()
+        && (dview.trusted || dview.in_sync)
+    {
         // Nothing to do and the destination manifest is already right: write nothing at all.
         ctx.progress.set_totals(0, 0);
         return Ok(None);
     }
 
-    dst.write_state(&inflight_key(&opts.name), now_rfc3339().as_bytes()).await?;
-    if let Some(s) = &dview.scan {
-        sweep_temporaries(dst, s, &plan, acc).await;
-    }
+    // The marker lists every temporary this run may create before any is (and those of earlier runs still
+    // there), so that whoever comes next, on any host, can tell them from the user's files.
+    temps.extend(dview.temporaries.iter().map(|t| t.path.clone()));
+    let marker = RunMarker::new(temps);
+    dst.write_state(&inflight_key(&opts.name), &marker.to_bytes()).await?;
+    let swept = sweep_temporaries(dst, &dview.temporaries, &plan, acc).await;
 
     // Execute.
     ctx.progress.set_stage(Stage::Transferring);
-    let work: Vec<usize> = plan
-        .actions
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| matches!(a.op, Op::Copy | Op::Symlink | Op::Mkdir | Op::SetMeta))
-        .map(|(i, _)| i)
-        .collect();
+    let is_work = |a: &crate::manifest::plan::Action| {
+        matches!(a.op, Op::Copy | Op::Symlink | Op::Mkdir | Op::SetMeta)
+    };
+    let work: Vec<usize> =
+        plan.actions.iter().enumerate().filter(|(_, a)| is_work(a)).map(|(i, _)| i).collect();
     let deletes: Vec<usize> = plan
         .actions
         .iter()
         .enumerate()
-        .filter(|(_, a)| a.op == Op::Delete)
+        .filter(|(_, a)| a.op == Op::Delete && a.reason != Reason::TypeChanged)
         .map(|(i, _)| i)
         .collect();
     ctx.progress.set_totals((work.len() + deletes.len()) as u64, plan.totals.copy_bytes);
@@ -504,11 +765,25 @@ async fn run_inner(
         commit_failures: Default::default(),
         src_breaker: remote_breaker(src, opts, ctx),
         dst_breaker: remote_breaker(dst, opts, ctx),
+        marker: tokio::sync::Mutex::new(marker),
     });
     let results: Arc<Mutex<HashMap<usize, std::result::Result<Done, FileError>>>> = Arc::default();
-    // Directories first (files may land in them), then everything else in parallel.
-    let (dirs, rest): (Vec<usize>, Vec<usize>) =
-        work.into_iter().partition(|i| plan.actions[*i].op == Op::Mkdir);
+    // Folders the source replaces with a file or link go first, with their entries (mirror mode, deletes
+    // allowed); then directories (files may land in them), then everything else in parallel.
+    let deletes_allowed = refusal.is_none() && acc.errors.is_empty();
+    if !deletes_allowed
+        && acc.errors.is_empty()
+        && let Some(why) = &refusal
+        && deletes.is_empty()
+    {
+        // Only replacements needed deletes: the refusal is said here.
+        refuse(acc, why);
+    }
+    let blocked = replace_folders(&shared, &plan, deletes_allowed, &results).await;
+    let (dirs, rest): (Vec<usize>, Vec<usize>) = work
+        .into_iter()
+        .filter(|i| !blocked.contains(i))
+        .partition(|i| plan.actions[*i].op == Op::Mkdir);
     run_parallel(&shared, &plan, dirs, 1, &results).await;
     // Commits batches whose oldest file has waited long enough; stopped between batches, never inside one (a
     // batch taken from the queue is always committed or removed).
@@ -533,12 +808,16 @@ async fn run_inner(
         results.lock().unwrap().insert(i, Err(e));
     }
 
-    // Deletes: only in mirror mode, only after a run without errors, never more than max_delete.
-    let mut errors_so_far =
+    // Deletes: only in mirror mode, only after a run without errors, never past the caps.
+    let errors_so_far =
         acc.errors.len() + results.lock().unwrap().values().filter(|r| r.is_err()).count();
     if !deletes.is_empty() && !ctx.cancel.is_cancelled() {
         ctx.progress.set_stage(Stage::Deleting);
-        if errors_so_far > 0 {
+        if errors_so_far == 0
+            && let Some(why) = &refusal
+        {
+            refuse(acc, why);
+        } else if errors_so_far > 0 {
             acc.warnings.push(Warning::new(
                 "",
                 WarningReason::DeletesSkipped,
@@ -547,14 +826,6 @@ async fn run_inner(
                     deletes.len()
                 ),
             ));
-        } else if opts.max_delete.is_some_and(|m| deletes.len() as u64 > m) {
-            let e = Error::invalid(format!(
-                "{} deletes planned, more than max_delete {}: nothing was deleted",
-                deletes.len(),
-                opts.max_delete.unwrap_or(0)
-            ));
-            acc.errors.push(FileError::new(ErrorAction::Delete, "", &e));
-            errors_so_far += 1;
         } else {
             // Files and links first, then directories deepest first.
             let mut order = deletes.clone();
@@ -567,8 +838,16 @@ async fn run_inner(
                 let r = execute(&shared, i, &plan.actions[i]).await;
                 results.lock().unwrap().insert(i, r);
             }
-            prune_emptied_dirs(&shared, &src_scan.manifest, &plan, &deletes, &results).await;
         }
+    }
+    if opts.delete && !ctx.cancel.is_cancelled() {
+        let mut emptied: Vec<String> = deletes
+            .iter()
+            .filter(|i| matches!(results.lock().unwrap().get(i), Some(Ok(Done::Deleted))))
+            .map(|i| plan.actions[*i].path.clone())
+            .collect();
+        emptied.extend(swept);
+        prune_emptied_dirs(&shared, &src_scan.manifest, &emptied).await;
     }
 
     // Tally.
@@ -591,7 +870,6 @@ async fn run_inner(
     acc.warnings.extend(std::mem::take(&mut *shared.warnings.lock().unwrap()));
     acc.stats.retries = shared.retries.load(Ordering::Relaxed);
     acc.stats.bytes_transferred = shared.bytes.load(Ordering::Relaxed);
-    let _ = errors_so_far;
     if ctx.cancel.is_cancelled() {
         return Err(Error::cancelled());
     }
@@ -640,6 +918,101 @@ async fn run_inner(
         }
     }
     Ok(None)
+}
+
+/// Replaces the destination folders the source has as files or links (reason `type_changed`, destination a
+/// folder): their entries are deleted (or moved to the backup folder), deepest first, then the folders. A
+/// folder that cannot go (deletes refused, something in it the listing did not show) makes that path a
+/// `conflict` error and its entries stay. Returns the actions that must not run.
+async fn replace_folders(
+    sh: &Arc<Shared>,
+    plan: &Plan,
+    deletes_allowed: bool,
+    results: &Arc<Mutex<HashMap<usize, std::result::Result<Done, FileError>>>>,
+) -> HashSet<usize> {
+    let mut blocked = HashSet::new();
+    for (i, a) in plan.actions.iter().enumerate() {
+        let replaces_dir = a.reason == Reason::TypeChanged
+            && matches!(a.op, Op::Copy | Op::Symlink)
+            && a.dest.as_ref().is_some_and(|d| d.kind == EntryKind::Dir);
+        if !replaces_dir || sh.cancel.is_cancelled() {
+            continue;
+        }
+        let prefix = format!("{}/", a.path);
+        let inside: Vec<usize> = plan
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| {
+                x.op == Op::Delete && x.reason == Reason::TypeChanged && x.path.starts_with(&prefix)
+            })
+            .map(|(j, _)| j)
+            .collect();
+        let fail = |why: String| {
+            let e = Error::new(ErrorKind::Conflict, why).with_path(a.path.as_str());
+            FileError::new(ErrorAction::Copy, &a.path, &e)
+        };
+        if !inside.is_empty() && !deletes_allowed {
+            blocked.insert(i);
+            results.lock().unwrap().insert(
+                i,
+                Err(fail(format!(
+                    "{} is a folder at the destination and a file or link at the source: not replaced, \
+                     because this run's deletes are refused",
+                    a.path
+                ))),
+            );
+            continue;
+        }
+        let mut order = inside.clone();
+        order.sort_by_key(|j| {
+            let x = &plan.actions[*j];
+            let is_dir = x.entry.as_ref().is_some_and(|e| e.kind == EntryKind::Dir);
+            (is_dir, std::cmp::Reverse(x.path.matches('/').count()))
+        });
+        let mut ok = true;
+        for j in order {
+            let r = execute(sh, j, &plan.actions[j]).await;
+            ok &= r.is_ok();
+            results.lock().unwrap().insert(j, r);
+        }
+        // The folders in between, deepest first, then the folder itself.
+        let mut dirs: Vec<String> = inside
+            .iter()
+            .flat_map(|j| {
+                let p = plan.actions[*j].path.as_str();
+                let mut v = Vec::new();
+                let mut q = p;
+                while let Some((up, _)) = q.rsplit_once('/') {
+                    if up.len() <= a.path.len() {
+                        break;
+                    }
+                    v.push(up.to_string());
+                    q = up;
+                }
+                v
+            })
+            .collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+        dirs.dedup();
+        for d in dirs {
+            let _ = sh.dst.remove_empty_dir(&d).await;
+        }
+        let gone = ok && matches!(sh.dst.stat(&a.path).await, Ok(None))
+            || matches!(sh.dst.remove_empty_dir(&a.path).await, Ok(true));
+        if !gone {
+            blocked.insert(i);
+            results.lock().unwrap().insert(
+                i,
+                Err(fail(format!(
+                    "{} is a folder at the destination and a file or link at the source: not replaced, \
+                     because the folder still holds entries this run does not sync (excluded ones, say)",
+                    a.path
+                ))),
+            );
+        }
+    }
+    blocked
 }
 
 /// A breaker for a remote backend; local disks get none.
@@ -696,10 +1069,17 @@ async fn run_parallel(
     }
 }
 
-/// Removes stale temporaries: those no planned copy will resume, and those older than a day.
-async fn sweep_temporaries(dst: &Arc<dyn Backend>, scan: &ScanOutcome, plan: &Plan, acc: &mut Acc) {
-    if scan.temporaries.is_empty() {
-        return;
+/// Removes stale temporaries (of those the run markers list): those no planned copy will resume, and those
+/// older than a day. Returns the paths removed.
+async fn sweep_temporaries(
+    dst: &Arc<dyn Backend>,
+    temporaries: &[TempFile],
+    plan: &Plan,
+    acc: &mut Acc,
+) -> Vec<String> {
+    let mut swept = Vec::new();
+    if temporaries.is_empty() {
+        return swept;
     }
     let wanted: HashSet<String> = plan
         .actions
@@ -709,30 +1089,32 @@ async fn sweep_temporaries(dst: &Arc<dyn Backend>, scan: &ScanOutcome, plan: &Pl
         .map(|e| version_fingerprint(&e.path, e.size, e.mtime_ns))
         .collect();
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-    for t in &scan.temporaries {
-        let young = now - t.mtime_ns < TEMP_MAX_AGE.as_nanos() as i64;
+    for t in temporaries {
+        let young = now.saturating_sub(t.mtime_ns) < TEMP_MAX_AGE.as_nanos() as i64;
         if young && wanted.contains(&t.fingerprint) {
             continue;
         }
         match dst.delete(&t.path, EntryKind::File).await {
-            Ok(()) => acc.warnings.push(Warning::new(
-                &t.path,
-                WarningReason::TemporarySwept,
-                format!("removed the stale temporary {} ({} bytes)", t.path, t.size),
-            )),
+            Ok(()) => {
+                acc.warnings.push(Warning::new(
+                    &t.path,
+                    WarningReason::TemporarySwept,
+                    format!("removed the stale temporary {} ({} bytes)", t.path, t.size),
+                ));
+                swept.push(t.path.clone());
+            }
             Err(e) => acc.errors.push(FileError::new(ErrorAction::Delete, &t.path, &e)),
         }
     }
+    swept
 }
 
-/// After mirror deletes, removes directories that no longer exist at the source and are now empty.
-async fn prune_emptied_dirs(
-    shared: &Arc<Shared>,
-    source: &Manifest,
-    plan: &Plan,
-    deletes: &[usize],
-    results: &Arc<Mutex<HashMap<usize, std::result::Result<Done, FileError>>>>,
-) {
+/// In mirror mode, after deletes (and swept temporaries), removes the folders above `removed` paths that the
+/// source does not have and that are now empty.
+async fn prune_emptied_dirs(shared: &Arc<Shared>, source: &Manifest, removed: &[String]) {
+    if removed.is_empty() {
+        return;
+    }
     let mut source_dirs: HashSet<&str> = HashSet::new();
     for e in &source.entries {
         if e.kind == EntryKind::Dir {
@@ -747,11 +1129,8 @@ async fn prune_emptied_dirs(
         }
     }
     let mut candidates: Vec<String> = Vec::new();
-    for i in deletes {
-        if !matches!(results.lock().unwrap().get(i), Some(Ok(Done::Deleted))) {
-            continue;
-        }
-        let mut p = plan.actions[*i].path.as_str();
+    for r in removed {
+        let mut p = r.as_str();
         while let Some((parent, _)) = p.rsplit_once('/') {
             if !source_dirs.contains(parent) {
                 candidates.push(parent.to_string());

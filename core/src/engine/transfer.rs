@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     pub pending: tokio::sync::Mutex<Batch>,
     /// Actions whose file was copied but could not be made visible: (action index, error).
     pub commit_failures: Mutex<Vec<(usize, FileError)>>,
+    /// The run marker at the destination: every temporary is listed in it before it is created.
+    pub marker: tokio::sync::Mutex<super::marker::RunMarker>,
 }
 
 /// Files made durable together: one flush (syncfs) for up to this many files or bytes, instead of one fsync each.
@@ -60,7 +62,8 @@ pub(crate) const BATCH_AGE: std::time::Duration = std::time::Duration::from_secs
 /// Complete temporaries waiting for their flush.
 #[derive(Default)]
 pub(crate) struct Batch {
-    items: Vec<(usize, String, Box<dyn PreparedWrite>)>,
+    /// (action index, path, the temporary, whether the file it replaces goes to the backup folder first).
+    items: Vec<(usize, String, Box<dyn PreparedWrite>, bool)>,
     bytes: u64,
     since: Option<std::time::Instant>,
 }
@@ -77,11 +80,47 @@ impl Shared {
             .push((idx, FileError::new(ErrorAction::Copy, path, e)));
     }
 
+    /// Lists `temp` in the destination's run marker (rewriting it) unless it is there already: a temporary is
+    /// never created before a marker names it.
+    pub async fn ensure_listed(&self, temp: Option<String>) -> Result<()> {
+        let Some(t) = temp else { return Ok(()) };
+        let mut m = self.marker.lock().await;
+        if m.temporaries.contains(&t) {
+            return Ok(());
+        }
+        m.temporaries.push(t);
+        self.dst.write_state(&super::marker::inflight_key(&self.opts.name), &m.to_bytes()).await
+    }
+
+    /// Moves what is at `path` to the backup folder, when the run has one; a path with nothing there is fine.
+    pub async fn backup(&self, path: &str) -> Result<()> {
+        let Some(dir) = &self.opts.backup_dir else { return Ok(()) };
+        match self.dst.backup(path, dir).await {
+            Ok(to) => {
+                self.warn(Warning::new(
+                    path,
+                    WarningReason::BackedUp,
+                    format!("{path}: the replaced or deleted version was moved to {to}"),
+                ));
+                Ok(())
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Queues a complete temporary; a full batch is flushed and committed at once.
-    async fn enqueue(&self, idx: usize, path: &str, w: Box<dyn PreparedWrite>, size: u64) {
+    async fn enqueue(
+        &self,
+        idx: usize,
+        path: &str,
+        w: Box<dyn PreparedWrite>,
+        size: u64,
+        backup: bool,
+    ) {
         let full = {
             let mut b = self.pending.lock().await;
-            b.items.push((idx, path.to_string(), w));
+            b.items.push((idx, path.to_string(), w, backup));
             b.bytes += size;
             let since = *b.since.get_or_insert_with(std::time::Instant::now);
             (b.items.len() >= BATCH_FILES || b.bytes >= BATCH_BYTES || since.elapsed() >= BATCH_AGE)
@@ -118,7 +157,7 @@ impl Shared {
                     let group: Vec<_> = items
                         .by_ref()
                         .take(self.opts.transfers.max(1))
-                        .map(|(idx, path, w)| self.commit_one(idx, path, w))
+                        .map(|(idx, path, w, backup)| self.commit_one(idx, path, w, backup))
                         .collect();
                     if group.is_empty() {
                         break;
@@ -127,7 +166,7 @@ impl Shared {
                 }
             }
             Err(e) => {
-                for (idx, path, w) in b.items {
+                for (idx, path, w, _) in b.items {
                     let _ = w.abort().await;
                     self.fail_commit(idx, &path, &e);
                 }
@@ -137,7 +176,12 @@ impl Shared {
 
     /// Renames one temporary over its target under the recovery layer; one that fails for good is removed and
     /// its file recorded as failed.
-    async fn commit_one(&self, idx: usize, path: String, w: Box<dyn PreparedWrite>) {
+    async fn commit_one(&self, idx: usize, path: String, w: Box<dyn PreparedWrite>, backup: bool) {
+        if backup && let Err(e) = with_recovery(self, || self.backup(&path)).await {
+            let _ = w.abort().await;
+            self.fail_commit(idx, &path, &e);
+            return;
+        }
         if let Err(e) = with_recovery(self, || w.commit()).await {
             let _ = w.abort().await;
             self.fail_commit(idx, &path, &e);
@@ -150,7 +194,7 @@ impl Shared {
         if commit {
             self.commit_batch(b).await;
         } else {
-            for (idx, path, w) in b.items {
+            for (idx, path, w, _) in b.items {
                 let _ = w.abort().await;
                 self.fail_commit(idx, &path, &Error::cancelled());
             }
@@ -221,6 +265,10 @@ async fn check_dest(sh: &Shared, a: &Action) -> Result<Proceed> {
     }
     let policy = sh.opts.dest_changed;
     match (policy, &live) {
+        (_, None) if a.op == Op::Delete => {
+            // Already gone: nothing was deleted.
+            Ok(Proceed::No(Done::Kept(None)))
+        }
         (_, None) => {
             // Edited by removal: writing the source version back loses nothing.
             Ok(Proceed::Yes)
@@ -357,11 +405,33 @@ async fn execute_inner(sh: &Shared, idx: usize, a: &Action) -> Result<Done> {
                 && d.kind != entry.kind
                 && (d.kind == EntryKind::Dir || entry.kind == EntryKind::Dir)
             {
-                sh.dst.delete(&a.path, d.kind).await?;
+                if d.kind == EntryKind::Dir {
+                    if sh.dst.stat(&a.path).await?.is_some_and(|l| l.kind == EntryKind::Dir)
+                        && !sh.dst.remove_empty_dir(&a.path).await?
+                    {
+                        return Err(Error::new(
+                            ErrorKind::Conflict,
+                            format!(
+                                "{} is a folder at the destination that still holds entries this run does not \
+                                 sync: not replaced",
+                                a.path
+                            ),
+                        )
+                        .with_path(a.path.as_str()));
+                    }
+                } else if sh.opts.backup_dir.is_some() {
+                    sh.backup(&a.path).await?;
+                } else {
+                    sh.dst.delete(&a.path, d.kind).await?;
+                }
             }
             match a.op {
                 Op::Copy => copy_file(sh, idx, a, entry).await,
                 Op::Symlink => {
+                    if a.dest.as_ref().is_some_and(|d| d.kind != EntryKind::Dir) {
+                        sh.backup(&a.path).await?;
+                    }
+                    sh.ensure_listed(sh.dst.temp_path(&a.path, entry)).await?;
                     sh.dst.create_symlink(&a.path, entry).await?;
                     Ok(Done::Written(entry.clone()))
                 }
@@ -386,7 +456,11 @@ async fn execute_inner(sh: &Shared, idx: usize, a: &Action) -> Result<Done> {
                 return Ok(d);
             }
             let kind = a.dest.as_ref().or(src_entry).map(|e| e.kind).unwrap_or(EntryKind::File);
-            sh.dst.delete(&a.path, kind).await?;
+            if kind != EntryKind::Dir && sh.opts.backup_dir.is_some() {
+                sh.backup(&a.path).await?;
+            } else {
+                sh.dst.delete(&a.path, kind).await?;
+            }
             Ok(Done::Deleted)
         }
         Op::Keep | Op::Skip => Ok(Done::Kept(a.dest.clone())),
@@ -402,8 +476,11 @@ enum Attempt {
 async fn copy_file(sh: &Shared, idx: usize, a: &Action, planned: &Entry) -> Result<Done> {
     let mut version = planned.clone();
     let retries = sh.opts.still_changing_retries;
+    // A replaced file goes to the backup folder just before the new one takes its name.
+    let backup = a.dest.as_ref().is_some_and(|d| d.kind != EntryKind::Dir);
     for attempt in 0..=retries {
-        match copy_once(sh, idx, &version).await? {
+        sh.ensure_listed(sh.dst.temp_path(&version.path, &version)).await?;
+        match copy_once(sh, idx, &version, backup).await? {
             Attempt::Copied(b3, sha) => {
                 let mut e = version;
                 e.hashes.set_blake3_raw(b3);
@@ -452,7 +529,7 @@ async fn source_stat(sh: &Shared, path: &str) -> Result<Option<Entry>> {
 }
 
 /// Copies one version of a file; reports a change of the source instead of committing it.
-async fn copy_once(sh: &Shared, idx: usize, version: &Entry) -> Result<Attempt> {
+async fn copy_once(sh: &Shared, idx: usize, version: &Entry, backup: bool) -> Result<Attempt> {
     let path = version.path.as_str();
     let mut sink = or_cancel(&sh.cancel, sh.dst.open_write(path, version)).await?;
     // A partial download from a remote source continues where it stopped: the bytes already here are hashed from
@@ -508,7 +585,8 @@ async fn copy_once(sh: &Shared, idx: usize, version: &Entry) -> Result<Attempt> 
             }
             // Complete and checked: it becomes visible once its batch is flushed.
             let ready = or_cancel(&sh.cancel, sink.prepare(&done, verify)).await?;
-            sh.enqueue(idx, path, ready, version.size).await;
+            sh.enqueue(idx, path, ready, version.size, backup && sh.opts.backup_dir.is_some())
+                .await;
             Ok(Attempt::Copied(b3, sha))
         }
         Ok(None) => {

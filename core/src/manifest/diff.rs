@@ -1,10 +1,11 @@
 //! Change detection: a source manifest against a destination manifest -> [`Plan`].
 
+use super::filter::Filter;
 use super::plan::{Action, CompareMode, DestChangedPolicy, Op, Plan, Reason};
 use super::{Entry, EntryKind, Manifest, SCHEMA_VERSION};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::report::{ErrorAction, FileError};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use unicode_normalization::UnicodeNormalization;
 
 /// What a destination can hold, for name checks at plan time.
@@ -55,9 +56,12 @@ pub struct DiffOptions {
     pub rules: NameRules,
     /// List identical entries as `keep` actions (for the combined report).
     pub list_identical: bool,
-    /// The manifest syncwright wrote at the destination last time, when the destination was rescanned:
-    /// live entries that differ from it are `dest_changed`.
-    pub stored: Option<Manifest>,
+    /// Destination paths whose live entry differs from what syncwright recorded there (edited or removed behind
+    /// its back): their actions get the reason `dest_changed`.
+    pub changed: HashSet<String>,
+    /// The run's filters, when destination entries they exclude are protected from mirror deletes (all but
+    /// `delete_excluded` runs).
+    pub protect: Option<Filter>,
     /// What to do with `dest_changed` entries.
     pub dest_changed: DestChangedPolicy,
 }
@@ -197,21 +201,6 @@ fn collision(p: &str, with: &[&str]) -> FileError {
     FileError::new(ErrorAction::Plan, p, &err)
 }
 
-/// Whether the live destination entry differs from the one syncwright recorded.
-fn dest_changed(
-    path: &str,
-    live: Option<&Entry>,
-    stored: Option<&Manifest>,
-    precision_ns: i64,
-) -> bool {
-    let Some(stored) = stored else { return false };
-    match (live, stored.get(path)) {
-        (None, None) => false,
-        (Some(l), Some(s)) => !l.same_at_dest(s, precision_ns),
-        _ => true,
-    }
-}
-
 /// Computes the plan that makes `dst` hold what `src` holds.
 pub fn diff(src: &Manifest, dst: &Manifest, o: &DiffOptions) -> Plan {
     let mut d = Differ::new(src, o);
@@ -234,6 +223,12 @@ pub struct Differ<'a> {
     src_keys: Option<HashMap<String, &'a str>>,
     /// Source paths found to collide with a different destination name.
     late_bad: Vec<(String, String)>,
+    /// Source files and links that replace a folder at the destination -> how many entries that folder holds.
+    replaced: BTreeMap<String, u64>,
+    /// The last destination folder checked for a replacing source entry above it, and what was found.
+    last_parent: Option<(String, Option<String>)>,
+    /// Files and links at the destination.
+    dest_files: u64,
 }
 
 impl<'a> Differ<'a> {
@@ -251,7 +246,37 @@ impl<'a> Differ<'a> {
             bad: name_errors(src, &o.rules),
             src_keys,
             late_bad: Vec::new(),
+            replaced: BTreeMap::new(),
+            last_parent: None,
+            dest_files: 0,
         }
+    }
+
+    /// The nearest folder above `path` that is a file or link at the source (so the destination's folder there
+    /// is replaced), if any.
+    fn replacing_ancestor(&mut self, path: &str) -> Option<String> {
+        let parent = path.rsplit_once('/')?.0;
+        if let Some((p, found)) = &self.last_parent
+            && p == parent
+        {
+            return found.clone();
+        }
+        let s = &self.src.entries;
+        let mut found = None;
+        let mut p = parent;
+        loop {
+            if let Ok(i) = s.binary_search_by(|e| e.path.as_str().cmp(p))
+                && s[i].kind != EntryKind::Dir
+            {
+                found = Some(p.to_string());
+            }
+            match p.rsplit_once('/') {
+                Some((up, _)) => p = up,
+                None => break,
+            }
+        }
+        self.last_parent = Some((parent.to_string(), found.clone()));
+        found
     }
 
     /// The next destination entry.
@@ -262,6 +287,9 @@ impl<'a> Differ<'a> {
         {
             self.late_bad.push((p.to_string(), d.path.clone()));
         }
+        if d.kind != EntryKind::Dir {
+            self.dest_files += 1;
+        }
         let s = &self.src.entries;
         while self.next < s.len() && s[self.next].path < d.path {
             self.next += 1;
@@ -270,9 +298,76 @@ impl<'a> Differ<'a> {
         if self.next < s.len() && s[self.next].path == d.path {
             self.next += 1;
             self.emit(Some(&s[self.next - 1]), Some(d));
+        } else if let Some(a) = self.replacing_ancestor(&d.path) {
+            // Inside a folder the source has as a file or link: it goes with its folder (mirror mode only).
+            *self.replaced.entry(a).or_default() += 1;
+            let op = if self.o.delete { Op::Delete } else { Op::Keep };
+            let reason = if self.o.delete { Reason::TypeChanged } else { Reason::MissingAtSource };
+            let mut a = action(op, reason, d, d);
+            a.entry = Some(d.clone());
+            self.plan.actions.push(a);
         } else {
             self.emit(None, Some(d));
         }
+    }
+
+    /// Settles the folders the source replaces with a file or link: in mirror mode the action replacing each
+    /// is marked `type_changed` (its entries are deleted first); without it, replacing would delete a folder's
+    /// content, so the path is a `conflict` error and everything stays.
+    fn settle_replacements(&mut self) {
+        let replaced = std::mem::take(&mut self.replaced);
+        let mut inactive: Vec<&str> = Vec::new();
+        for (a, n) in &replaced {
+            let acts = &mut self.plan.actions;
+            let Ok(i) = acts.binary_search_by(|x| x.path.as_str().cmp(a)) else {
+                inactive.push(a);
+                continue;
+            };
+            if !matches!(acts[i].op, Op::Copy | Op::Symlink) {
+                inactive.push(a);
+                continue;
+            }
+            if self.o.delete {
+                let x = &mut acts[i];
+                x.reason = Reason::TypeChanged;
+                let mtime = x.entry.as_ref().map_or(0, |e| e.mtime_ns);
+                x.dest = Some(Entry {
+                    path: a.clone(),
+                    kind: EntryKind::Dir,
+                    size: 0,
+                    mtime_ns: mtime,
+                    mode: 0o755,
+                    target: None,
+                    hashes: Default::default(),
+                });
+            } else {
+                acts.remove(i);
+                let e = Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "{a} is a folder at the destination ({n} entries) and a file or link at the source: \
+                         replacing it deletes the folder's content, which needs delete (mirror mode)"
+                    ),
+                )
+                .with_path(a.as_str());
+                self.plan.errors.push(FileError::new(ErrorAction::Copy, a.as_str(), &e));
+            }
+        }
+        if !inactive.is_empty() {
+            // The replacing entry is not written this run (busy, say): its folder's entries stay.
+            for x in self.plan.actions.iter_mut() {
+                if x.op == Op::Delete
+                    && x.reason == Reason::TypeChanged
+                    && inactive
+                        .iter()
+                        .any(|a| x.path.strip_prefix(a).is_some_and(|r| r.starts_with('/')))
+                {
+                    x.op = Op::Keep;
+                    x.reason = Reason::MissingAtSource;
+                }
+            }
+        }
+        self.plan.errors.sort_by(|a, b| a.path.cmp(&b.path));
     }
 
     /// The plan, once every destination entry was pushed.
@@ -291,7 +386,11 @@ impl<'a> Differ<'a> {
             }
             self.plan.errors.sort_by(|a, b| a.path.cmp(&b.path));
         }
+        if !self.replaced.is_empty() {
+            self.settle_replacements();
+        }
         self.plan.totals.identical = self.identical;
+        self.plan.totals.dest_files = self.dest_files;
         self.plan.recount();
         self.plan
     }
@@ -316,8 +415,31 @@ impl<'a> Differ<'a> {
                     return;
                 }
             },
-            (None, Some(_)) => {
-                let op = if o.delete { Op::Delete } else { Op::Keep };
+            (None, Some(de)) => {
+                if de.kind != EntryKind::Dir && source_has_children(self.src, &de.path) {
+                    // A file or link where the source has a folder: replaced by the folder (before the folder's
+                    // files are copied), as any overwrite.
+                    let dir = Entry {
+                        path: de.path.clone(),
+                        kind: EntryKind::Dir,
+                        size: 0,
+                        mtime_ns: de.mtime_ns,
+                        mode: 0o755,
+                        target: None,
+                        hashes: Default::default(),
+                    };
+                    let mut a = action(Op::Mkdir, Reason::TypeChanged, &dir, de);
+                    if o.changed.contains(&de.path) {
+                        a.reason = Reason::DestChanged;
+                    }
+                    plan.actions.push(a);
+                    return;
+                }
+                let protected = o
+                    .protect
+                    .as_ref()
+                    .is_some_and(|f| f.excludes(&de.path, de.kind == EntryKind::Dir));
+                let op = if o.delete && !protected { Op::Delete } else { Op::Keep };
                 (op, Reason::MissingAtSource)
             }
             (None, None) => return,
@@ -329,7 +451,7 @@ impl<'a> Differ<'a> {
         let (mut op, mut reason) =
             if busy && op != Op::Keep { (Op::Skip, Reason::Busy) } else { (op, reason) };
         if matches!(op, Op::Copy | Op::Symlink | Op::Mkdir | Op::Delete | Op::SetMeta)
-            && dest_changed(path, de, o.stored.as_ref(), o.dest_precision_ns)
+            && o.changed.contains(path)
         {
             reason = Reason::DestChanged;
             if o.dest_changed == DestChangedPolicy::Skip {
@@ -348,6 +470,14 @@ impl<'a> Differ<'a> {
         }
         plan.actions.push(a);
     }
+}
+
+/// Whether `src` has entries below `path` (so `path` is a folder there).
+fn source_has_children(src: &Manifest, path: &str) -> bool {
+    let prefix = format!("{path}/");
+    let s = &src.entries;
+    let i = s.partition_point(|e| e.path.as_str() < prefix.as_str());
+    s.get(i).is_some_and(|e| e.path.starts_with(&prefix))
 }
 
 fn action(op: Op, reason: Reason, entry: &Entry, dest: &Entry) -> Action {
@@ -505,17 +635,14 @@ mod tests {
     fn dest_changed_follows_the_policy() {
         let src = m(vec![f("a", 1, 5), f("b", 1, 5)]);
         let live = m(vec![f("a", 9, 9), f("b", 1, 1)]);
-        let stored = m(vec![f("a", 1, 1), f("b", 1, 1)]);
+        let changed: HashSet<String> = ["a".to_string()].into();
         for (pol, op) in [
             (DestChangedPolicy::Overwrite, Op::Copy),
             (DestChangedPolicy::Skip, Op::Skip),
             (DestChangedPolicy::KeepBoth, Op::Copy),
         ] {
-            let o = DiffOptions {
-                stored: Some(stored.clone()),
-                dest_changed: pol,
-                ..Default::default()
-            };
+            let o =
+                DiffOptions { changed: changed.clone(), dest_changed: pol, ..Default::default() };
             assert_eq!(
                 ops(&diff(&src, &live, &o)),
                 vec![("a".into(), op, Reason::DestChanged), ("b".into(), Op::Copy, Reason::Newer)]

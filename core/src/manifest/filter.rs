@@ -97,6 +97,19 @@ impl Filter {
         !(Self::any(&self.exclude_dir_name, name) || Self::any(&self.exclude_dir_path, path))
     }
 
+    /// Whether a walk leaves out the entry at `path` (of kind `dir` or not): one of its folders is not entered,
+    /// or it is not kept. Destination entries the filters exclude are protected from mirror deletes.
+    pub fn excludes(&self, path: &str, dir: bool) -> bool {
+        let mut p = path;
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if !self.enter_dir(parent) {
+                return true;
+            }
+            p = parent;
+        }
+        (dir && !self.enter_dir(path)) || !self.keep(path)
+    }
+
     /// Whether the file, symlink or empty directory at `path` is part of the tree.
     pub fn keep(&self, path: &str) -> bool {
         if is_own_path(path) {
@@ -113,14 +126,14 @@ impl Filter {
     }
 }
 
-/// True for syncwright's own state folder at the root and for its temporary files anywhere.
+/// True for syncwright's own state folder at the root and what is below it. (Temporaries are not told by name
+/// alone: a name of their form is a user's file unless a run marker lists it.)
 pub fn is_own_path(path: &str) -> bool {
-    path == STATE_DIR
-        || path.starts_with(".syncwright/")
-        || is_temp_name(path.rsplit('/').next().unwrap_or(path))
+    path == STATE_DIR || path.starts_with(".syncwright/")
 }
 
-/// True when `name` is a syncwright temporary file name (`.<name>.swtmp-<16 hex>`).
+/// True when `name` has the form of a syncwright temporary file name (`.<name>.swtmp-<16 hex>`); whether it is
+/// one is for the run markers to say.
 pub fn is_temp_name(name: &str) -> bool {
     temp_fingerprint(name).is_some()
 }
@@ -169,8 +182,22 @@ mod tests {
     fn own_files_are_never_part_of_a_tree() {
         let x = f(&[], &[]);
         assert!(!x.enter_dir(".syncwright") && !x.keep(".syncwright/manifests/default.json"));
-        assert!(!x.keep("a/.b.png.swtmp-0123456789abcdef"));
-        assert!(x.keep("a/.b.png.swtmp-nothex") && x.keep("a/b.swtmp-0123456789abcdef"));
+        // Names of a temporary's form are ordinary names to the filters (the run markers say which are ours).
+        assert!(x.keep("a/.b.png.swtmp-0123456789abcdef"));
+        assert!(
+            is_temp_name(".b.png.swtmp-0123456789abcdef") && !is_temp_name(".b.png.swtmp-nothex")
+        );
+        assert!(x.enter_dir("sub/.syncwright") && x.keep("sub/.syncwright"));
+    }
+
+    #[test]
+    fn excludes_follow_the_walk() {
+        let x = f(&[], &["models/", "*.tmp", "logs/**"]);
+        assert!(x.excludes("models", true) && x.excludes("models/a/b", false));
+        assert!(!x.excludes("models", false), "a file named models is not a folder");
+        assert!(x.excludes("a/b.tmp", false) && x.excludes("logs/x", false));
+        assert!(!x.excludes("a/b.png", false) && !x.excludes("x/models2/a", false));
+        assert!(x.excludes(".syncwright/manifests/a.json", false));
     }
 
     #[test]

@@ -64,7 +64,8 @@ pub enum Reason {
     Older,
     /// Same size, different content hash (or a different link target).
     ContentMismatch,
-    /// A file became a directory or link, or the other way.
+    /// A file became a directory or link, or the other way: the destination's entry is replaced (a folder's
+    /// entries are deleted with it, in mirror mode only).
     TypeChanged,
     /// Same content, different permission bits.
     ModeChanged,
@@ -143,6 +144,9 @@ pub struct PlanTotals {
     pub skipped: u64,
     /// Entries that cannot be synced (name collisions, limits).
     pub errors: u64,
+    /// Files and links at the destination as the plan saw it (the base of the default delete cap).
+    #[serde(default)]
+    pub dest_files: u64,
 }
 
 /// The plan of a sync.
@@ -167,6 +171,7 @@ impl Plan {
             self.actions.iter().filter(|a| a.reason == Reason::Identical).count() as u64;
         let mut t = PlanTotals {
             identical: self.totals.identical.max(identical_listed),
+            dest_files: self.totals.dest_files,
             ..Default::default()
         };
         for a in &self.actions {

@@ -2,7 +2,7 @@
 //! special files skipped unopened, non-UTF-8 names reported and skipped, and hashing on all cores with the hash
 //! cache of the embedded store.
 
-use super::filter::{Filter, temp_fingerprint};
+use super::filter::Filter;
 use super::hash::{HashAlgo, hash_file};
 use super::walk::{self, Child, Followed, Kind, Tree};
 use super::{Entry, EntryKind, Manifest};
@@ -49,6 +49,9 @@ pub struct ScanOptions {
     pub counters: Option<Arc<ScanCounters>>,
     /// Set to stop the scan early (it then fails with `cancelled`).
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Names the tree cannot sync (not UTF-8, a `.syncwright` at the root that is not a folder) are errors, not
+    /// warnings: set for sources, whose files the user expects at the destination.
+    pub strict: bool,
 }
 
 /// Live counters of a scan.
@@ -60,7 +63,7 @@ pub struct ScanCounters {
     pub hashed: AtomicU64,
 }
 
-/// A syncwright temporary file found in the tree.
+/// A file of a syncwright temporary's name found in the tree (a temporary when a run marker lists it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TempFile {
     /// Relative path of the temporary.
@@ -82,7 +85,8 @@ pub struct ScanOutcome {
     pub warnings: Vec<Warning>,
     /// Entries that could not be read.
     pub errors: Vec<FileError>,
-    /// syncwright temporaries found (never part of the manifest).
+    /// Files with the names of syncwright temporaries. A scan lists them as entries too; the run takes those its
+    /// run markers list out of the tree (see `engine::run`).
     pub temporaries: Vec<TempFile>,
 }
 
@@ -157,10 +161,7 @@ impl Tree for LocalTree {
                 ));
                 continue;
             };
-            // Temporaries are told by name; their type is read when they are looked at.
-            let kind = if temp_fingerprint(&name).is_some() {
-                Kind::File
-            } else {
+            let kind = {
                 match de.file_type() {
                     Ok(ft) if ft.is_dir() => Kind::Dir,
                     Ok(ft) if ft.is_file() => Kind::File,

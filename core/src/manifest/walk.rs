@@ -2,7 +2,7 @@
 //! temporaries and state, symlink modes with loop detection, special files, empty folders and parallel descent
 //! are decided here; a [`Tree`] only lists, stats and follows.
 
-use super::filter::{is_own_path, temp_fingerprint};
+use super::filter::{STATE_DIR, temp_fingerprint};
 use super::scan::{Part, ScanOptions, TempFile};
 use super::{Entry, EntryKind};
 use crate::error::{Error, Result};
@@ -106,6 +106,11 @@ pub(crate) fn finish(mut part: Part, opts: &ScanOptions) -> Result<Part> {
     Ok(part)
 }
 
+/// The error of a source entry that cannot be synced (a name that is not UTF-8, a reserved name).
+fn unsyncable(path: &str, message: &str) -> FileError {
+    FileError::new(ErrorAction::Scan, path, &Error::invalid(message.to_string()))
+}
+
 fn join(rel: &str, name: &str) -> String {
     if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") }
 }
@@ -141,6 +146,7 @@ impl<T: Tree> Walker<'_, T> {
         if stopped(self.opts) {
             return part;
         }
+        let warned = part.warnings.len();
         let children = match self.tree.list(rel, dir, &mut part) {
             Ok(c) => c,
             Err(e) => {
@@ -148,24 +154,46 @@ impl<T: Tree> Walker<'_, T> {
                 return part;
             }
         };
+        if self.opts.strict {
+            // A source's names that cannot be synced are errors: the user has a file that was not copied.
+            let (bad, keep): (Vec<Warning>, Vec<Warning>) =
+                part.warnings.drain(warned..).partition(|w| w.reason == WarningReason::NonUtf8Name);
+            part.warnings.extend(keep);
+            for w in bad {
+                part.errors.push(unsyncable(&w.path, &w.message));
+            }
+        }
         let here = ancestors.last().expect("the walk starts with the root's id");
         let mut subdirs: Vec<Pending<T>> = Vec::new();
         for c in children {
             let child = join(rel, &c.name);
             let at = self.tree.join(dir, &c.name);
-            if let Some(fp) = temp_fingerprint(&c.name) {
-                if let Some((size, mtime_ns)) = self.tree.temp_stat(&at, &c.meta) {
-                    part.temps.push(TempFile {
-                        path: child,
-                        fingerprint: fp.to_string(),
-                        size,
-                        mtime_ns,
-                    });
+            if child == STATE_DIR {
+                // syncwright's own folder (a destination used as a source has one); anything else by that name
+                // cannot be synced, since every destination keeps its state there.
+                if c.kind != Kind::Dir && self.opts.strict {
+                    part.errors.push(unsyncable(
+                        &child,
+                        &format!(
+                            "{child} at the root is not a folder: the name is syncwright's own state folder at \
+                             every destination, so it cannot be synced; rename it"
+                        ),
+                    ));
                 }
                 continue;
             }
-            if is_own_path(&child) {
-                continue;
+            // A name of a temporary's form is a candidate: the run decides by the run markers whether it is one
+            // (listed) or a user's file (not listed), so it is also walked as a normal entry.
+            if let Some(fp) = temp_fingerprint(&c.name)
+                && c.kind == Kind::File
+                && let Some((size, mtime_ns)) = self.tree.temp_stat(&at, &c.meta)
+            {
+                part.temps.push(TempFile {
+                    path: child.clone(),
+                    fingerprint: fp.to_string(),
+                    size,
+                    mtime_ns,
+                });
             }
             match c.kind {
                 Kind::Dir => {
@@ -247,6 +275,10 @@ impl<T: Tree> Walker<'_, T> {
                 }
                 match self.tree.link(&child, &at, meta) {
                     Ok(Some(e)) => self.push(part, e),
+                    Ok(None) if self.opts.strict => part.errors.push(unsyncable(
+                        &child,
+                        &format!("the link target of {child} is not valid UTF-8: not synced"),
+                    )),
                     Ok(None) => part.warnings.push(Warning::new(
                         child.clone(),
                         WarningReason::NonUtf8Name,

@@ -209,9 +209,20 @@ struct SyncArgs {
     /// Mirror: delete destination files the source does not have (never after an error).
     #[arg(long)]
     delete: bool,
-    /// With --delete: refuse all deletes when more than N are planned.
+    /// With --delete: refuse all deletes when more than N are planned (without it, deletes of more than half
+    /// of the destination's files are refused).
     #[arg(long, value_name = "N")]
     max_delete: Option<u64>,
+    /// With --delete: also delete destination files the filters exclude (otherwise they are protected).
+    #[arg(long)]
+    delete_excluded: bool,
+    /// With --delete: allow deletes when the source is empty (to empty the destination on purpose).
+    #[arg(long)]
+    allow_empty_source: bool,
+    /// Move files the run deletes or overwrites into DIR (absolute, or relative to the destination, where it
+    /// must be excluded) instead of losing them.
+    #[arg(long, value_name = "DIR")]
+    backup_dir: Option<String>,
     /// Compare by SHA-256 of the content instead of size and mtime.
     #[arg(short = 'c', long, conflicts_with = "size_only")]
     checksum: bool,
@@ -233,9 +244,13 @@ struct SyncArgs {
     /// What to do with destination files edited since syncwright wrote them.
     #[arg(long, value_enum, default_value_t = OnDestChanged::Overwrite)]
     dest_changed: OnDestChanged,
-    /// Scan the destination instead of trusting the manifest syncwright keeps there.
-    #[arg(long)]
+    /// Ignore the manifest syncwright keeps at the destination (its hashes and recorded versions).
+    #[arg(long, conflicts_with = "trust_dest_manifest")]
     rescan_dest: bool,
+    /// Plan against the destination's manifest without listing the destination: only for destinations nothing
+    /// but syncwright writes (changes made there are not seen).
+    #[arg(long)]
+    trust_dest_manifest: bool,
     /// Snapshot name (the destination manifest is .syncwright/manifests/NAME.json).
     #[arg(long, default_value = "default")]
     name: String,
@@ -348,6 +363,9 @@ impl SyncArgs {
             min_age_secs: self.min_age.unwrap_or(0.0),
             delete: self.delete,
             max_delete: self.max_delete,
+            delete_excluded: self.delete_excluded,
+            allow_empty_source: self.allow_empty_source,
+            backup_dir: self.backup_dir.clone(),
             dry_run,
             transfers: self.transfers,
             verify: self.verify,
@@ -358,6 +376,7 @@ impl SyncArgs {
                 OnDestChanged::KeepBoth => DestChangedPolicy::KeepBoth,
             },
             rescan_dest: self.rescan_dest,
+            trust_dest_manifest: self.trust_dest_manifest,
             commit_manifest: !self.no_commit_manifest,
             remote: self.remote.options(),
             ..SyncOptions::default()

@@ -444,10 +444,9 @@ impl S3Backend {
         let fail = |e: Error| FileError::new(ErrorAction::Scan, &rel, &e);
         let conn = self.conn().map_err(fail)?;
         let Some(algo) = hash else {
-            return match self.head(&meta.location, &rel).await.map_err(fail)? {
-                Some(r) => Ok(Some(entry_from(&rel, r.meta.size, lm, &r.attributes))),
-                None => Ok(None),
-            };
+            // A listing is what LIST gives (a request per 1,000 keys), never a HEAD per object: size and upload
+            // time; the manifest supplies mtime and mode for the objects it recorded.
+            return Ok(Some(Entry::file(&rel, meta.size, lm, 0o644)));
         };
         let r = match conn.store.get(&meta.location).await {
             Ok(r) => r,
@@ -532,6 +531,17 @@ impl Backend for S3Backend {
 
     fn wants_sha256(&self) -> bool {
         true
+    }
+
+    fn listing_has_metadata(&self) -> bool {
+        false
+    }
+
+    fn root_id(&self) -> Option<super::RootId> {
+        Some(super::RootId {
+            service: format!("s3://{}", self.loc.bucket),
+            path: format!("/{}", self.base.trim_matches('/')),
+        })
     }
 
     async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome> {

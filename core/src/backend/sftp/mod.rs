@@ -459,6 +459,79 @@ impl Backend for SftpBackend {
         NameRules::default()
     }
 
+    fn temp_path(&self, path: &str, version: &Entry) -> Option<String> {
+        let fp = crate::manifest::hash::version_fingerprint(path, version.size, version.mtime_ns);
+        Some(super::local::temp_name_for(path, &fp))
+    }
+
+    fn root_id(&self) -> Option<super::RootId> {
+        let l = &self.inner.loc;
+        Some(super::RootId {
+            service: format!("sftp://{}@{}:{}", l.user, l.host, l.port),
+            path: l.path.trim_end_matches('/').to_string(),
+        })
+    }
+
+    fn supports_backup(&self) -> bool {
+        true
+    }
+
+    async fn backup(&self, path: &str, backup_dir: &str) -> Result<String> {
+        let inner = &self.inner;
+        let from = inner.checked_abs(path)?;
+        let base = if backup_dir.starts_with('/') {
+            backup_dir.trim_end_matches('/').to_string()
+        } else {
+            inner.abs(backup_dir.trim_end_matches('/'))
+        };
+        let target = format!("{base}/{path}");
+        blocking(|| {
+            // The folders of the backup path, created one at a time.
+            let parent = target.rsplit_once('/').map(|(p, _)| p).unwrap_or("/");
+            let mut at = String::new();
+            for c in parent.split('/').filter(|c| !c.is_empty()) {
+                at.push('/');
+                at.push_str(c);
+                if !inner.lstat_abs_is_dir(&at) {
+                    let r = inner.pool.with("cannot create the backup folder", path, |c| {
+                        c.sftp.mkdir(Path::new(&at), 0o755)
+                    });
+                    if r.is_err() && !inner.lstat_abs_is_dir(&at) {
+                        return Err(r.unwrap_err());
+                    }
+                }
+            }
+            let free = |p: &str| {
+                inner.pool.with("cannot stat", path, |c| c.sftp.lstat(Path::new(p))).is_err()
+            };
+            let to = if free(&target) {
+                target.clone()
+            } else {
+                (1u64..).map(|n| format!("{target}.~{n}~")).find(|p| free(p)).expect("a free name")
+            };
+            inner.pool.with("cannot move to the backup folder", path, |c| {
+                c.sftp.rename(Path::new(&from), Path::new(&to), Some(ssh2::RenameFlags::empty()))
+            })?;
+            inner.renamed.store(true, Ordering::Relaxed);
+            Ok(to)
+        })
+    }
+
+    async fn list_state(&self, dir: &str) -> Result<Vec<String>> {
+        let abs = self.inner.abs(&Inner::state_rel(dir)?);
+        blocking(|| {
+            match self.inner.pool.with("cannot list", dir, |c| c.sftp.readdir(Path::new(&abs))) {
+                Ok(list) => Ok(list
+                    .into_iter()
+                    .filter(|(_, st)| st.file_type().is_file())
+                    .filter_map(|(p, _)| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+                    .collect()),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
     fn mtime_precision_ns(&self) -> i64 {
         1_000_000_000
     }
@@ -622,7 +695,10 @@ impl Backend for SftpBackend {
         blocking(|| {
             let inner = &self.inner;
             inner.check_parents(path)?;
-            let tmp = super::local::temp_name_for(path, &format!("{:016x}", fastrand::u64(..)));
+            // The version's temporary name, as the run marker lists it.
+            let fp = crate::manifest::hash::version_fingerprint(path, entry.size, entry.mtime_ns);
+            let tmp = super::local::temp_name_for(path, &fp);
+            let _ = inner.unlink(&tmp);
             let abs_tmp = inner.abs(&tmp);
             // OpenSSH's server takes SSH_FXP_SYMLINK's arguments in the reverse order of the draft, and libssh2
             // sends them in the draft's: ssh2's `symlink(path, target)` makes `target` a link to `path` there.
