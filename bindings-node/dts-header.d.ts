@@ -75,8 +75,14 @@ export interface SyncOptionsFields {
   min_age_secs?: number
   /** Mirror mode: delete at the destination what the source does not have (never after an error). Default false. */
   delete?: boolean
-  /** Refuse all deletes when more than this many are planned. Default: no limit. */
+  /** Refuse all deletes when more than this many are planned. Default: deletes of more than half of the destination's files are refused. */
   max_delete?: number | null
+  /** Mirror mode also deletes destination entries the filters exclude (otherwise they are protected). Default false. */
+  delete_excluded?: boolean
+  /** Allow mirror deletes when the source root is empty (otherwise refused: an unmounted disk must not empty the mirror). Default false. */
+  allow_empty_source?: boolean
+  /** Move files the run deletes or overwrites here (same relative path, `.~N~` when taken): absolute, or relative to the destination (then excluded by the filters). Local and SFTP destinations. Default: none. */
+  backup_dir?: string | null
   /** Plan only; write nothing (the report carries the plan). Default false. */
   dry_run?: boolean
   /** Files copied at once (1 to 256). Default 4. */
@@ -87,8 +93,10 @@ export interface SyncOptionsFields {
   bwlimit?: number | null
   /** What to do with destination files edited since syncwright wrote them. Default `'overwrite'`. */
   dest_changed?: 'overwrite' | 'skip' | 'keep_both'
-  /** Scan the destination instead of trusting the manifest syncwright wrote there. Default false. */
+  /** Ignore the manifest syncwright wrote at the destination (its hashes and recorded versions). Default false. */
   rescan_dest?: boolean
+  /** Plan against the destination manifest without listing the destination (only for destinations nothing but syncwright writes). Default false. */
+  trust_dest_manifest?: boolean
   /** Bytes read and written per step, 4 KiB to 64 MiB (cancel takes effect within one chunk). Default 1 MiB. */
   chunk_size?: number
   /** Further attempts at a file that changed while being copied, before it is skipped. Default 2. */
@@ -242,6 +250,7 @@ export interface Warning {
     | 'dest_changed'
     | 'deletes_skipped'
     | 'temporary_swept'
+    | 'backed_up'
     | 'remote_unreachable'
     | 'manifest_not_committed'
     | 'host_key_not_checked'

@@ -376,7 +376,8 @@ fn push_dry_run_run_no_change_pull_back_and_mirror_deletes() {
     assert_eq!(e.mode, mode);
     assert!(rt.block_on(s3.stat("nope")).unwrap().is_none());
 
-    // No change: the run marker and the manifest are read, nothing else (no LIST, no request per object).
+    // No change: the run marker and the manifest are read and the objects listed (one LIST per 1,000 keys),
+    // nothing else: no HEAD or GET per object, nothing written.
     env.proxy.take();
     let r = env.push(env.opts());
     assert_eq!((r.status, r.stats.created, r.stats.unchanged), (Status::Completed, 0, 4), "{r:?}");
@@ -386,8 +387,20 @@ fn push_dry_run_run_no_change_pull_back_and_mirror_deletes() {
         .filter(|s| s.method == "GET" && s.target.ends_with("/assets/manifests/nightly.json"))
         .count();
     assert_eq!(manifest_gets, 1, "{seen:#?}");
-    assert_eq!(seen.len(), 2, "one GET of the manifest and one of the run marker: {seen:#?}");
+    let lists =
+        seen.iter().filter(|s| s.method == "GET" && s.target.contains("list-type=2")).count();
+    assert_eq!(lists, 1, "{seen:#?}");
+    assert_eq!(seen.len(), 3, "the run marker, the manifest and one LIST: {seen:#?}");
     assert!(seen.iter().all(|s| s.method == "GET" && !s.target.contains("/nightly/")), "{seen:#?}");
+    // An object removed behind syncwright's back is seen and uploaded again.
+    rt.block_on(s3.delete("three.json", syncwright::manifest::EntryKind::File)).unwrap();
+    let r = env.push(env.opts());
+    assert_eq!((r.status, r.stats.created, r.stats.unchanged), (Status::Completed, 1, 3), "{r:?}");
+    // Trusting the manifest: the two GETs alone (for destinations nothing else writes).
+    env.proxy.take();
+    let r = env.push(SyncOptions { trust_dest_manifest: true, ..env.opts() });
+    assert_eq!((r.status, r.stats.created, r.stats.unchanged), (Status::Completed, 0, 4), "{r:?}");
+    assert_eq!(env.proxy.take().len(), 2);
 
     // Pull back, byte for byte, mtimes kept.
     let back = env.dir.path().join("back");

@@ -253,9 +253,11 @@ class Engine:
 
     Sync options are keyword arguments with the names of the canonical options: ``name``, ``compare``
     (``"size_mtime"``, ``"checksum"``, ``"size_only"``), ``modify_window_ms``, ``include``, ``exclude`` (glob
-    lists), ``links`` (``"preserve"``, ``"follow"``, ``"skip"``), ``min_age_secs``, ``delete``, ``max_delete``,
-    ``dry_run``, ``transfers``, ``verify``, ``bwlimit`` (bytes per second), ``dest_changed`` (``"overwrite"``,
-    ``"skip"``, ``"keep_both"``), ``rescan_dest``, ``chunk_size``, ``still_changing_retries``,
+    lists), ``links`` (``"preserve"``, ``"follow"``, ``"skip"``), ``min_age_secs``, ``delete``, ``max_delete``
+    (default: deletes of more than half of the destination's files are refused), ``delete_excluded``,
+    ``allow_empty_source``, ``backup_dir`` (deleted and overwritten files are moved there), ``dry_run``, ``transfers``, ``verify``, ``bwlimit`` (bytes per second), ``dest_changed`` (``"overwrite"``,
+    ``"skip"``, ``"keep_both"``), ``rescan_dest``, ``trust_dest_manifest`` (plan against the destination
+    manifest without listing the destination), ``chunk_size``, ``still_changing_retries``,
     ``progress_interval_ms``, ``list_identical``, ``scan_threads``, ``max_attempts`` (of the whole run),
     ``retry`` (policies by error category),
     ``breaker`` (circuit breakers of remote targets), ``commit_manifest`` (replace the destination manifest after

@@ -645,6 +645,15 @@ async fn run_inner(
         }
         Err(e) => return Err(e),
     };
+    // A source entry that could not be read (its content hashed, say) is reported once, by the scan: it is not
+    // copied too (which would fail again).
+    let unreadable: HashSet<&str> = src_scan.errors.iter().map(|e| e.path.as_str()).collect();
+    if !unreadable.is_empty() {
+        plan.actions.retain(|a| {
+            !(matches!(a.op, Op::Copy | Op::Symlink | Op::SetMeta | Op::Mkdir)
+                && unreadable.contains(a.path.as_str()))
+        });
+    }
     // A user's file where a copy's temporary would go (a name of the temporary's form that no marker lists) is
     // never overwritten or resumed: that copy is a conflict.
     let mut temps: Vec<String> = Vec::new();

@@ -501,6 +501,17 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             for w in &report.warnings {
                 eprintln!("syncwright: warning: {}", w.message);
             }
+            // What the run would refuse or could not read (the plan's own errors are printed with it).
+            let run_errors: Vec<_> = report
+                .errors
+                .iter()
+                .filter(|e| report.plan.as_ref().is_none_or(|p| !p.errors.contains(e)))
+                .collect();
+            for e in &run_errors {
+                let p = if e.path.is_empty() { String::new() } else { format!("{}: ", e.path) };
+                eprintln!("syncwright: error: {p}{} ({})", e.error, e.kind);
+            }
+            let failed = !run_errors.is_empty();
             let plan = match (report.plan, report.fatal) {
                 (Some(p), _) => p,
                 (None, Some(f)) => return Err(Error::new(f.kind, f.error)),
@@ -512,7 +523,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 print!("{}", plan.combined());
                 print_plan_totals(&plan);
             }
-            Ok(ExitCode::from(if plan.errors.is_empty() { 0 } else { 3 }))
+            Ok(ExitCode::from(if plan.errors.is_empty() && !failed { 0 } else { 3 }))
         }
         Cmd::Sync { src, dst, dry_run, json, no_progress, sync } => {
             let engine = engine(cli.state_dir)?;

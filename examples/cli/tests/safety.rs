@@ -245,6 +245,17 @@ fn the_destination_is_always_listed() {
     let r = s.sync_ok(&["S", "D", "-c"]);
     assert_eq!(r["stats"]["updated"], 1, "{r}");
     assert_eq!(s.read("D/a"), b"aaaa");
+    // An update at the source is not taken for an edit at the destination; an edit there is.
+    s.put("S/d/b", b"bbbb, longer");
+    let r = s.sync_ok(&["S", "D"]);
+    let dest_changed =
+        |r: &Value| r["warnings"].as_array().unwrap().iter().any(|w| w["reason"] == "dest_changed");
+    assert!(!dest_changed(&r), "{r}");
+    fs::write(s.p("D/d/b"), b"edited at the destination").unwrap();
+    s.put("S/d/b", b"bbbb, longer still");
+    let r = s.sync_ok(&["S", "D"]);
+    assert!(dest_changed(&r), "{r}");
+    assert_eq!(s.read("D/d/b"), b"bbbb, longer still");
     // Two snapshot names sharing one destination see each other's changes.
     s.sync_ok(&["S", "D", "--name", "other"]);
     fs::remove_file(s.p("D/a")).unwrap();
