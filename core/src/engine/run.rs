@@ -157,6 +157,11 @@ struct DestView {
     temporaries: Vec<TempFile>,
     /// What listing the destination could not read.
     errors: Vec<FileError>,
+    /// The manifest the listing was merged with: its hashes go into the next manifest at the commit (planning
+    /// does not parse them).
+    recorded: Option<Recorded>,
+    /// The listed folders that hold entries, with their mode and mtime.
+    dirs: Vec<Entry>,
 }
 
 impl DestView {
@@ -168,6 +173,8 @@ impl DestView {
             in_sync: true,
             temporaries: Vec::new(),
             errors: Vec::new(),
+            recorded: None,
+            dirs: Vec::new(),
         }
     }
 
@@ -288,7 +295,6 @@ async fn dest_view_live(
             }
         }
     }
-    let checksum = scan_opts.hash.is_some();
     let filter = scan_opts.filter.clone();
     let mut scan = match dst.scan(scan_opts).await {
         Ok(s) => s,
@@ -300,6 +306,8 @@ async fn dest_view_live(
                 in_sync: false,
                 temporaries: Vec::new(),
                 errors: Vec::new(),
+                recorded: None,
+                dirs: Vec::new(),
             });
         }
         Err(e) => return Err(e),
@@ -312,19 +320,20 @@ async fn dest_view_live(
     };
     let merge = MergeOptions {
         enrich: !opts.rescan_dest,
-        hashes: !checksum,
         metadata: dst.listing_has_metadata(),
         precision_ns: dst.mtime_precision_ns(),
         filter,
     };
-    let (changed, in_sync) = match recorded {
-        None => (HashSet::new(), false),
+    let (changed, in_sync, recorded) = match recorded {
+        None => (HashSet::new(), false, None),
         Some(r) => {
-            match crate::backend::blocking(|| merge_recorded(&mut listing.entries, r, &merge)) {
-                Ok((changed, in_sync)) => (changed, in_sync && !unclean),
+            match crate::backend::blocking(|| merge_recorded(&mut listing.entries, &r, &merge)) {
+                Ok((changed, in_sync)) => {
+                    (changed, in_sync && !unclean, (!opts.rescan_dest).then_some(r))
+                }
                 Err(e) => {
                     unusable_manifest(acc, &e);
-                    (HashSet::new(), false)
+                    (HashSet::new(), false, None)
                 }
             }
         }
@@ -336,6 +345,8 @@ async fn dest_view_live(
         in_sync,
         temporaries: std::mem::take(&mut scan.temporaries),
         errors: std::mem::take(&mut scan.errors),
+        recorded,
+        dirs: std::mem::take(&mut scan.dirs),
     })
 }
 
@@ -349,10 +360,8 @@ enum Recorded {
 
 /// How a listing takes in the recorded manifest.
 struct MergeOptions {
-    /// Give recorded entries that are still there their recorded mtime (the source's exact one) and hashes.
+    /// Give recorded entries that are still there their recorded mtime (the source's exact one).
     enrich: bool,
-    /// Take hashes from the manifest (not when the listing hashed the content itself).
-    hashes: bool,
     /// The listing has mtimes and modes (else a recorded entry matches by kind and size, and gives both).
     metadata: bool,
     /// The destination's mtime precision.
@@ -365,7 +374,7 @@ struct MergeOptions {
 /// recorded one (edited, replaced or removed behind syncwright's back), and whether the two agree entirely.
 fn merge_recorded(
     live: &mut [Entry],
-    recorded: Recorded,
+    recorded: &Recorded,
     o: &MergeOptions,
 ) -> Result<(HashSet<String>, bool)> {
     let mut changed = HashSet::new();
@@ -393,9 +402,6 @@ fn merge_recorded(
                 if !o.metadata {
                     l.mode = m.mode;
                 }
-                if o.hashes {
-                    l.hashes.fill_from(&m.hashes);
-                }
             }
         } else if m.kind != EntryKind::Dir && !o.filter.excludes(&m.path, false) {
             // Recorded, and gone: removed behind syncwright's back.
@@ -404,21 +410,54 @@ fn merge_recorded(
             extra += 1;
         }
     };
-    match recorded {
-        Recorded::File(p) => {
-            stream_entries_with(open_buffered(&p)?, o.hashes, |e| {
-                take(e);
-                Ok(())
-            })?;
-        }
-        Recorded::Bytes(b) => {
-            for e in Manifest::from_slice(&b)?.entries {
-                take(e);
-            }
-        }
-    }
+    // Planning needs no hashes (-c hashes both sides afresh); parsing them is most of a manifest's cost.
+    recorded.each(false, &mut take)?;
     let in_sync = changed.is_empty() && extra == 0 && matched == live.len();
     Ok((changed, in_sync))
+}
+
+impl Recorded {
+    /// Passes each recorded entry, in path order, to `f` (without its hashes unless `hashes`).
+    fn each(&self, hashes: bool, f: &mut dyn FnMut(Entry)) -> Result<()> {
+        match self {
+            Recorded::File(p) => {
+                stream_entries_with(open_buffered(p)?, hashes, |e| {
+                    f(e);
+                    Ok(())
+                })?;
+            }
+            Recorded::Bytes(b) => {
+                for e in Manifest::from_slice(b)?.entries {
+                    f(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Gives the entries of the new manifest `m` that are still the recorded version the hashes recorded for it.
+fn refill_hashes(m: &mut Manifest, recorded: &Recorded) -> Result<()> {
+    let live = &mut m.entries;
+    let mut i = 0usize;
+    recorded.each(true, &mut |r: Entry| {
+        if r.hashes.is_empty() {
+            return;
+        }
+        while i < live.len() && live[i].path < r.path {
+            i += 1;
+        }
+        // Entries written this run carry their own hashes; the others are the versions the listing matched.
+        if let Some(l) = live.get_mut(i)
+            && l.path == r.path
+            && l.hashes.is_empty()
+            && l.kind == r.kind
+            && l.size == r.size
+            && l.mtime_ns == r.mtime_ns
+        {
+            l.hashes.fill_from(&r.hashes);
+        }
+    })
 }
 
 /// Refuses a sync whose roots overlap (unless the inner one is excluded) and a backup folder that is not usable.
@@ -725,8 +764,16 @@ async fn run_inner(
         }
         return Ok(Some(plan));
     }
+    let folder_precision = src.mtime_precision_ns().max(dst.mtime_precision_ns());
+    // (A run that trusts the manifest does not list the destination's folders either.)
+    let fix_folders = if dview.trusted {
+        Vec::new()
+    } else {
+        folders_to_fix(&src_scan.dirs, &dview.dirs, folder_precision)
+    };
     if plan.is_noop()
         && acc.errors.is_empty()
+        && fix_folders.is_empty()
         && dview.temporaries.is_empty()
         && (dview.trusted || dview.in_sync)
     {
@@ -859,6 +906,11 @@ async fn run_inner(
         prune_emptied_dirs(&shared, &src_scan.manifest, &emptied).await;
     }
 
+    // Folders with content get the source's mode and mtime last (writing into them changed their mtimes).
+    if !ctx.cancel.is_cancelled() {
+        folder_meta(&shared, &fix_folders, acc).await;
+    }
+
     // Tally.
     let results = std::mem::take(&mut *results.lock().unwrap());
     for (i, r) in &results {
@@ -901,7 +953,10 @@ async fn run_inner(
         // The commit runs under the retry policies like every other step (a remote manifest upload can meet a
         // busy service).
         let commit = async {
-            let m = m?;
+            let mut m = m?;
+            if let Some(r) = &dview.recorded {
+                crate::backend::blocking(|| refill_hashes(&mut m, r))?;
+            }
             let mut rng = fastrand::Rng::new();
             let (r, _) = crate::recovery::retry(
                 &opts.retry,
@@ -927,6 +982,40 @@ async fn run_inner(
         }
     }
     Ok(None)
+}
+
+/// The source's folders with content whose mode or mtime the destination's folder does not have (or that the
+/// destination lacks: the run creates them).
+fn folders_to_fix<'a>(
+    src_dirs: &'a [Entry],
+    dst_dirs: &[Entry],
+    precision_ns: i64,
+) -> Vec<&'a Entry> {
+    src_dirs
+        .iter()
+        .filter(|s| {
+            !dst_dirs.binary_search_by(|d| d.path.as_str().cmp(&s.path)).is_ok_and(|i| {
+                let d = &dst_dirs[i];
+                d.mode == s.mode && (d.mtime_ns - s.mtime_ns).abs() < precision_ns.max(1)
+            })
+        })
+        .collect()
+}
+
+/// Gives those folders the source's mode and mtime; a folder that is not there (all its files failed) is left
+/// alone.
+async fn folder_meta(sh: &Arc<Shared>, fix: &[&Entry], acc: &mut Acc) {
+    for s in fix {
+        match sh.dst.stat(&s.path).await {
+            Ok(Some(d)) if d.kind == EntryKind::Dir => {
+                if let Err(e) = sh.dst.set_meta(&s.path, s).await {
+                    acc.errors.push(FileError::new(ErrorAction::Mkdir, &s.path, &e));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => acc.errors.push(FileError::new(ErrorAction::Mkdir, &s.path, &e)),
+        }
+    }
 }
 
 /// Replaces the destination folders the source has as files or links (reason `type_changed`, destination a

@@ -88,6 +88,9 @@ pub struct ScanOutcome {
     /// Files with the names of syncwright temporaries. A scan lists them as entries too; the run takes those its
     /// run markers list out of the tree (see `engine::run`).
     pub temporaries: Vec<TempFile>,
+    /// The folders that hold entries (implied by the manifest's paths), with their own mode and mtime, sorted
+    /// by path; empty for trees without folders (object stores).
+    pub dirs: Vec<Entry>,
 }
 
 /// What a walk of one folder (and everything below it) found; local and remote walks fill it alike.
@@ -97,6 +100,7 @@ pub(crate) struct Part {
     pub warnings: Vec<Warning>,
     pub errors: Vec<FileError>,
     pub temps: Vec<TempFile>,
+    pub dirs: Vec<Entry>,
 }
 
 impl Part {
@@ -106,6 +110,7 @@ impl Part {
         self.warnings.extend(o.warnings);
         self.errors.extend(o.errors);
         self.temps.extend(o.temps);
+        self.dirs.extend(o.dirs);
     }
 }
 
@@ -299,6 +304,7 @@ pub fn scan_local(root: &Path, opts: &ScanOptions) -> Result<ScanOutcome> {
         warnings: part.warnings,
         errors: part.errors,
         temporaries: part.temps,
+        dirs: part.dirs,
     })
 }
 

@@ -102,6 +102,7 @@ pub(crate) fn finish(mut part: Part, opts: &ScanOptions) -> Result<Part> {
     }
     part.entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
     part.warnings.sort_by(|a, b| a.path.cmp(&b.path));
+    part.dirs.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     part.errors.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(part)
 }
@@ -253,6 +254,12 @@ impl<T: Tree> Walker<'_, T> {
         {
             debug_assert_eq!(e.kind, EntryKind::Dir);
             self.push(&mut part, e);
+        } else if !rel.is_empty()
+            && (had_entries || child_entries)
+            && let Some(e) = self.tree.dir_entry(rel, dir)
+        {
+            // A folder with content is implied by its entries' paths; its own mode and mtime are kept aside.
+            part.dirs.push(e);
         }
         part
     }

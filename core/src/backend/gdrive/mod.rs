@@ -625,7 +625,13 @@ impl Backend for GdriveBackend {
         let mut manifest = Manifest::new(opts.name.clone(), self.location());
         manifest.entries = entries;
         manifest.normalise()?;
-        Ok(ScanOutcome { manifest, warnings, errors: Vec::new(), temporaries: Vec::new() })
+        Ok(ScanOutcome {
+            manifest,
+            warnings,
+            errors: Vec::new(),
+            temporaries: Vec::new(),
+            dirs: Vec::new(),
+        })
     }
 
     async fn stat(&self, path: &str) -> Result<Option<Entry>> {

@@ -584,6 +584,7 @@ impl Backend for S3Backend {
             warnings: Vec::new(),
             errors: Vec::new(),
             temporaries: Vec::new(),
+            dirs: Vec::new(),
         };
         let hash = opts.hash;
         let mut results = futures_util::stream::iter(

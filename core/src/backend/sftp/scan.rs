@@ -151,6 +151,7 @@ pub(super) fn scan(inner: &Inner, opts: &ScanOptions) -> Result<ScanOutcome> {
         warnings: part.warnings,
         errors: part.errors,
         temporaries: part.temps,
+        dirs: part.dirs,
     })
 }
 
