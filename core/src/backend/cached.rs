@@ -230,6 +230,10 @@ impl Backend for CachedManifests {
         }
         Ok(())
     }
+
+    fn lock_files(&self) -> Option<Arc<dyn crate::locks::LockFiles>> {
+        self.inner.lock_files()
+    }
 }
 
 #[cfg(test)]

@@ -540,6 +540,10 @@ impl Backend for InstrumentedBackend {
         self.0.call("delete_state", key, false).await?;
         self.0.inner.delete_state(key).await
     }
+    /// The inner backend's, unwatched (lock calls are not counted, so call numbers mean what they did).
+    fn lock_files(&self) -> Option<Arc<dyn crate::locks::LockFiles>> {
+        self.0.inner.lock_files()
+    }
 }
 
 impl Instrumented {
