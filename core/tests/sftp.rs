@@ -488,3 +488,72 @@ fn batches_are_synced_by_one_shell_on_the_host_not_one_shell_each() {
     let commands = s.log().iter().filter(|l| l.contains("Starting session: command")).count();
     assert_eq!(commands, 2, "{:#?}", s.log());
 }
+
+#[test]
+fn an_sftp_destination_keeps_its_lock_in_its_own_syncwright_and_a_linked_one_is_refused() {
+    use syncwright::backend::instrumented::Instrumented;
+    use syncwright::locks::LockInfo;
+    let s = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, remote) = (dir.path().join("src"), dir.path().join("remote"));
+    let big = bytes(11, 3 << 20);
+    write(&src, "big.bin", &big);
+    let e = engine(dir.path());
+    let url = s.url(&remote, None);
+    let o = SyncOptions { chunk_size: 256 * 1024, transfers: 1, ..opts(&s) };
+    let (src_b, dst_b) = e.open_backends(src.to_str().unwrap(), &url, &o).unwrap();
+    let inst = Instrumented::new(src_b);
+    let gate = inst.pause_at_byte(Some("big.bin"), (1 << 20) + 5);
+    let job = e.start_sync_with(inst.backend(), dst_b, o.clone(), None).unwrap();
+    assert!(gate.wait_reached(std::time::Duration::from_secs(60)), "the upload never paused");
+
+    // The lock is on the host, in the destination itself.
+    let lock = remote.join(".syncwright/locks/dest.lock");
+    let info: LockInfo = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
+    assert_eq!(info.job_id.as_deref(), Some(job.id()));
+    assert_eq!(info.instance_id, e.instance_id());
+    assert!(info.destination.as_deref().unwrap().starts_with("sftp://"), "{info:?}");
+    // Another instance writing there over SFTP, or the same folder as a local path: both refused.
+    let other = engine(&dir.path().join("other"));
+    for d in [url.clone(), remote.to_str().unwrap().to_string()] {
+        let r = sync(&other, src.to_str().unwrap(), &d, o.clone());
+        assert_eq!(r.status, Status::Failed, "{d}: {r:#?}");
+        let f = r.fatal.unwrap();
+        assert_eq!(f.kind, ErrorKind::Conflict, "{d}: {f:?}");
+        assert_eq!(f.details.unwrap()["job_id"], job.id(), "{d}");
+    }
+    assert!(!temporaries(&remote).is_empty(), "the first run's temporary is still there");
+    gate.release();
+    let r = job.wait(Some(std::time::Duration::from_secs(60))).unwrap();
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    assert_eq!(std::fs::read(remote.join("big.bin")).unwrap(), big);
+    assert!(!lock.exists() && !remote.join(".syncwright/locks").exists(), "released and tidied");
+    // A run that fails before writing leaves nothing on the host.
+    let fresh = dir.path().join("fresh");
+    let r = sync(&e, dir.path().join("missing").to_str().unwrap(), &s.url(&fresh, None), opts(&s));
+    assert_eq!(r.fatal.unwrap().kind, ErrorKind::NotFound);
+    assert!(!fresh.exists(), "a failed run created its destination");
+
+    // A .syncwright (or a folder below it) that is a link out of the destination is refused, never followed.
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let (d1, d2) = (dir.path().join("d1"), dir.path().join("d2"));
+    std::fs::create_dir_all(&d1).unwrap();
+    std::os::unix::fs::symlink(&outside, d1.join(".syncwright")).unwrap();
+    std::fs::create_dir_all(d2.join(".syncwright")).unwrap();
+    std::os::unix::fs::symlink(&outside, d2.join(".syncwright/manifests")).unwrap();
+    for (d, what) in
+        [(&d1, ".syncwright is a symlink"), (&d2, ".syncwright/manifests is a symlink")]
+    {
+        for dry_run in [false, true] {
+            let o = SyncOptions { dry_run, ..no_retry(opts(&s)) };
+            let r = sync(&e, src.to_str().unwrap(), &s.url(d, None), o);
+            assert_eq!(r.status, Status::Failed, "{what}: {r:#?}");
+            let f = r.fatal.unwrap();
+            assert_eq!(f.kind, ErrorKind::Conflict, "{what}: {f:?}");
+            assert!(f.error.contains(what), "{}", f.error);
+        }
+        assert!(!d.join("big.bin").exists());
+    }
+    assert!(files(&outside).is_empty(), "written outside: {:?}", files(&outside));
+}
