@@ -556,4 +556,13 @@ fn an_sftp_destination_keeps_its_lock_in_its_own_syncwright_and_a_linked_one_is_
         assert!(!d.join("big.bin").exists());
     }
     assert!(files(&outside).is_empty(), "written outside: {:?}", files(&outside));
+
+    // A destination that is a file on the host: invalid input, named, left alone.
+    let afile = dir.path().join("afile");
+    std::fs::write(&afile, b"a file").unwrap();
+    let r = sync(&e, src.to_str().unwrap(), &s.url(&afile, None), no_retry(opts(&s)));
+    let f = r.fatal.unwrap();
+    assert_eq!(f.kind, ErrorKind::InvalidInput, "{f:?}");
+    assert!(f.error.contains("afile is a file, not a folder"), "{}", f.error);
+    assert_eq!(std::fs::read(&afile).unwrap(), b"a file");
 }

@@ -101,7 +101,7 @@ fn check_root(root: &Path, create: bool, made: Option<&mut Vec<PathBuf>>) -> Res
     match std::fs::metadata(root) {
         Ok(md) if md.is_dir() => return Ok(true),
         Ok(md) => {
-            let what = if md.is_file() { "a file" } else { "not a regular folder" };
+            let what = if md.is_file() { "a file" } else { "a special file" };
             return Err(Error::invalid(format!(
                 "the destination {shown} is {what}, not a folder: name a folder (or a path where one can be made)"
             ))

@@ -210,7 +210,7 @@ impl Inner {
             match self.pool.with("cannot stat", &p, |c| c.sftp.stat(Path::new(&p))) {
                 Ok(st) if st.is_dir() => continue,
                 Ok(st) => {
-                    let what = if st.is_file() { "a file" } else { "not a regular folder" };
+                    let what = if st.is_file() { "a file" } else { "a special file" };
                     let msg = if p == self.loc.path.trim_end_matches('/') {
                         format!("the destination {} is {what}, not a folder", self.loc)
                     } else {
