@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [settings]
-//! coordination_dir = "/workspace/.syncwright"   # lock files, on the shared volume
+//! coordination_dir = "/workspace/.syncwright"   # profile locks (and S3/Drive destinations'), shared volume
 //!
 //! [profiles.user_data]
 //! source = "/workspace/ComfyUI/user"
@@ -300,7 +300,8 @@ impl Profile {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// Where lock files live (on the shared volume). Default: `.syncwright-locks` beside the config file.
+    /// Where profile locks live, and the locks of S3 and Drive destinations (on the shared volume; local and SFTP
+    /// destinations keep theirs in their own `.syncwright/`). Default: `.syncwright-locks` beside the config file.
     pub coordination_dir: Option<PathBuf>,
     /// The embedded store (local disk, never a shared volume).
     pub state_dir: Option<PathBuf>,

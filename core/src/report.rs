@@ -76,7 +76,7 @@ pub enum ErrorAction {
     Run,
 }
 
-/// One failed file or step: `{action, path, error, kind}`.
+/// One failed file or step: `{action, path, error, kind}`, and `details` when the error has any.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileError {
     /// What was being done.
@@ -87,12 +87,22 @@ pub struct FileError {
     pub error: String,
     /// The stable kind.
     pub kind: ErrorKind,
+    /// The error's structured details, when it has any (for a `conflict`: who holds the lock, which job runs and
+    /// since when).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 impl FileError {
     /// From an [`Error`] about `path`.
     pub fn new(action: ErrorAction, path: impl Into<String>, e: &Error) -> FileError {
-        FileError { action, path: path.into(), error: e.message().to_string(), kind: e.kind() }
+        FileError {
+            action,
+            path: path.into(),
+            error: e.message().to_string(),
+            kind: e.kind(),
+            details: e.details().cloned(),
+        }
     }
 }
 

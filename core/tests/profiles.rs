@@ -128,17 +128,19 @@ fn profile_runs_log_and_announce_their_locks() {
         ..Default::default()
     })
     .unwrap();
-    // A lock left by a process that is gone on this host.
+    // A lock left by a process of this instance (same state directory) that is gone.
     std::fs::create_dir_all(&coord).unwrap();
     let dead = LockInfo {
         name: profile_lock_name("p"),
         profile: Some("p".into()),
         job_id: Some("dead-job".into()),
+        instance_id: engine.instance_id().to_string(),
         pid: 999_999_999,
         host: syncwright::locks::host_name(),
         started_at: "2026-01-01T00:00:00.000Z".into(),
         lease_until: "2999-01-01T00:00:00.000Z".into(),
         token: "dead".into(),
+        ..Default::default()
     };
     std::fs::write(coord.join(format!("{}.lock", dead.name)), serde_json::to_vec(&dead).unwrap())
         .unwrap();

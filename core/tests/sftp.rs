@@ -105,7 +105,7 @@ fn sample_tree(root: &Path) {
 }
 
 #[test]
-fn push_and_pull_trees_byte_for_byte_and_reruns_read_the_manifest_only() {
+fn push_and_pull_trees_byte_for_byte_and_reruns_list_the_host() {
     let s = Sshd::start();
     let dir = tempfile::tempdir().unwrap();
     let (src, remote, back) =
@@ -123,21 +123,10 @@ fn push_and_pull_trees_byte_for_byte_and_reruns_read_the_manifest_only() {
     assert!(remote.join(".syncwright/manifests/media.json").is_file());
     assert!(!r.destination.contains("BEGIN"), "no key material in reports");
 
-    // A no-change push reads the manifest and does not walk the host: a file put there behind syncwright's back
-    // is not seen (a listing would plan its deletion in mirror mode).
+    // A no-change push lists the host: a file put there behind syncwright's back is seen (mirror mode would
+    // delete it), and one removed there is put back.
     write(&remote, "outputs/not-from-syncwright.txt", b"x");
     let r = sync(&e, src_s, &url, SyncOptions { dry_run: true, delete: true, ..opts(&s) });
-    let plan = r.plan.clone().unwrap();
-    assert!(plan.actions.iter().all(|a| a.op != Op::Delete), "{plan:#?}");
-    let r = sync(&e, src_s, &url, opts(&s));
-    assert_eq!((r.status, r.stats.created, r.stats.updated), (Status::Completed, 0, 0), "{r:#?}");
-    // Asked to look, it sees it.
-    let r = sync(
-        &e,
-        src_s,
-        &url,
-        SyncOptions { dry_run: true, delete: true, rescan_dest: true, ..opts(&s) },
-    );
     let plan = r.plan.clone().unwrap();
     assert!(
         plan.actions
@@ -145,6 +134,13 @@ fn push_and_pull_trees_byte_for_byte_and_reruns_read_the_manifest_only() {
             .any(|a| a.op == Op::Delete && a.path == "outputs/not-from-syncwright.txt"),
         "{plan:#?}"
     );
+    let r = sync(&e, src_s, &url, opts(&s));
+    assert_eq!((r.status, r.stats.created, r.stats.updated), (Status::Completed, 0, 0), "{r:#?}");
+    let removed =
+        tree(&src).into_keys().find(|k| k.ends_with(".png")).expect("a png in the sample");
+    std::fs::remove_file(remote.join(&removed)).unwrap();
+    let r = sync(&e, src_s, &url, opts(&s));
+    assert_eq!((r.status, r.stats.created), (Status::Completed, 1), "{removed}: {r:#?}");
     std::fs::remove_file(remote.join("outputs/not-from-syncwright.txt")).unwrap();
 
     // Pull: host -> local.
@@ -487,4 +483,82 @@ fn batches_are_synced_by_one_shell_on_the_host_not_one_shell_each() {
     assert!(temporaries(&remote).is_empty());
     let commands = s.log().iter().filter(|l| l.contains("Starting session: command")).count();
     assert_eq!(commands, 2, "{:#?}", s.log());
+}
+
+#[test]
+fn an_sftp_destination_keeps_its_lock_in_its_own_syncwright_and_a_linked_one_is_refused() {
+    use syncwright::backend::instrumented::Instrumented;
+    use syncwright::locks::LockInfo;
+    let s = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, remote) = (dir.path().join("src"), dir.path().join("remote"));
+    let big = bytes(11, 3 << 20);
+    write(&src, "big.bin", &big);
+    let e = engine(dir.path());
+    let url = s.url(&remote, None);
+    let o = SyncOptions { chunk_size: 256 * 1024, transfers: 1, ..opts(&s) };
+    let (src_b, dst_b) = e.open_backends(src.to_str().unwrap(), &url, &o).unwrap();
+    let inst = Instrumented::new(src_b);
+    let gate = inst.pause_at_byte(Some("big.bin"), (1 << 20) + 5);
+    let job = e.start_sync_with(inst.backend(), dst_b, o.clone(), None).unwrap();
+    assert!(gate.wait_reached(std::time::Duration::from_secs(60)), "the upload never paused");
+
+    // The lock is on the host, in the destination itself.
+    let lock = remote.join(".syncwright/locks/dest.lock");
+    let info: LockInfo = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
+    assert_eq!(info.job_id.as_deref(), Some(job.id()));
+    assert_eq!(info.instance_id, e.instance_id());
+    assert!(info.destination.as_deref().unwrap().starts_with("sftp://"), "{info:?}");
+    // Another instance writing there over SFTP, or the same folder as a local path: both refused.
+    let other = engine(&dir.path().join("other"));
+    for d in [url.clone(), remote.to_str().unwrap().to_string()] {
+        let r = sync(&other, src.to_str().unwrap(), &d, o.clone());
+        assert_eq!(r.status, Status::Failed, "{d}: {r:#?}");
+        let f = r.fatal.unwrap();
+        assert_eq!(f.kind, ErrorKind::Conflict, "{d}: {f:?}");
+        assert_eq!(f.details.unwrap()["job_id"], job.id(), "{d}");
+    }
+    assert!(!temporaries(&remote).is_empty(), "the first run's temporary is still there");
+    gate.release();
+    let r = job.wait(Some(std::time::Duration::from_secs(60))).unwrap();
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    assert_eq!(std::fs::read(remote.join("big.bin")).unwrap(), big);
+    assert!(!lock.exists() && !remote.join(".syncwright/locks").exists(), "released and tidied");
+    // A run that fails before writing leaves nothing on the host.
+    let fresh = dir.path().join("fresh");
+    let r = sync(&e, dir.path().join("missing").to_str().unwrap(), &s.url(&fresh, None), opts(&s));
+    assert_eq!(r.fatal.unwrap().kind, ErrorKind::NotFound);
+    assert!(!fresh.exists(), "a failed run created its destination");
+
+    // A .syncwright (or a folder below it) that is a link out of the destination is refused, never followed.
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let (d1, d2) = (dir.path().join("d1"), dir.path().join("d2"));
+    std::fs::create_dir_all(&d1).unwrap();
+    std::os::unix::fs::symlink(&outside, d1.join(".syncwright")).unwrap();
+    std::fs::create_dir_all(d2.join(".syncwright")).unwrap();
+    std::os::unix::fs::symlink(&outside, d2.join(".syncwright/manifests")).unwrap();
+    for (d, what) in
+        [(&d1, ".syncwright is a symlink"), (&d2, ".syncwright/manifests is a symlink")]
+    {
+        for dry_run in [false, true] {
+            let o = SyncOptions { dry_run, ..no_retry(opts(&s)) };
+            let r = sync(&e, src.to_str().unwrap(), &s.url(d, None), o);
+            assert_eq!(r.status, Status::Failed, "{what}: {r:#?}");
+            let f = r.fatal.unwrap();
+            assert_eq!(f.kind, ErrorKind::Conflict, "{what}: {f:?}");
+            assert!(f.error.contains(what), "{}", f.error);
+        }
+        assert!(!d.join("big.bin").exists());
+    }
+    assert!(files(&outside).is_empty(), "written outside: {:?}", files(&outside));
+
+    // A destination that is a file on the host: invalid input, named, left alone.
+    let afile = dir.path().join("afile");
+    std::fs::write(&afile, b"a file").unwrap();
+    let r = sync(&e, src.to_str().unwrap(), &s.url(&afile, None), no_retry(opts(&s)));
+    let f = r.fatal.unwrap();
+    assert_eq!(f.kind, ErrorKind::InvalidInput, "{f:?}");
+    assert!(f.error.contains("afile is a file, not a folder"), "{}", f.error);
+    assert_eq!(std::fs::read(&afile).unwrap(), b"a file");
 }

@@ -95,6 +95,9 @@ impl Backend for CachedManifests {
     fn temp_path(&self, path: &str, version: &Entry) -> Option<String> {
         self.inner.temp_path(path, version)
     }
+    fn folder_metadata(&self) -> bool {
+        self.inner.folder_metadata()
+    }
     fn root_id(&self) -> Option<super::RootId> {
         self.inner.root_id()
     }
@@ -247,6 +250,10 @@ impl Backend for CachedManifests {
             }
         }
         Ok(())
+    }
+
+    fn lock_files(&self) -> Option<Arc<dyn crate::locks::LockFiles>> {
+        self.inner.lock_files()
     }
 }
 

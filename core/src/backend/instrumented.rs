@@ -456,6 +456,9 @@ impl Backend for InstrumentedBackend {
     fn temp_path(&self, path: &str, version: &Entry) -> Option<String> {
         self.0.inner.temp_path(path, version)
     }
+    fn folder_metadata(&self) -> bool {
+        self.0.inner.folder_metadata()
+    }
     fn root_id(&self) -> Option<super::RootId> {
         self.0.inner.root_id()
     }
@@ -557,6 +560,10 @@ impl Backend for InstrumentedBackend {
     async fn delete_state(&self, key: &str) -> Result<()> {
         self.0.call("delete_state", key, false).await?;
         self.0.inner.delete_state(key).await
+    }
+    /// The inner backend's, unwatched (lock calls are not counted, so call numbers mean what they did).
+    fn lock_files(&self) -> Option<Arc<dyn crate::locks::LockFiles>> {
+        self.0.inner.lock_files()
     }
 }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Longest file name most local file systems take.
@@ -80,9 +80,209 @@ impl LocalBackend {
         self.checked_dirs.check(rel, stat, if create { Some(&mut mkdir) } else { None })
     }
 
-    fn state_path(&self, key: &str) -> Result<PathBuf> {
+    /// The local file of state `key` (`.syncwright/<key>`), its folders checked to be real folders inside the root
+    /// (never followed if a link: see [`CheckedDirs::check_state`]) and made when `create`; None when one is
+    /// missing (and not made).
+    fn state_path(&self, key: &str, create: bool) -> Result<Option<PathBuf>> {
         validate_rel_path(key)?;
-        Ok(self.root.join(STATE_DIR).join(key))
+        let rel = format!("{STATE_DIR}/{key}");
+        if !check_root(&self.root, create, None)? || !check_state(&self.root, &rel, create, None)? {
+            return Ok(None);
+        }
+        Ok(Some(self.root.join(rel)))
+    }
+}
+
+/// Makes sure the destination root is a folder, making it (and recording each folder made in `made`) when
+/// missing and `create`; false when it is missing and not made. A root that is a file, a link to one or a
+/// dangling link is an error of kind `invalid_input` naming it: the location given is not a folder.
+fn check_root(root: &Path, create: bool, made: Option<&mut Vec<PathBuf>>) -> Result<bool> {
+    let shown = root.display().to_string();
+    match std::fs::metadata(root) {
+        Ok(md) if md.is_dir() => return Ok(true),
+        Ok(md) => {
+            let what = if md.is_file() { "a file" } else { "a special file" };
+            return Err(Error::invalid(format!(
+                "the destination {shown} is {what}, not a folder: name a folder (or a path where one can be made)"
+            ))
+            .with_path(shown));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if std::fs::symlink_metadata(root).is_ok() {
+                return Err(Error::invalid(format!(
+                    "the destination {shown} is a symlink to nothing, not a folder"
+                ))
+                .with_path(shown));
+            }
+        }
+        Err(e) => return Err(Error::io(&e, "cannot stat", shown)),
+    }
+    if !create {
+        return Ok(false);
+    }
+    // Top down from the first missing ancestor, so that what was made can be taken back.
+    let mut missing = Vec::new();
+    let mut p = root;
+    while std::fs::symlink_metadata(p).is_err() {
+        missing.push(p.to_path_buf());
+        match p.parent() {
+            Some(q) => p = q,
+            None => break,
+        }
+    }
+    let mut made = made;
+    for d in missing.into_iter().rev() {
+        match std::fs::create_dir(&d) {
+            Ok(()) => {
+                if let Some(m) = made.as_deref_mut() {
+                    m.push(d);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(Error::io(&e, "cannot create", d.display().to_string())),
+        }
+    }
+    Ok(true)
+}
+
+/// Checks (fresh, no cache: a lock's folders may be removed again) the folders of state path `rel` below `root`,
+/// making missing ones when `create` and recording them in `made`; see [`CheckedDirs::check_state`].
+fn check_state(
+    root: &Path,
+    rel: &str,
+    create: bool,
+    made: Option<&mut Vec<PathBuf>>,
+) -> Result<bool> {
+    let stat = |prefix: &str| match std::fs::symlink_metadata(root.join(prefix)) {
+        Ok(md) if md.is_dir() => Ok(Found::Dir),
+        Ok(md) if md.file_type().is_symlink() => Ok(Found::Symlink),
+        Ok(_) => Ok(Found::Other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Found::Missing),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(Found::Missing),
+        Err(e) => Err(Error::io(&e, "cannot stat", prefix)),
+    };
+    let mut made = made;
+    let mut mkdir = |prefix: &str| {
+        let p = root.join(prefix);
+        match std::fs::create_dir(&p) {
+            Ok(()) => {
+                if let Some(m) = made.as_deref_mut() {
+                    m.push(p);
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                match std::fs::symlink_metadata(&p) {
+                    Ok(md) if md.is_dir() => Ok(()),
+                    // Made meanwhile, as something else: the next check refuses it.
+                    _ => Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "{prefix} appeared at the destination as something other than a folder"
+                        ),
+                    )
+                    .with_path(prefix)),
+                }
+            }
+            Err(e) => Err(Error::io(&e, "cannot create directory", prefix)),
+        }
+    };
+    CheckedDirs::default().check_state(rel, stat, if create { Some(&mut mkdir) } else { None })
+}
+
+/// Refuses a state file that is a symlink (it would be read from outside the destination).
+fn not_a_link(p: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Ok(md) if md.file_type().is_symlink() => Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "{} is a symlink: syncwright never follows a link out of the destination for its own state; \
+                 remove it",
+                p.display()
+            ),
+        )
+        .with_path(p.display().to_string())),
+        _ => Ok(()),
+    }
+}
+
+/// The local backend's own lock folder, `ROOT/.syncwright/locks/`: where the lock of a run writing this
+/// destination lives (see [`crate::locks`]). Its folders are checked on every call like the rest of the state
+/// (a link is refused, never followed), and those it had to make for a lock are removed again when empty.
+#[derive(Debug)]
+struct LocalLockFiles {
+    root: PathBuf,
+    made: std::sync::Mutex<Vec<PathBuf>>,
+}
+
+/// The state folder of the lock files, and a file name inside it (for checking the folders on the way).
+const LOCKS_REL: &str = ".syncwright/locks/x";
+
+impl LocalLockFiles {
+    /// The lock folder, checked; None when it is missing and not `create`d.
+    fn dir(&self, create: bool) -> Result<Option<PathBuf>> {
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        if !check_root(&self.root, create, Some(&mut made))?
+            || !check_state(&self.root, LOCKS_REL, create, Some(&mut made))?
+        {
+            return Ok(None);
+        }
+        Ok(Some(self.root.join(STATE_DIR).join("locks")))
+    }
+}
+
+impl crate::locks::LockFiles for LocalLockFiles {
+    fn location(&self) -> String {
+        self.root.join(STATE_DIR).join("locks").display().to_string()
+    }
+    fn create_new(&self, file: &str, data: &[u8]) -> Result<bool> {
+        let mut attempt = 0;
+        loop {
+            let dir = self.dir(true)?.ok_or_else(|| Error::internal("lock folder not made"))?;
+            match crate::locks::fs::create_new(&dir, file, data) {
+                // Its folder removed meanwhile by a holder tidying up after itself: make it again.
+                Err(e) if e.kind() == ErrorKind::NotFound && attempt < 3 => attempt += 1,
+                r => return r,
+            }
+        }
+    }
+    fn read(&self, file: &str) -> Result<Option<(Vec<u8>, std::time::Duration)>> {
+        match self.dir(false)? {
+            Some(d) => crate::locks::fs::read(&d, file),
+            None => Ok(None),
+        }
+    }
+    fn replace(&self, file: &str, data: &[u8]) -> Result<()> {
+        let dir = self.dir(true)?.ok_or_else(|| Error::internal("lock folder not made"))?;
+        crate::locks::fs::replace(&dir, file, data)
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<bool> {
+        match self.dir(false)? {
+            Some(d) => crate::locks::fs::rename(&d, from, to),
+            None => Ok(false),
+        }
+    }
+    fn remove(&self, file: &str) -> Result<bool> {
+        match self.dir(false)? {
+            Some(d) => crate::locks::fs::remove(&d, file),
+            None => Ok(false),
+        }
+    }
+    fn list(&self) -> Result<Vec<String>> {
+        match self.dir(false)? {
+            Some(d) => crate::locks::fs::list(&d),
+            None => Ok(vec![]),
+        }
+    }
+    fn tidy(&self) {
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        // Innermost first; a folder that holds anything (a manifest, another taker's lock) stays, and so do those
+        // above it.
+        while let Some(d) = made.pop() {
+            if std::fs::remove_dir(&d).is_err() {
+                made.clear();
+            }
+        }
     }
 }
 
@@ -236,6 +436,10 @@ impl Backend for LocalBackend {
         Some(temp_name_for(path, &version_fingerprint(path, version.size, version.mtime_ns)))
     }
 
+    fn folder_metadata(&self) -> bool {
+        true
+    }
+
     fn root_id(&self) -> Option<super::RootId> {
         Some(super::RootId {
             service: "local".into(),
@@ -271,15 +475,21 @@ impl Backend for LocalBackend {
     }
 
     async fn list_state(&self, dir: &str) -> Result<Vec<String>> {
-        let p = self.state_path(dir)?;
-        blocking(|| match std::fs::read_dir(&p) {
-            Ok(rd) => Ok(rd
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                .collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(Error::io(&e, "cannot list", p.display().to_string())),
+        blocking(|| {
+            // The folder is checked like the folders of a key inside it (a link is refused, never followed).
+            let Some(p) = self.state_path(&format!("{dir}/x"), false)? else {
+                return Ok(Vec::new());
+            };
+            let p = p.parent().expect("a state key has a folder").to_path_buf();
+            match std::fs::read_dir(&p) {
+                Ok(rd) => Ok(rd
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .collect()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+                Err(e) => Err(Error::io(&e, "cannot list", p.display().to_string())),
+            }
         })
     }
 
@@ -453,17 +663,23 @@ impl Backend for LocalBackend {
     }
 
     async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let p = self.state_path(key)?;
-        blocking(|| match std::fs::read(&p) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(&e, "cannot read", p.display().to_string())),
+        blocking(|| {
+            let Some(p) = self.state_path(key, false)? else { return Ok(None) };
+            not_a_link(&p)?;
+            match std::fs::read(&p) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(&e, "cannot read", p.display().to_string())),
+            }
         })
     }
 
     async fn state_file(&self, key: &str) -> Result<Option<PathBuf>> {
-        let p = self.state_path(key)?;
-        Ok(blocking(|| p.is_file()).then_some(p))
+        blocking(|| {
+            let Some(p) = self.state_path(key, false)? else { return Ok(None) };
+            not_a_link(&p)?;
+            Ok(p.is_file().then_some(p))
+        })
     }
 
     async fn flush(&self) -> Result<()> {
@@ -503,15 +719,22 @@ impl Backend for LocalBackend {
     }
 
     async fn write_state_with(&self, key: &str, write: StateWriteFn<'_>) -> Result<()> {
-        let p = self.state_path(key)?;
         blocking(|| {
+            let p = self
+                .state_path(key, true)?
+                .ok_or_else(|| Error::internal("state folder not made"))?;
             let dir = p.parent().expect("state path has a parent");
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::io(&e, "cannot create", dir.display().to_string()))?;
             let tmp = p.with_extension(format!("tmp-{}", std::process::id()));
             let shown = p.display().to_string();
             let r = (|| {
-                let f = File::create(&tmp).map_err(|e| Error::io(&e, "cannot create", &shown))?;
+                // Never through a link planted under the temporary's name.
+                let f = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&tmp)
+                    .map_err(|e| Error::io(&e, "cannot create", &shown))?;
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
                 write(&mut w)?;
                 let f = w.into_inner().map_err(|e| Error::io(e.error(), "cannot write", &shown))?;
@@ -528,12 +751,21 @@ impl Backend for LocalBackend {
     }
 
     async fn delete_state(&self, key: &str) -> Result<()> {
-        let p = self.state_path(key)?;
-        blocking(|| match std::fs::remove_file(&p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(&e, "cannot delete", p.display().to_string())),
+        blocking(|| {
+            let Some(p) = self.state_path(key, false)? else { return Ok(()) };
+            match std::fs::remove_file(&p) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::io(&e, "cannot delete", p.display().to_string())),
+            }
         })
+    }
+
+    fn lock_files(&self) -> Option<std::sync::Arc<dyn crate::locks::LockFiles>> {
+        Some(std::sync::Arc::new(LocalLockFiles {
+            root: self.root.clone(),
+            made: Default::default(),
+        }))
     }
 }
 

@@ -96,7 +96,9 @@ impl PreparedWrite for Committed {
 }
 
 /// A place that holds a tree: list it, read and write files safely, delete, and keep syncwright's own state
-/// (manifests, run markers) under `.syncwright/` at its root.
+/// (manifests, run markers, the destination's lock) under `.syncwright/` at its root. Backends with real folders
+/// (local, SFTP) refuse a `.syncwright` (or a folder below it) that is a symlink or not a folder, and never follow
+/// it; a destination root that is not a folder is an `invalid_input` error.
 #[async_trait]
 pub trait Backend: Send + Sync + Debug {
     /// The scheme (`local`, `sftp`, `s3`, `gdrive`).
@@ -123,6 +125,11 @@ pub trait Backend: Send + Sync + Debug {
     /// `version` of `path`, for the run marker; None for backends without temporaries (object stores).
     fn temp_path(&self, _path: &str, _version: &Entry) -> Option<String> {
         None
+    }
+    /// Whether folders keep a mode and mtime of their own that a listing reports (file systems: local, SFTP); the
+    /// run then gives folders with content the source's.
+    fn folder_metadata(&self) -> bool {
+        false
     }
     /// What the root is, to refuse a sync whose source and destination overlap; None when it cannot be told.
     fn root_id(&self) -> Option<RootId> {
@@ -216,6 +223,13 @@ pub trait Backend: Send + Sync + Debug {
     /// the backend is unreachable (remote backends opened by [`open_with`] keep one of each manifest).
     async fn cached_state_file(&self, _key: &str) -> Result<Option<CachedState>> {
         Ok(None)
+    }
+    /// The folder of lock files this backend keeps in its own `.syncwright/locks/` (local disks, SFTP): a run
+    /// that writes here takes the destination's lock in it, so that runs from any host, under any config and
+    /// whatever path or URL names the folder exclude each other. None when the backend keeps none (S3, Drive):
+    /// the lock then lives in the coordination folder. No I/O happens until the folder is used.
+    fn lock_files(&self) -> Option<Arc<dyn crate::locks::LockFiles>> {
+        None
     }
 }
 

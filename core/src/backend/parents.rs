@@ -52,12 +52,48 @@ impl CheckedDirs {
     pub fn check(
         &self,
         rel: &str,
+        stat: impl FnMut(&str) -> Result<Found>,
+        mkdir: Option<Mkdir<'_>>,
+    ) -> Result<()> {
+        self.walk(rel, stat, mkdir, |prefix, what| {
+            format!("{prefix} is {what} at the destination, so {rel} cannot be written below it")
+        })
+        .map(|_| ())
+    }
+
+    /// Checks the folders of `rel`, a path of syncwright's own state (`.syncwright/...`), like
+    /// [`CheckedDirs::check`]; true when they all exist (without `mkdir`, false at the first missing one).
+    /// `.syncwright` or a folder below it that is a symlink, or not a folder, is refused and never followed: the
+    /// manifests, run markers and locks written there would land outside the destination.
+    ///
+    /// The refusal is a `conflict`, not `invalid_input`: nothing the caller passed is wrong (the destination is a
+    /// folder); what is in the way is at the destination, as with a symlink on the way to a file being written
+    /// ([`CheckedDirs::check`]), and the fix is there (remove or rename it). A destination *root* that is not a
+    /// folder is `invalid_input` instead: then the location given is wrong.
+    pub fn check_state(
+        &self,
+        rel: &str,
+        stat: impl FnMut(&str) -> Result<Found>,
+        mkdir: Option<Mkdir<'_>>,
+    ) -> Result<bool> {
+        self.walk(rel, stat, mkdir, |prefix, what| {
+            format!(
+                "{prefix} is {what} at the destination: syncwright keeps its own state in a real folder there and \
+                 never follows a link out of the destination; remove or rename it"
+            )
+        })
+    }
+
+    fn walk(
+        &self,
+        rel: &str,
         mut stat: impl FnMut(&str) -> Result<Found>,
         mut mkdir: Option<Mkdir<'_>>,
-    ) -> Result<()> {
-        let Some((parent, _)) = rel.rsplit_once('/') else { return Ok(()) };
+        refusal: impl Fn(&str, &str) -> String,
+    ) -> Result<bool> {
+        let Some((parent, _)) = rel.rsplit_once('/') else { return Ok(true) };
         if self.contains(parent) {
-            return Ok(());
+            return Ok(true);
         }
         let mut prefix = String::new();
         for comp in parent.split('/') {
@@ -73,20 +109,18 @@ impl CheckedDirs {
                 found @ (Found::Symlink | Found::Other) => {
                     let what =
                         if found == Found::Symlink { "a symlink" } else { "not a directory" };
-                    return Err(Error::new(
-                        ErrorKind::Conflict,
-                        format!("{prefix} is {what} at the destination, so {rel} cannot be written below it"),
-                    )
-                    .with_path(rel));
+                    return Err(
+                        Error::new(ErrorKind::Conflict, refusal(&prefix, what)).with_path(rel)
+                    );
                 }
                 Found::Missing => match mkdir.as_mut() {
                     Some(mkdir) => mkdir(&prefix)?,
-                    None => return Ok(()),
+                    None => return Ok(false),
                 },
             }
             self.insert(&prefix);
         }
-        Ok(())
+        Ok(true)
     }
 }
 

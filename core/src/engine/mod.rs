@@ -4,12 +4,14 @@
 pub mod bandwidth;
 pub mod cancel;
 pub mod command;
+pub mod locks;
 pub mod marker;
 pub mod options;
 pub mod run;
 pub(crate) mod transfer;
 
 pub use cancel::CancelFlag;
+pub use locks::{ProfileLocks, RemovedLock, UnlockReport};
 pub use options::SyncOptions;
 pub use run::{RunContext, run_sync};
 
@@ -19,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::events::{Event, EventBus, Subscription};
 use crate::jobs::Job;
 use crate::jobs::JobInfo;
-use crate::locks::{LockDir, LockGuard, LockOwner, dest_lock_name, profile_lock_name};
+use crate::locks::{LockDir, LockGuard, LockOwner, profile_lock_name};
 use crate::logs::{LogEntry, LogLevel, LogStore};
 use crate::manifest::now_rfc3339;
 use crate::manifest::plan::Plan;
@@ -75,6 +77,10 @@ pub struct Engine {
     breaker_trips: Arc<std::sync::atomic::AtomicU64>,
     /// Local copies of remote manifests (`cache/<service>/<snapshot>.json`).
     cache_dir: PathBuf,
+    /// The state directory (its instance id, `locks/` for plain syncs to S3 and Drive).
+    state_dir: PathBuf,
+    /// The instance id, read or made at the first lock.
+    instance: std::sync::OnceLock<String>,
 }
 
 /// Recovery figures: the stored operations' and this engine's breaker trips.
@@ -165,6 +171,8 @@ impl Engine {
             jobs: Mutex::new(Vec::new()),
             breaker_trips: Arc::default(),
             cache_dir: state_dir.join("cache"),
+            state_dir,
+            instance: std::sync::OnceLock::new(),
         })
     }
 
@@ -200,7 +208,10 @@ impl Engine {
         self.store.as_ref()
     }
 
-    /// Starts a sync from `source` to `dest` (paths or URLs) in the background.
+    /// Starts a sync from `source` to `dest` (paths or URLs) in the background. A run that writes (not a dry
+    /// run) takes the destination's lock as its first step (see [`crate::locks`]): while another run (of any
+    /// process, host or config) writes there, this one fails before doing anything with a `conflict` whose
+    /// details (in the report's `fatal`) name the holder.
     pub fn start_sync(
         &self,
         source: &str,
@@ -212,7 +223,7 @@ impl Engine {
         self.start_sync_with(src, dst, opts, on_progress)
     }
 
-    /// Starts a sync between two backends in the background.
+    /// Starts a sync between two backends in the background; locks like [`Engine::start_sync`].
     pub fn start_sync_with(
         &self,
         src: Arc<dyn Backend>,
@@ -223,9 +234,10 @@ impl Engine {
         self.launch(src, dst, opts, on_progress, None, Vec::new())
     }
 
-    /// Runs profile `name` of `config` in the background, one run at a time: a profile or destination already
-    /// being synced (by this process or any other that sees the coordination folder) is an error of kind
-    /// `conflict` whose details name the running job and its start time.
+    /// Runs profile `name` of `config` in the background, one run at a time: a profile already running (in this
+    /// process or any other that sees the coordination folder) is an error of kind `conflict` whose details name
+    /// the running job and its start time. Its destination is locked like any writing run's
+    /// ([`Engine::start_sync`]): a destination another run writes makes the job fail at once with that conflict.
     pub fn run_profile(
         &self,
         config: &Config,
@@ -237,15 +249,19 @@ impl Engine {
             let argv = profile.command.clone().unwrap_or_default();
             let timeout = profile.timeout.as_ref().map(|t| t.get()).transpose()?;
             let info = JobInfo::new(Some(name.to_string()), argv.join(" "), String::new());
-            let locks = LockDir::new(config.coordination_dir());
-            let owner =
-                LockOwner { profile: Some(name.to_string()), job_id: Some(info.job_id.clone()) };
+            let locks = self.lock_dir(config.coordination_dir());
+            let owner = LockOwner {
+                profile: Some(name.to_string()),
+                job_id: Some(info.job_id.clone()),
+                ..Default::default()
+            };
             let guard = self.take_lock(&locks, &profile_lock_name(name), &owner, name)?;
             return self.launch_job(
                 info,
                 Work::Command { argv },
                 on_progress,
                 vec![guard],
+                None,
                 timeout,
                 None,
             );
@@ -267,14 +283,19 @@ impl Engine {
         let opts = profile.sync_options(name)?;
         let timeout = profile.timeout.as_ref().map(|t| t.get()).transpose()?;
         let info = JobInfo::new(Some(name.to_string()), src.location(), dst.location());
-        let locks = LockDir::new(config.coordination_dir());
-        let owner =
-            LockOwner { profile: Some(name.to_string()), job_id: Some(info.job_id.clone()) };
-        // Per profile and per destination root: two profiles never write one folder at once.
+        let locks = self.lock_dir(config.coordination_dir());
+        let owner = LockOwner {
+            profile: Some(name.to_string()),
+            job_id: Some(info.job_id.clone()),
+            ..Default::default()
+        };
+        // Per profile here; per destination root by the job, like every writing run's.
         let profile_lock = self.take_lock(&locks, &profile_lock_name(name), &owner, name)?;
-        let dest_lock = self.take_lock(&locks, &dest_lock_name(&dst.location()), &owner, name)?;
+        let dest_lock = (!opts.dry_run).then(|| {
+            self.dest_lock(&*dst, Some(&config.coordination_dir()), Some(name), &info.job_id)
+        });
         let work = Work::Sync { src, dst, opts: Box::new(opts) };
-        self.launch_job(info, work, on_progress, vec![profile_lock, dest_lock], timeout, None)
+        self.launch_job(info, work, on_progress, vec![profile_lock], dest_lock, timeout, None)
     }
 
     /// Takes a lock and announces it (and the stale lock it broke, if any) on the bus and in the profile's log.
@@ -286,18 +307,7 @@ impl Engine {
         profile: &str,
     ) -> Result<LockGuard> {
         let g = locks.acquire(lock, owner)?;
-        if let Some((old, reason)) = g.broken() {
-            self.events.publish(Event::LockBroken { lock: old.clone(), reason: reason.clone() });
-            let _ = self.logs.append(
-                profile,
-                LogEntry::now(
-                    LogLevel::Warning,
-                    format!("broke the stale lock {} ({reason})", old.name),
-                    serde_json::to_value(old).unwrap_or_default(),
-                ),
-            );
-        }
-        self.events.publish(Event::LockTaken { lock: g.info() });
+        locks::announce(&self.events, &self.logs, Some(profile), &g);
         Ok(g)
     }
 
@@ -371,7 +381,8 @@ impl Engine {
 
     /// Runs an operation again: one that failed, ran out of attempts, was cancelled or was interrupted by a restart
     /// (any ended one with `force`), with `max_attempts` more attempts (default: its own). A profile run takes its
-    /// locks again, so `config` is needed for it. The new job has the operation's id.
+    /// locks again, so `config` is needed for it; a sync locks its destination like any writing run. The new job
+    /// has the operation's id.
     pub fn retry_operation(
         &self,
         id: &str,
@@ -410,21 +421,19 @@ impl Engine {
         );
         info.job_id = op.operation_id.clone();
         let mut guards = Vec::new();
+        let mut coord = None;
         if let Some(p) = &info.profile {
             let cfg = config.ok_or_else(|| {
                 Error::invalid(format!("operation {id} runs profile {p}: pass its config"))
             })?;
-            let locks = LockDir::new(cfg.coordination_dir());
-            let owner = LockOwner { profile: Some(p.clone()), job_id: Some(info.job_id.clone()) };
+            coord = Some(cfg.coordination_dir());
+            let locks = self.lock_dir(cfg.coordination_dir());
+            let owner = LockOwner {
+                profile: Some(p.clone()),
+                job_id: Some(info.job_id.clone()),
+                ..Default::default()
+            };
             guards.push(self.take_lock(&locks, &profile_lock_name(p), &owner, p)?);
-            if !info.destination.is_empty() {
-                guards.push(self.take_lock(
-                    &locks,
-                    &dest_lock_name(&info.destination),
-                    &owner,
-                    p,
-                )?);
-            }
         }
         let work = match m
             .get("command")
@@ -443,8 +452,17 @@ impl Engine {
                 Work::Sync { src, dst, opts: Box::new(opts) }
             }
         };
+        let dest_lock = match &work {
+            Work::Sync { dst, opts, .. } if !opts.dry_run => Some(self.dest_lock(
+                &**dst,
+                coord.as_deref(),
+                info.profile.as_deref(),
+                &info.job_id,
+            )),
+            _ => None,
+        };
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).retain(|j| j.id() != id);
-        self.launch_job(info, work, None, guards, None, Some(op))
+        self.launch_job(info, work, None, guards, dest_lock, None, Some(op))
     }
 
     /// Figures over the stored operations, with the circuit breaker trips of this engine.
@@ -504,16 +522,24 @@ impl Engine {
         guards: Vec<LockGuard>,
     ) -> Result<Job> {
         let info = JobInfo::new(profile, src.location(), dst.location());
+        let dest_lock = (!opts.dry_run)
+            .then(|| self.dest_lock(&*dst, None, info.profile.as_deref(), &info.job_id));
         let work = Work::Sync { src, dst, opts: Box::new(opts) };
-        self.launch_job(info, work, on_progress, guards, None, None)
+        self.launch_job(info, work, on_progress, guards, dest_lock, None, None)
     }
 
+    /// Starts a job. `guards` are locks taken already; `dest_lock` is the destination lock the job takes as its
+    /// first step (every writing sync has one): a held one fails the run at once with its conflict, one that
+    /// cannot be reached fails the attempt (retried like the run's other failures), and the lock is kept across
+    /// attempts and released when the job ends.
+    #[allow(clippy::too_many_arguments)]
     fn launch_job(
         &self,
         info: JobInfo,
         work: Work,
         on_progress: Option<ProgressCallback>,
         guards: Vec<LockGuard>,
+        dest_lock: Option<Arc<locks::DestLock>>,
         timeout: Option<Duration>,
         prior: Option<Operation>,
     ) -> Result<Job> {
@@ -675,12 +701,22 @@ impl Engine {
             // The run is an operation: a failure that can recover (the source host down, the service busy)
             // runs it again after the policy's delay, up to max_attempts; every change is a recovery event.
             let op_started = std::time::Instant::now();
+            let mut dest_guard: Option<LockGuard> = None;
             let mut report = loop {
                 op.attempt += 1;
                 set_op_state(&store, &bus, &mut op, OperationState::InProgress, None);
                 let report = match &work {
                     Work::Sync { src, dst, opts } => {
-                        run_sync(src.clone(), dst.clone(), opts, &ctx).await
+                        let locked = match (&dest_lock, &dest_guard) {
+                            (Some(l), None) => l.take_async(&ctx.cancel).await.map(|g| {
+                                dest_guard = Some(g);
+                            }),
+                            _ => Ok(()),
+                        };
+                        match locked {
+                            Ok(()) => run_sync(src.clone(), dst.clone(), opts, &ctx).await,
+                            Err(e) => refused(&**src, &**dst, opts, &e),
+                        }
                     }
                     Work::Command { argv } => command::run_command(argv, None, &ctx.cancel).await,
                 };
@@ -767,9 +803,14 @@ impl Engine {
             if let Some(p) = &j.info().profile {
                 log_report(&logs, p, &report);
             }
-            // The locks go before anyone waiting on the job wakes, so a follow-up run can take them at once.
-            let released: Vec<String> = guards.iter().map(|g| g.info().name).collect();
+            // The locks go before anyone waiting on the job wakes, so a follow-up run can take them at once (a
+            // destination's over SFTP off the async threads).
+            let mut released: Vec<String> = guards.iter().map(|g| g.info().name).collect();
             drop(guards);
+            if let Some(g) = dest_guard {
+                released.push(g.info().name);
+                let _ = tokio::task::spawn_blocking(move || drop(g)).await;
+            }
             for name in released {
                 bus.publish(Event::LockReleased { name, job_id: Some(j.id().to_string()) });
             }
@@ -857,6 +898,38 @@ impl Drop for Engine {
             // No thread to be had: leave the runtime running rather than panic or deadlock here.
             std::mem::forget(slot.lock().unwrap_or_else(|p| p.into_inner()).take());
         }
+    }
+}
+
+/// The report of a run refused before it began (its destination's lock held by another run, or not reachable).
+fn refused(src: &dyn Backend, dst: &dyn Backend, opts: &SyncOptions, e: &Error) -> SyncReport {
+    let now = now_rfc3339();
+    let cancelled = e.kind() == crate::ErrorKind::Cancelled;
+    let fatal =
+        (!cancelled).then(|| crate::report::FileError::new(crate::report::ErrorAction::Run, "", e));
+    SyncReport {
+        schema_version: crate::manifest::SCHEMA_VERSION,
+        run_id: uuid::Uuid::new_v4().to_string(),
+        status: if cancelled {
+            crate::report::Status::Cancelled
+        } else {
+            crate::report::Status::Failed
+        },
+        dry_run: opts.dry_run,
+        source: src.location(),
+        destination: dst.location(),
+        started_at: now.clone(),
+        finished_at: now,
+        duration_ms: 0,
+        stats: crate::report::SyncStats {
+            errors: u64::from(fatal.is_some()),
+            ..Default::default()
+        },
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        plan: None,
+        fatal,
+        output: None,
     }
 }
 

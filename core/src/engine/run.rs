@@ -639,16 +639,11 @@ async fn run_inner(
     acc.errors.extend(std::mem::take(&mut dview.errors));
 
     ctx.progress.set_stage(Stage::Planning);
-    // A recorded mtime is the source's exact one, so against the manifest only the source's own granularity
-    // (and the user's window) counts; a listing of the destination compares at the coarser of the two (SFTP
-    // keeps whole seconds).
-    let window = |trusted: bool| {
-        let precision = if trusted {
-            src.mtime_precision_ns()
-        } else {
-            src.mtime_precision_ns().max(dst.mtime_precision_ns())
-        };
-        (opts.modify_window_ms as i64).saturating_mul(1_000_000).max(precision - 1)
+    // A recorded mtime is the source's exact one, so only the source's own granularity (and the user's window)
+    // counts; the plan compares an mtime as a listing gives it (SFTP keeps whole seconds) at the destination's
+    // precision.
+    let window = |_trusted: bool| {
+        (opts.modify_window_ms as i64).saturating_mul(1_000_000).max(src.mtime_precision_ns() - 1)
     };
     let busy_after_ns = (opts.min_age_secs > 0.0).then(|| {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
@@ -766,7 +761,7 @@ async fn run_inner(
     }
     let folder_precision = src.mtime_precision_ns().max(dst.mtime_precision_ns());
     // (A run that trusts the manifest does not list the destination's folders either.)
-    let fix_folders = if dview.trusted {
+    let fix_folders = if dview.trusted || !dst.folder_metadata() || !src.folder_metadata() {
         Vec::new()
     } else {
         folders_to_fix(&src_scan.dirs, &dview.dirs, folder_precision)

@@ -43,7 +43,8 @@ impl Default for NameRules {
 pub struct DiffOptions {
     /// How entries are compared.
     pub compare: CompareMode,
-    /// mtimes closer than this (nanoseconds) are equal.
+    /// mtimes closer than this (nanoseconds) are equal. A destination mtime that is a whole multiple of
+    /// `dest_precision_ns` (as a listing gives it) is compared within that precision too.
     pub modify_window_ns: i64,
     /// The granularity of the destination's mtimes (1 for local disks): a scanned destination entry is still the
     /// one syncwright recorded when its mtime matches to this precision.
@@ -101,7 +102,15 @@ fn compare_both(s: &Entry, d: &Entry, o: &DiffOptions) -> Option<(Op, Reason)> {
             if s.size != d.size {
                 return Some((Op::Copy, Reason::SizeChanged));
             }
-            let same_time = mtime_equal(s.mtime_ns, d.mtime_ns, o.modify_window_ns);
+            // A destination that keeps coarser mtimes (SFTP: whole seconds) lists them truncated; a recorded
+            // entry carries the source's exact one. A whole multiple of the precision is taken for a listing's.
+            let p = o.dest_precision_ns;
+            let window = if p > 1 && d.mtime_ns.rem_euclid(p) == 0 {
+                o.modify_window_ns.max(p - 1)
+            } else {
+                o.modify_window_ns
+            };
+            let same_time = mtime_equal(s.mtime_ns, d.mtime_ns, window);
             match o.compare {
                 CompareMode::SizeOnly => {}
                 CompareMode::SizeMtime => {

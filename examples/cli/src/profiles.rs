@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use syncwright::config::Config;
-use syncwright::locks::{LockDir, LockState, dest_lock_name, profile_lock_name};
+use syncwright::locks::{LockDir, LockState, LockStatus};
 use syncwright::logs::LogLevel;
 use syncwright::progress::ProgressSnapshot;
 use syncwright::{Engine, EngineConfig, Error, ErrorKind};
@@ -106,16 +106,14 @@ impl Ctx {
     pub fn status(&self, json: bool) -> Result<ExitCode, Error> {
         let config = self.load()?;
         let engine = self.engine(&config)?;
-        let locks = LockDir::new(config.coordination_dir());
-        let held = locks.list()?;
+        let locks = engine.profile_locks(&config)?;
         let mut out = Vec::new();
-        for (name, p) in &config.profiles {
+        for (l, (name, p)) in locks.iter().zip(&config.profiles) {
             let last = match engine.store() {
                 Some(s) => s.runs(Some(name), 1)?.into_iter().next(),
                 None => None,
             };
-            let lock = held.iter().find(|l| l.info.name == profile_lock_name(name)).cloned();
-            let running = lock.as_ref().is_some_and(|l| l.state == LockState::Held);
+            let running = l.lock.as_ref().is_some_and(|l| l.state == LockState::Held);
             out.push(serde_json::json!({
                 "profile": name,
                 "source": p.source,
@@ -123,7 +121,9 @@ impl Ctx {
                 "command": p.command,
                 "interval_secs": p.interval.as_ref().and_then(|i| i.get().ok()).map(|d| d.as_secs_f64()),
                 "running": running,
-                "lock": lock,
+                "lock": l.lock,
+                "destination_lock": l.destination_lock,
+                "destination_lock_error": l.destination_error,
                 "last_run": last,
             }));
         }
@@ -131,19 +131,42 @@ impl Ctx {
             println!("{}", serde_json::to_string(&out).map_err(Error::from)?);
             return Ok(ExitCode::SUCCESS);
         }
-        for v in &out {
-            let name = v["profile"].as_str().unwrap_or_default();
-            let state = if v["running"].as_bool() == Some(true) {
-                format!(
-                    "running (job {}, since {})",
-                    v["lock"]["info"]["job_id"].as_str().unwrap_or("-"),
-                    v["lock"]["info"]["started_at"].as_str().unwrap_or("-")
-                )
-            } else if v["lock"]["state"] == "stale" {
-                format!("idle (stale lock: {})", v["lock"]["reason"].as_str().unwrap_or(""))
-            } else {
-                "idle".to_string()
+        let holder = |l: &LockStatus| {
+            let i = &l.info;
+            let by = match (&i.profile, &i.job_id) {
+                (Some(p), Some(j)) => format!("profile {p}, job {j}"),
+                (None, Some(j)) => format!("job {j}"),
+                _ => "a run".to_string(),
             };
+            format!("{by}, since {}, pid {} on {}", i.started_at, i.pid, i.host)
+        };
+        for (v, l) in out.iter().zip(&locks) {
+            let name = v["profile"].as_str().unwrap_or_default();
+            let mut state = match &l.lock {
+                Some(lk) if lk.state == LockState::Held => format!(
+                    "running (job {}, since {})",
+                    lk.info.job_id.as_deref().unwrap_or("-"),
+                    lk.info.started_at
+                ),
+                Some(LockStatus { state: LockState::Stale { reason }, .. }) => {
+                    format!("idle (stale lock: {reason})")
+                }
+                _ => "idle".to_string(),
+            };
+            // Its destination written by another run (a plain sync, another profile).
+            let mine = l.lock.as_ref().and_then(|p| p.info.job_id.clone());
+            match &l.destination_lock {
+                Some(d) if d.state == LockState::Held && d.info.job_id != mine => {
+                    state += &format!("; destination busy ({})", holder(d));
+                }
+                Some(LockStatus { state: LockState::Stale { reason }, .. }) => {
+                    state += &format!("; stale destination lock ({reason})");
+                }
+                _ => {}
+            }
+            if let Some(e) = &l.destination_error {
+                state += &format!("; destination lock unknown ({e})");
+            }
             let last = match v["last_run"].as_object() {
                 Some(r) => format!(
                     "last run {} at {} ({} ms){}",
@@ -161,34 +184,31 @@ impl Ctx {
 
     pub fn unlock(&self, profile: Option<&str>, all: bool, test: bool) -> Result<ExitCode, Error> {
         let config = self.load()?;
-        let locks = LockDir::new(config.coordination_dir());
         if test {
+            let locks = LockDir::new(config.coordination_dir());
             for step in locks.self_test("lock-self-test")? {
                 println!("ok: {step}");
             }
-            println!("locking works in {}", locks.dir().display());
+            println!("locking works in {}", locks.location());
             return Ok(ExitCode::SUCCESS);
         }
-        let removed = match (profile, all) {
-            (_, true) => locks.force_unlock(None)?,
-            (Some(p), false) => {
-                let prof = config.profile(p)?;
-                let mut r = locks.force_unlock(Some(&profile_lock_name(p)))?;
-                if let Some(d) = &prof.destination {
-                    let loc = syncwright::backend::open(d)?.location();
-                    r.extend(locks.force_unlock(Some(&dest_lock_name(&loc)))?);
-                }
-                r
-            }
+        let which = match (profile, all) {
+            (_, true) => None,
+            (Some(p), false) => Some(p),
             (None, false) => return Err(Error::invalid("name a profile, or pass --all")),
         };
-        if removed.is_empty() {
+        let engine = self.engine(&config)?;
+        let r = engine.unlock(&config, which)?;
+        if r.removed.is_empty() && r.errors.is_empty() {
             println!("no locks to remove");
         }
-        for r in removed {
-            println!("removed lock {r}");
+        for l in &r.removed {
+            println!("removed lock {} in {}", l.name, l.location);
         }
-        Ok(ExitCode::SUCCESS)
+        for e in &r.errors {
+            eprintln!("syncwright: error: {e}");
+        }
+        Ok(if r.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
     }
 
     pub fn logs(

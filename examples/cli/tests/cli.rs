@@ -791,3 +791,100 @@ fn names_that_look_like_flags_and_unicode() {
         show(&o)
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// 8. The destination lock, and a destination that is not a folder
+// ---------------------------------------------------------------------------------------------------------------
+
+#[test]
+fn a_second_sync_into_a_destination_being_written_exits_5_naming_the_holder() {
+    let s = Scratch::new();
+    let (src, dst) = (s.path("src"), s.path("dst"));
+    write(&src.join("big.bin"), &pseudo_random(0x10C, 32 * MIB));
+    write(&src.join("small.txt"), b"small\n");
+
+    let child = s
+        .cmd()
+        .args(["sync", "src", "dst", "--bwlimit", "4M", "--no-progress"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut guard = KillOnDrop(Some(child));
+    let child = guard.0.as_mut().unwrap();
+    let pid = child.id();
+    let lock = dst.join(".syncwright/locks/dest.lock");
+    wait_until(child, "the first sync's lock and a non-empty temporary", || {
+        lock.is_file() && temporaries(&dst).iter().any(|(_, len)| *len > 0)
+    });
+    let names = |d: &Path| temporaries(d).into_iter().map(|(p, _)| p).collect::<Vec<_>>();
+    let temps = names(&dst);
+
+    // A second sync, mirroring, with the same state directory and with another (another instance): exit 5 before
+    // anything is done, naming the holder.
+    let other_state = s.path("other-state");
+    for state in [&s.state, &other_state] {
+        let o = Command::new(BIN)
+            .current_dir(&s.root)
+            .args(["--state-dir", state.to_str().unwrap(), "sync", "src", "dst", "--delete"])
+            .output()
+            .unwrap();
+        expect_code(&o, 5);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("already being written") && err.contains(&format!("pid {pid}")),
+            "{}",
+            show(&o)
+        );
+        assert!(!err.contains(".inflight"), "{}", show(&o));
+    }
+    let o = s.run(&["sync", "src", "dst", "--json"]);
+    expect_code(&o, 5);
+    let r = json(&o);
+    assert_eq!(r["status"], "failed", "{r}");
+    assert_eq!(r["fatal"]["kind"], "conflict", "{r}");
+    let d = &r["fatal"]["details"];
+    assert_eq!(d["pid"], pid, "{r}");
+    assert!(d["job_id"].is_string() && d["started_at"].is_string() && d["host"].is_string(), "{r}");
+    assert_eq!(stat(&r, "created"), 0);
+    assert_eq!(names(&dst), temps, "the first run's temporaries are untouched");
+    // A dry run takes no lock.
+    expect_code(&s.run(&["sync", "src", "dst", "--dry-run"]), 0);
+
+    // The first one, stopped, takes its lock with it; then a sync runs.
+    // SAFETY: kill with a valid pid of our own child and a valid signal number.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) }, 0);
+    let o = guard.0.take().unwrap().wait_with_output().unwrap();
+    expect_code(&o, 4);
+    assert!(!lock.exists(), "the lock outlived its run");
+    expect_code(&s.run(&["sync", "src", "dst", "--no-progress"]), 0);
+    assert_trees_equal(&src, &dst);
+}
+
+#[test]
+fn a_destination_that_is_a_file_exits_2_naming_it_and_nothing_is_written() {
+    let s = Scratch::new();
+    write(&s.path("src/a.txt"), b"a\n");
+    write(&s.path("afile"), b"i am a file\n");
+    std::os::unix::fs::symlink(s.path("afile"), s.path("alink")).unwrap();
+    for d in ["afile", "alink"] {
+        for extra in [&[][..], &["--dry-run"][..]] {
+            let o = s.cmd().args(["sync", "src", d]).args(extra).output().unwrap();
+            expect_code(&o, 2);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains(d) && err.contains("is a file, not a folder"), "{}", show(&o));
+            assert!(!err.contains(".inflight"), "{}", show(&o));
+        }
+        let o = s.run(&["sync", "src", d, "--json"]);
+        expect_code(&o, 2);
+        assert_eq!(json(&o)["fatal"]["kind"], "invalid_input");
+    }
+    assert_eq!(fs::read(s.path("afile")).unwrap(), b"i am a file\n");
+    assert!(fs::symlink_metadata(s.path("alink")).unwrap().file_type().is_symlink());
+    let names: BTreeSet<_> = fs::read_dir(&s.root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["afile", "alink", "src", "state"].map(String::from)));
+}

@@ -8,12 +8,14 @@
 //!   not wrap it); a partial temporary of the same source version is resumed. Content is made durable before the
 //!   rename: per batch with one `sync -f ROOT` on the host when it allows commands (module `shell`: one `sh`
 //!   kept open for the run), else with fsync@openssh.com per file.
-//! - **State** (manifests, run markers) lives under `ROOT/.syncwright/`, like on local disks; the engine keeps a
-//!   local copy of each manifest (`backend::cached`), so a no-change push reads one file instead of walking the
-//!   host.
+//! - **State** (manifests, run markers, the destination's lock in `locks/`: module `locks`) lives under
+//!   `ROOT/.syncwright/`, like on local disks; a `.syncwright` (or a folder below it) that is a symlink or not a
+//!   folder is refused, never followed. The engine keeps a local copy of each manifest (`backend::cached`), so a
+//!   no-change push reads one file instead of walking the host.
 //! - SFTP v3 carries mtimes in whole seconds: [`Backend::mtime_precision_ns`] says so and comparisons allow it.
 
 mod conn;
+mod locks;
 mod posix;
 mod scan;
 mod shell;
@@ -207,9 +209,14 @@ impl Inner {
             let p = prefix.clone();
             match self.pool.with("cannot stat", &p, |c| c.sftp.stat(Path::new(&p))) {
                 Ok(st) if st.is_dir() => continue,
-                Ok(_) => {
-                    return Err(Error::new(ErrorKind::Conflict, format!("{p} is not a directory"))
-                        .with_path(p));
+                Ok(st) => {
+                    let what = if st.is_file() { "a file" } else { "a special file" };
+                    let msg = if p == self.loc.path.trim_end_matches('/') {
+                        format!("the destination {} is {what}, not a folder", self.loc)
+                    } else {
+                        format!("{p}, on the way to {}, is {what}, not a folder", self.loc)
+                    };
+                    return Err(Error::invalid(msg).with_path(p));
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     let r = self.pool.with("cannot create directory", &p, |c| {
@@ -271,6 +278,63 @@ impl Inner {
             }
         };
         self.checked_dirs.check(rel, stat, Some(&mut mkdir))
+    }
+
+    /// Checks the folders of state path `rel` (`.syncwright/...`): real folders inside the root, never followed if a
+    /// link (see [`CheckedDirs::check_state`]); made when `create` (the root too), each recorded in `made`. False
+    /// when one is missing and not made.
+    fn check_state(&self, rel: &str, create: bool, made: Option<&mut Vec<String>>) -> Result<bool> {
+        if create {
+            self.ensure_root()?;
+        }
+        let stat = |prefix: &str| {
+            Ok(match self.lstat(prefix)? {
+                Some(st) if st.file_type().is_dir() => Found::Dir,
+                Some(st) if st.file_type().is_symlink() => Found::Symlink,
+                Some(_) => Found::Other,
+                None => Found::Missing,
+            })
+        };
+        let mut made = made;
+        let mut mkdir = |prefix: &str| {
+            let abs = self.abs(prefix);
+            let r = self
+                .pool
+                .with("cannot create directory", prefix, |c| c.sftp.mkdir(Path::new(&abs), 0o755));
+            match r {
+                Ok(()) => {
+                    self.mark_fresh(prefix);
+                    if let Some(m) = made.as_deref_mut() {
+                        m.push(prefix.to_string());
+                    }
+                    Ok(())
+                }
+                // Made meanwhile; if as something else, the check refuses it next time.
+                Err(e) if !self.lstat_abs_is_dir(&abs) => Err(e),
+                Err(_) => Ok(()),
+            }
+        };
+        self.checked_dirs.check_state(rel, stat, if create { Some(&mut mkdir) } else { None })
+    }
+
+    /// Whether state file `rel` exists, after checking its folders; one that is a symlink is refused (it would be
+    /// read from outside the destination).
+    fn state_exists(&self, rel: &str) -> Result<bool> {
+        if !self.check_state(rel, false, None)? {
+            return Ok(false);
+        }
+        match self.lstat(rel)? {
+            None => Ok(false),
+            Some(st) if st.file_type().is_symlink() => Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{rel} is a symlink at the destination: syncwright never follows a link out of the \
+                     destination for its own state; remove it"
+                ),
+            )
+            .with_path(rel)),
+            Some(_) => Ok(true),
+        }
     }
 
     /// Replaces `to` with `from` atomically (posix-rename); on servers without the extension, a plain rename
@@ -404,9 +468,10 @@ impl Inner {
         }
     }
 
-    /// Uploads `data` to a temporary beside `rel`, makes it durable, and renames it over `rel`.
+    /// Uploads `data` to a temporary beside state file `rel` (its folders checked and made), makes it durable, and
+    /// renames it over `rel`.
     fn upload_atomic(&self, rel: &str, data: &mut dyn Read) -> Result<()> {
-        self.check_parents(rel)?;
+        self.check_state(rel, true, None)?;
         let tmp = super::local::temp_name_for(rel, &format!("{:016x}", fastrand::u64(..)));
         let abs = self.abs(&tmp);
         let lease = self.pool.lease()?;
@@ -464,6 +529,10 @@ impl Backend for SftpBackend {
         Some(super::local::temp_name_for(path, &fp))
     }
 
+    fn folder_metadata(&self) -> bool {
+        true
+    }
+
     fn root_id(&self) -> Option<super::RootId> {
         let l = &self.inner.loc;
         Some(super::RootId {
@@ -518,8 +587,13 @@ impl Backend for SftpBackend {
     }
 
     async fn list_state(&self, dir: &str) -> Result<Vec<String>> {
+        // The folder is checked like the folders of a key inside it (a link is refused, never followed).
+        let probe = Inner::state_rel(&format!("{dir}/x"))?;
         let abs = self.inner.abs(&Inner::state_rel(dir)?);
         blocking(|| {
+            if !self.inner.check_state(&probe, false, None)? {
+                return Ok(Vec::new());
+            }
             match self.inner.pool.with("cannot list", dir, |c| c.sftp.readdir(Path::new(&abs))) {
                 Ok(list) => Ok(list
                     .into_iter()
@@ -775,6 +849,9 @@ impl Backend for SftpBackend {
     async fn read_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let rel = Inner::state_rel(key)?;
         blocking(|| {
+            if !self.inner.state_exists(&rel)? {
+                return Ok(None);
+            }
             let mut out = Vec::new();
             Ok(self.inner.read_all(&rel, &mut out)?.then_some(out))
         })
@@ -783,6 +860,9 @@ impl Backend for SftpBackend {
     async fn read_state_to(&self, key: &str, dest: &Path) -> Result<bool> {
         let rel = Inner::state_rel(key)?;
         blocking(|| {
+            if !self.inner.state_exists(&rel)? {
+                return Ok(false);
+            }
             let f = std::fs::File::create(dest)
                 .map_err(|e| Error::io(&e, "cannot create", dest.display().to_string()))?;
             let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
@@ -820,7 +900,16 @@ impl Backend for SftpBackend {
 
     async fn delete_state(&self, key: &str) -> Result<()> {
         let rel = Inner::state_rel(key)?;
-        blocking(|| self.inner.unlink(&rel))
+        blocking(|| {
+            if !self.inner.check_state(&rel, false, None)? {
+                return Ok(());
+            }
+            self.inner.unlink(&rel)
+        })
+    }
+
+    fn lock_files(&self) -> Option<Arc<dyn crate::locks::LockFiles>> {
+        Some(Arc::new(locks::SftpLockFiles::new(self.inner.clone())))
     }
 }
 
