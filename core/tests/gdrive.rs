@@ -255,12 +255,21 @@ fn push_and_pull_a_tree_byte_for_byte() {
         "the old hash was replaced"
     );
 
-    // A checksum comparison against a rescan of Drive uses the hashes the files carry: nothing to copy.
+    // A checksum comparison uses Drive's own SHA-256 of each file: nothing to copy, no file content read.
     let before = h.fake.counters();
-    let r = h.push(SyncOptions { compare: CompareMode::Checksum, rescan_dest: true, ..h.opts() });
+    let r = h.push(SyncOptions { compare: CompareMode::Checksum, ..h.opts() });
     assert_eq!((r.status, r.stats.created, r.stats.updated), (Status::Completed, 0, 0), "{r:#?}");
-    // One download: the stored manifest (a rescan still reads it to tell edits apart); no file content.
+    // One download: the stored manifest (read to tell edits apart); no file content.
     assert_eq!(h.fake.counters().media, before.media + 1);
+    // An edit made in Drive behind the same size keeps syncwright's appProperties: only Drive's checksum shows
+    // it, and -c puts the source version back.
+    let top = h.fake.tree(PARENT)[&format!("{SNAP}/top.txt")].id.clone();
+    h.fake.edit_content(&top, b"TOP, EDITED");
+    let r = h.push(h.opts());
+    assert_eq!((r.status, r.stats.updated), (Status::Completed, 0), "{r:#?}");
+    let r = h.push(SyncOptions { compare: CompareMode::Checksum, ..h.opts() });
+    assert_eq!((r.status, r.stats.updated), (Status::Completed, 1), "{r:#?}");
+    assert_eq!(h.fake.tree(PARENT)[&format!("{SNAP}/top.txt")].content, b"top, edited");
 }
 
 /// Options whose broken connections are not retried within the run, nor the run itself.

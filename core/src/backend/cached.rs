@@ -98,6 +98,9 @@ impl Backend for CachedManifests {
     fn folder_metadata(&self) -> bool {
         self.inner.folder_metadata()
     }
+    fn native_hash(&self) -> Option<crate::manifest::hash::HashAlgo> {
+        self.inner.native_hash()
+    }
     fn root_id(&self) -> Option<super::RootId> {
         self.inner.root_id()
     }

@@ -459,6 +459,9 @@ impl Backend for InstrumentedBackend {
     fn folder_metadata(&self) -> bool {
         self.0.inner.folder_metadata()
     }
+    fn native_hash(&self) -> Option<crate::manifest::hash::HashAlgo> {
+        self.0.inner.native_hash()
+    }
     fn root_id(&self) -> Option<super::RootId> {
         self.0.inner.root_id()
     }

@@ -126,6 +126,11 @@ pub trait Backend: Send + Sync + Debug {
     fn temp_path(&self, _path: &str, _version: &Entry) -> Option<String> {
         None
     }
+    /// The content hash the backend computes itself and lists with each file (Drive's `sha256Checksum`): a checksum
+    /// comparison uses it instead of reading the files, and hashes the other side with the same algorithm.
+    fn native_hash(&self) -> Option<crate::manifest::hash::HashAlgo> {
+        None
+    }
     /// Whether folders keep a mode and mtime of their own that a listing reports (file systems: local, SFTP); the
     /// run then gives folders with content the source's.
     fn folder_metadata(&self) -> bool {

@@ -606,9 +606,11 @@ async fn run_inner(
     check_roots(src, dst, &filter, opts)?;
     ctx.progress.set_stage(Stage::Scanning);
     // -c compares real content on both sides: each is hashed afresh (BLAKE3), never taken from a cache or a
-    // manifest that a change behind the same size and mtime would leave stale.
+    // manifest that a change behind the same size and mtime would leave stale; a backend that lists its own
+    // content hash (Drive's SHA-256) is not read, and the other side is hashed with its algorithm.
     let checksum = opts.compare == CompareMode::Checksum;
-    let algo = checksum.then_some(HashAlgo::Blake3);
+    let algo =
+        checksum.then(|| dst.native_hash().or(src.native_hash()).unwrap_or(HashAlgo::Blake3));
     let mut src_opts = scan_options(opts, &filter, ctx, algo);
     src_opts.strict = true;
     // With delete_excluded the destination is listed whole: what the filters exclude is deleted too.

@@ -160,6 +160,9 @@ impl FFile {
         });
         if self.mime_type != FOLDER {
             v["size"] = self.content.len().to_string().into();
+            // Drive computes it for files with binary content.
+            use sha2::Digest;
+            v["sha256Checksum"] = hex::encode(sha2::Sha256::digest(&self.content)).into();
         }
         if !self.app_properties.is_empty() {
             v["appProperties"] = json!(self.app_properties);
@@ -357,6 +360,14 @@ impl Fake {
     }
 
     /// Everything below folder `root`: relative path → file (folders end with `/`).
+    /// Replaces a file's content as an edit in Drive does: appProperties (syncwright's recorded hashes and mtime)
+    /// and the modified time stay, `sha256Checksum` follows the content.
+    pub fn edit_content(&self, id: &str, content: &[u8]) {
+        let mut s = self.lock();
+        let f = s.files.get_mut(id).expect("a file of the fake");
+        f.content = content.to_vec();
+    }
+
     pub fn tree(&self, root: &str) -> BTreeMap<String, FFile> {
         let s = self.lock();
         let mut out = BTreeMap::new();

@@ -23,7 +23,8 @@ use std::time::Duration;
 /// The MIME type of Drive folders.
 pub(super) const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
 /// The fields syncwright reads of every file.
-pub(super) const FILE_FIELDS: &str = "id,name,mimeType,size,modifiedTime,md5Checksum,appProperties";
+pub(super) const FILE_FIELDS: &str =
+    "id,name,mimeType,size,modifiedTime,md5Checksum,sha256Checksum,appProperties";
 /// Resumable chunks are multiples of this (Drive's rule).
 pub(super) const CHUNK_UNIT: u64 = 256 << 10;
 
@@ -42,6 +43,9 @@ pub(super) struct DriveFile {
     pub modified_time: Option<String>,
     #[serde(default)]
     pub md5_checksum: Option<String>,
+    /// Drive's own SHA-256 of the content (binary files), what a checksum comparison trusts.
+    #[serde(default)]
+    pub sha256_checksum: Option<String>,
     #[serde(default)]
     pub app_properties: HashMap<String, String>,
 }

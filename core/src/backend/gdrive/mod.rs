@@ -39,7 +39,7 @@ use super::remote::{GdriveLocation, GdriveOptions};
 use super::{Backend, ReadStream, WriteSink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::diff::NameRules;
-use crate::manifest::hash::version_fingerprint;
+use crate::manifest::hash::{HashAlgo, version_fingerprint};
 use crate::manifest::scan::{ScanOptions, ScanOutcome};
 use crate::manifest::{BLAKE3, Entry, EntryKind, Manifest, SHA256, validate_rel_path};
 use crate::report::{Warning, WarningReason};
@@ -224,6 +224,17 @@ fn entry_of(rel: &str, f: &DriveFile) -> Entry {
         if let Some(md5) = &f.md5_checksum {
             e.hashes.insert("md5", md5.clone());
         }
+    }
+    e
+}
+
+/// The entry of `f` for a checksum comparison: Drive's own SHA-256 of the content, never the hashes syncwright
+/// recorded in appProperties (an edit in Drive keeps those); a file without one has no hash, so it is copied.
+fn checksum_entry_of(rel: &str, f: &DriveFile) -> Entry {
+    let mut e = entry_of(rel, f);
+    e.hashes = Default::default();
+    if let Some(h) = f.sha256_checksum.as_deref().filter(|h| h.len() == 64) {
+        e.hashes.insert(SHA256, h.to_ascii_lowercase());
     }
     e
 }
@@ -595,7 +606,11 @@ impl Backend for GdriveBackend {
                 if let Some(c) = &opts.counters {
                     c.entries.fetch_add(1, Ordering::Relaxed);
                 }
-                entries.push(entry_of(&child, files[0]));
+                entries.push(if opts.hash.is_some() {
+                    checksum_entry_of(&child, files[0])
+                } else {
+                    entry_of(&child, files[0])
+                });
             }
         }
         // A folder with nothing below it is an empty directory entry (deepest first, as a local scan has it).
@@ -632,6 +647,10 @@ impl Backend for GdriveBackend {
             temporaries: Vec::new(),
             dirs: Vec::new(),
         })
+    }
+
+    fn native_hash(&self) -> Option<HashAlgo> {
+        Some(HashAlgo::Sha256)
     }
 
     async fn stat(&self, path: &str) -> Result<Option<Entry>> {
