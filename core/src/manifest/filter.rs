@@ -115,9 +115,12 @@ impl Filter {
 
 /// True for syncwright's own state folder at the root and for its temporary files anywhere.
 pub fn is_own_path(path: &str) -> bool {
-    path == STATE_DIR
-        || path.starts_with(".syncwright/")
-        || is_temp_name(path.rsplit('/').next().unwrap_or(path))
+    is_state_path(path) || is_temp_name(path.rsplit('/').next().unwrap_or(path))
+}
+
+/// True for syncwright's own state folder at the root (`.syncwright`) and everything under it.
+pub fn is_state_path(path: &str) -> bool {
+    path.strip_prefix(STATE_DIR).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// True when `name` is a syncwright temporary file name (`.<name>.swtmp-<16 hex>`).
