@@ -127,7 +127,7 @@ pub fn parse_rate(s: &str) -> Result<u64> {
     // 2^64: the first value a u64 cannot hold (`as u64` would saturate silently).
     const TOO_BIG: f64 = 18_446_744_073_709_551_616.0;
     match num.trim().parse::<f64>().map(|v| v * mult) {
-        Ok(b) if b >= 1.0 && b < TOO_BIG => Ok(b as u64),
+        Ok(b) if (1.0..TOO_BIG).contains(&b) => Ok(b as u64),
         Ok(b) if b >= TOO_BIG && b.is_finite() => {
             Err(Error::invalid(format!("{s:?} is more bytes per second than can be counted")))
         }

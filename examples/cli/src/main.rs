@@ -385,7 +385,23 @@ pub(crate) fn error_exit(e: &Error) -> ExitCode {
 }
 
 fn engine(state_dir: Option<PathBuf>) -> Result<Engine, Error> {
-    Engine::new(EngineConfig { state_dir, ..Default::default() })
+    opened(Engine::new(EngineConfig { state_dir, ..Default::default() }))
+}
+
+/// An engine just opened, after saying on standard error whether it found its state store damaged (moved aside
+/// and replaced), whatever the command: reports then leave that warning out of what they print.
+pub(crate) fn opened(engine: Result<Engine, Error>) -> Result<Engine, Error> {
+    if let Ok(e) = &engine
+        && let Some(r) = e.store_recovery()
+    {
+        eprintln!("syncwright: warning: {}", r.message());
+    }
+    engine
+}
+
+/// Whether a report's warning is printed (the store's recovery was, when the engine opened).
+pub(crate) fn printed(w: &syncwright::report::Warning) -> bool {
+    w.reason != syncwright::report::WarningReason::StateStoreRecovered
 }
 
 fn main() -> ExitCode {
@@ -479,7 +495,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             opts.list_identical = true;
             let engine = engine(cli.state_dir)?;
             let report = engine.sync(&src, &dst, opts)?;
-            for w in &report.warnings {
+            for w in report.warnings.iter().filter(|w| printed(w)) {
                 eprintln!("syncwright: warning: {}", w.message);
             }
             let plan = match (report.plan, report.fatal) {
@@ -656,7 +672,7 @@ pub(crate) fn print_report(r: &SyncReport) {
         print_plan_totals(p);
     }
     println!("{}", r.summary());
-    for w in &r.warnings {
+    for w in r.warnings.iter().filter(|w| printed(w)) {
         eprintln!("syncwright: warning: {}", w.message);
     }
     for e in &r.errors {
