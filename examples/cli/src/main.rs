@@ -482,8 +482,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::from(if out.errors.is_empty() { 0 } else { 3 }))
         }
         Cmd::Import { file, root, name } => {
-            let text = std::fs::read_to_string(&file)
+            let bytes = std::fs::read(&file)
                 .map_err(|e| Error::io(&e, "cannot read", file.display().to_string()))?;
+            // Bytes that are not text are a bad document, like bad JSON (not a damaged file of ours).
+            let text = String::from_utf8(bytes).map_err(|e| {
+                Error::invalid(format!("{} is not UTF-8 text: {e}", file.display()))
+            })?;
             let m = syncwright::manifest::import::import_any(&text, root.as_deref(), &name)?;
             let mut out = Vec::new();
             m.write_to(&mut out)?;

@@ -859,6 +859,9 @@ fn out_of_range_numbers_and_bad_imports_exit_2() {
         expect_invalid(&o);
         assert!(o.stdout.is_empty(), "{name}: printed a manifest\n{}", show(&o));
     }
+    let f = s.path("binary.json");
+    write(&f, b"{\"a\": \"\xff\xfe\"}");
+    expect_invalid(&s.run(&["import", f.to_str().unwrap()]));
     // The real sample still imports.
     let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../core/tests/data/cloud-sync-manifest.json");
