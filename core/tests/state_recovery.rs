@@ -121,3 +121,27 @@ fn a_profile_run_logs_the_recovery_warning() {
         .unwrap_or_else(|| panic!("no warning naming {kept} in the log: {log:?}"));
     assert_eq!(entry.data["reason"], "state_store_recovered");
 }
+
+#[test]
+fn build_manifest_warns_when_it_replaced_a_damaged_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tree, state) = (dir.path().join("tree"), dir.path().join("state"));
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("state.db"), noise(8192)).unwrap();
+    write(&tree, "a.txt", b"alpha\n");
+    let opts = syncwright::manifest::scan::ManifestOptions {
+        state_dir: Some(state.clone()),
+        ..Default::default()
+    };
+    let out = syncwright::manifest::scan::build_manifest(&tree, &opts).unwrap();
+    assert_eq!(out.manifest.entries.len(), 1);
+    let kept = kept_files(&state);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let w: Vec<_> =
+        out.warnings.iter().filter(|w| w.reason == WarningReason::StateStoreRecovered).collect();
+    assert_eq!(w.len(), 1, "{:?}", out.warnings);
+    assert!(w[0].message.contains(&kept[0]), "{}", w[0].message);
+    // The hashes went into the new store: a second scan warns no more.
+    let again = syncwright::manifest::scan::build_manifest(&tree, &opts).unwrap();
+    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+}

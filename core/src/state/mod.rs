@@ -300,9 +300,8 @@ impl Store {
             n += 1;
             kept = with_suffix(path, &format!(".corrupt-{stamp}-{n}"));
         }
-        std::fs::rename(path, &kept).map_err(|e| fail("it cannot be moved aside", &e, path))?;
+        // The side files first: an old -wal left beside a new database would be replayed into it.
         for s in SIDE_FILES {
-            // An old -wal beside a new database would be replayed into it: it must go too.
             match std::fs::rename(with_suffix(path, s), with_suffix(&kept, s)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(fail(
@@ -314,6 +313,7 @@ impl Store {
                 _ => {}
             }
         }
+        std::fs::rename(path, &kept).map_err(|e| fail("it cannot be moved aside", &e, path))?;
         let recovery = StoreRecovery { path: path.to_path_buf(), kept, reason: why };
         tracing::warn!(store = %path.display(), kept = %recovery.kept.display(), reason = %recovery.reason,
             "damaged state store moved aside; a new one was started");
