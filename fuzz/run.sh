@@ -26,10 +26,13 @@ for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t" "crashes/$t"
     before=$(ls "artifacts/$t" | wc -l)
     echo "== $t: ${seconds} s"
-    # Fork mode goes on after a crash, so one run finds more than the first.
+    # Fork mode goes on after a crash, so one run finds more than the first. dicts/<target>.dict holds the
+    # tokens of its format (keys, units, extreme numbers).
+    dict=()
+    [ -f "dicts/$t.dict" ] && dict=(-dict="dicts/$t.dict")
     cargo fuzz run "${flags[@]}" "$t" "corpus/$t" -- \
         -max_total_time="$seconds" -timeout=10 -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-        -artifact_prefix="artifacts/$t/" -print_final_stats=1 || true
+        -artifact_prefix="artifacts/$t/" -print_final_stats=1 "${dict[@]}" || true
     for f in "artifacts/$t"/*; do
         [ -e "$f" ] || continue
         if [ ! -e "crashes/$t/$(basename "$f")" ]; then
