@@ -4,6 +4,7 @@
 #   bash fuzz/run.sh                      # every target, 60 s each
 #   FUZZ_SECONDS=300 bash fuzz/run.sh     # longer
 #   bash fuzz/run.sh config units         # some targets only
+#   bash fuzz/run.sh --minimise [TARGET...]   # shrink the corpora before committing them (no fuzzing)
 #
 # Targets (fuzz/fuzz_targets/, each calling the check of the same name in core/tests/support/fuzz_checks.rs):
 # manifest, manifest_entries, import, config, units. New interesting inputs go into fuzz/corpus/<target>/; every
@@ -14,6 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-60}"
+minimise=0
+if [ "${1:-}" = "--minimise" ]; then minimise=1; shift; fi
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=(manifest manifest_entries import config units); fi
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 # cargo fuzz passes --target itself; the sanitizers need a nightly compiler, so none (-s none) on stable;
@@ -21,6 +24,19 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 unset CARGO_BUILD_TARGET
 flags=(-O -a -s none)
 cargo fuzz build "${flags[@]}"
+if [ "$minimise" = 1 ]; then
+    # A set cover of the features, inputs cut at 800 bytes (cmin alone keeps megabytes), plus the seeds: the
+    # files whose names are not libFuzzer's 40-hex ones.
+    for t in "${targets[@]}"; do
+        tmp=$(mktemp -d)
+        "target/x86_64-unknown-linux-gnu/release/$t" -set_cover_merge=1 -max_len=800 "$tmp" "corpus/$t" 2>/dev/null
+        find "corpus/$t" -type f -regextype posix-extended ! -regex '.*/[0-9a-f]{40}' -exec cp {} "$tmp/" \;
+        rm -rf "corpus/$t"
+        mv "$tmp" "corpus/$t"
+        echo "$t: $(ls "corpus/$t" | wc -l) inputs, $(cat "corpus/$t"/* | wc -c) bytes"
+    done
+    exit 0
+fi
 found=0
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t" "crashes/$t"
