@@ -5,7 +5,7 @@
 #[path = "support/fuzz_checks.rs"]
 mod fuzz_checks;
 
-use fuzz_checks::TARGETS;
+use fuzz_checks::{Check, TARGETS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -24,7 +24,7 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Runs `check` on the file, naming it when the check panics.
-fn replay(check: fn(&[u8]) -> String, file: &Path) -> String {
+fn replay(check: Check, file: &Path) -> String {
     let data = std::fs::read(file).unwrap();
     std::panic::catch_unwind(|| check(&data)).unwrap_or_else(|p| {
         let why = p
@@ -53,15 +53,18 @@ fn every_crash_input_gives_its_recorded_outcome() {
     let mut expected: BTreeMap<String, String> = BTreeMap::new();
     for line in listed.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
         let (file, outcome) = line.split_once(' ').unwrap_or_else(|| panic!("bad line {line:?}"));
-        assert!(expected.insert(file.to_string(), outcome.trim().to_string()).is_none(), "{file} twice");
+        assert!(
+            expected.insert(file.to_string(), outcome.trim().to_string()).is_none(),
+            "{file} twice"
+        );
     }
     let mut seen = 0;
     for (target, check) in TARGETS {
         for f in inputs(&fuzz_dir().join("crashes").join(target)) {
             let name = format!("{target}/{}", f.file_name().unwrap().to_string_lossy());
-            let want = expected
-                .remove(&name)
-                .unwrap_or_else(|| panic!("crash input {name} has no line in fuzz/crashes/expected.txt"));
+            let want = expected.remove(&name).unwrap_or_else(|| {
+                panic!("crash input {name} has no line in fuzz/crashes/expected.txt")
+            });
             assert_eq!(replay(check, &f), want, "{name}");
             seen += 1;
         }

@@ -7,12 +7,19 @@
 #![allow(dead_code)]
 
 use syncwright::ErrorKind;
-use syncwright::config::{Config, DurationSpec, MAX_DURATION, RateSpec, parse_duration, parse_rate};
+use syncwright::config::{
+    Config, DurationSpec, MAX_DURATION, RateSpec, parse_duration, parse_rate,
+};
 use syncwright::manifest::import::{import_any, import_cloud_sync, import_media_sync};
-use syncwright::manifest::{Entry, Manifest, stream_entries, stream_entries_with, validate_entry_path};
+use syncwright::manifest::{
+    Entry, Manifest, stream_entries, stream_entries_with, validate_entry_path,
+};
+
+/// A check: runs one input, panics on a broken invariant, returns the summary of the outcome.
+pub type Check = fn(&[u8]) -> String;
 
 /// The fuzz targets, by the name of their folder under `fuzz/corpus/` and `fuzz/crashes/`.
-pub const TARGETS: [(&str, fn(&[u8]) -> String); 5] = [
+pub const TARGETS: [(&str, Check); 5] = [
     ("manifest", manifest),
     ("manifest_entries", manifest_entries),
     ("import", import),
@@ -63,7 +70,8 @@ pub fn manifest(data: &[u8]) -> String {
             validate_entry_path(&e.path).expect("the reader let a bad path through");
         }
         let text = m.to_json().expect("an accepted manifest serialises");
-        let back = Manifest::from_json(&text).expect("the canonical form of an accepted manifest reads back");
+        let back = Manifest::from_json(&text)
+            .expect("the canonical form of an accepted manifest reads back");
         assert_eq!(&back, m, "the canonical form changed the manifest");
         let mut again = Vec::new();
         let head = stream_entries(text.as_bytes(), |e| {
@@ -116,8 +124,12 @@ pub fn document_of_lines(data: &[u8]) -> Vec<u8> {
         out.push(b'\n');
     }
     out.extend_from_slice(
-        format!("],\"entry_count\":{},\"checksum\":\"{}\"}}\n", lines.len(), hex::encode(h.finalize()))
-            .as_bytes(),
+        format!(
+            "],\"entry_count\":{},\"checksum\":\"{}\"}}\n",
+            lines.len(),
+            hex::encode(h.finalize())
+        )
+        .as_bytes(),
     );
     out
 }
@@ -136,8 +148,9 @@ pub fn import(data: &[u8]) -> String {
         expect_kind(r, ErrorKind::InvalidInput, &format!("import #{i}"));
         if let Ok(m) = r {
             let doc = m.to_json().expect("an imported manifest serialises");
-            let back = Manifest::from_json(&doc)
-                .unwrap_or_else(|e| panic!("import #{i} made a manifest the reader refuses: {}", e.message()));
+            let back = Manifest::from_json(&doc).unwrap_or_else(|e| {
+                panic!("import #{i} made a manifest the reader refuses: {}", e.message())
+            });
             assert_eq!(&back, m, "import #{i}: the canonical form changed the manifest");
         }
     }
