@@ -257,6 +257,7 @@ export interface Warning {
     | 'unusable_name'
     | 'no_content'
     | 'duplicate_name'
+    | 'state_store_recovered'
   message: string
 }
 

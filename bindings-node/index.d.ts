@@ -259,6 +259,7 @@ export interface Warning {
     | 'unusable_name'
     | 'no_content'
     | 'duplicate_name'
+    | 'state_store_recovered'
   message: string
 }
 

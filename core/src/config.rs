@@ -73,7 +73,23 @@ impl Preset {
     }
 }
 
-/// Parses a duration: a number of seconds, or with a unit `ms`, `s`, `m`, `h`, `d`.
+/// The longest duration the parsers accept (100 years): anything longer is a mistake, and staying below it keeps
+/// every use (an `Instant` plus the duration, nanoseconds in an `i64`) from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86400 + 25 * 86400);
+
+/// `secs` seconds as a duration, or `invalid_input` naming `what` when it is negative, not a number, or longer
+/// than [`MAX_DURATION`].
+fn duration_from_secs(secs: f64, what: &dyn std::fmt::Display) -> Result<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return Err(Error::invalid(format!("{what} is not a duration such as 30s, 5m, 2h or 1d")));
+    }
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(Error::invalid(format!("{what} is longer than 100 years"))),
+    }
+}
+
+/// Parses a duration: a number of seconds, or with a unit `ms`, `s`, `m`, `h`, `d`. At most [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration> {
     let t = s.trim();
     let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
@@ -89,24 +105,32 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     } else {
         (t, 1.0)
     };
+    let what = format!("{s:?}");
     match num.trim().parse::<f64>() {
-        Ok(v) if v >= 0.0 && v.is_finite() => Ok(Duration::from_secs_f64(v * mult)),
-        _ => Err(Error::invalid(format!("{s:?} is not a duration such as 30s, 5m, 2h or 1d"))),
+        Ok(v) if v >= 0.0 && v.is_finite() => duration_from_secs(v * mult, &what),
+        _ => Err(Error::invalid(format!("{what} is not a duration such as 30s, 5m, 2h or 1d"))),
     }
 }
 
-/// Parses a rate in bytes per second: a number of bytes, or with a suffix `K`, `M`, `G` (binary).
+/// Parses a rate in bytes per second: a number of bytes, or with a suffix `K`, `M`, `G` (binary). Fractions of a
+/// byte are dropped; the result is between 1 and `u64::MAX`.
 pub fn parse_rate(s: &str) -> Result<u64> {
     let t = s.trim();
-    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
-        Some('K') => (&t[..t.len() - 1], 1024.0),
-        Some('M') => (&t[..t.len() - 1], 1024.0 * 1024.0),
-        Some('G') => (&t[..t.len() - 1], 1024.0 * 1024.0 * 1024.0),
-        Some('B') => (&t[..t.len() - 1], 1.0),
+    // The suffixes are ASCII, so cutting the last byte off keeps `num` on a character boundary.
+    let (num, mult) = match t.as_bytes().last().map(u8::to_ascii_uppercase) {
+        Some(b'K') => (&t[..t.len() - 1], 1024.0),
+        Some(b'M') => (&t[..t.len() - 1], 1024.0 * 1024.0),
+        Some(b'G') => (&t[..t.len() - 1], 1024.0 * 1024.0 * 1024.0),
+        Some(b'B') => (&t[..t.len() - 1], 1.0),
         _ => (t, 1.0),
     };
-    match num.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() && v * mult >= 1.0 => Ok((v * mult) as u64),
+    // 2^64: the first value a u64 cannot hold (`as u64` would saturate silently).
+    const TOO_BIG: f64 = 18_446_744_073_709_551_616.0;
+    match num.trim().parse::<f64>().map(|v| v * mult) {
+        Ok(b) if (1.0..TOO_BIG).contains(&b) => Ok(b as u64),
+        Ok(b) if b >= TOO_BIG && b.is_finite() => {
+            Err(Error::invalid(format!("{s:?} is more bytes per second than can be counted")))
+        }
         _ => Err(Error::invalid(format!(
             "{s:?} is not a rate such as 500K or 10M (bytes per second)"
         ))),
@@ -124,13 +148,10 @@ pub enum DurationSpec {
 }
 
 impl DurationSpec {
-    /// The duration.
+    /// The duration (`invalid_input` when negative, not a number, or longer than [`MAX_DURATION`]).
     pub fn get(&self) -> Result<Duration> {
         match self {
-            DurationSpec::Seconds(s) if *s >= 0.0 && s.is_finite() => {
-                Ok(Duration::from_secs_f64(*s))
-            }
-            DurationSpec::Seconds(s) => Err(Error::invalid(format!("{s} is not a duration"))),
+            DurationSpec::Seconds(s) => duration_from_secs(*s, s),
             DurationSpec::Text(t) => parse_duration(t),
         }
     }
@@ -272,6 +293,7 @@ impl Profile {
             ..SyncOptions::default()
         };
         o.validate()?;
+        o.breaker.validate()?;
         Ok(o)
     }
 
@@ -341,6 +363,10 @@ impl Config {
     /// Parses a config from TOML text; every profile is checked.
     pub fn from_toml(text: &str) -> Result<Config> {
         let c: Config = toml::from_str(text).map_err(|e| Error::invalid(format!("config: {e}")))?;
+        if let Some(r) = &c.settings.log_max_size {
+            r.get()
+                .map_err(|e| Error::invalid(format!("settings: log_max_size: {}", e.message())))?;
+        }
         for (name, p) in &c.profiles {
             check_profile_name(name)?;
             p.check(name)?;
@@ -399,6 +425,73 @@ mod tests {
         assert_eq!(parse_rate("512k").unwrap(), 512 << 10);
         assert_eq!(parse_rate("100").unwrap(), 100);
         assert!(parse_rate("0").is_err() && parse_rate("fast").is_err());
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_invalid_input() {
+        let kind = |r: Result<Duration>| r.unwrap_err().kind();
+        for bad in [
+            "1e20s",
+            "99999999999999999d",
+            "1e300ms",
+            "3.2e9",
+            "1e308d",
+            "nan",
+            "inf",
+            "-0.5s",
+            "",
+            "s",
+            "ü",
+            "5µs",
+        ] {
+            assert_eq!(kind(parse_duration(bad)), crate::ErrorKind::InvalidInput, "{bad:?}");
+        }
+        assert_eq!(parse_duration("36500d").unwrap(), Duration::from_secs(36500 * 86400));
+        assert!(parse_duration("1e20s").unwrap_err().message().contains("100 years"));
+        for bad in [1e20, 1e300, f64::INFINITY, f64::NAN, -1.0, 3.2e9] {
+            let e = DurationSpec::Seconds(bad).get().unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{bad}");
+        }
+        assert_eq!(DurationSpec::Seconds(0.25).get().unwrap(), Duration::from_millis(250));
+        for bad in
+            ["1e20", "1e30G", "18446744073709551616", "17179869184G", "inf", "nanK", "0.5", "-1K"]
+        {
+            let e = parse_rate(bad).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{bad:?}");
+        }
+        for bad in ["ük", "5ü", "K", "€", "1€", "€M"] {
+            assert_eq!(parse_rate(bad).unwrap_err().kind(), crate::ErrorKind::InvalidInput);
+        }
+        assert_eq!(parse_rate("17179869183G").unwrap(), 17_179_869_183 << 30);
+        assert_eq!(parse_rate("1.5B").unwrap(), 1);
+        assert_eq!(RateSpec::Bytes(u64::MAX).get().unwrap(), u64::MAX);
+    }
+
+    #[test]
+    fn profiles_with_out_of_range_numbers_are_invalid_input() {
+        let base = "[profiles.p]\nsource = \"/a\"\ndestination = \"/b\"\n";
+        for extra in [
+            "timeout = \"99999999999999999d\"",
+            "timeout = 1e20",
+            "interval = inf",
+            "interval = nan",
+            "min_age = \"1e20s\"",
+            "min_age = -1",
+            "bwlimit = \"1e30G\"",
+            "bwlimit = 0",
+            "bwlimit = -5",
+            "[profiles.p.retry.unknown]\nbackoff = { type = \"fixed\" }\nmax_attempts = 2\n\
+             initial_delay = 1e20\nmax_delay = 1\njitter = 0",
+            "[profiles.p.breaker]\ncooldown_secs = -1",
+            "[profiles.p.breaker]\nwindow_secs = 1e300",
+        ] {
+            let e = Config::from_toml(&format!("{base}{extra}\n")).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{extra}: {}", e.message());
+        }
+        let e = Config::from_toml("[settings]\nlog_max_size = \"1e30G\"\n").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        assert!(e.message().contains("log_max_size"), "{}", e.message());
+        Config::from_toml(&format!("{base}timeout = \"36500d\"\n")).unwrap();
     }
 
     #[test]

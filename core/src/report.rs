@@ -144,6 +144,9 @@ pub enum WarningReason {
     NoContent,
     /// Several remote files of one name in one folder (Drive allows it): the most recent one is used.
     DuplicateName,
+    /// The embedded state store was damaged: it was moved aside (the message names the kept file) and a new one
+    /// was started, so the hash cache and the run history start over.
+    StateStoreRecovered,
 }
 
 /// Something a person may want to know that did not fail the run.

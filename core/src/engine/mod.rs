@@ -81,6 +81,8 @@ pub struct Engine {
     state_dir: PathBuf,
     /// The instance id, read or made at the first lock.
     instance: std::sync::OnceLock<String>,
+    /// Warnings from opening the engine (a damaged store replaced), for the report of its first job.
+    startup_warnings: Mutex<Vec<crate::report::Warning>>,
 }
 
 /// Recovery figures: the stored operations' and this engine's breaker trips.
@@ -163,6 +165,8 @@ impl Engine {
                 - chrono::Duration::from_std(OPERATION_RETENTION).unwrap_or_default();
             s.prune_operations(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))?;
         }
+        let startup_warnings =
+            store.as_deref().and_then(Store::recovered).map(|r| r.warning()).into_iter().collect();
         Ok(Engine {
             runtime: Some(runtime),
             store,
@@ -173,7 +177,14 @@ impl Engine {
             cache_dir: state_dir.join("cache"),
             state_dir,
             instance: std::sync::OnceLock::new(),
+            startup_warnings: Mutex::new(startup_warnings),
         })
+    }
+
+    /// The damaged store this engine found when it opened, moved aside and replaced, if any. The first job the
+    /// engine runs also carries it as a `state_store_recovered` warning in its report (and its profile's log).
+    pub fn store_recovery(&self) -> Option<&crate::state::StoreRecovery> {
+        self.store.as_deref().and_then(Store::recovered)
     }
 
     /// Opens the backends of a sync: remote ones with the sync's remote options, their manifests cached under
@@ -629,6 +640,8 @@ impl Engine {
         }
         let store = self.store.clone();
         let logs = self.logs.clone();
+        let startup_warnings =
+            std::mem::take(&mut *self.startup_warnings.lock().unwrap_or_else(|p| p.into_inner()));
         if let Some(p) = &job.info().profile {
             let i = job.info();
             let _ = logs.append(
@@ -760,6 +773,8 @@ impl Engine {
                 report.fatal =
                     Some(crate::report::FileError::new(crate::report::ErrorAction::Run, "", &e));
             }
+            report.stats.warnings += startup_warnings.len() as u64;
+            report.warnings.extend(startup_warnings);
             let report = report;
             let final_state = match report.status {
                 crate::report::Status::Completed => OperationState::Success,

@@ -129,7 +129,12 @@ impl Filter {
 /// True for syncwright's own state folder at the root and what is below it. (Temporaries are not told by name
 /// alone: a name of their form is a user's file unless a run marker lists it.)
 pub fn is_own_path(path: &str) -> bool {
-    path == STATE_DIR || path.starts_with(".syncwright/")
+    is_state_path(path)
+}
+
+/// True for syncwright's own state folder at the root (`.syncwright`) and everything under it.
+pub fn is_state_path(path: &str) -> bool {
+    path.strip_prefix(STATE_DIR).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// True when `name` has the form of a syncwright temporary file name (`.<name>.swtmp-<16 hex>`); whether it is

@@ -8,9 +8,13 @@
 //! - **cloud-sync** (document 3): `{name, root, created_at, entries: {rel: {path, size, mtime, sha256}}}`, or the
 //!   cached wrapper `{service, name, checksum, manifest: {...}}`. The old checksum cannot be recomputed exactly
 //!   (its serialisation was never specified), so it is not trusted; the canonical checksum replaces it.
+//!
+//! A document that is not JSON, has fields of the wrong type, an mtime no `i64` of nanoseconds holds, or a path
+//! that escapes its root or lies in syncwright's own `.syncwright/` folder is `invalid_input`: the input is bad,
+//! nothing of syncwright's is damaged.
 
-use super::{Entry, Manifest, SHA256, validate_rel_path};
-use crate::error::{Error, ErrorKind, Result};
+use super::{Entry, Manifest, SHA256, validate_entry_path};
+use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -23,18 +27,29 @@ pub enum LegacyFormat {
     CloudSync,
 }
 
+/// Float seconds as nanoseconds, kept to the microsecond; `invalid_input` when not a number or outside what an
+/// `i64` of nanoseconds holds (about the years 1678 to 2262).
 fn secs_to_ns(secs: f64) -> Result<i64> {
+    let out_of_range = || bad(format!("mtime {secs} is not a time syncwright can hold"));
     if !secs.is_finite() {
-        return Err(Error::new(ErrorKind::Corrupt, format!("mtime {secs} is not a number")));
+        return Err(bad(format!("mtime {secs} is not a number")));
     }
     // A double holds a 2026 time to about 0.2 µs: keep whole microseconds, not noise.
     let whole = secs.floor();
+    // Within ±2^53 an f64 converts to i64 exactly; beyond it the nanoseconds overflow anyway.
+    if whole.abs() > 9_007_199_254_740_992.0 {
+        return Err(out_of_range());
+    }
     let micros = ((secs - whole) * 1e6).round() as i64;
-    Ok(whole as i64 * 1_000_000_000 + micros * 1_000)
+    (whole as i64)
+        .checked_mul(1_000_000_000)
+        .and_then(|ns| ns.checked_add(micros * 1_000))
+        .ok_or_else(out_of_range)
 }
 
+/// A malformed document: `invalid_input` (the user handed it over; nothing of syncwright's is damaged).
 fn bad(msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::Corrupt, msg)
+    Error::invalid(msg)
 }
 
 /// Detects which format `json` is in.
@@ -73,7 +88,7 @@ pub fn import_media_sync(json: &str, root: Option<&str>, name: &str) -> Result<M
         let rel = abs.strip_prefix(&root).and_then(|r| r.strip_prefix('/')).ok_or_else(|| {
             Error::invalid(format!("{abs:?} is not under {root:?}")).with_path(&abs)
         })?;
-        validate_rel_path(rel)?;
+        validate_entry_path(rel)?;
         let mut entry = Entry::file(rel, e.size, secs_to_ns(e.mtime)?, 0o644);
         if let Some(c) = e.checksum.filter(|c| !c.is_empty()) {
             let c = c.to_ascii_lowercase();
@@ -133,7 +148,7 @@ pub fn import_cloud_sync(json: &str) -> Result<Manifest> {
     m.created_at = normalise_time(&doc.created_at);
     for (key, e) in doc.entries {
         let path = e.path.unwrap_or(key);
-        validate_rel_path(&path)?;
+        validate_entry_path(&path)?;
         let mut entry = Entry::file(path, e.size, secs_to_ns(e.mtime)?, 0o644);
         if let Some(h) = e.sha256.filter(|h| !h.is_empty()) {
             entry.hashes.insert(SHA256, h.to_ascii_lowercase());
@@ -164,6 +179,7 @@ pub fn import_any(json: &str, root: Option<&str>, name: &str) -> Result<Manifest
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     const MEDIA: &str = include_str!("../../tests/data/media-sync-manifest.json");
     const CLOUD: &str = include_str!("../../tests/data/cloud-sync-manifest.json");
@@ -205,5 +221,80 @@ mod tests {
     fn escaping_paths_are_refused() {
         let doc = r#"{"entries": {"../x": {"size": 1, "mtime": 1.0}}, "name": "n", "root": "/", "created_at": "t"}"#;
         assert_eq!(import_cloud_sync(doc).unwrap_err().kind(), ErrorKind::InvalidInput);
+    }
+
+    fn cloud(path: &str, mtime: &str) -> String {
+        format!(
+            r#"{{"name": "n", "root": "/r", "created_at": "t", "entries": {{"{path}": {{"size": 1, "mtime": {mtime}}}}}}}"#
+        )
+    }
+
+    fn media(path: &str, mtime: &str) -> String {
+        format!(
+            r#"{{"{path}": {{"path": "{path}", "size": 1, "mtime": {mtime}, "checksum": null}}}}"#
+        )
+    }
+
+    #[test]
+    fn out_of_range_mtimes_are_invalid_input() {
+        for mtime in
+            ["1e19", "-1e19", "1e300", "9223372037", "-9223372037", "1.7976931348623157e308"]
+        {
+            for (what, r) in [
+                ("cloud", import_any(&cloud("a", mtime), None, "x")),
+                ("media", import_any(&media("/m/a", mtime), None, "x")),
+                ("media with root", import_media_sync(&media("/m/a", mtime), Some("/m"), "x")),
+            ] {
+                let e = r.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::InvalidInput, "{what} {mtime}: {}", e.message());
+                assert!(e.message().contains("mtime"), "{what} {mtime}: {}", e.message());
+            }
+        }
+        // The edges of the i64 range still import, to the microsecond.
+        let m = import_any(&cloud("a", "9223372036.5"), None, "x").unwrap();
+        assert_eq!(m.entries[0].mtime_ns, 9_223_372_036_500_000_000);
+        let m = import_any(&cloud("a", "-1.25"), None, "x").unwrap();
+        assert_eq!(m.entries[0].mtime_ns, -1_250_000_000);
+    }
+
+    #[test]
+    fn malformed_documents_are_invalid_input() {
+        for doc in [
+            "",
+            "{",
+            "[1, 2]",
+            "null",
+            r#"{"entries": 5, "name": "n", "root": "/", "created_at": "t"}"#,
+            r#"{"manifest": {"name": 1}}"#,
+            &cloud("a", "\"yesterday\""),
+            &media("/m/a", "\"yesterday\""),
+            r#"{"/m/a": {"path": "/m/a", "size": -1, "mtime": 1.0}}"#,
+            r#"{"/m/a": {"path": 7, "size": 1, "mtime": 1.0}}"#,
+        ] {
+            for r in [
+                import_any(doc, None, "x"),
+                import_any(doc, Some("/m"), "x"),
+                import_cloud_sync(doc),
+                import_media_sync(doc, None, "x"),
+            ] {
+                assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidInput, "{doc}");
+            }
+        }
+    }
+
+    #[test]
+    fn entries_in_the_state_folder_are_refused() {
+        for p in [".syncwright", ".syncwright/manifests/x.json", ".syncwright/runs/a.inflight"] {
+            let e = import_cloud_sync(&cloud(p, "1.0")).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{p}");
+            assert!(e.message().contains(".syncwright"), "{}", e.message());
+            let abs = format!("/m/{p}");
+            let e = import_media_sync(&media(&abs, "1.0"), Some("/m"), "x").unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{p}");
+        }
+        // Names that only start the same way are content.
+        for p in [".syncwrightx", "a/.syncwright/manifests/x.json", ".syncwright-locks/x"] {
+            import_cloud_sync(&cloud(p, "1.0")).unwrap();
+        }
     }
 }

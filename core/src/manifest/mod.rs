@@ -142,6 +142,22 @@ pub fn validate_rel_path(path: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks the path of a manifest entry: a [`validate_rel_path`] path that is not syncwright's own state folder
+/// (`.syncwright` at the root, or anything under it). That folder holds the destination's manifests and run
+/// markers; no tree has it as content, and an entry there could make a mirror run delete another snapshot's
+/// manifest. `invalid_input` otherwise (the readers of canonical documents report it as `corrupt`).
+pub fn validate_entry_path(path: &str) -> Result<()> {
+    validate_rel_path(path)?;
+    if filter::is_state_path(path) {
+        return Err(Error::invalid(format!(
+            "invalid path {path:?}: {}/ is syncwright's own state folder",
+            filter::STATE_DIR
+        ))
+        .with_path(path));
+    }
+    Ok(())
+}
+
 /// A tree's list of entries with its name, root and creation time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -194,11 +210,11 @@ impl Manifest {
         }
     }
 
-    /// Sorts entries by path and checks every path; a duplicate path is an error.
+    /// Sorts entries by path and checks every path ([`validate_entry_path`]); a duplicate path is an error.
     pub fn normalise(&mut self) -> Result<()> {
         self.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         for e in &self.entries {
-            validate_rel_path(&e.path)?;
+            validate_entry_path(&e.path)?;
         }
         if let Some(w) = self.entries.windows(2).find(|w| w[0].path == w[1].path) {
             return Err(Error::invalid(format!("duplicate path {:?} in manifest", w[0].path)));
@@ -305,7 +321,7 @@ impl Manifest {
             ));
         }
         for e in &m.entries {
-            validate_rel_path(&e.path)
+            validate_entry_path(&e.path)
                 .map_err(|e| Error::new(ErrorKind::Corrupt, e.message().to_string()))?;
         }
         if let Some(w) = m.entries.windows(2).find(|w| w[0].path >= w[1].path) {
@@ -472,7 +488,7 @@ pub fn stream_entries_with<R: BufRead>(
             h.update(&block[a..b]);
             h.update(b"\n");
             let e = e.map_err(|e| corrupt(format!("manifest entry is not valid: {e}")))?;
-            validate_rel_path(&e.path).map_err(|x| corrupt(x.message().to_string()))?;
+            validate_entry_path(&e.path).map_err(|x| corrupt(x.message().to_string()))?;
             if count > 0 && prev >= e.path {
                 return Err(corrupt(format!(
                     "manifest entries are not sorted and unique at {:?}",
@@ -584,6 +600,43 @@ mod tests {
         assert_eq!(Manifest::from_json(&text).unwrap_err().kind(), ErrorKind::Corrupt);
         let text = sample().to_json().unwrap().replace("a b/ü.png\",\"kind", "../x\",\"kind");
         assert_eq!(Manifest::from_json(&text).unwrap_err().kind(), ErrorKind::Corrupt);
+    }
+
+    #[test]
+    fn entries_in_the_state_folder_are_corrupt_to_the_readers_and_refused_by_normalise() {
+        for p in [".syncwright", ".syncwright/manifests/x.json", ".syncwright/runs/x.inflight"] {
+            let mut m = sample();
+            m.entries.insert(0, Entry::file(p, 1, 0, 0o644));
+            m.entries.sort_by(|a, b| a.path.cmp(&b.path));
+            // Written as a well-formed document (the writer does not check), with a matching checksum.
+            let text = m.to_json().unwrap();
+            let e = Manifest::from_json(&text).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{p}");
+            assert!(e.message().contains(".syncwright"), "{}", e.message());
+            let e = Manifest::read_from(text.as_bytes()).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{p}");
+            for with_hashes in [true, false] {
+                let mut seen = Vec::new();
+                let e = stream_entries_with(text.as_bytes(), with_hashes, |e| {
+                    seen.push(e.path);
+                    Ok(())
+                })
+                .unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::Corrupt, "{p}");
+                assert!(!seen.iter().any(|s| s == p), "{p} was passed on: {seen:?}");
+            }
+            let e = m.clone().normalise().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{p}");
+            assert_eq!(validate_entry_path(p).unwrap_err().kind(), ErrorKind::InvalidInput);
+        }
+        for ok in [
+            ".syncwrightx",
+            ".syncwright-locks/a",
+            "a/.syncwright",
+            "a/.syncwright/manifests/x.json",
+        ] {
+            validate_entry_path(ok).unwrap();
+        }
     }
 
     #[test]

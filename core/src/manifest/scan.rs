@@ -406,11 +406,16 @@ pub fn build_manifest(root: &Path, o: &ManifestOptions) -> Result<ScanOutcome> {
         filter: Filter::new(&o.include, &o.exclude)?,
         links: o.links,
         hash: o.hash.unwrap_or(true).then_some(HashAlgo::Sha256),
-        hash_cache: store,
+        hash_cache: store.clone(),
         threads: o.threads,
         ..Default::default()
     };
-    scan_local(root, &opts)
+    let mut out = scan_local(root, &opts)?;
+    // A damaged store was replaced on the way: say so, naming the kept file.
+    if let Some(r) = store.as_deref().and_then(Store::recovered) {
+        out.warnings.push(r.warning());
+    }
+    Ok(out)
 }
 
 /// [`build_manifest`] with options and result in JSON: returns

@@ -40,6 +40,34 @@ impl Default for BreakerConfig {
     }
 }
 
+impl BreakerConfig {
+    /// Checks that the window and the cool-down are durations syncwright can wait (0 to 100 years) and that the
+    /// failure rate is a number; `invalid_input` otherwise.
+    pub fn validate(&self) -> crate::Result<()> {
+        for (name, v) in [("window_secs", self.window_secs), ("cooldown_secs", self.cooldown_secs)]
+        {
+            if Duration::try_from_secs_f64(v).map_or(true, |d| d > crate::config::MAX_DURATION) {
+                return Err(crate::Error::invalid(format!(
+                    "breaker {name} must be between 0 and 100 years of seconds, not {v}"
+                )));
+            }
+        }
+        if self.failure_rate.is_nan() {
+            return Err(crate::Error::invalid("breaker failure_rate must be a number"));
+        }
+        Ok(())
+    }
+}
+
+/// `secs` as a duration: 0 when negative or not a number, at most [`crate::config::MAX_DURATION`] (a config
+/// that skipped [`BreakerConfig::validate`] cannot panic the breaker).
+fn secs(v: f64) -> Duration {
+    if v.is_nan() || v <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(v).unwrap_or(Duration::MAX).min(crate::config::MAX_DURATION)
+}
+
 /// The state of a breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -156,7 +184,7 @@ impl CircuitBreaker {
         g.state = to;
         if to == BreakerState::Open {
             g.trips += 1;
-            g.opened_until = Some(Instant::now() + Duration::from_secs_f64(self.cfg.cooldown_secs));
+            g.opened_until = Some(Instant::now() + secs(self.cfg.cooldown_secs));
         }
         if to != BreakerState::HalfOpen {
             g.probes = 0;
@@ -219,7 +247,7 @@ impl CircuitBreaker {
         let mut g = self.lock();
         self.tick(&mut g);
         let now = Instant::now();
-        let window = Duration::from_secs_f64(self.cfg.window_secs);
+        let window = secs(self.cfg.window_secs);
         g.window.push_back((now, ok));
         while g.window.front().is_some_and(|(t, _)| now.duration_since(*t) > window) {
             g.window.pop_front();
@@ -293,6 +321,26 @@ mod tests {
             min_calls: 10,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn out_of_range_windows_and_cool_downs_are_refused_and_never_panic() {
+        for (window, cooldown) in [(1e20, 1.0), (1.0, -1.0), (f64::NAN, 1.0), (1.0, f64::INFINITY)]
+        {
+            let c = BreakerConfig { window_secs: window, cooldown_secs: cooldown, ..cfg() };
+            let e = c.validate().unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{window} {cooldown}");
+            // Unvalidated (a config built in code), the breaker still opens without panicking.
+            let b = CircuitBreaker::new("t", c, None);
+            for _ in 0..3 {
+                b.record(false);
+            }
+            assert_eq!(b.trips(), 1);
+        }
+        assert!(BreakerConfig { failure_rate: f64::NAN, ..cfg() }.validate().is_err());
+        cfg().validate().unwrap();
+        assert_eq!(secs(1e30), crate::config::MAX_DURATION);
+        assert_eq!(secs(-2.0), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

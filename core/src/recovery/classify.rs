@@ -165,8 +165,9 @@ pub fn classify(e: &Error) -> Classification {
         .details()
         .and_then(|d| d.get("retry_after_secs"))
         .and_then(|v| v.as_f64())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64);
+        .filter(|s| *s >= 0.0)
+        .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
+        .map(|d| d.min(crate::config::MAX_DURATION));
     Classification { category, recoverable: category.recoverable(), retry_after }
 }
 
@@ -207,5 +208,20 @@ mod tests {
         let e = Error::new(ErrorKind::Unavailable, "slow down")
             .with_details(serde_json::json!({"retry_after_secs": 7}));
         assert_eq!(classify(&e).retry_after, Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn a_retry_after_out_of_range_is_capped_or_ignored() {
+        let ra = |v: serde_json::Value| {
+            classify(
+                &Error::new(ErrorKind::Unavailable, "busy")
+                    .with_details(serde_json::json!({ "retry_after_secs": v })),
+            )
+            .retry_after
+        };
+        assert_eq!(ra(serde_json::json!(1e30)), Some(crate::config::MAX_DURATION));
+        assert_eq!(ra(serde_json::json!(-3)), None);
+        assert_eq!(ra(serde_json::json!("soon")), None);
+        assert_eq!(ra(serde_json::json!(0.5)), Some(Duration::from_millis(500)));
     }
 }

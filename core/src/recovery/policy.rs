@@ -66,10 +66,11 @@ mod secs {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let v = f64::deserialize(d)?;
-        if !(v.is_finite() && v >= 0.0) {
-            return Err(serde::de::Error::custom("a delay is a non-negative number of seconds"));
+        match Duration::try_from_secs_f64(v) {
+            Ok(d) if d <= crate::config::MAX_DURATION => Ok(d),
+            Ok(_) => Err(serde::de::Error::custom("a delay is at most 100 years")),
+            Err(_) => Err(serde::de::Error::custom("a delay is a non-negative number of seconds")),
         }
-        Ok(Duration::from_secs_f64(v))
     }
 }
 
@@ -123,7 +124,8 @@ impl RetryPolicy {
         let n = retry.max(1);
         let d = match self.backoff {
             Backoff::Exponential { factor } => {
-                self.initial_delay.mul_f64(factor.max(1.0).powi(n as i32 - 1))
+                let exponent = i32::try_from(n - 1).unwrap_or(i32::MAX);
+                saturating_mul(self.initial_delay, factor.max(1.0).powi(exponent))
             }
             Backoff::Linear => self.initial_delay.saturating_mul(n),
             Backoff::Fixed => self.initial_delay,
@@ -138,8 +140,16 @@ impl RetryPolicy {
             return d;
         }
         let j = self.jitter.min(1.0);
-        d.mul_f64(1.0 - j + 2.0 * j * rng.f64())
+        saturating_mul(d, 1.0 - j + 2.0 * j * rng.f64())
     }
+}
+
+/// `d * k` for a non-negative `k`, `Duration::MAX` when that does not fit (where `Duration::mul_f64` panics).
+fn saturating_mul(d: Duration, k: f64) -> Duration {
+    if d.is_zero() || k.is_nan() {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(d.as_secs_f64() * k).unwrap_or(Duration::MAX)
 }
 
 /// The policy of every category; overrides by category name (`{"rate_limited": {...}}`).
@@ -225,7 +235,7 @@ where
             _ = cancel.cancelled() => return (Err(Error::cancelled()), stats),
             _ = tokio::time::sleep(wait) => {}
         }
-        stats.waited += wait;
+        stats.waited = stats.waited.saturating_add(wait);
     }
 }
 
@@ -419,5 +429,38 @@ mod tests {
         assert_eq!(p.get(Category::RateLimited).max_attempts, 2);
         assert_eq!(p.get(Category::NetworkDns), RetryPolicy::default_for(Category::NetworkDns));
         assert_eq!(p.table().len(), Category::ALL.len());
+    }
+
+    #[test]
+    fn delays_out_of_range_are_refused_and_huge_factors_saturate() {
+        let policy = |delay: &str| {
+            serde_json::from_str::<RetryPolicies>(&format!(
+                r#"{{"unknown": {{"backoff": {{"type": "fixed"}}, "max_attempts": 2, "initial_delay": {delay}, "max_delay": 1, "jitter": 0}}}}"#
+            ))
+        };
+        for bad in ["1e20", "1e300", "-1", "3.2e9"] {
+            let e = policy(bad).unwrap_err().to_string();
+            assert!(e.contains("delay"), "{bad}: {e}");
+        }
+        assert_eq!(
+            policy("3e9").unwrap().get(Category::Unknown).initial_delay,
+            Duration::from_secs(3_000_000_000)
+        );
+        let p = RetryPolicy {
+            backoff: Backoff::Exponential { factor: 1e300 },
+            max_attempts: u32::MAX,
+            initial_delay: crate::config::MAX_DURATION,
+            max_delay: Duration::MAX,
+            jitter: 1.0,
+        };
+        assert_eq!(p.base_delay(u32::MAX), Duration::MAX);
+        // Jitter above 1x of the largest delay saturates instead of panicking.
+        let delays: Vec<Duration> =
+            (0..64).map(|seed| p.delay(2, &mut fastrand::Rng::with_seed(seed))).collect();
+        assert!(delays.contains(&Duration::MAX), "{delays:?}");
+        let inf = RetryPolicy { backoff: Backoff::Exponential { factor: f64::INFINITY }, ..p };
+        assert_eq!(inf.base_delay(1), crate::config::MAX_DURATION);
+        let zero = RetryPolicy { initial_delay: Duration::ZERO, ..inf };
+        assert_eq!(zero.base_delay(3), Duration::ZERO);
     }
 }

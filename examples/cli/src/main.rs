@@ -404,7 +404,23 @@ pub(crate) fn error_exit(e: &Error) -> ExitCode {
 }
 
 fn engine(state_dir: Option<PathBuf>) -> Result<Engine, Error> {
-    Engine::new(EngineConfig { state_dir, ..Default::default() })
+    opened(Engine::new(EngineConfig { state_dir, ..Default::default() }))
+}
+
+/// An engine just opened, after saying on standard error whether it found its state store damaged (moved aside
+/// and replaced), whatever the command: reports then leave that warning out of what they print.
+pub(crate) fn opened(engine: Result<Engine, Error>) -> Result<Engine, Error> {
+    if let Ok(e) = &engine
+        && let Some(r) = e.store_recovery()
+    {
+        eprintln!("syncwright: warning: {}", r.message());
+    }
+    engine
+}
+
+/// Whether a report's warning is printed (the store's recovery was, when the engine opened).
+pub(crate) fn printed(w: &syncwright::report::Warning) -> bool {
+    w.reason != syncwright::report::WarningReason::StateStoreRecovered
 }
 
 fn main() -> ExitCode {
@@ -485,8 +501,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::from(if out.errors.is_empty() { 0 } else { 3 }))
         }
         Cmd::Import { file, root, name } => {
-            let text = std::fs::read_to_string(&file)
+            let bytes = std::fs::read(&file)
                 .map_err(|e| Error::io(&e, "cannot read", file.display().to_string()))?;
+            // Bytes that are not text are a bad document, like bad JSON (not a damaged file of ours).
+            let text = String::from_utf8(bytes).map_err(|e| {
+                Error::invalid(format!("{} is not UTF-8 text: {e}", file.display()))
+            })?;
             let m = syncwright::manifest::import::import_any(&text, root.as_deref(), &name)?;
             let mut out = Vec::new();
             m.write_to(&mut out)?;
@@ -498,7 +518,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             opts.list_identical = true;
             let engine = engine(cli.state_dir)?;
             let report = engine.sync(&src, &dst, opts)?;
-            for w in &report.warnings {
+            for w in report.warnings.iter().filter(|w| printed(w)) {
                 eprintln!("syncwright: warning: {}", w.message);
             }
             // What the run would refuse or could not read (the plan's own errors are printed with it).
@@ -686,7 +706,7 @@ pub(crate) fn print_report(r: &SyncReport) {
         print_plan_totals(p);
     }
     println!("{}", r.summary());
-    for w in &r.warnings {
+    for w in r.warnings.iter().filter(|w| printed(w)) {
         eprintln!("syncwright: warning: {}", w.message);
     }
     for e in &r.errors {

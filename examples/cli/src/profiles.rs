@@ -41,7 +41,7 @@ impl Ctx {
 
     fn engine(&self, config: &Config) -> Result<Engine, Error> {
         let s = &config.settings;
-        Engine::new(EngineConfig {
+        crate::opened(Engine::new(EngineConfig {
             state_dir: self
                 .state_dir
                 .clone()
@@ -49,7 +49,7 @@ impl Ctx {
             log_dir: s.log_dir.as_deref().map(|d| relative_to(config, d)),
             log_max_size: s.log_max_size.as_ref().map(|r| r.get()).transpose()?,
             ..Default::default()
-        })
+        }))
     }
 
     pub fn run(&self, profile: &str, json: bool, no_progress: bool) -> Result<ExitCode, Error> {

@@ -793,7 +793,7 @@ fn names_that_look_like_flags_and_unicode() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// 8. The destination lock, and a destination that is not a folder
+// 7. The destination lock, and a destination that is not a folder
 // ---------------------------------------------------------------------------------------------------------------
 
 #[test]
@@ -887,4 +887,186 @@ fn a_destination_that_is_a_file_exits_2_naming_it_and_nothing_is_written() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert_eq!(names, BTreeSet::from(["afile", "alink", "src", "state"].map(String::from)));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 8. Parsers never panic: out-of-range numbers and bad documents are usage errors (exit 2)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Exit 2 with a message on stderr, and no panic (which exits 101 and says "panicked").
+#[track_caller]
+fn expect_invalid(o: &Output) {
+    expect_code(o, 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.is_empty() && !err.contains("panicked"), "{}", show(o));
+}
+
+#[test]
+fn out_of_range_numbers_and_bad_imports_exit_2() {
+    let s = Scratch::new();
+    write(&s.path("src/a.txt"), b"a\n");
+    for bad in [
+        &["sync", "src", "dst", "--min-age=1e20s"][..],
+        &["sync", "src", "dst", "--min-age", "99999999999999999d"],
+        &["sync", "src", "dst", "--min-age", "nan"],
+        &["sync", "src", "dst", "--bwlimit=1e30G"],
+        &["sync", "src", "dst", "--bwlimit", "99999999999999999999"],
+        &["plan", "src", "dst", "--min-age=1e300ms"],
+    ] {
+        expect_invalid(&s.run(bad));
+    }
+    assert!(!s.path("dst").exists(), "a refused run created its destination");
+
+    // A profile whose numbers are out of range is refused before anything runs.
+    let cfg = s.path("p.toml");
+    for extra in ["timeout = \"99999999999999999d\"", "interval = 1e20", "bwlimit = \"1e30G\""] {
+        write(
+            &cfg,
+            format!(
+                "[profiles.p]\nsource = {:?}\ndestination = {:?}\n{extra}\n",
+                s.path("src"),
+                s.path("dst")
+            )
+            .as_bytes(),
+        );
+        let o = s.run(&["--config", cfg.to_str().unwrap(), "run", "p"]);
+        expect_invalid(&o);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("profile p"), "{}", show(&o));
+    }
+
+    // Imports: bad JSON, wrong types, an mtime no i64 of nanoseconds holds, a path in the state folder.
+    let cloud = |path: &str, mtime: &str| {
+        format!(
+            r#"{{"name": "n", "root": "/r", "created_at": "2025-01-01T00:00:00Z", "entries": {{"{path}": {{"size": 1, "mtime": {mtime}}}}}}}"#
+        )
+    };
+    for (name, doc) in [
+        ("truncated", r#"{"entries": {"#.to_string()),
+        ("not-json", "mtime = 1".to_string()),
+        ("wrong-type", cloud("a", "\"yesterday\"")),
+        ("negative-size", r#"{"/m/a": {"path": "/m/a", "size": -1, "mtime": 1.0}}"#.to_string()),
+        ("mtime-1e19", cloud("a", "1e19")),
+        ("media-mtime-1e19", r#"{"/m/a": {"path": "/m/a", "size": 1, "mtime": 1e19}}"#.to_string()),
+        ("state-folder", cloud(".syncwright/manifests/x.json", "1.0")),
+        ("state-dir-itself", cloud(".syncwright", "1.0")),
+    ] {
+        let f = s.path(&format!("{name}.json"));
+        write(&f, doc.as_bytes());
+        let o = s.run(&["import", f.to_str().unwrap()]);
+        expect_invalid(&o);
+        assert!(o.stdout.is_empty(), "{name}: printed a manifest\n{}", show(&o));
+    }
+    let f = s.path("binary.json");
+    write(&f, b"{\"a\": \"\xff\xfe\"}");
+    expect_invalid(&s.run(&["import", f.to_str().unwrap()]));
+    // The real sample still imports.
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../core/tests/data/cloud-sync-manifest.json");
+    let o = s.run(&["import", sample.to_str().unwrap()]);
+    expect_code(&o, 0);
+    assert_eq!(json(&o)["entry_count"], 2, "{}", show(&o));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 9. A damaged state store is kept aside and the sync runs; an unusable one is left alone
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The names in the state directory that start with `state.db.corrupt-`.
+fn kept_stores(s: &Scratch) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(&s.state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("state.db.corrupt-"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_damaged_state_store_is_kept_aside_and_the_sync_runs() {
+    let s = Scratch::new();
+    write(&s.path("src/a.txt"), b"alpha\n");
+    let junk = pseudo_random(99, 100_000);
+    fs::write(s.state.join("state.db"), &junk).unwrap();
+
+    let o = s.run(&["sync", "src", "dst", "--json", "--no-progress"]);
+    expect_code(&o, 0);
+    let kept = kept_stores(&s);
+    let kept_file =
+        kept.iter().find(|n| !n.ends_with("-wal") && !n.ends_with("-shm")).unwrap_or_else(|| {
+            panic!(
+                "no kept store in {:?}\n{}",
+                fs::read_dir(&s.state).unwrap().collect::<Vec<_>>(),
+                show(&o)
+            )
+        });
+    assert!(
+        fs::read(s.state.join(kept_file)).unwrap() == junk,
+        "the kept store is not the damaged file"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("syncwright: warning:") && l.contains(kept_file.as_str())),
+        "no warning naming {kept_file}\n{}",
+        show(&o)
+    );
+    let r = json(&o);
+    assert_eq!(r["status"], "completed", "{r}");
+    let w = r["warnings"].as_array().unwrap();
+    assert!(
+        w.iter().any(|w| w["reason"] == "state_store_recovered"
+            && w["message"].as_str().unwrap_or("").contains(kept_file.as_str())),
+        "{r}"
+    );
+    assert_eq!(fs::read(s.path("dst/a.txt")).unwrap(), b"alpha\n");
+
+    // The new store is healthy: the next run neither warns nor moves anything, and the text output warns once.
+    let o = s.run(&["sync", "src", "dst", "--no-progress"]);
+    expect_code(&o, 0);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("warning"), "{}", show(&o));
+    assert_eq!(kept_stores(&s), kept);
+    fs::write(s.state.join("state.db"), pseudo_random(98, 5000)).unwrap();
+    let o = s.run(&["sync", "src", "dst", "--no-progress"]);
+    expect_code(&o, 0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("state store").count(), 1, "{}", show(&o));
+    assert_eq!(kept_stores(&s).len(), kept.len() + 1);
+}
+
+#[test]
+fn an_unwritable_state_store_is_an_error_and_is_not_moved() {
+    // A healthy store that cannot be written (read-only file), and a damaged one in a folder that cannot be
+    // written: neither is moved aside, and neither file changes.
+    for damaged in [false, true] {
+        let s = Scratch::new();
+        write(&s.path("src/a.txt"), b"alpha\n");
+        if damaged {
+            fs::write(s.state.join("state.db"), pseudo_random(5, 50_000)).unwrap();
+        } else {
+            expect_code(&s.run(&["sync", "src", "warm", "--no-progress"]), 0);
+            fs::set_permissions(s.state.join("state.db"), fs::Permissions::from_mode(0o444))
+                .unwrap();
+        }
+        let before: BTreeMap<String, Vec<u8>> = fs::read_dir(&s.state)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.path().is_file())
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
+            .collect();
+        if damaged {
+            fs::set_permissions(&s.state, fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        let o = unprivileged(&s).args(["sync", "src", "dst", "--no-progress"]).output().unwrap();
+        fs::set_permissions(&s.state, fs::Permissions::from_mode(0o755)).unwrap();
+        expect_code(&o, 1);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("state store") && !err.contains("panicked"), "{}", show(&o));
+        assert_eq!(kept_stores(&s), Vec::<String>::new(), "{}", show(&o));
+        assert!(
+            before.iter().all(|(n, b)| fs::read(s.state.join(n)).ok().as_ref() == Some(b)),
+            "damaged={damaged}: a store file changed\n{}",
+            show(&o)
+        );
+    }
 }

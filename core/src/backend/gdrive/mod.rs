@@ -1225,6 +1225,7 @@ mod tests {
             size: Some(5),
             modified_time: Some("2025-11-21T23:00:00.123Z".into()),
             md5_checksum: Some("0".repeat(32)),
+            sha256_checksum: None,
             app_properties: props
                 .iter()
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
