@@ -139,7 +139,7 @@ fn crash(test: &str, default_seed: u64, mode: Mode) {
     };
 
     let mut history: Vec<Vec<Action>> = Vec::new();
-    history.push(g.step(&pair.src, None, true));
+    history.push(g.step(&pair.src, &pair.d1, &pair.d2, false, true));
     let check = check_step(&pair, &g.filters, false);
     if !check.problems.is_empty() {
         fail("the first run differs from rsync", 0, &history, &check.problems);
@@ -155,10 +155,10 @@ fn crash(test: &str, default_seed: u64, mode: Mode) {
         let mut log = String::new();
         for t in 0..tries {
             if t == 0 {
-                history.push(g.step(&pair.src, Some((&pair.d1, &pair.d2)), false));
+                history.push(g.step(&pair.src, &pair.d1, &pair.d2, true, false));
             } else if g.rng.bool() {
                 // D1 is half-synced now: changes at the source only.
-                history.push(g.step(&pair.src, None, false));
+                history.push(g.step(&pair.src, &pair.d1, &pair.d2, false, false));
             }
             let filters = g.filters.clone();
             let prev = snapshot(&pair.d1, true, true);

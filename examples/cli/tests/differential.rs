@@ -39,7 +39,7 @@ fn differential(test: &str, default_seed: u64, mode: Mode, features: Features) {
     let mut history: Vec<Vec<Action>> = Vec::new();
     let mut failures = Vec::new();
     for k in 0..steps {
-        let acts = g.step(&pair.src, Some((&pair.d1, &pair.d2)), k == 0);
+        let acts = g.step(&pair.src, &pair.d1, &pair.d2, true, k == 0);
         history.push(acts);
         let filters = g.filters.clone();
         let idem = g.rng.u32(..100) < 20 || k + 1 == steps;
@@ -123,6 +123,17 @@ fn random_changes_match_rsync_with_delete_excluded() {
         "random_changes_match_rsync_with_delete_excluded",
         4,
         Mode { delete_excluded: true, ..Mode::default() },
+        Features::default(),
+    );
+}
+
+/// Without `--delete`: nothing at the destination goes (but what a type change replaces).
+#[test]
+fn random_changes_match_rsync_without_delete() {
+    differential(
+        "random_changes_match_rsync_without_delete",
+        6,
+        Mode { no_delete: true, ..Mode::default() },
         Features::default(),
     );
 }
