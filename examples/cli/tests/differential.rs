@@ -39,7 +39,11 @@ fn differential(test: &str, default_seed: u64, mode: Mode, features: Features) {
     let mut history: Vec<Vec<Action>> = Vec::new();
     let mut failures = Vec::new();
     for k in 0..steps {
-        let acts = g.step(&pair.src, &pair.d1, &pair.d2, true, k == 0);
+        let mut acts = g.step(&pair.src, &pair.d1, &pair.d2, true, k == 0);
+        if k == 0 && pair.mode.seeded {
+            pair.seed_destinations();
+            acts.push(Action { side: Side::Dests, act: Act::CopyOfSource });
+        }
         history.push(acts);
         let filters = g.filters.clone();
         let idem = g.rng.u32(..100) < 20 || k + 1 == steps;
@@ -127,13 +131,14 @@ fn random_changes_match_rsync_with_delete_excluded() {
     );
 }
 
-/// Without `--delete`: nothing at the destination goes (but what a type change replaces).
+/// Without `--delete`: nothing at the destination goes (but what a type change replaces). Both destinations start
+/// as copies of the source made by rsync, as when syncwright takes over from another tool.
 #[test]
 fn random_changes_match_rsync_without_delete() {
     differential(
         "random_changes_match_rsync_without_delete",
         6,
-        Mode { no_delete: true, ..Mode::default() },
+        Mode { no_delete: true, seeded: true, ..Mode::default() },
         Features::default(),
     );
 }
@@ -303,6 +308,18 @@ fn scenario_files_named_like_temporaries_are_copied_and_kept() {
     agree(&pair, &[], "the sibling changed");
     put(&pair.src, ".a.png.swtmp-0123456789abcdef", "changed too", 1_600_000_100);
     agree(&pair, &[], "the file named like a temporary changed");
+}
+
+/// A destination that already holds the source's files (copied by another tool): syncwright takes them for its
+/// own leftovers and removes them, without --delete too.
+#[test]
+fn scenario_files_named_like_temporaries_at_a_filled_destination_are_kept() {
+    let pair = Pair::new(Mode { no_delete: true, rescan: true, ..Mode::default() });
+    put(&pair.src, "foo", "foo", 1_600_000_000);
+    put(&pair.src, ".foo.swtmp-0123456789abcdef", "user data", 1_600_000_000);
+    put(&pair.src, ".bar.swtmp-0123456789abcdef", "user data too", 1_600_000_000);
+    pair.seed_destinations();
+    agree(&pair, &[], "first syncwright run into a destination rsync filled");
 }
 
 /// Files deleted, edited, chmod-ed and added at the destination behind the tools' backs: rsync puts back what the

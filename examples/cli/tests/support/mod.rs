@@ -422,6 +422,8 @@ pub enum Act {
         from: PathBuf,
         to: PathBuf,
     },
+    /// The destinations made copies of S by rsync -a ([`Pair::seed_destinations`], not [`Action::apply`]).
+    CopyOfSource,
     /// Add or remove an exclude pattern (both tools).
     Filter {
         pattern: Pattern,
@@ -478,6 +480,7 @@ impl Action {
             Act::Chmod { path, mode } => (format!("chmod {mode:o} {}", q(r, path)), ""),
             Act::Remove { path } => (format!("rm -rf {}", q(r, path)), ""),
             Act::Rename { from, to } => (format!("mv {} {}", q(r, from), q(r, to)), ""),
+            Act::CopyOfSource => ("rsync -a S/ \"$d\"/".to_string(), "filled by another tool"),
             Act::Filter { pattern, on } => {
                 return format!(
                     "# filter {} --exclude {} (rsync --exclude {})",
@@ -559,7 +562,7 @@ fn apply(act: &Act, root: &Path) {
         }
         Act::Rename { from, to } => fs::rename(root.join(from), root.join(to))
             .unwrap_or_else(|e| panic!("rename {}: {e}", from.display())),
-        Act::Filter { .. } => {}
+        Act::Filter { .. } | Act::CopyOfSource => {}
     }
 }
 
@@ -1288,6 +1291,9 @@ pub struct Mode {
     pub trust_manifest: bool,
     /// syncwright only: `--rescan-dest` (the destination is scanned whatever the manifest says).
     pub rescan: bool,
+    /// Both destinations start as a copy of the first source tree (made by rsync -a), as when syncwright takes
+    /// over a destination another tool filled.
+    pub seeded: bool,
     /// Neither tool gets `--delete` (nor syncwright `--max-delete`): nothing at the destination may go, except
     /// files named like syncwright temporaries that the source does not have (syncwright may take them for
     /// leftovers of its own).
@@ -1452,6 +1458,19 @@ impl Pair {
             });
         }
         diffs
+    }
+
+    /// D1 and D2 := copies of S by `rsync -a` (for [`Mode::seeded`]).
+    pub fn seed_destinations(&self) {
+        for d in [&self.d1, &self.d2] {
+            let out = Command::new("rsync")
+                .arg("-a")
+                .arg(format!("{}/", self.src.display()))
+                .arg(format!("{}/", d.display()))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "seed {}: {}", d.display(), show(&out));
+        }
     }
 
     /// D1 := D2 and D1's manifest removed (continue mode, after a discrepancy).
