@@ -836,6 +836,15 @@ impl Generator {
         Act::Write { path, len, seed: self.rng.u64(..), mode, mtime, note }
     }
 
+    /// A new file for both destinations: an explicit mtime, the same at both (the time of the write would not be).
+    fn write_at_dests(&mut self, path: PathBuf) -> Act {
+        let mut a = self.write_new(path, "created at the destination only");
+        if let Act::Write { mtime, .. } = &mut a {
+            *mtime = Some(mtime.unwrap_or(Mtime { sec: 1_650_000_000, nsec: 1 }));
+        }
+        a
+    }
+
     /// A relative symlink target for a link at `link`: an entry of the tree, a missing name, or out of the root.
     fn link_target(&mut self, snap: &Snap, link: &Path) -> PathBuf {
         let depth = link.components().count() - 1;
@@ -1153,7 +1162,7 @@ impl Generator {
                 if src.nodes.contains_key(&p) || snap.nodes.contains_key(&p) {
                     p = self.fresh_name(&snap, &d, false);
                 }
-                acts.push(self.write_new(p, "created at the destination only"));
+                acts.push(self.write_at_dests(p));
             }
             _ => {
                 let d = self.some_dir(&snap);
@@ -1162,7 +1171,7 @@ impl Generator {
                     _ => self.fresh_name(&snap, &d, true),
                 };
                 acts.push(Act::Mkdir { path: p.clone(), mode: 0o755 });
-                acts.push(self.write_new(p.join("x.bin"), "created at the destination only"));
+                acts.push(self.write_at_dests(p.join("x.bin")));
             }
         }
         let acts: Vec<Action> =
