@@ -14,8 +14,9 @@
 //! Several killed runs may follow one another (with or without changes between them) before the run that must
 //! converge, so that the next run meets the temporaries and run markers of the ones before.
 //!
-//! Environment: `SYNCWRIGHT_DIFF_SEED`, `SYNCWRIGHT_DIFF_STEPS` (kills per test; default 15),
-//! `SYNCWRIGHT_DIFF_WITHOUT`, `SYNCWRIGHT_DIFF_KEEP`: see tests/support/mod.rs.
+//! Environment: `SYNCWRIGHT_DIFF_SEED`, `SYNCWRIGHT_DIFF_STEPS` (kills per test; default 15), and for triage
+//! `SYNCWRIGHT_DIFF_WITHOUT`, `SYNCWRIGHT_DIFF_TOLERATE`, `SYNCWRIGHT_DIFF_SYNCWRIGHT_ARGS`,
+//! `SYNCWRIGHT_DIFF_KEEP`: see tests/support/mod.rs.
 
 mod support;
 
@@ -122,8 +123,8 @@ fn crash(test: &str, default_seed: u64, mode: Mode) {
     // Kill delays come from their own generator: how long runs take must not change the changes.
     let mut kill_rng = fastrand::Rng::with_seed(seed ^ 0x6b69_6c6c);
     let replay = format!(
-        "SYNCWRIGHT_DIFF_SEED={seed} cargo test --profile ci -p syncwright-cli --test crash {test} (kill points \
-         depend on timing)"
+        "SYNCWRIGHT_DIFF_SEED={seed} cargo test --profile ci -p syncwright-cli --test crash -- --exact {test} (the \
+         changes are the same, the kill points depend on timing)"
     );
 
     let fail = |what: &str, round: usize, history: &[Vec<Action>], detail: &str| -> ! {
