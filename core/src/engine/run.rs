@@ -762,15 +762,16 @@ async fn run_inner(
         return Ok(Some(plan));
     }
     let folder_precision = src.mtime_precision_ns().max(dst.mtime_precision_ns());
-    // (A run that trusts the manifest does not list the destination's folders either.)
-    let fix_folders = if dview.trusted || !dst.folder_metadata() || !src.folder_metadata() {
+    // A run that trusts the manifest does not list the destination's folders either: when it writes, it gives
+    // every folder the source's metadata (a folder whose mode alone changed waits for a run that writes).
+    let fix_folders = if !dst.folder_metadata() || !src.folder_metadata() {
         Vec::new()
     } else {
         folders_to_fix(&src_scan.dirs, &dview.dirs, folder_precision)
     };
     if plan.is_noop()
         && acc.errors.is_empty()
-        && fix_folders.is_empty()
+        && (fix_folders.is_empty() || dview.trusted)
         && dview.temporaries.is_empty()
         && (dview.trusted || dview.in_sync)
     {

@@ -456,7 +456,15 @@ async fn execute_inner(sh: &Shared, idx: usize, a: &Action) -> Result<Done> {
                 return Ok(d);
             }
             let kind = a.dest.as_ref().or(src_entry).map(|e| e.kind).unwrap_or(EntryKind::File);
-            if kind != EntryKind::Dir && sh.opts.backup_dir.is_some() {
+            if kind == EntryKind::Dir {
+                // A folder that still holds what this run does not sync (excluded files) stays, as with rsync.
+                return Ok(if sh.dst.remove_empty_dir(&a.path).await? {
+                    Done::Deleted
+                } else {
+                    Done::Kept(sh.dst.stat(&a.path).await?)
+                });
+            }
+            if sh.opts.backup_dir.is_some() {
                 sh.backup(&a.path).await?;
             } else {
                 sh.dst.delete(&a.path, kind).await?;

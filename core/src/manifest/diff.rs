@@ -238,6 +238,10 @@ pub struct Differ<'a> {
     last_parent: Option<(String, Option<String>)>,
     /// Files and links at the destination.
     dest_files: u64,
+    /// The folder of the last destination entry whose folders were looked at.
+    last_dest_parent: Option<String>,
+    /// Replaced folders holding entries the filters protect: they cannot go.
+    held: HashSet<String>,
 }
 
 impl<'a> Differ<'a> {
@@ -258,6 +262,8 @@ impl<'a> Differ<'a> {
             replaced: BTreeMap::new(),
             last_parent: None,
             dest_files: 0,
+            last_dest_parent: None,
+            held: HashSet::new(),
         }
     }
 
@@ -304,11 +310,21 @@ impl<'a> Differ<'a> {
             self.next += 1;
             self.emit(Some(&s[self.next - 1]), None);
         }
+        self.folder_exists_at_dest(&d.path);
         if self.next < s.len() && s[self.next].path == d.path {
             self.next += 1;
             self.emit(Some(&s[self.next - 1]), Some(d));
         } else if let Some(a) = self.replacing_ancestor(&d.path) {
-            // Inside a folder the source has as a file or link: it goes with its folder (mirror mode only).
+            // Inside a folder the source has as a file or link: it goes with its folder (mirror mode only), unless
+            // the filters protect it (then the folder stays).
+            if self
+                .o
+                .protect
+                .as_ref()
+                .is_some_and(|f| f.excludes(&d.path, d.kind == EntryKind::Dir))
+            {
+                self.held.insert(a.clone());
+            }
             *self.replaced.entry(a).or_default() += 1;
             let op = if self.o.delete { Op::Delete } else { Op::Keep };
             let reason = if self.o.delete { Reason::TypeChanged } else { Reason::MissingAtSource };
@@ -317,6 +333,31 @@ impl<'a> Differ<'a> {
             self.plan.actions.push(a);
         } else {
             self.emit(None, Some(d));
+        }
+    }
+
+    /// A destination entry below `path`'s folders shows that they exist there: a source's empty folder among them
+    /// needs no mkdir (it is identical).
+    fn folder_exists_at_dest(&mut self, path: &str) {
+        let Some((parent, _)) = path.rsplit_once('/') else { return };
+        if self.last_dest_parent.as_deref() == Some(parent) {
+            return;
+        }
+        self.last_dest_parent = Some(parent.to_string());
+        let mut p = parent;
+        loop {
+            let acts = &mut self.plan.actions;
+            if let Ok(i) = acts.binary_search_by(|x| x.path.as_str().cmp(p))
+                && acts[i].op == Op::Mkdir
+                && acts[i].reason == Reason::New
+            {
+                acts.remove(i);
+                self.identical += 1;
+            }
+            match p.rsplit_once('/') {
+                Some((up, _)) => p = up,
+                None => break,
+            }
         }
     }
 
@@ -336,7 +377,19 @@ impl<'a> Differ<'a> {
                 inactive.push(a);
                 continue;
             }
-            if self.o.delete {
+            if self.held.contains(a) {
+                acts.remove(i);
+                inactive.push(a);
+                let e = Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "{a} is a folder at the destination and a file or link at the source: not replaced, \
+                         because the folder holds entries the filters exclude"
+                    ),
+                )
+                .with_path(a.as_str());
+                self.plan.errors.push(FileError::new(ErrorAction::Copy, a.as_str(), &e));
+            } else if self.o.delete {
                 let x = &mut acts[i];
                 x.reason = Reason::TypeChanged;
                 let mtime = x.entry.as_ref().map_or(0, |e| e.mtime_ns);
@@ -424,6 +477,13 @@ impl<'a> Differ<'a> {
                     return;
                 }
             },
+            (None, Some(de))
+                if de.kind == EntryKind::Dir && source_has_children(self.src, &de.path) =>
+            {
+                // An empty folder at the destination that the source has with content: the same folder.
+                self.identical += 1;
+                return;
+            }
             (None, Some(de)) => {
                 if de.kind != EntryKind::Dir && source_has_children(self.src, &de.path) {
                     // A file or link where the source has a folder: replaced by the folder (before the folder's

@@ -565,8 +565,10 @@ impl Backend for SftpBackend {
                     let r = inner.pool.with("cannot create the backup folder", path, |c| {
                         c.sftp.mkdir(Path::new(&at), 0o755)
                     });
-                    if r.is_err() && !inner.lstat_abs_is_dir(&at) {
-                        return Err(r.unwrap_err());
+                    if let Err(e) = r
+                        && !inner.lstat_abs_is_dir(&at)
+                    {
+                        return Err(e);
                     }
                 }
             }
