@@ -358,3 +358,19 @@ fn folders_holding_only_temporaries_after_a_crash_are_cleaned() {
     assert_eq!(s.read("D/keep"), b"k");
     let _ = fs::Permissions::from_mode(0o644);
 }
+
+#[test]
+fn a_delete_of_what_is_already_gone_is_not_counted() {
+    let s = Scratch::new();
+    for f in ["a", "b", "c"] {
+        s.put(&format!("S/{f}"), b"x");
+    }
+    s.sync_ok(&["S", "D"]);
+    fs::remove_file(s.p("S/c")).unwrap();
+    fs::remove_file(s.p("D/c")).unwrap();
+    // Trusting the manifest, the plan still has the delete; the file is found gone when it comes to it.
+    let r = s.sync_ok(&["S", "D", "--delete", "--trust-dest-manifest"]);
+    assert_eq!(r["stats"]["deleted"], 0, "{r}");
+    let r = s.sync_ok(&["S", "D", "--delete"]);
+    assert_eq!(r["stats"]["deleted"], 0, "{r}");
+}
