@@ -81,7 +81,7 @@ export interface SyncOptionsFields {
   delete_excluded?: boolean
   /** Allow mirror deletes when the source root is empty (otherwise refused: an unmounted disk must not empty the mirror). Default false. */
   allow_empty_source?: boolean
-  /** Move files the run deletes or overwrites here (same relative path, `.~N~` when taken): absolute, or relative to the destination (then excluded by the filters). Local and SFTP destinations. Default: none. */
+  /** Move files the run deletes or overwrites here (same relative path, `.~N~` when taken): relative to the destination (then excluded by the filters), or absolute on local and SFTP destinations. Default: none. */
   backup_dir?: string | null
   /** Plan only; write nothing (the report carries the plan). Default false. */
   dry_run?: boolean

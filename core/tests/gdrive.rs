@@ -270,6 +270,16 @@ fn push_and_pull_a_tree_byte_for_byte() {
     let r = h.push(SyncOptions { compare: CompareMode::Checksum, ..h.opts() });
     assert_eq!((r.status, r.stats.updated), (Status::Completed, 1), "{r:#?}");
     assert_eq!(h.fake.tree(PARENT)[&format!("{SNAP}/top.txt")].content, b"top, edited");
+    // A backup folder inside the snapshot (excluded) keeps the version a run overwrites: moved in Drive.
+    h.write("top.txt", b"top, edited twice", 1_700_000_300);
+    let backed =
+        SyncOptions { backup_dir: Some(".bk".into()), exclude: vec!["/.bk/".into()], ..h.opts() };
+    let r = h.push(backed);
+    assert_eq!((r.status, r.stats.updated), (Status::Completed, 1), "{r:#?}");
+    let tree = h.fake.tree(PARENT);
+    assert_eq!(tree[&format!("{SNAP}/.bk/top.txt")].content, b"top, edited");
+    assert_eq!(tree[&format!("{SNAP}/top.txt")].content, b"top, edited twice");
+    h.assert_no_duplicates();
 }
 
 /// Options whose broken connections are not retried within the run, nor the run itself.

@@ -396,6 +396,24 @@ fn push_dry_run_run_no_change_pull_back_and_mirror_deletes() {
     rt.block_on(s3.delete("three.json", syncwright::manifest::EntryKind::File)).unwrap();
     let r = env.push(env.opts());
     assert_eq!((r.status, r.stats.created, r.stats.unchanged), (Status::Completed, 1, 3), "{r:?}");
+    // A backup folder inside the prefix (excluded) keeps the version a run overwrites: a copy on the server.
+    let old = std::fs::read(src.join("three.json")).unwrap();
+    std::fs::write(src.join("three.json"), b"{\"three\": \"is now longer than it was\"}").unwrap();
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(1_700_000_000_123_456_789);
+    std::fs::File::options()
+        .write(true)
+        .open(src.join("three.json"))
+        .unwrap()
+        .set_modified(at)
+        .unwrap();
+    let backed =
+        SyncOptions { backup_dir: Some(".bk".into()), exclude: vec!["/.bk/".into()], ..env.opts() };
+    let r = env.push(backed);
+    assert_eq!((r.status, r.stats.updated), (Status::Completed, 1), "{r:?}");
+    assert_eq!(env.object_bytes("assets/nightly/.bk/three.json").unwrap(), old);
+    rt.block_on(s3.delete(".bk/three.json", syncwright::manifest::EntryKind::File)).unwrap();
+    let r = env.push(SyncOptions { backup_dir: Some("/abs".into()), ..env.opts() });
+    assert_eq!(r.fatal.map(|f| f.kind), Some(syncwright::ErrorKind::InvalidInput));
     // Trusting the manifest: the two GETs alone (for destinations nothing else writes).
     env.proxy.take();
     let r = env.push(SyncOptions { trust_dest_manifest: true, ..env.opts() });

@@ -104,8 +104,8 @@ impl Backend for CachedManifests {
     fn root_id(&self) -> Option<super::RootId> {
         self.inner.root_id()
     }
-    fn supports_backup(&self) -> bool {
-        self.inner.supports_backup()
+    fn supports_absolute_backup(&self) -> bool {
+        self.inner.supports_absolute_backup()
     }
     async fn backup(&self, path: &str, backup_dir: &str) -> Result<String> {
         self.inner.backup(path, backup_dir).await

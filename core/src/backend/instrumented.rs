@@ -465,8 +465,8 @@ impl Backend for InstrumentedBackend {
     fn root_id(&self) -> Option<super::RootId> {
         self.0.inner.root_id()
     }
-    fn supports_backup(&self) -> bool {
-        self.0.inner.supports_backup()
+    fn supports_absolute_backup(&self) -> bool {
+        self.0.inner.supports_absolute_backup()
     }
     async fn backup(&self, path: &str, backup_dir: &str) -> Result<String> {
         self.0.inner.backup(path, backup_dir).await

@@ -447,7 +447,7 @@ impl Backend for LocalBackend {
         })
     }
 
-    fn supports_backup(&self) -> bool {
+    fn supports_absolute_backup(&self) -> bool {
         true
     }
 

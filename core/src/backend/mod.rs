@@ -140,18 +140,35 @@ pub trait Backend: Send + Sync + Debug {
     fn root_id(&self) -> Option<RootId> {
         None
     }
-    /// Whether [`Backend::backup`] is supported.
-    fn supports_backup(&self) -> bool {
+    /// Whether [`Backend::backup`] takes an absolute backup folder (a path outside the root, on the same host or
+    /// disk); every backend takes one relative to its root.
+    fn supports_absolute_backup(&self) -> bool {
         false
     }
-    /// Moves the file or symlink at `path` into the backup folder `backup_dir` (absolute on this backend, or
-    /// relative to the root), under the same relative path; a name already taken there gets a numbered suffix
-    /// (`name.~1~`, `name.~2~`, ...). Returns where it went.
-    async fn backup(&self, path: &str, _backup_dir: &str) -> Result<String> {
-        Err(Error::new(
-            crate::ErrorKind::FeatureDisabled,
-            format!("{}: backup_dir is not supported for {} destinations", path, self.scheme()),
-        ))
+    /// Moves the file or symlink at `path` into the backup folder `backup_dir` (relative to the root, or absolute
+    /// where [`Backend::supports_absolute_backup`]), under the same relative path; a name already taken there gets a
+    /// numbered suffix (`name.~1~`, `name.~2~`, ...). Returns where it went. By default: a free name found with
+    /// `stat`, then [`Backend::rename`] (object stores copy on the server, then delete).
+    async fn backup(&self, path: &str, backup_dir: &str) -> Result<String> {
+        if backup_dir.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "{path}: an absolute backup_dir is not supported for {} destinations; give one relative to the \
+                 destination (and exclude it)",
+                self.scheme()
+            )));
+        }
+        if self.stat(path).await?.is_none() {
+            return Err(Error::new(crate::ErrorKind::NotFound, format!("{path} is gone")));
+        }
+        let base = format!("{}/{path}", backup_dir.trim_matches('/'));
+        let mut to = base.clone();
+        let mut n = 0u64;
+        while self.stat(&to).await?.is_some() {
+            n += 1;
+            to = format!("{base}.~{n}~");
+        }
+        self.rename(path, &to).await?;
+        Ok(to)
     }
     /// Lists the tree under the root. A missing root is an error of kind `not_found`.
     async fn scan(&self, opts: ScanOptions) -> Result<ScanOutcome>;

@@ -35,8 +35,8 @@ pub struct SyncOptions {
     /// destination holds files refuses every delete: an unmounted disk must not empty the mirror).
     pub allow_empty_source: bool,
     /// Files a run deletes or overwrites are moved here (same relative path, a numbered suffix when taken)
-    /// instead of lost: a path on the destination's own backend, absolute or relative to the destination root
-    /// (inside the destination it must be excluded by the filters).
+    /// instead of lost: a path on the destination's own backend, relative to the destination root (where it must
+    /// be excluded by the filters), or absolute on local and SFTP destinations.
     pub backup_dir: Option<String>,
     /// Plan only; write nothing.
     pub dry_run: bool,

@@ -496,9 +496,10 @@ fn check_roots(
         }
     }
     let Some(b) = &opts.backup_dir else { return Ok(()) };
-    if !dst.supports_backup() {
+    if b.starts_with('/') && !dst.supports_absolute_backup() {
         return Err(Error::invalid(format!(
-            "backup_dir is not supported for {} destinations yet",
+            "backup_dir {b}: an absolute backup folder is not supported for {} destinations; give one relative \
+             to the destination (and exclude it)",
             dst.scheme()
         )));
     }

@@ -484,8 +484,13 @@ enum Attempt {
 async fn copy_file(sh: &Shared, idx: usize, a: &Action, planned: &Entry) -> Result<Done> {
     let mut version = planned.clone();
     let retries = sh.opts.still_changing_retries;
-    // A replaced file goes to the backup folder just before the new one takes its name.
-    let backup = a.dest.as_ref().is_some_and(|d| d.kind != EntryKind::Dir);
+    // A replaced file goes to the backup folder just before the new one takes its name; where there is no
+    // temporary (an object store's upload replaces the object itself), before the upload.
+    let mut backup = a.dest.as_ref().is_some_and(|d| d.kind != EntryKind::Dir);
+    if backup && sh.opts.backup_dir.is_some() && sh.dst.temp_path(&a.path, planned).is_none() {
+        sh.backup(&a.path).await?;
+        backup = false;
+    }
     for attempt in 0..=retries {
         sh.ensure_listed(sh.dst.temp_path(&version.path, &version)).await?;
         match copy_once(sh, idx, &version, backup).await? {

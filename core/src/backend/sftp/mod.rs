@@ -541,7 +541,7 @@ impl Backend for SftpBackend {
         })
     }
 
-    fn supports_backup(&self) -> bool {
+    fn supports_absolute_backup(&self) -> bool {
         true
     }
 
