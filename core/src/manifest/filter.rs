@@ -50,8 +50,9 @@ fn split(patterns: &[String]) -> (Vec<&str>, Vec<&str>, Vec<&str>, Vec<&str>) {
             Some(s) => (s, true),
             None => (p.as_str(), false),
         };
-        let p = p.strip_prefix('/').unwrap_or(p);
+        // A leading `/` anchors the pattern at the root, as any `/` inside it does.
         let anchored = p.contains('/');
+        let p = p.strip_prefix('/').unwrap_or(p);
         match (anchored, dir_only) {
             (false, false) => {
                 name.push(p);
@@ -193,6 +194,13 @@ mod tests {
             is_temp_name(".b.png.swtmp-0123456789abcdef") && !is_temp_name(".b.png.swtmp-nothex")
         );
         assert!(x.enter_dir("sub/.syncwright") && x.keep("sub/.syncwright"));
+    }
+
+    #[test]
+    fn a_leading_slash_anchors_at_the_root() {
+        let x = f(&[], &["/cache", "/logs/"]);
+        assert!(!x.keep("cache") && x.keep("a/cache"));
+        assert!(!x.enter_dir("logs") && x.enter_dir("a/logs"));
     }
 
     #[test]
