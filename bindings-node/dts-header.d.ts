@@ -234,6 +234,8 @@ export interface FileError {
   error: string
   /** The stable kind. */
   kind: ErrorKind
+  /** Structured details, when the error has any (a `conflict`: the lock holder's `job_id`, `started_at`, `pid`, `host`...). */
+  details?: Record<string, unknown>
 }
 
 /** Something left out without being an error. */
@@ -310,6 +312,8 @@ export interface PlanTotals {
   extra_at_dest: number
   skipped: number
   errors: number
+  /** Files and links at the destination as the plan saw it (the base of the default delete cap). */
+  dest_files: number
 }
 
 /** What a sync would do. */
@@ -387,13 +391,17 @@ export interface ProgressSnapshot {
 
 /** What a lock file holds. */
 export interface LockInfo {
-  /** The lock's name (`profile-<name>`, `dest-<hash>`, ...). */
+  /** The lock's name (`profile-<name>`, `dest` in a destination's `.syncwright/locks/`, `dest-<hash>`, ...). */
   name: string
   /** The profile whose run holds it. */
   profile: string | null
   /** The job that holds it. */
   job_id: string | null
-  /** The holder's process id and host name. */
+  /** The destination being written (destination locks). */
+  destination?: string
+  /** The holder's instance (a random id kept in its state directory); `''` in locks of older versions. */
+  instance_id: string
+  /** The holder's process id and host name (for display). */
   pid: number
   host: string
   /** RFC 3339 times: taken, and stale unless renewed after. */

@@ -312,6 +312,8 @@ export interface PlanTotals {
   extra_at_dest: number
   skipped: number
   errors: number
+  /** Files and links at the destination as the plan saw it (the base of the default delete cap). */
+  dest_files: number
 }
 
 /** What a sync would do. */
