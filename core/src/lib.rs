@@ -17,6 +17,7 @@ pub mod usage;
 
 pub use manifest::scan::build_manifest_json;
 pub mod backend;
+pub mod cancel;
 pub mod config;
 pub mod engine;
 pub mod events;
@@ -25,6 +26,7 @@ pub mod locks;
 pub mod logs;
 pub mod progress;
 pub mod recovery;
+pub mod sync;
 
 pub use engine::{Engine, EngineConfig, SyncOptions};
 pub use jobs::Job;

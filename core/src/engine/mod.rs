@@ -1,19 +1,12 @@
-//! The sync engine: executes a Plan with N parallel transfers, safe writes, an optional bandwidth limit and
-//! verify, cancel, and progress; and the [`Engine`] front door every binding uses.
+//! The front door: [`Engine`], which every binding, the CLI and the server use. Each capability it offers sits in
+//! a file of its own here and delegates to its module below; the executor is [`crate::sync`].
 
-pub mod bandwidth;
-pub mod cancel;
-pub mod command;
 pub mod locks;
-pub mod marker;
-pub mod options;
-pub mod run;
-pub(crate) mod transfer;
+pub mod selftest;
 
-pub use cancel::CancelFlag;
+pub use crate::cancel::CancelFlag;
+pub use crate::sync::{RunContext, SyncOptions, command, run_sync};
 pub use locks::{ProfileLocks, RemovedLock, UnlockReport};
-pub use options::SyncOptions;
-pub use run::{RunContext, run_sync};
 
 use crate::backend::{self, Backend};
 use crate::config::Config;
@@ -490,11 +483,10 @@ impl Engine {
         &self,
         scenarios: &[String],
         runs: u32,
-    ) -> Result<crate::recovery::selftest::SelfTestReport> {
+    ) -> Result<selftest::SelfTestReport> {
         let scratch = std::env::temp_dir()
             .join(format!("syncwright-selftest-{}", uuid::Uuid::new_v4().simple()));
-        let r =
-            self.rt().block_on(crate::recovery::selftest::run_self_test(scenarios, runs, &scratch));
+        let r = self.rt().block_on(selftest::run_self_test(scenarios, runs, &scratch));
         let _ = std::fs::remove_dir_all(&scratch);
         r
     }

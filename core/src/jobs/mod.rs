@@ -3,7 +3,7 @@
 
 pub mod schedule;
 
-use crate::engine::cancel::CancelFlag;
+use crate::cancel::CancelFlag;
 use crate::progress::{ProgressSnapshot, ProgressTracker};
 use crate::report::{Status, SyncReport};
 use serde::{Deserialize, Serialize};

@@ -86,7 +86,7 @@ pub struct ScanOutcome {
     /// Entries that could not be read.
     pub errors: Vec<FileError>,
     /// Files with the names of syncwright temporaries. A scan lists them as entries too; the run takes those its
-    /// run markers list out of the tree (see `engine::run`).
+    /// run markers list out of the tree (see `sync::run`).
     pub temporaries: Vec<TempFile>,
     /// The folders that hold entries (implied by the manifest's paths), with their own mode and mtime, sorted
     /// by path; empty for trees without folders (object stores).

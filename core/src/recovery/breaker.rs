@@ -227,7 +227,7 @@ impl CircuitBreaker {
     }
 
     /// Waits until a call may go (or `cancel` is set: then false).
-    pub async fn wait_admitted(&self, cancel: &crate::engine::CancelFlag) -> bool {
+    pub async fn wait_admitted(&self, cancel: &crate::cancel::CancelFlag) -> bool {
         loop {
             match self.admit() {
                 Admission::Go => return true,
@@ -403,7 +403,7 @@ mod tests {
         for _ in 0..3 {
             b.record(false);
         }
-        let cancel = crate::engine::CancelFlag::new();
+        let cancel = crate::cancel::CancelFlag::new();
         let start = Instant::now();
         assert!(b.wait_admitted(&cancel).await);
         assert_eq!(Instant::now() - start, Duration::from_secs(10), "waited exactly the cool-down");

@@ -5,7 +5,6 @@
 pub mod breaker;
 pub mod classify;
 pub mod policy;
-pub mod selftest;
 
 pub use breaker::{BreakerConfig, BreakerState, BreakerTransition, Breakers, CircuitBreaker};
 pub use classify::{Category, Classification, classify};

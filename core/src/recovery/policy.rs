@@ -20,7 +20,7 @@
 //! reproducible.
 
 use super::classify::{Category, classify};
-use crate::engine::CancelFlag;
+use crate::cancel::CancelFlag;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

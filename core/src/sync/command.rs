@@ -1,7 +1,7 @@
 //! Profiles that run an external command instead of a sync (for people migrating from `sync_manager.sh`): argv
 //! without a shell, output captured (bounded), a timeout, cancel.
 
-use super::cancel::CancelFlag;
+use crate::cancel::CancelFlag;
 use crate::error::{Error, ErrorKind};
 use crate::manifest::now_rfc3339;
 use crate::report::{ErrorAction, FileError, Status, SyncReport, SyncStats};

@@ -1,11 +1,11 @@
 //! One sync run: scan -> diff -> plan -> execute -> commit -> [`SyncReport`].
 
 use super::bandwidth::Bandwidth;
-use super::cancel::CancelFlag;
 use super::marker::{Markers, RunMarker, read_markers, take_temporaries};
 use super::options::SyncOptions;
 use super::transfer::{self, Done, Shared, execute};
 use crate::backend::Backend;
+use crate::cancel::CancelFlag;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::diff::{DiffOptions, Differ, diff};
 use crate::manifest::filter::Filter;

@@ -6,9 +6,9 @@
 use crate::backend::Backend;
 use crate::backend::instrumented::Instrumented;
 use crate::backend::local::LocalBackend;
-use crate::engine::{RunContext, SyncOptions, run_sync};
 use crate::error::{ErrorKind, Result};
 use crate::report::Status;
+use crate::sync::{RunContext, SyncOptions, run_sync};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;

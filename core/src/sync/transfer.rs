@@ -2,9 +2,9 @@
 //! under it), a symlink, a directory, a metadata fix, a delete; and the destination-edited policy.
 
 use super::bandwidth::Bandwidth;
-use super::cancel::CancelFlag;
 use super::options::SyncOptions;
 use crate::backend::{Backend, PreparedWrite, WriteSink};
+use crate::cancel::CancelFlag;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::hash::Hasher;
 use crate::manifest::plan::{Action, DestChangedPolicy, Op, Reason};
