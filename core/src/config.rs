@@ -363,15 +363,40 @@ impl Config {
     /// Parses a config from TOML text; every profile is checked.
     pub fn from_toml(text: &str) -> Result<Config> {
         let c: Config = toml::from_str(text).map_err(|e| Error::invalid(format!("config: {e}")))?;
-        if let Some(r) = &c.settings.log_max_size {
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Parses a config from a value (the TOML document's schema, as JSON); every profile is checked.
+    pub fn from_value(v: serde_json::Value) -> Result<Config> {
+        let c: Config =
+            serde_json::from_value(v).map_err(|e| Error::invalid(format!("config: {e}")))?;
+        c.check()?;
+        Ok(c)
+    }
+
+    fn check(&self) -> Result<()> {
+        if let Some(r) = &self.settings.log_max_size {
             r.get()
                 .map_err(|e| Error::invalid(format!("settings: log_max_size: {}", e.message())))?;
         }
-        for (name, p) in &c.profiles {
+        for (name, p) in &self.profiles {
             check_profile_name(name)?;
             p.check(name)?;
         }
-        Ok(c)
+        Ok(())
+    }
+
+    /// `p` resolved from the config file's folder (as given when it is absolute or there is no file).
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        self.origin
+            .as_deref()
+            .and_then(Path::parent)
+            .map(|d| d.join(p))
+            .unwrap_or_else(|| p.to_path_buf())
     }
 
     /// Reads a config file.

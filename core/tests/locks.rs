@@ -28,6 +28,18 @@ fn engine(state: &Path) -> Engine {
     .unwrap()
 }
 
+fn engine_for(state: &Path, cfg: &Config) -> Engine {
+    Engine::with_config(
+        cfg.clone(),
+        EngineConfig {
+            state_dir: Some(state.to_path_buf()),
+            worker_threads: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 fn local(p: &Path) -> Arc<dyn Backend> {
     Arc::new(LocalBackend::new(p).unwrap())
 }
@@ -142,20 +154,20 @@ fn a_plain_sync_and_a_profile_run_exclude_each_other_in_both_orders() {
         (dir.path().join("src"), dir.path().join("dst"), dir.path().join("coord"));
     write(&src, "one.bin", &vec![1u8; 3 << 20]);
     let cfg = config(&coord, &src, &dst);
-    let e = engine(&dir.path().join("state"));
+    let e = engine_for(&dir.path().join("state"), &cfg);
     let other = engine(&dir.path().join("state-other"));
 
     // The profile first: a plain sync (another instance) is refused, naming the profile's job.
     let inst = Instrumented::new(local(&src));
     let gate = inst.pause_at_byte(Some("one.bin"), (1 << 20) + 5);
-    let prof = e.run_profile_with(&cfg, "p", inst.backend(), local(&dst), None).unwrap();
+    let prof = e.run_profile_with("p", inst.backend(), local(&dst), None).unwrap();
     assert!(gate.wait_reached(WAIT));
     let r = other.sync(s(&src), s(&dst), SyncOptions::default()).unwrap();
     let d = refused_by(&r, prof.id());
     assert_eq!(d["profile"], "p");
     assert!(r.fatal.unwrap().error.contains("profile p"));
     // Status sees both of the profile's locks, the destination's in the destination.
-    let locks = e.profile_locks(&cfg).unwrap();
+    let locks = e.profile_locks().unwrap();
     assert_eq!(locks[0].lock.as_ref().unwrap().state, LockState::Held);
     let dl = locks[0].destination_lock.as_ref().expect("the destination's lock");
     assert_eq!(dl.info.job_id.as_deref(), Some(prof.id()));
@@ -170,7 +182,7 @@ fn a_plain_sync_and_a_profile_run_exclude_each_other_in_both_orders() {
     let plain = other.start_sync_with(inst.backend(), local(&dst), slow(), None).unwrap();
     assert!(gate.wait_reached(WAIT));
     let temps = temporaries(&dst);
-    let job = e.run_profile(&cfg, "p", None).unwrap();
+    let job = e.run_profile("p", None).unwrap();
     let r = job.wait(Some(WAIT)).unwrap();
     let d = refused_by(&r, plain.id());
     assert_eq!(d["profile"], serde_json::Value::Null);
@@ -182,7 +194,7 @@ fn a_plain_sync_and_a_profile_run_exclude_each_other_in_both_orders() {
         files(&coord)
     );
     // Status: idle, its destination busy with the plain sync.
-    let locks = e.profile_locks(&cfg).unwrap();
+    let locks = e.profile_locks().unwrap();
     assert!(locks[0].lock.is_none());
     let dl = locks[0].destination_lock.as_ref().unwrap();
     assert_eq!((dl.info.job_id.as_deref(), &dl.state), (Some(plain.id()), &LockState::Held));
@@ -199,7 +211,7 @@ fn unlock_removes_a_profile_s_destination_lock_in_the_destination() {
         (dir.path().join("src"), dir.path().join("dst"), dir.path().join("coord"));
     write(&src, "a", b"a");
     let cfg = config(&coord, &src, &dst);
-    let e = engine(&dir.path().join("state"));
+    let e = engine_for(&dir.path().join("state"), &cfg);
     // Left by a run of another instance that is gone, with a lease that still runs.
     let left = LockInfo {
         name: "dest".into(),
@@ -214,7 +226,7 @@ fn unlock_removes_a_profile_s_destination_lock_in_the_destination() {
     };
     write(&dst, ".syncwright/locks/dest.lock", &serde_json::to_vec(&left).unwrap());
     write(&coord, "profile-p.lock", &serde_json::to_vec(&left).unwrap());
-    let r = e.unlock(&cfg, Some("p")).unwrap();
+    let r = e.unlock(Some("p")).unwrap();
     let names: Vec<(&str, bool)> = r
         .removed
         .iter()
@@ -223,11 +235,8 @@ fn unlock_removes_a_profile_s_destination_lock_in_the_destination() {
     assert_eq!(names, [("profile-p", false), ("dest", true)], "{r:?}");
     assert!(r.errors.is_empty());
     assert!(!lock_file(&dst).exists() && files(&coord).is_empty());
-    assert_eq!(e.unlock(&cfg, None).unwrap().removed, []);
-    assert_eq!(
-        e.run_profile(&cfg, "p", None).unwrap().wait(None).unwrap().status,
-        Status::Completed
-    );
+    assert_eq!(e.unlock(None).unwrap().removed, []);
+    assert_eq!(e.run_profile("p", None).unwrap().wait(None).unwrap().status, Status::Completed);
 }
 
 #[test]

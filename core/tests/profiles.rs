@@ -32,12 +32,12 @@ fn fifty_concurrent_starts_give_one_run_and_49_conflicts() {
         (dir.path().join("src"), dir.path().join("dst"), dir.path().join("coord"));
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("f"), vec![7u8; 100_000]).unwrap();
-    let cfg = Arc::new(config(&coord, &[("p", &src, &dst)]));
+    let cfg = config(&coord, &[("p", &src, &dst)]);
     let engine = Arc::new(
-        Engine::new(EngineConfig {
-            state_dir: Some(dir.path().join("state")),
-            ..Default::default()
-        })
+        Engine::with_config(
+            cfg,
+            EngineConfig { state_dir: Some(dir.path().join("state")), ..Default::default() },
+        )
         .unwrap(),
     );
     // The winner's copy waits at byte 1 until every start has been tried.
@@ -45,9 +45,8 @@ fn fifty_concurrent_starts_give_one_run_and_49_conflicts() {
     let gate = inst.pause_at_byte(Some("f"), 1);
     let starts: Vec<_> = (0..50)
         .map(|_| {
-            let (engine, cfg, src_b, dst_b) =
-                (engine.clone(), cfg.clone(), inst.backend(), local(&dst));
-            std::thread::spawn(move || engine.run_profile_with(&cfg, "p", src_b, dst_b, None))
+            let (engine, src_b, dst_b) = (engine.clone(), inst.backend(), local(&dst));
+            std::thread::spawn(move || engine.run_profile_with("p", src_b, dst_b, None))
         })
         .collect();
     let results: Vec<_> = starts.into_iter().map(|h| h.join().unwrap()).collect();
@@ -70,7 +69,7 @@ fn fifty_concurrent_starts_give_one_run_and_49_conflicts() {
     assert!(winner.info().sync_id.starts_with("sync_"));
     assert!(winner.info().sync_id.ends_with(&winner.id()[..8]));
     // The locks went with the run: the next start runs.
-    let again = engine.run_profile(&cfg, "p", None).unwrap();
+    let again = engine.run_profile("p", None).unwrap();
     assert_eq!(again.wait(Some(Duration::from_secs(60))).unwrap().status, Status::Completed);
     assert!(engine.job(winner.id()).is_some(), "finished jobs stay queryable");
 }
@@ -89,10 +88,12 @@ fn history_survives_a_restart_and_run_all_reports_each_profile() {
     let cfg = config(&coord, &[("a_ok", &s1, &d1), ("b_broken", &s2, &d2), ("c_ok", &s3, &d3)]);
     let state = dir.path().join("state");
     {
-        let engine =
-            Engine::new(EngineConfig { state_dir: Some(state.clone()), ..Default::default() })
-                .unwrap();
-        let all = engine.run_all(&cfg);
+        let engine = Engine::with_config(
+            cfg.clone(),
+            EngineConfig { state_dir: Some(state.clone()), ..Default::default() },
+        )
+        .unwrap();
+        let all = engine.run_all();
         assert_eq!(all.total, 3);
         assert_eq!(all.successful, ["a_ok", "c_ok"]);
         assert_eq!(all.failed, ["b_broken"]);
@@ -102,14 +103,15 @@ fn history_survives_a_restart_and_run_all_reports_each_profile() {
         assert_eq!(std::fs::read(d3.join("x")).unwrap(), b"x");
     }
     let engine =
-        Engine::new(EngineConfig { state_dir: Some(state), ..Default::default() }).unwrap();
+        Engine::with_config(cfg, EngineConfig { state_dir: Some(state), ..Default::default() })
+            .unwrap();
     let store = engine.store().unwrap();
     let runs = store.runs(Some("b_broken"), 10).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, Status::Failed);
     assert!(runs[0].error.as_deref().unwrap().contains("missing"));
     assert_eq!(store.runs(Some("a_ok"), 10).unwrap()[0].stats.as_ref().unwrap().created, 1);
-    let e = engine.run_profile(&cfg, "nope", None).unwrap_err();
+    let e = engine.run_profile("nope", None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
 
@@ -123,10 +125,10 @@ fn profile_runs_log_and_announce_their_locks() {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("a"), b"a").unwrap();
     let cfg = config(&coord, &[("p", &src, &dst)]);
-    let engine = Engine::new(EngineConfig {
-        state_dir: Some(dir.path().join("state")),
-        ..Default::default()
-    })
+    let engine = Engine::with_config(
+        cfg,
+        EngineConfig { state_dir: Some(dir.path().join("state")), ..Default::default() },
+    )
     .unwrap();
     // A lock left by a process of this instance (same state directory) that is gone.
     std::fs::create_dir_all(&coord).unwrap();
@@ -145,7 +147,7 @@ fn profile_runs_log_and_announce_their_locks() {
     std::fs::write(coord.join(format!("{}.lock", dead.name)), serde_json::to_vec(&dead).unwrap())
         .unwrap();
     let sub = engine.subscribe();
-    let job = engine.run_profile(&cfg, "p", None).unwrap();
+    let job = engine.run_profile("p", None).unwrap();
     assert_eq!(job.wait(Some(Duration::from_secs(60))).unwrap().status, Status::Completed);
     let mut kinds = Vec::new();
     while let Some(e) = sub.next_blocking(Some(Duration::from_secs(5))) {
@@ -192,13 +194,13 @@ timeout = 0.2
         dst = dst.to_str().unwrap()
     );
     let cfg = Config::from_toml(&text).unwrap();
-    let engine = Engine::new(EngineConfig {
-        state_dir: Some(dir.path().join("state")),
-        ..Default::default()
-    })
+    let engine = Engine::with_config(
+        cfg,
+        EngineConfig { state_dir: Some(dir.path().join("state")), ..Default::default() },
+    )
     .unwrap();
     let wait = |name: &str| {
-        engine.run_profile(&cfg, name, None).unwrap().wait(Some(Duration::from_secs(60))).unwrap()
+        engine.run_profile(name, None).unwrap().wait(Some(Duration::from_secs(60))).unwrap()
     };
     let ok = wait("legacy");
     assert_eq!((ok.status, ok.output.as_deref()), (Status::Completed, Some("synced user_data\n")));
@@ -235,16 +237,16 @@ fn interval_profiles_run_by_themselves_and_never_overlap() {
         src.to_str().unwrap(),
         dir.path().join("other").to_str().unwrap()
     );
-    let cfg = Arc::new(Config::from_toml(&text).unwrap());
+    let cfg = Config::from_toml(&text).unwrap();
     let engine = Arc::new(
-        Engine::new(EngineConfig {
-            state_dir: Some(dir.path().join("state")),
-            ..Default::default()
-        })
+        Engine::with_config(
+            cfg,
+            EngineConfig { state_dir: Some(dir.path().join("state")), ..Default::default() },
+        )
         .unwrap(),
     );
     let sub = engine.subscribe();
-    let sched = Scheduler::start(engine.clone(), cfg.clone()).unwrap();
+    let sched = Scheduler::start(engine.clone()).unwrap();
     assert_eq!(sched.profiles(), ["tick"]);
     let mut finished = 0;
     while finished < 3 {

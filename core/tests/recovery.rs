@@ -135,7 +135,7 @@ fn an_operation_interrupted_by_a_restart_is_resumed_and_completes() {
     let found = second.interrupted_operations().unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].operation_id, op.operation_id);
-    let resumed = second.retry_operation(&op.operation_id, false, None, None).unwrap();
+    let resumed = second.retry_operation(&op.operation_id, false, None).unwrap();
     assert_eq!(resumed.id(), op.operation_id);
     assert_eq!(resumed.wait(Some(Duration::from_secs(60))).unwrap().status, Status::Completed);
     assert_eq!(std::fs::read(dst.join("model.bin")).unwrap(), data);
@@ -144,11 +144,11 @@ fn an_operation_interrupted_by_a_restart_is_resumed_and_completes() {
     assert!(second.interrupted_operations().unwrap().is_empty());
     // An operation that succeeded is retried only with force; a running one cannot be cancelled twice.
     assert_eq!(
-        second.retry_operation(&op.operation_id, false, None, None).unwrap_err().kind(),
+        second.retry_operation(&op.operation_id, false, None).unwrap_err().kind(),
         ErrorKind::Conflict
     );
     assert_eq!(second.cancel_operation(&op.operation_id).unwrap_err().kind(), ErrorKind::Conflict);
-    let again = second.retry_operation(&op.operation_id, true, Some(1), None).unwrap();
+    let again = second.retry_operation(&op.operation_id, true, Some(1)).unwrap();
     assert_eq!(again.wait(None).unwrap().status, Status::Completed);
 }
 

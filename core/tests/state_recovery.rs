@@ -109,10 +109,13 @@ fn a_profile_run_logs_the_recovery_warning() {
         dst
     ))
     .unwrap();
-    let engine = engine(&state);
+    let engine = Engine::with_config(
+        cfg,
+        EngineConfig { state_dir: Some(state.clone()), worker_threads: 2, ..Default::default() },
+    )
+    .unwrap();
     let kept = engine.store_recovery().unwrap().kept.display().to_string();
-    let r =
-        engine.run_profile(&cfg, "p", None).unwrap().wait(Some(Duration::from_secs(60))).unwrap();
+    let r = engine.run_profile("p", None).unwrap().wait(Some(Duration::from_secs(60))).unwrap();
     assert_eq!(r.status, Status::Completed, "{}", r.to_json());
     let log = engine.logs().read_all("p").unwrap();
     let entry = log

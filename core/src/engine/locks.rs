@@ -8,7 +8,6 @@
 
 use super::{CancelFlag, Engine, SyncOptions};
 use crate::backend::{self, Backend};
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventBus};
 use crate::locks::{
@@ -157,8 +156,8 @@ impl Engine {
 
     /// The destination of profile `name` of `config`, opened for its lock (remote ones with the profile's
     /// remote options; nothing is connected until the lock is looked at); None for a command profile.
-    fn profile_destination(&self, config: &Config, name: &str) -> Result<Option<Arc<dyn Backend>>> {
-        let profile = config.profile(name)?;
+    fn profile_destination(&self, name: &str) -> Result<Option<Arc<dyn Backend>>> {
+        let profile = self.config.profile(name)?;
         let Some(dest) = &profile.destination else { return Ok(None) };
         let opts: SyncOptions = profile.sync_options(name)?;
         let o = backend::OpenOptions {
@@ -172,13 +171,14 @@ impl Engine {
 
     /// Every profile of `config` with its lock and its destination's lock, wherever they live (a destination over
     /// SFTP is reached to look; one that cannot be says why in `destination_error`).
-    pub fn profile_locks(&self, config: &Config) -> Result<Vec<ProfileLocks>> {
+    pub fn profile_locks(&self) -> Result<Vec<ProfileLocks>> {
+        let config = self.config.clone();
         let coord = self.lock_dir(config.coordination_dir());
         let held = coord.list()?;
         let mut out = Vec::new();
         for name in config.profiles.keys() {
             let lock = held.iter().find(|l| l.info.name == profile_lock_name(name)).cloned();
-            let dest = self.profile_destination(config, name).and_then(|d| match d {
+            let dest = self.profile_destination(name).and_then(|d| match d {
                 Some(d) => {
                     let (dir, lock) = self.dest_lock_dir(&*d, &config.coordination_dir());
                     dir.status(&lock)
@@ -202,7 +202,8 @@ impl Engine {
     /// Removes locks whoever holds them: profile `name`'s lock and its destination's lock, wherever it lives;
     /// with None, every lock of the coordination folder and of `<state dir>/locks`, and every profile's destination
     /// lock. A profile that does not exist is `not_found`; a folder that cannot be reached is listed in `errors`.
-    pub fn unlock(&self, config: &Config, name: Option<&str>) -> Result<UnlockReport> {
+    pub fn unlock(&self, name: Option<&str>) -> Result<UnlockReport> {
+        let config = self.config.clone();
         fn remove(out: &mut UnlockReport, dir: &LockDir, lock: Option<&str>) {
             match dir.force_unlock(lock) {
                 Ok(names) => out.removed.extend(
@@ -226,7 +227,7 @@ impl Engine {
             }
         };
         for p in profiles {
-            match self.profile_destination(config, p) {
+            match self.profile_destination(p) {
                 Ok(Some(d)) => {
                     let (dir, lock) = self.dest_lock_dir(&*d, &config.coordination_dir());
                     // With every lock asked for, the coordination folder was cleared already.

@@ -15,6 +15,7 @@ pub use profiles::{ProfileResult, RunAllReport};
 pub use recovery::RecoveryMetrics;
 
 use crate::backend::{self, Backend};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{EventBus, Subscription};
 use crate::jobs::Job;
@@ -29,19 +30,26 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// How an [`Engine`] is set up (canonical JSON; every field optional).
+/// How an [`Engine`] is set up (canonical JSON; every field optional). The profiles and settings come from
+/// `config_file` (TOML) or `config` (the same document as a value), or there are none; the other fields override
+/// the config's `[settings]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
-    /// Where the embedded store lives (default: see [`crate::state::default_state_dir`]).
+    /// A config file (TOML): its profiles and settings; relative paths in `[settings]` resolve from its folder.
+    pub config_file: Option<PathBuf>,
+    /// A config as a value (the TOML document's schema, as JSON); relative paths resolve from the working folder.
+    pub config: Option<serde_json::Value>,
+    /// Where the embedded store lives (default: `[settings] state_dir`, else
+    /// [`crate::state::default_state_dir`]).
     pub state_dir: Option<PathBuf>,
     /// Run without an embedded store (no hash cache).
     pub no_store: bool,
     /// Async worker threads (0: the number of cores).
     pub worker_threads: usize,
-    /// Where profile logs go (default: `logs` in the state directory).
+    /// Where profile logs go (default: `[settings] log_dir`, else `logs` in the state directory).
     pub log_dir: Option<PathBuf>,
-    /// Size at which a profile log is rotated (default 10 MiB).
+    /// Size at which a profile log is rotated (default: `[settings] log_max_size`, else 10 MiB).
     pub log_max_size: Option<u64>,
 }
 
@@ -52,6 +60,17 @@ impl EngineConfig {
             Some(s) if !s.trim().is_empty() => serde_json::from_str(s)
                 .map_err(|e| Error::invalid(format!("bad engine config: {e}"))),
             _ => Ok(EngineConfig::default()),
+        }
+    }
+
+    /// The profiles and settings this names: `config_file` read, or `config` parsed, or an empty config (both
+    /// given is `invalid_input`).
+    pub fn load_config(&self) -> Result<Config> {
+        match (&self.config_file, &self.config) {
+            (Some(_), Some(_)) => Err(Error::invalid("give config_file or config, not both")),
+            (Some(f), None) => Config::load(f),
+            (None, Some(v)) => Config::from_value(v.clone()),
+            (None, None) => Ok(Config::default()),
         }
     }
 }
@@ -75,6 +94,8 @@ pub struct Engine {
     instance: std::sync::OnceLock<String>,
     /// Warnings from opening the engine (a damaged store replaced), for the report of its first job.
     startup_warnings: Mutex<Vec<crate::report::Warning>>,
+    /// The profiles and settings.
+    config: Arc<Config>,
 }
 
 /// How long an ended operation stays in the store (pruned when an engine starts).
@@ -84,8 +105,32 @@ pub const OPERATION_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const JOB_RETENTION: Duration = Duration::from_secs(3600);
 
 impl Engine {
-    /// An engine with `config`.
+    /// An engine set up by `config`: its config file or value read (see [`EngineConfig`]), its store opened.
     pub fn new(config: EngineConfig) -> Result<Engine> {
+        let profiles = config.load_config()?;
+        Engine::with_config(profiles, config)
+    }
+
+    /// An engine with the config file at `path` (TOML) and default overrides.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Engine> {
+        Engine::new(EngineConfig { config_file: Some(path.into()), ..Default::default() })
+    }
+
+    /// An engine that owns `profiles` (its `config_file` and `config` are ignored; the other fields of `config`
+    /// override its `[settings]`).
+    pub fn with_config(profiles: Config, config: EngineConfig) -> Result<Engine> {
+        let s = &profiles.settings;
+        let config = EngineConfig {
+            state_dir: config
+                .state_dir
+                .or_else(|| s.state_dir.as_deref().map(|d| profiles.resolve(d))),
+            log_dir: config.log_dir.or_else(|| s.log_dir.as_deref().map(|d| profiles.resolve(d))),
+            log_max_size: match config.log_max_size {
+                Some(n) => Some(n),
+                None => s.log_max_size.as_ref().map(|r| r.get()).transpose()?,
+            },
+            ..config
+        };
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.enable_all().thread_name("syncwright");
         if config.worker_threads > 0 {
@@ -123,7 +168,13 @@ impl Engine {
             state_dir,
             instance: std::sync::OnceLock::new(),
             startup_warnings: Mutex::new(startup_warnings),
+            config: Arc::new(profiles),
         })
+    }
+
+    /// The profiles and settings this engine owns.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The damaged store this engine found when it opened, moved aside and replaced, if any. The first job the

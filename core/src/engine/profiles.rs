@@ -3,7 +3,6 @@
 use super::Engine;
 use super::launch::Work;
 use crate::backend::Backend;
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::jobs::{Job, JobInfo};
 use crate::locks::{LockDir, LockGuard, LockOwner, profile_lock_name};
@@ -44,12 +43,8 @@ impl Engine {
     /// process or any other that sees the coordination folder) is an error of kind `conflict` whose details name
     /// the running job and its start time. Its destination is locked like any writing run's
     /// ([`Engine::start_sync`]): a destination another run writes makes the job fail at once with that conflict.
-    pub fn run_profile(
-        &self,
-        config: &Config,
-        name: &str,
-        on_progress: Option<ProgressCallback>,
-    ) -> Result<Job> {
+    pub fn run_profile(&self, name: &str, on_progress: Option<ProgressCallback>) -> Result<Job> {
+        let config = self.config.clone();
         let profile = config.profile(name)?;
         let (Some(source), Some(dest)) = (&profile.source, &profile.destination) else {
             let argv = profile.command.clone().unwrap_or_default();
@@ -73,18 +68,18 @@ impl Engine {
             );
         };
         let (src, dst) = self.open_backends(source, dest, &profile.sync_options(name)?)?;
-        self.run_profile_with(config, name, src, dst, on_progress)
+        self.run_profile_with(name, src, dst, on_progress)
     }
 
     /// [`Engine::run_profile`] with the backends given (tests use instrumented ones).
     pub fn run_profile_with(
         &self,
-        config: &Config,
         name: &str,
         src: Arc<dyn Backend>,
         dst: Arc<dyn Backend>,
         on_progress: Option<ProgressCallback>,
     ) -> Result<Job> {
+        let config = self.config.clone();
         let profile = config.profile(name)?;
         let opts = profile.sync_options(name)?;
         let timeout = profile.timeout.as_ref().map(|t| t.get()).transpose()?;
@@ -119,10 +114,11 @@ impl Engine {
 
     /// Runs every profile of `config` one after the other (external-command profiles are reported as failed);
     /// blocks until all ended.
-    pub fn run_all(&self, config: &Config) -> RunAllReport {
+    pub fn run_all(&self) -> RunAllReport {
+        let config = self.config.clone();
         let mut out = RunAllReport::default();
         for name in config.profiles.keys() {
-            let r = self.run_profile(config, name, None).and_then(|j| {
+            let r = self.run_profile(name, None).and_then(|j| {
                 j.wait(None).ok_or_else(|| Error::internal("job ended without a report"))
             });
             match r {

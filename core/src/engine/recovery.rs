@@ -2,7 +2,6 @@
 
 use super::launch::{Work, set_op_state};
 use super::{Engine, SyncOptions, selftest};
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::jobs::{Job, JobInfo};
 use crate::locks::{LockOwner, profile_lock_name};
@@ -64,13 +63,7 @@ impl Engine {
     /// (any ended one with `force`), with `max_attempts` more attempts (default: its own). A profile run takes its
     /// locks again, so `config` is needed for it; a sync locks its destination like any writing run. The new job
     /// has the operation's id.
-    pub fn retry_operation(
-        &self,
-        id: &str,
-        force: bool,
-        max_attempts: Option<u32>,
-        config: Option<&Config>,
-    ) -> Result<Job> {
+    pub fn retry_operation(&self, id: &str, force: bool, max_attempts: Option<u32>) -> Result<Job> {
         let op = self.operation(id)?;
         if self.job(id).is_some_and(|j| j.report().is_none()) {
             return Err(Error::new(
@@ -104,8 +97,11 @@ impl Engine {
         let mut guards = Vec::new();
         let mut coord = None;
         if let Some(p) = &info.profile {
-            let cfg = config.ok_or_else(|| {
-                Error::invalid(format!("operation {id} runs profile {p}: pass its config"))
+            let cfg = self.config.clone();
+            cfg.profile(p).map_err(|_| {
+                Error::invalid(format!(
+                    "operation {id} runs profile {p}, which this engine's config does not have"
+                ))
             })?;
             coord = Some(cfg.coordination_dir());
             let locks = self.lock_dir(cfg.coordination_dir());

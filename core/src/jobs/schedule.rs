@@ -3,7 +3,6 @@
 //! and goes round again. A profile never overlaps itself; a run already going elsewhere (its lock is held) skips
 //! that turn, and the log says so.
 
-use crate::config::Config;
 use crate::engine::Engine;
 use crate::logs::{LogEntry, LogLevel};
 use std::sync::Arc;
@@ -20,7 +19,8 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Starts a loop for every profile of `config` that has an interval.
-    pub fn start(engine: Arc<Engine>, config: Arc<Config>) -> crate::Result<Scheduler> {
+    pub fn start(engine: Arc<Engine>) -> crate::Result<Scheduler> {
+        let config = engine.config().clone();
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(tokio::sync::Notify::new());
         let mut tasks = Vec::new();
@@ -33,8 +33,8 @@ impl Scheduler {
                 )));
             }
             profiles.push(name.clone());
-            let (engine2, config, stop, wake, name) =
-                (engine.clone(), config.clone(), stop.clone(), wake.clone(), name.clone());
+            let (engine2, stop, wake, name) =
+                (engine.clone(), stop.clone(), wake.clone(), name.clone());
             tasks.push(engine.spawn(async move {
                 loop {
                     let jitter = 0.9 + 0.2 * fastrand::f64();
@@ -46,7 +46,7 @@ impl Scheduler {
                     if stop.load(Ordering::SeqCst) {
                         return;
                     }
-                    match engine2.run_profile(&config, &name, None) {
+                    match engine2.run_profile(&name, None) {
                         Ok(job) => {
                             job.wait_async().await;
                         }

@@ -2,7 +2,7 @@
 
 use crate::{cancel_on_signal, finish_job, progress_bar, update_bar};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use syncwright::config::Config;
@@ -17,18 +17,6 @@ pub(crate) struct Ctx {
     pub state_dir: Option<PathBuf>,
 }
 
-fn relative_to(config: &Config, p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        return p.to_path_buf();
-    }
-    config
-        .origin
-        .as_deref()
-        .and_then(Path::parent)
-        .map(|d| d.join(p))
-        .unwrap_or_else(|| p.to_path_buf())
-}
-
 impl Ctx {
     fn load(&self) -> Result<Config, Error> {
         let p = self.config.as_deref().ok_or_else(|| {
@@ -39,17 +27,12 @@ impl Ctx {
         Config::load(p)
     }
 
+    /// The engine that owns the config (its `[settings]` resolved by core; `--state-dir` overrides).
     fn engine(&self, config: &Config) -> Result<Engine, Error> {
-        let s = &config.settings;
-        crate::opened(Engine::new(EngineConfig {
-            state_dir: self
-                .state_dir
-                .clone()
-                .or_else(|| s.state_dir.as_deref().map(|d| relative_to(config, d))),
-            log_dir: s.log_dir.as_deref().map(|d| relative_to(config, d)),
-            log_max_size: s.log_max_size.as_ref().map(|r| r.get()).transpose()?,
-            ..Default::default()
-        }))
+        crate::opened(Engine::with_config(
+            config.clone(),
+            EngineConfig { state_dir: self.state_dir.clone(), ..Default::default() },
+        ))
     }
 
     pub fn run(&self, profile: &str, json: bool, no_progress: bool) -> Result<ExitCode, Error> {
@@ -61,7 +44,7 @@ impl Ctx {
                 as syncwright::progress::ProgressCallback
         });
         let cancel = cancel_on_signal();
-        let job = engine.run_profile(&config, profile, cb)?;
+        let job = engine.run_profile(profile, cb)?;
         if !json {
             eprintln!("syncwright: {} started (job {})", job.info().sync_id, job.id());
         }
@@ -71,7 +54,7 @@ impl Ctx {
     pub fn run_all(&self, json: bool) -> Result<ExitCode, Error> {
         let config = self.load()?;
         let engine = self.engine(&config)?;
-        let all = engine.run_all(&config);
+        let all = engine.run_all();
         if json {
             println!("{}", serde_json::to_string(&all).map_err(Error::from)?);
         } else {
@@ -106,7 +89,7 @@ impl Ctx {
     pub fn status(&self, json: bool) -> Result<ExitCode, Error> {
         let config = self.load()?;
         let engine = self.engine(&config)?;
-        let locks = engine.profile_locks(&config)?;
+        let locks = engine.profile_locks()?;
         let mut out = Vec::new();
         for (l, (name, p)) in locks.iter().zip(&config.profiles) {
             let last = match engine.store() {
@@ -198,7 +181,7 @@ impl Ctx {
             (None, false) => return Err(Error::invalid("name a profile, or pass --all")),
         };
         let engine = self.engine(&config)?;
-        let r = engine.unlock(&config, which)?;
+        let r = engine.unlock(which)?;
         if r.removed.is_empty() && r.errors.is_empty() {
             println!("no locks to remove");
         }
@@ -300,9 +283,9 @@ impl Ctx {
     }
 
     pub fn schedule(&self) -> Result<ExitCode, Error> {
-        let config = Arc::new(self.load()?);
+        let config = self.load()?;
         let engine = Arc::new(self.engine(&config)?);
-        let sched = syncwright::jobs::schedule::Scheduler::start(engine.clone(), config.clone())?;
+        let sched = syncwright::jobs::schedule::Scheduler::start(engine.clone())?;
         if sched.profiles().is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
