@@ -331,6 +331,9 @@ pub struct Settings {
     pub log_dir: Option<PathBuf>,
     /// Largest log file before it is rotated (default 10M).
     pub log_max_size: Option<RateSpec>,
+    /// The lease of the locks this engine takes (default 60s): renewed every third of it; a holder that stops
+    /// renewing for this long loses its lock to the next run.
+    pub lock_lease: Option<DurationSpec>,
 }
 
 /// A config file: settings and profiles by name (kept in name order).
@@ -379,6 +382,14 @@ impl Config {
         if let Some(r) = &self.settings.log_max_size {
             r.get()
                 .map_err(|e| Error::invalid(format!("settings: log_max_size: {}", e.message())))?;
+        }
+        if let Some(d) = &self.settings.lock_lease {
+            let d = d
+                .get()
+                .map_err(|e| Error::invalid(format!("settings: lock_lease: {}", e.message())))?;
+            if d < Duration::from_millis(300) {
+                return Err(Error::invalid("settings: lock_lease must be at least 0.3s"));
+            }
         }
         for (name, p) in &self.profiles {
             check_profile_name(name)?;

@@ -28,6 +28,6 @@ pub mod progress;
 pub mod recovery;
 pub mod sync;
 
-pub use engine::{Engine, EngineConfig, SyncOptions};
+pub use engine::{Engine, EngineConfig, EngineCore, SyncOptions};
 pub use jobs::Job;
 pub use report::{Status, SyncReport};

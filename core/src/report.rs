@@ -40,6 +40,16 @@ impl Status {
         }
     }
 
+    /// The outcome word of documents that know only success and error (document 5's `lastStatus`): `success`
+    /// for completed, `running` while it runs, `error` for anything else.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Status::Completed => "success",
+            Status::Queued | Status::Running => "running",
+            _ => "error",
+        }
+    }
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -74,6 +84,22 @@ pub enum ErrorAction {
     Commit,
     /// The run as a whole (a source that cannot be read, a timeout, a command that failed).
     Run,
+}
+
+impl ErrorAction {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorAction::Scan => "scan",
+            ErrorAction::Plan => "plan",
+            ErrorAction::Copy => "copy",
+            ErrorAction::Mkdir => "mkdir",
+            ErrorAction::Symlink => "symlink",
+            ErrorAction::Delete => "delete",
+            ErrorAction::Commit => "commit",
+            ErrorAction::Run => "run",
+        }
+    }
 }
 
 /// One failed file or step: `{action, path, error, kind}`, and `details` when the error has any.
@@ -201,11 +227,65 @@ pub struct SyncStats {
     pub files_planned: u64,
 }
 
-/// The outcome of a sync, in canonical JSON.
+/// What a report is of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportType {
+    /// A sync between two locations.
+    #[default]
+    Sync,
+    /// An external-command profile.
+    Command,
+    /// Every profile, one after the other (its `results` hold one outcome per profile).
+    RunAll,
+}
+
+/// The outcome of one profile in a run-all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ProfileResult {
+    /// It ran: its report.
+    Report(Box<SyncReport>),
+    /// It could not start (already running, bad profile).
+    Error {
+        /// The kind.
+        kind: crate::ErrorKind,
+        /// The message.
+        error: String,
+        /// Structured details (for a conflict: the running job and its start).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        details: Option<serde_json::Value>,
+    },
+}
+
+impl ProfileResult {
+    /// Whether the profile's run completed.
+    pub fn completed(&self) -> bool {
+        matches!(self, ProfileResult::Report(r) if r.status == Status::Completed)
+    }
+}
+
+/// The per-profile part of a run-all report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunAllReport {
+    /// Profiles in the config.
+    pub total: usize,
+    /// Profiles whose run completed.
+    pub successful: Vec<String>,
+    /// Profiles that failed, ended partial, or could not start.
+    pub failed: Vec<String>,
+    /// Per profile, in name order.
+    pub results: std::collections::BTreeMap<String, ProfileResult>,
+}
+
+/// The outcome of a sync (or of a command profile, or of a run-all: see `type`), in canonical JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncReport {
     /// Version of this document's schema.
     pub schema_version: u32,
+    /// What this is the report of.
+    #[serde(rename = "type", default)]
+    pub report_type: ReportType,
     /// A UUID for this run.
     pub run_id: String,
     /// Final status.
@@ -237,6 +317,9 @@ pub struct SyncReport {
     /// What an external-command profile printed (the last 64 KiB of stdout, then stderr).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// A run-all's outcome per profile (`total`, `successful`, `failed`, `results`), at the top level.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub run_all: Option<RunAllReport>,
 }
 
 impl SyncReport {
@@ -267,4 +350,40 @@ impl SyncReport {
         }
         line
     }
+
+    /// The short human text of a result (document 1's `output`): the summary line, then the first errors (at most
+    /// [`TEXT_DETAIL_LIMIT`], and how many more); a command profile's output after its summary; a run-all's line
+    /// per profile, then how many completed.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        if let Some(all) = &self.run_all {
+            for (name, r) in &all.results {
+                let line = match r {
+                    ProfileResult::Report(rep) => rep.summary(),
+                    ProfileResult::Error { kind, error, .. } => format!("{kind}: {error}"),
+                };
+                out.push_str(&format!("{name}: {line}\n"));
+            }
+            out.push_str(&format!("{} of {} profiles completed", all.successful.len(), all.total));
+            return out;
+        }
+        out.push_str(&self.summary());
+        for e in self.errors.iter().take(TEXT_DETAIL_LIMIT) {
+            out.push_str(&format!("\n{} {}: {}", e.action.as_str(), e.path, e.error));
+        }
+        if self.errors.len() > TEXT_DETAIL_LIMIT {
+            out.push_str(&format!(
+                "\n... and {} more errors",
+                self.errors.len() - TEXT_DETAIL_LIMIT
+            ));
+        }
+        if let Some(o) = self.output.as_deref().filter(|o| !o.is_empty()) {
+            out.push('\n');
+            out.push_str(o.trim_end());
+        }
+        out
+    }
 }
+
+/// Most errors [`SyncReport::text`] lists one by one.
+pub const TEXT_DETAIL_LIMIT: usize = 10;

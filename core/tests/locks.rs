@@ -226,7 +226,12 @@ fn unlock_removes_a_profile_s_destination_lock_in_the_destination() {
     };
     write(&dst, ".syncwright/locks/dest.lock", &serde_json::to_vec(&left).unwrap());
     write(&coord, "profile-p.lock", &serde_json::to_vec(&left).unwrap());
-    let r = e.unlock(Some("p")).unwrap();
+    // Held elsewhere with a fresh lease: refused, naming the holder, nothing removed; with force, removed.
+    let refused = e.unlock_profile("p", false).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Conflict);
+    assert_eq!(refused.details().unwrap()["holders"][0]["job_id"], "gone");
+    assert!(lock_file(&dst).exists() && !files(&coord).is_empty());
+    let r = e.unlock_profile("p", true).unwrap();
     let names: Vec<(&str, bool)> = r
         .removed
         .iter()
@@ -235,7 +240,7 @@ fn unlock_removes_a_profile_s_destination_lock_in_the_destination() {
     assert_eq!(names, [("profile-p", false), ("dest", true)], "{r:?}");
     assert!(r.errors.is_empty());
     assert!(!lock_file(&dst).exists() && files(&coord).is_empty());
-    assert_eq!(e.unlock(None).unwrap().removed, []);
+    assert_eq!(e.unlock_all(false).unwrap().removed, []);
     assert_eq!(e.run_profile("p", None).unwrap().wait(None).unwrap().status, Status::Completed);
 }
 

@@ -93,11 +93,15 @@ fn history_survives_a_restart_and_run_all_reports_each_profile() {
             EngineConfig { state_dir: Some(state.clone()), ..Default::default() },
         )
         .unwrap();
-        let all = engine.run_all();
+        let job = engine.run_all(None).unwrap();
+        let report = job.wait(Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(report.status, Status::Partial);
+        let v = serde_json::to_value(&report).unwrap();
+        assert_eq!(v["type"], "run_all");
+        let all = report.run_all.unwrap();
         assert_eq!(all.total, 3);
         assert_eq!(all.successful, ["a_ok", "c_ok"]);
         assert_eq!(all.failed, ["b_broken"]);
-        let v = serde_json::to_value(&all).unwrap();
         assert_eq!(v["results"]["b_broken"]["status"], "failed");
         assert_eq!(v["results"]["b_broken"]["fatal"]["kind"], "not_found");
         assert_eq!(std::fs::read(d3.join("x")).unwrap(), b"x");

@@ -1,7 +1,7 @@
 //! Starting a job: its locks, its operation record, its attempts and retries, its events, its report.
 
 use super::locks::DestLock;
-use super::{Engine, SyncOptions, command};
+use super::{EngineCore, SyncOptions, command};
 use crate::backend::Backend;
 use crate::cancel::CancelFlag;
 use crate::error::{Error, Result};
@@ -28,7 +28,21 @@ pub(crate) enum Work {
     Command { argv: Vec<String> },
 }
 
-impl Engine {
+impl EngineCore {
+    /// Adds a job to those this engine knows; finished ones older than [`super::JOB_RETENTION`] go.
+    pub(crate) fn register_job(&self, job: &Job) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        // Finished jobs stay queryable for a while, then go (the history keeps them).
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(super::JOB_RETENTION).unwrap_or_default();
+        jobs.retain(|j| {
+            j.report().is_none_or(|r| {
+                chrono::DateTime::parse_from_rfc3339(&r.finished_at).is_ok_and(|t| t > cutoff)
+            })
+        });
+        jobs.push(job.clone());
+    }
+
     pub(crate) fn launch(
         &self,
         src: Arc<dyn Backend>,
@@ -86,18 +100,12 @@ impl Engine {
             on_breaker: Some(on_breaker),
         };
         let job = Job::new(info, ctx.cancel.clone(), ctx.progress.clone());
-        {
-            let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-            // Finished jobs stay queryable for a while, then go (the history keeps them).
-            let cutoff = chrono::Utc::now()
-                - chrono::Duration::from_std(super::JOB_RETENTION).unwrap_or_default();
-            jobs.retain(|j| {
-                j.report().is_none_or(|r| {
-                    chrono::DateTime::parse_from_rfc3339(&r.finished_at).is_ok_and(|t| t > cutoff)
-                })
-            });
-            jobs.push(job.clone());
+        // A lock found gone at renewal (unlocked with force from elsewhere) stops the run.
+        let lost: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        for g in &guards {
+            g.on_lost(lost_lock(&lost, &ctx.cancel));
         }
+        self.register_job(&job);
         if let Some(store) = &self.store {
             let i = job.info();
             store.run_started(&RunRecord {
@@ -228,6 +236,7 @@ impl Engine {
                     Work::Sync { src, dst, opts } => {
                         let locked = match (&dest_lock, &dest_guard) {
                             (Some(l), None) => l.take_async(&ctx.cancel).await.map(|g| {
+                                g.on_lost(lost_lock(&lost, &ctx.cancel));
                                 dest_guard = Some(g);
                             }),
                             _ => Ok(()),
@@ -269,7 +278,19 @@ impl Engine {
             if let Some(w) = watchdog {
                 w.abort();
             }
-            if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Some(name) = lost.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+                let e = Error::new(
+                    crate::ErrorKind::Conflict,
+                    format!(
+                        "the lock {name} was removed while the run held it (an unlock); the run stopped so that \
+                         two runs never write one destination"
+                    ),
+                )
+                .with_details(serde_json::json!({ "lock": name }));
+                report.status = crate::report::Status::Failed;
+                report.fatal =
+                    Some(crate::report::FileError::new(crate::report::ErrorAction::Run, "", &e));
+            } else if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
                 let t = timeout.unwrap_or_default().as_secs_f64();
                 let e = Error::new(
                     crate::ErrorKind::Timeout,
@@ -347,6 +368,18 @@ impl Engine {
     }
 }
 
+/// The callback of a held lock that was found gone: remembers which and cancels the run.
+fn lost_lock(
+    lost: &Arc<std::sync::Mutex<Option<String>>>,
+    cancel: &CancelFlag,
+) -> crate::locks::LostCallback {
+    let (lost, cancel) = (lost.clone(), cancel.clone());
+    Box::new(move |info: &crate::locks::LockInfo| {
+        lost.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| info.name.clone());
+        cancel.cancel();
+    })
+}
+
 /// The report of a run refused before it began (its destination's lock held by another run, or not reachable).
 fn refused(src: &dyn Backend, dst: &dyn Backend, opts: &SyncOptions, e: &Error) -> SyncReport {
     let now = now_rfc3339();
@@ -376,6 +409,8 @@ fn refused(src: &dyn Backend, dst: &dyn Backend, opts: &SyncOptions, e: &Error) 
         plan: None,
         fatal,
         output: None,
+        report_type: crate::report::ReportType::Sync,
+        run_all: None,
     }
 }
 

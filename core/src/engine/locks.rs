@@ -6,12 +6,13 @@
 //! in its own `.syncwright/locks/` when it is a local or SFTP folder ([`Backend::lock_files`]), else (S3, Drive) in
 //! the coordination folder: the config's for profile runs, `<state dir>/locks` for plain syncs.
 
-use super::{CancelFlag, Engine, SyncOptions};
+use super::{CancelFlag, EngineCore, SyncOptions};
 use crate::backend::{self, Backend};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventBus};
 use crate::locks::{
-    DEST_LOCK, LockDir, LockGuard, LockOwner, LockStatus, dest_lock_name, profile_lock_name,
+    DEST_LOCK, LockDir, LockGuard, LockOwner, LockState, LockStatus, dest_lock_name,
+    profile_lock_name,
 };
 use crate::logs::{LogEntry, LogLevel, LogStore};
 use serde::Serialize;
@@ -84,25 +85,55 @@ pub struct ProfileLocks {
     pub destination_error: Option<String>,
 }
 
-/// A lock removed by [`Engine::unlock`].
+/// Why [`EngineCore::unlock_profile`] removed a lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Removal {
+    /// Its holder was gone (or the file named none): removed at once.
+    Stale,
+    /// A job of this engine held it: the job was cancelled and waited for, and released it.
+    Cancelled,
+    /// Another process or host held it with a fresh lease, and `force` was given: that run stops at its next
+    /// renewal.
+    Forced,
+}
+
+/// A lock an unlock removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RemovedLock {
     /// Its name.
     pub name: String,
     /// The folder it was in.
     pub location: String,
+    /// Why it could go.
+    pub reason: Removal,
+    /// The job that held it, if the lock named one.
+    pub job_id: Option<String>,
 }
 
-/// What [`Engine::unlock`] did.
+/// What an unlock did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UnlockReport {
     /// The locks removed.
     pub removed: Vec<RemovedLock>,
+    /// Jobs of this engine cancelled (and waited for) so their locks could go.
+    pub cancelled_jobs: Vec<String>,
     /// Folders that could not be reached or cleared (an SFTP host that is down), with why.
     pub errors: Vec<String>,
 }
 
-impl Engine {
+/// What the lock self-test did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockSelfTest {
+    /// The test lock's name.
+    pub name: String,
+    /// The coordination folder it ran in.
+    pub location: String,
+    /// The steps, each of which passed.
+    pub steps: Vec<String>,
+}
+
+impl EngineCore {
     /// This engine's instance id ([`crate::locks::instance_id`] of its state directory): the holder of its locks.
     pub fn instance_id(&self) -> &str {
         self.instance.get_or_init(|| crate::locks::instance_id(&self.state_dir))
@@ -116,7 +147,7 @@ impl Engine {
 
     /// A coordination folder, as this instance.
     pub(crate) fn lock_dir(&self, dir: impl Into<PathBuf>) -> LockDir {
-        LockDir::new(dir).with_instance(self.instance_id())
+        LockDir::new(dir).with_instance(self.instance_id()).with_lease(self.lock_lease)
     }
 
     /// Where the lock of destination `dst` lives, and its name there: the destination's own lock folder when it
@@ -124,7 +155,10 @@ impl Engine {
     pub(crate) fn dest_lock_dir(&self, dst: &dyn Backend, coord: &Path) -> (LockDir, String) {
         match dst.lock_files() {
             Some(files) => {
-                (LockDir::on(files).with_instance(self.instance_id()), DEST_LOCK.to_string())
+                let dir = LockDir::on(files)
+                    .with_instance(self.instance_id())
+                    .with_lease(self.lock_lease);
+                (dir, DEST_LOCK.to_string())
             }
             None => (self.lock_dir(coord), dest_lock_name(&dst.location())),
         }
@@ -169,75 +203,219 @@ impl Engine {
         Ok(Some(backend::open_with(dest, &o)?))
     }
 
-    /// Every profile of `config` with its lock and its destination's lock, wherever they live (a destination over
-    /// SFTP is reached to look; one that cannot be says why in `destination_error`).
+    /// Every profile with its lock and its destination's lock, wherever they live (a destination over SFTP is
+    /// reached to look; one that cannot be says why in `destination_error`).
     pub fn profile_locks(&self) -> Result<Vec<ProfileLocks>> {
-        let config = self.config.clone();
-        let coord = self.lock_dir(config.coordination_dir());
-        let held = coord.list()?;
-        let mut out = Vec::new();
-        for name in config.profiles.keys() {
-            let lock = held.iter().find(|l| l.info.name == profile_lock_name(name)).cloned();
-            let dest = self.profile_destination(name).and_then(|d| match d {
-                Some(d) => {
-                    let (dir, lock) = self.dest_lock_dir(&*d, &config.coordination_dir());
-                    dir.status(&lock)
-                }
-                None => Ok(None),
-            });
-            let (destination_lock, destination_error) = match dest {
-                Ok(l) => (l, None),
-                Err(e) => (None, Some(e.message().to_string())),
-            };
-            out.push(ProfileLocks {
-                profile: name.clone(),
-                lock,
-                destination_lock,
-                destination_error,
-            });
-        }
-        Ok(out)
+        let held = self.lock_dir(self.config.coordination_dir()).list()?;
+        Ok(self.config.profiles.keys().map(|n| self.locks_of(n, &held)).collect())
     }
 
-    /// Removes locks whoever holds them: profile `name`'s lock and its destination's lock, wherever it lives;
-    /// with None, every lock of the coordination folder and of `<state dir>/locks`, and every profile's destination
-    /// lock. A profile that does not exist is `not_found`; a folder that cannot be reached is listed in `errors`.
-    pub fn unlock(&self, name: Option<&str>) -> Result<UnlockReport> {
-        let config = self.config.clone();
-        fn remove(out: &mut UnlockReport, dir: &LockDir, lock: Option<&str>) {
-            match dir.force_unlock(lock) {
-                Ok(names) => out.removed.extend(
-                    names.into_iter().map(|name| RemovedLock { name, location: dir.location() }),
-                ),
+    /// Profile `name`'s locks, its own found in `held` (the coordination folder's).
+    pub(crate) fn locks_of(&self, name: &str, held: &[LockStatus]) -> ProfileLocks {
+        let lock = held.iter().find(|l| l.info.name == profile_lock_name(name)).cloned();
+        let dest = self.profile_destination(name).and_then(|d| match d {
+            Some(d) => {
+                let (dir, lock) = self.dest_lock_dir(&*d, &self.config.coordination_dir());
+                dir.status(&lock)
+            }
+            None => Ok(None),
+        });
+        let (destination_lock, destination_error) = match dest {
+            Ok(l) => (l, None),
+            Err(e) => (None, Some(e.message().to_string())),
+        };
+        ProfileLocks { profile: name.to_string(), lock, destination_lock, destination_error }
+    }
+
+    /// Removes profile `name`'s locks (its own, and its destination's wherever it lives) without ever letting two
+    /// runs write one destination: a stale lock goes at once; one a job of this engine holds goes with that job,
+    /// which is cancelled and waited for first (this call blocks until it ended); one another process or host
+    /// holds with a fresh lease is a `conflict` naming the holders (nothing is removed) unless `force`, and then
+    /// that run stops at its next renewal. A profile that does not exist is `not_found`; a folder that cannot be
+    /// reached is listed in `errors`.
+    pub fn unlock_profile(&self, name: &str, force: bool) -> Result<UnlockReport> {
+        self.config.profile(name)?;
+        let mut out = UnlockReport::default();
+        let coord = self.lock_dir(self.config.coordination_dir());
+        let mut found = Vec::new();
+        match coord.status(&profile_lock_name(name)) {
+            Ok(Some(l)) => found.push((coord.clone(), l)),
+            Ok(None) => {}
+            Err(e) => out.errors.push(format!("{}: {}", coord.location(), e.message())),
+        }
+        self.dest_locks_of(name, &mut found, &mut out);
+        self.remove_locks(found, force, out)
+    }
+
+    /// [`EngineCore::unlock_profile`] for every lock: the coordination folder's, `<state dir>/locks` (plain syncs
+    /// to S3 and Drive), and every profile's destination lock, with the same rules.
+    pub fn unlock_all(&self, force: bool) -> Result<UnlockReport> {
+        let mut out = UnlockReport::default();
+        let mut found = Vec::new();
+        for dir in [
+            self.lock_dir(self.config.coordination_dir()),
+            self.lock_dir(self.plain_coordination_dir()),
+        ] {
+            match dir.list() {
+                Ok(ls) => found.extend(ls.into_iter().map(|l| (dir.clone(), l))),
                 Err(e) => out.errors.push(format!("{}: {}", dir.location(), e.message())),
             }
         }
-        let mut out = UnlockReport::default();
-        let coord = self.lock_dir(config.coordination_dir());
-        let profiles: Vec<&String> = match name {
-            Some(n) => {
-                config.profile(n)?;
-                remove(&mut out, &coord, Some(&profile_lock_name(n)));
-                config.profiles.keys().filter(|k| k.as_str() == n).collect()
-            }
-            None => {
-                remove(&mut out, &coord, None);
-                remove(&mut out, &self.lock_dir(self.plain_coordination_dir()), None);
-                config.profiles.keys().collect()
+        for name in self.config.profiles.keys() {
+            self.dest_locks_of(name, &mut found, &mut out);
+        }
+        self.remove_locks(found, force, out)
+    }
+
+    /// Checks that locking works in the coordination folder with a test lock `name` (take, a second take refused,
+    /// renew, release): the steps, or the error of the first that failed.
+    pub fn lock_self_test(&self, name: &str) -> Result<LockSelfTest> {
+        let dir = self.lock_dir(self.config.coordination_dir());
+        let steps = dir.self_test(name)?;
+        Ok(LockSelfTest { name: name.to_string(), location: dir.location(), steps })
+    }
+
+    /// Adds profile `name`'s destination lock (when it keeps one of its own, or it is named for that destination
+    /// in the coordination folder) to `found`.
+    fn dest_locks_of(
+        &self,
+        name: &str,
+        found: &mut Vec<(LockDir, LockStatus)>,
+        out: &mut UnlockReport,
+    ) {
+        let d = match self.profile_destination(name) {
+            Ok(Some(d)) => d,
+            Ok(None) => return,
+            Err(e) => {
+                out.errors.push(format!("profile {name}: {}", e.message()));
+                return;
             }
         };
-        for p in profiles {
-            match self.profile_destination(p) {
-                Ok(Some(d)) => {
-                    let (dir, lock) = self.dest_lock_dir(&*d, &config.coordination_dir());
-                    // With every lock asked for, the coordination folder was cleared already.
-                    if name.is_some() || d.lock_files().is_some() {
-                        remove(&mut out, &dir, Some(&lock));
-                    }
+        let (dir, lock) = self.dest_lock_dir(&*d, &self.config.coordination_dir());
+        match dir.status(&lock) {
+            Ok(Some(l)) => {
+                if !found
+                    .iter()
+                    .any(|(d, f)| d.location() == dir.location() && f.info.name == l.info.name)
+                {
+                    found.push((dir, l));
                 }
-                Ok(None) => {}
-                Err(e) => out.errors.push(format!("profile {p}: {}", e.message())),
             }
+            Ok(None) => {}
+            Err(e) => out.errors.push(format!("{}: {}", dir.location(), e.message())),
+        }
+    }
+
+    /// Removes the locks found, by the unlock rules (see [`EngineCore::unlock_profile`]).
+    fn remove_locks(
+        &self,
+        found: Vec<(LockDir, LockStatus)>,
+        force: bool,
+        mut out: UnlockReport,
+    ) -> Result<UnlockReport> {
+        // Sort each lock: stale (or naming no holder), held by a job of ours, held by someone else.
+        let mine = |l: &LockStatus| {
+            l.info.instance_id == self.instance_id()
+                && l.info.pid == std::process::id()
+                && l.info.host == crate::locks::host_name()
+        };
+        let mut ours = Vec::new();
+        let mut foreign = Vec::new();
+        let mut stale = Vec::new();
+        for (dir, l) in found {
+            // A file that cannot be read names no holder and no lease: it goes like a stale one. (Taking a lock
+            // writes it whole and links it into place; only where links are refused is there a moment, of one
+            // write, when a lock being taken is unreadable, and a taker that lost it so stops at its renewal.)
+            let unreadable = l.info.token.starts_with("unreadable-");
+            if unreadable || matches!(l.state, LockState::Stale { .. }) {
+                stale.push((dir, l));
+                continue;
+            }
+            let job =
+                l.info.job_id.as_deref().and_then(|j| self.job(j)).filter(|j| j.report().is_none());
+            match job {
+                Some(j) if mine(&l) => ours.push((dir, l, j)),
+                _ => foreign.push((dir, l)),
+            }
+        }
+        if !foreign.is_empty() && !force {
+            let holders: Vec<serde_json::Value> = foreign
+                .iter()
+                .map(|(d, l)| {
+                    serde_json::json!({
+                        "lock": l.info.name,
+                        "location": d.location(),
+                        "job_id": l.info.job_id,
+                        "started_at": l.info.started_at,
+                        "profile": l.info.profile,
+                        "pid": l.info.pid,
+                        "host": l.info.host,
+                        "instance_id": l.info.instance_id,
+                        "lease_until": l.info.lease_until,
+                    })
+                })
+                .collect();
+            let names: Vec<String> = foreign
+                .iter()
+                .map(|(_, l)| {
+                    format!(
+                        "{} (job {}, pid {} on {}, lease until {})",
+                        l.info.name,
+                        l.info.job_id.as_deref().unwrap_or("-"),
+                        l.info.pid,
+                        l.info.host,
+                        l.info.lease_until
+                    )
+                })
+                .collect();
+            return Err(Error::new(
+                crate::ErrorKind::Conflict,
+                format!(
+                    "held by a run elsewhere with a fresh lease: {}; unlock with force to remove it (that run \
+                     stops at its next renewal)",
+                    names.join(", ")
+                ),
+            )
+            .with_details(serde_json::json!({ "holders": holders })));
+        }
+        let removed =
+            |dir: &LockDir, l: &LockStatus, reason: Removal, out: &mut UnlockReport| match dir
+                .remove_seen(&l.info)
+            {
+                Ok(true) => out.removed.push(RemovedLock {
+                    name: l.info.name.clone(),
+                    location: dir.location(),
+                    reason,
+                    job_id: l.info.job_id.clone(),
+                }),
+                Ok(false) => {}
+                Err(e) => out.errors.push(format!("{}: {}", dir.location(), e.message())),
+            };
+        for (dir, l) in &stale {
+            removed(dir, l, Removal::Stale, &mut out);
+        }
+        // Our own jobs: cancelled and waited for; they release their locks as they end.
+        for (_, _, j) in &ours {
+            j.cancel();
+        }
+        for (dir, l, j) in &ours {
+            j.wait(None);
+            if !out.cancelled_jobs.iter().any(|c| c == j.id()) {
+                out.cancelled_jobs.push(j.id().to_string());
+            }
+            // Released by the job: reported as removed; one it could not release goes now.
+            match dir.remove_seen(&l.info) {
+                Ok(_) => out.removed.push(RemovedLock {
+                    name: l.info.name.clone(),
+                    location: dir.location(),
+                    reason: Removal::Cancelled,
+                    job_id: l.info.job_id.clone(),
+                }),
+                Err(e) => out.errors.push(format!("{}: {}", dir.location(), e.message())),
+            }
+        }
+        for (dir, l) in &foreign {
+            removed(dir, l, Removal::Forced, &mut out);
         }
         Ok(out)
     }

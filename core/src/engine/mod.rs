@@ -1,17 +1,20 @@
 //! The front door: [`Engine`], which every binding, the CLI and the server use. Each capability it offers sits in
 //! a file of its own here and delegates to its module below; the executor is [`crate::sync`].
 
-mod jobs;
+pub mod jobs;
 mod launch;
 pub mod locks;
+mod logs;
 mod profiles;
 mod recovery;
 pub mod selftest;
+mod usage;
 
 pub use crate::cancel::CancelFlag;
+pub use crate::report::{ProfileResult, RunAllReport};
 pub use crate::sync::{RunContext, SyncOptions, command, run_sync};
-pub use locks::{ProfileLocks, RemovedLock, UnlockReport};
-pub use profiles::{ProfileResult, RunAllReport};
+pub use locks::{LockSelfTest, ProfileLocks, Removal, RemovedLock, UnlockReport};
+pub use profiles::{LastRun, ProfileInfo, ProfileKind, ProfileStatus, RunningJob};
 pub use recovery::RecoveryMetrics;
 
 use crate::backend::{self, Backend};
@@ -77,10 +80,22 @@ impl EngineConfig {
 
 /// The front door: owns the async runtime and the embedded store, starts jobs. Dropping it shuts it down
 /// cleanly: running jobs are cancelled and waited for, subscriptions end, the runtime stops (see its `Drop`).
+///
+/// Its calls are those of [`EngineCore`] (through `Deref`), which jobs that start other jobs (a run-all) share.
 #[derive(Debug)]
 pub struct Engine {
     /// Taken out only by `Drop`.
     runtime: Option<tokio::runtime::Runtime>,
+    core: Arc<EngineCore>,
+}
+
+/// What an [`Engine`] is, apart from its runtime: every front-door call is a method of this.
+#[derive(Debug)]
+pub struct EngineCore {
+    /// The engine's runtime (owned by the [`Engine`]).
+    rt: tokio::runtime::Handle,
+    /// Itself, for work that must outlive a call (a run-all starting each profile in turn).
+    me: std::sync::Weak<EngineCore>,
     store: Option<Arc<Store>>,
     events: Arc<EventBus>,
     logs: LogStore,
@@ -96,6 +111,8 @@ pub struct Engine {
     startup_warnings: Mutex<Vec<crate::report::Warning>>,
     /// The profiles and settings.
     config: Arc<Config>,
+    /// The lease of the locks it takes.
+    lock_lease: Duration,
 }
 
 /// How long an ended operation stays in the store (pruned when an engine starts).
@@ -157,8 +174,14 @@ impl Engine {
         }
         let startup_warnings =
             store.as_deref().and_then(Store::recovered).map(|r| r.warning()).into_iter().collect();
-        Ok(Engine {
-            runtime: Some(runtime),
+        let lock_lease = match &profiles.settings.lock_lease {
+            Some(d) => d.get()?,
+            None => crate::locks::DEFAULT_LEASE,
+        };
+        let rt = runtime.handle().clone();
+        let core = Arc::new_cyclic(|me| EngineCore {
+            rt,
+            me: me.clone(),
             store,
             events,
             logs,
@@ -168,10 +191,21 @@ impl Engine {
             state_dir,
             instance: std::sync::OnceLock::new(),
             startup_warnings: Mutex::new(startup_warnings),
+            lock_lease,
             config: Arc::new(profiles),
-        })
+        });
+        Ok(Engine { runtime: Some(runtime), core })
     }
+}
 
+impl std::ops::Deref for Engine {
+    type Target = EngineCore;
+    fn deref(&self) -> &EngineCore {
+        &self.core
+    }
+}
+
+impl EngineCore {
     /// The profiles and settings this engine owns.
     pub fn config(&self) -> &Config {
         &self.config
@@ -272,8 +306,8 @@ impl Engine {
         self.rt().block_on(f)
     }
 
-    fn rt(&self) -> &tokio::runtime::Runtime {
-        self.runtime.as_ref().expect("the runtime lives until the engine is dropped")
+    fn rt(&self) -> &tokio::runtime::Handle {
+        &self.rt
     }
 }
 

@@ -1,26 +1,34 @@
 //! Recovery at the front door: the stored operations (list, get, retry, cancel), metrics, the self-test.
 
 use super::launch::{Work, set_op_state};
-use super::{Engine, SyncOptions, selftest};
+use super::{EngineCore, SyncOptions, selftest};
 use crate::error::{Error, Result};
 use crate::jobs::{Job, JobInfo};
 use crate::locks::{LockOwner, profile_lock_name};
+use crate::recovery::{Category, RetryPolicy};
 use crate::state::Store;
 use crate::state::operations::{Operation, OperationState};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Recovery figures: the stored operations' and this engine's breaker trips.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Recovery figures: the stored operations', this engine's breaker trips, and the settings in effect.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecoveryMetrics {
-    /// Counts over the operations.
+    /// Counts over the operations (all zero without a store).
     #[serde(flatten)]
     pub operations: crate::state::operations::OperationMetrics,
     /// Times a circuit breaker opened.
     pub circuit_breaker_trips: u64,
+    /// Whether operations are kept in the embedded store (and so survive a restart and can be retried).
+    pub persistence: bool,
+    /// Attempts a run gets by default (a profile's `max_attempts` overrides it).
+    pub max_attempts: u32,
+    /// The retry policy of each error category in effect by default (a profile's `retry` overrides them).
+    pub retry: BTreeMap<Category, RetryPolicy>,
 }
 
-impl Engine {
+impl EngineCore {
     /// Operations in the store, newest first (only those not ended when `active_only`).
     pub fn operations(&self, active_only: bool, limit: usize) -> Result<Vec<Operation>> {
         self.store_or_err()?.operations(active_only, limit)
@@ -144,10 +152,22 @@ impl Engine {
 
     /// Figures over the stored operations, with the circuit breaker trips of this engine.
     pub fn recovery_metrics(&self) -> Result<RecoveryMetrics> {
+        let defaults = SyncOptions::default();
         Ok(RecoveryMetrics {
-            operations: self.store_or_err()?.operation_metrics()?,
+            operations: match &self.store {
+                Some(s) => s.operation_metrics()?,
+                None => Default::default(),
+            },
             circuit_breaker_trips: self.breaker_trips.load(std::sync::atomic::Ordering::Relaxed),
+            persistence: self.store.is_some(),
+            max_attempts: defaults.max_attempts,
+            retry: Category::ALL.iter().map(|&c| (c, defaults.retry.get(c))).collect(),
         })
+    }
+
+    /// The scenarios of the recovery self-test.
+    pub fn recovery_scenarios(&self) -> Vec<selftest::ScenarioInfo> {
+        selftest::SCENARIOS.iter().map(selftest::Scenario::info).collect()
     }
 
     /// Runs the recovery self-test (named scenarios, all when empty; `runs` each) in a scratch folder that is

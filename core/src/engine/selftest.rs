@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 pub struct Scenario {
     /// Its name (`network_timeout`, ...).
     pub name: &'static str,
+    /// A title for people.
+    pub title: &'static str,
     /// What it does.
     pub description: &'static str,
     /// The error the faulty calls fail with.
@@ -34,10 +36,49 @@ pub struct Scenario {
     pub expect_recovery: bool,
 }
 
+/// A scenario as the list of scenarios shows it (canonical JSON; document 4's `/testing/scenarios`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScenarioInfo {
+    /// Its id, the name the self-test takes (`network_timeout`, ...).
+    pub id: &'static str,
+    /// A title for people.
+    pub name: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    /// The broad class of its fault: `network`, `service`, `resource` or `data`.
+    pub category: &'static str,
+    /// The recovery category its errors are classified as (`network_timeout`, `rate_limited`, ...).
+    pub error_category: crate::recovery::Category,
+    /// Whether syncwright is expected to recover.
+    pub expect_recovery: bool,
+}
+
+impl Scenario {
+    /// How the list of scenarios shows it.
+    pub fn info(&self) -> ScenarioInfo {
+        let c = crate::recovery::classify(&crate::Error::new(self.kind, self.message)).category;
+        let category = match self.kind {
+            ErrorKind::Timeout | ErrorKind::Network => "network",
+            ErrorKind::Unavailable => "service",
+            ErrorKind::Resource => "resource",
+            _ => "data",
+        };
+        ScenarioInfo {
+            id: self.name,
+            name: self.title,
+            description: self.description,
+            category,
+            error_category: c,
+            expect_recovery: self.expect_recovery,
+        }
+    }
+}
+
 /// The scenarios.
 pub const SCENARIOS: [Scenario; 6] = [
     Scenario {
         name: "network_timeout",
+        title: "Network timeout recovery",
         description: "30% of source reads time out",
         kind: ErrorKind::Timeout,
         message: "read timed out",
@@ -46,6 +87,7 @@ pub const SCENARIOS: [Scenario; 6] = [
     },
     Scenario {
         name: "connection_failure",
+        title: "Connection failure recovery",
         description: "30% of source reads lose the connection",
         kind: ErrorKind::Network,
         message: "connection reset by peer",
@@ -54,6 +96,7 @@ pub const SCENARIOS: [Scenario; 6] = [
     },
     Scenario {
         name: "service_unavailable",
+        title: "Service unavailable recovery",
         description: "30% of destination writes answer 503",
         kind: ErrorKind::Unavailable,
         message: "503 service unavailable",
@@ -62,6 +105,7 @@ pub const SCENARIOS: [Scenario; 6] = [
     },
     Scenario {
         name: "rate_limited",
+        title: "Rate limit recovery",
         description: "30% of destination writes answer 429 slow down",
         kind: ErrorKind::Unavailable,
         message: "429 too many requests: slow down",
@@ -70,6 +114,7 @@ pub const SCENARIOS: [Scenario; 6] = [
     },
     Scenario {
         name: "disk_space_exhausted",
+        title: "Disk space recovery",
         description: "30% of destination writes find the disk full",
         kind: ErrorKind::Resource,
         message: "no space left on device",
@@ -78,6 +123,7 @@ pub const SCENARIOS: [Scenario; 6] = [
     },
     Scenario {
         name: "corruption",
+        title: "Corrupt file handling",
         description: "30% of source reads return data that fails its checksum (not retried: reported at once)",
         kind: ErrorKind::Corrupt,
         message: "checksum mismatch",

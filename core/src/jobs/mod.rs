@@ -44,6 +44,23 @@ impl JobInfo {
     }
 }
 
+/// A job as it is now, in canonical JSON: who it is, its status and progress, and its report once it ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobSnapshot {
+    /// Who the job is and where it goes.
+    #[serde(flatten)]
+    pub info: JobInfo,
+    /// `running` until it ended, then its report's status.
+    pub status: Status,
+    /// Its progress now.
+    pub progress: ProgressSnapshot,
+    /// RFC 3339 end, once it ended.
+    pub finished_at: Option<String>,
+    /// Its report, once it ended (only when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<SyncReport>,
+}
+
 #[derive(Debug)]
 struct JobShared {
     info: JobInfo,
@@ -110,6 +127,18 @@ impl Job {
     /// The final report, once the job has finished.
     pub fn report(&self) -> Option<SyncReport> {
         self.0.report.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The job now; with its report (once it ended) when `with_report`.
+    pub fn snapshot(&self, with_report: bool) -> JobSnapshot {
+        let report = self.report();
+        JobSnapshot {
+            info: self.0.info.clone(),
+            status: report.as_ref().map_or(Status::Running, |r| r.status),
+            progress: self.progress(),
+            finished_at: report.as_ref().map(|r| r.finished_at.clone()),
+            report: report.filter(|_| with_report),
+        }
     }
 
     /// Blocks until the job finishes or `timeout` passes (None: no limit); the report if it finished.

@@ -445,7 +445,11 @@ impl LockDir {
     /// somebody's broken file) is held for a grace period after it was written, then stale.
     fn read_file(&self, file: &str) -> Result<Option<(LockInfo, Vec<u8>)>> {
         let Some((data, age)) = self.files.read(file)? else { return Ok(None) };
-        if let Ok(i) = serde_json::from_slice::<LockInfo>(&data) {
+        if let Ok(mut i) = serde_json::from_slice::<LockInfo>(&data) {
+            // The lock is the file: its name is the file's, whatever the content says.
+            if let Some(stem) = file.strip_suffix(".lock") {
+                i.name = stem.to_string();
+            }
             return Ok(Some((i, data)));
         }
         let lease_until = match chrono::Duration::from_std(UNREADABLE_GRACE.saturating_sub(age)) {
@@ -612,6 +616,19 @@ impl LockDir {
         }))
     }
 
+    /// Removes the lock `name` only if it is still the one `seen` describes (same token): a lock another taker put
+    /// there since is left alone. True when it was removed.
+    pub fn remove_seen(&self, seen: &LockInfo) -> Result<bool> {
+        check_name(&seen.name)?;
+        let file = lock_file(&seen.name);
+        match self.read_file(&file)? {
+            Some((cur, _)) if cur.token == seen.token => {}
+            _ => return Ok(false),
+        }
+        self.break_lock(&file, seen)?;
+        Ok(self.read_file(&file)?.is_none_or(|(cur, _)| cur.token != seen.token))
+    }
+
     /// Removes the lock `name`, or every lock when None, whoever holds them; returns the names removed.
     pub fn force_unlock(&self, name: Option<&str>) -> Result<Vec<String>> {
         let names: Vec<String> = match name {
@@ -659,12 +676,44 @@ impl LockDir {
     }
 }
 
-#[derive(Debug)]
+/// Called once when a held lock is found gone or taken over at renewal.
+pub type LostCallback = Box<dyn Fn(&LockInfo) + Send + Sync>;
+
 struct GuardShared {
     dir: LockDir,
     info: Mutex<LockInfo>,
     stop: Mutex<bool>,
     cv: Condvar,
+    /// Set when a renewal found the lock removed or taken over.
+    lost: std::sync::atomic::AtomicBool,
+    /// The callback, and whether it was called.
+    on_lost: Mutex<(Option<LostCallback>, bool)>,
+}
+
+impl std::fmt::Debug for GuardShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardShared").field("dir", &self.dir).field("info", &self.info).finish()
+    }
+}
+
+impl GuardShared {
+    fn mark_lost(&self) {
+        self.lost.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.fire_lost();
+    }
+
+    /// Calls the lost callback, once, if the lock is lost and there is one.
+    fn fire_lost(&self) {
+        if !self.lost.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let info = self.info.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut cb = self.on_lost.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(f), false) = (&cb.0, cb.1) {
+            f(&info);
+            cb.1 = true;
+        }
+    }
 }
 
 /// A held lock. It renews its lease in the background (every third of the lease) and is released on drop.
@@ -682,6 +731,8 @@ impl LockGuard {
             info: Mutex::new(info),
             stop: Mutex::new(false),
             cv: Condvar::new(),
+            lost: std::sync::atomic::AtomicBool::new(false),
+            on_lost: Mutex::new((None, false)),
         });
         let s = shared.clone();
         let every = shared.dir.lease / 3;
@@ -697,7 +748,14 @@ impl LockGuard {
                     if *stop {
                         return;
                     }
-                    let _ = renew(&s);
+                    // Removed by an unlock, or broken and retaken: the holder must stop; renewing ends.
+                    if let Err(e) = renew(&s)
+                        && e.kind() == ErrorKind::Conflict
+                    {
+                        drop(stop);
+                        s.mark_lost();
+                        return;
+                    }
                 }
             })
             .ok();
@@ -719,9 +777,26 @@ impl LockGuard {
         self.shared.dir.location()
     }
 
-    /// Extends the lease now. Fails with `conflict` if the lock was broken and taken by someone else.
+    /// Extends the lease now. Fails with `conflict` if the lock was removed, or broken and taken by someone else
+    /// (the guard is then lost: see [`LockGuard::on_lost`]).
     pub fn renew(&self) -> Result<()> {
-        renew(&self.shared)
+        let r = renew(&self.shared);
+        if r.as_ref().is_err_and(|e| e.kind() == ErrorKind::Conflict) {
+            self.shared.mark_lost();
+        }
+        r
+    }
+
+    /// Calls `f` once if the lock is found gone or taken over at a renewal (at once if it was already). The
+    /// holder's work must then stop: someone unlocked it, and another run may take it.
+    pub fn on_lost(&self, f: LostCallback) {
+        self.shared.on_lost.lock().unwrap_or_else(|p| p.into_inner()).0 = Some(f);
+        self.shared.fire_lost();
+    }
+
+    /// Whether a renewal found the lock gone or taken over.
+    pub fn is_lost(&self) -> bool {
+        self.shared.lost.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Releases the lock (also done on drop).

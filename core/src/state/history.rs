@@ -141,6 +141,37 @@ impl Store {
         Ok(out)
     }
 
+    /// Page `page` (1-based) of `per_page` runs of `profile`, newest first, and how many runs it has.
+    pub fn runs_page(
+        &self,
+        profile: &str,
+        page: usize,
+        per_page: usize,
+    ) -> Result<(Vec<RunRecord>, usize)> {
+        let conn = self.lock();
+        let total: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM runs WHERE profile = ?1",
+            params![profile],
+            |r| r.get(0),
+        )?;
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE profile = ?1 ORDER BY started_at DESC, rowid DESC LIMIT ?2 OFFSET ?3"
+        ))?;
+        let offset = page.saturating_sub(1).saturating_mul(per_page);
+        let mut out = Vec::new();
+        for r in st.query_map(
+            params![
+                profile,
+                per_page.min(i64::MAX as usize) as i64,
+                offset.min(i64::MAX as usize) as i64
+            ],
+            row,
+        )? {
+            out.push(r?);
+        }
+        Ok((out, total.max(0) as usize))
+    }
+
     /// Marks as interrupted every run still "running" whose process is gone from this host; returns their ids.
     pub fn mark_interrupted(&self, host: &str, alive: impl Fn(u32) -> bool) -> Result<Vec<String>> {
         let candidates: Vec<(String, u32)> = {

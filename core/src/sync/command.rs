@@ -107,6 +107,8 @@ pub async fn run_command(
         plan: None,
         fatal,
         output: Some(String::from_utf8_lossy(&output).into_owned()),
+        report_type: crate::report::ReportType::Command,
+        run_all: None,
     }
 }
 

@@ -105,6 +105,8 @@ pub async fn run_sync(
         plan,
         fatal: fatal.filter(|f| f.kind != ErrorKind::Cancelled),
         output: None,
+        report_type: crate::report::ReportType::Sync,
+        run_all: None,
     }
 }
 

@@ -115,6 +115,11 @@ enum Cmd {
         /// Take, renew and release a test lock in the coordination folder, and report each step.
         #[arg(long, conflicts_with_all = ["profile", "all"])]
         test: bool,
+        /// Also remove locks another process or host holds with a fresh lease (that run stops at its next
+        /// renewal). Without it such a lock is refused (exit 5); stale ones always go, and a run of this
+        /// process is cancelled first.
+        #[arg(long)]
+        force: bool,
     },
     /// Show a profile's log: the last N entries, or a page.
     Logs {
@@ -443,7 +448,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Cmd::Run { profile, json, no_progress } => ctx.run(&profile, json, no_progress),
         Cmd::RunAll { json } => ctx.run_all(json),
         Cmd::Status { json } => ctx.status(json),
-        Cmd::Unlock { profile, all, test } => ctx.unlock(profile.as_deref(), all, test),
+        Cmd::Unlock { profile, all, test, force } => {
+            ctx.unlock(profile.as_deref(), all, test, force)
+        }
         Cmd::Logs { profile, lines, level, page, per_page, json } => {
             ctx.logs(&profile, lines, level.as_deref(), page, per_page, json)
         }

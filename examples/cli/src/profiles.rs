@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use syncwright::config::Config;
-use syncwright::locks::{LockDir, LockState, LockStatus};
 use syncwright::logs::LogLevel;
 use syncwright::progress::ProgressSnapshot;
 use syncwright::{Engine, EngineConfig, Error, ErrorKind};
@@ -54,136 +53,64 @@ impl Ctx {
     pub fn run_all(&self, json: bool) -> Result<ExitCode, Error> {
         let config = self.load()?;
         let engine = self.engine(&config)?;
-        let all = engine.run_all();
+        let cancel = cancel_on_signal();
+        let job = engine.run_all(None)?;
+        cancel.set(job.clone());
+        let all = job.wait(None).ok_or_else(|| Error::internal("job ended without a report"))?;
         if json {
-            println!("{}", serde_json::to_string(&all).map_err(Error::from)?);
+            println!("{}", all.to_json());
         } else {
-            for (name, r) in &all.results {
-                match r {
-                    syncwright::engine::ProfileResult::Report(rep) => {
-                        let s = &rep.stats;
-                        let why = rep
-                            .fatal
-                            .as_ref()
-                            .map(|f| format!(": {}", f.error))
-                            .unwrap_or_default();
-                        println!(
-                            "{name}: {} ({} created, {} updated, {} deleted, {} errors){why}",
-                            rep.status.as_str(),
-                            s.created,
-                            s.updated,
-                            s.deleted,
-                            s.errors
-                        );
-                    }
-                    syncwright::engine::ProfileResult::Error { kind, error } => {
-                        println!("{name}: {kind}: {error}")
-                    }
-                }
-            }
-            println!("{} of {} profiles completed", all.successful.len(), all.total);
+            println!("{}", all.text());
         }
-        Ok(ExitCode::from(if all.failed.is_empty() { 0 } else { 3 }))
+        // 0 when every profile completed, 4 when cancelled, else 3.
+        Ok(ExitCode::from(match all.status {
+            syncwright::Status::Completed => 0,
+            syncwright::Status::Cancelled => 4,
+            _ => 3,
+        }))
     }
 
     pub fn status(&self, json: bool) -> Result<ExitCode, Error> {
         let config = self.load()?;
         let engine = self.engine(&config)?;
-        let locks = engine.profile_locks()?;
-        let mut out = Vec::new();
-        for (l, (name, p)) in locks.iter().zip(&config.profiles) {
-            let last = match engine.store() {
-                Some(s) => s.runs(Some(name), 1)?.into_iter().next(),
-                None => None,
-            };
-            let running = l.lock.as_ref().is_some_and(|l| l.state == LockState::Held);
-            out.push(serde_json::json!({
-                "profile": name,
-                "source": p.source,
-                "destination": p.destination,
-                "command": p.command,
-                "interval_secs": p.interval.as_ref().and_then(|i| i.get().ok()).map(|d| d.as_secs_f64()),
-                "running": running,
-                "lock": l.lock,
-                "destination_lock": l.destination_lock,
-                "destination_lock_error": l.destination_error,
-                "last_run": last,
-            }));
-        }
+        let all = engine.profiles_status()?;
         if json {
-            println!("{}", serde_json::to_string(&out).map_err(Error::from)?);
-            return Ok(ExitCode::SUCCESS);
-        }
-        let holder = |l: &LockStatus| {
-            let i = &l.info;
-            let by = match (&i.profile, &i.job_id) {
-                (Some(p), Some(j)) => format!("profile {p}, job {j}"),
-                (None, Some(j)) => format!("job {j}"),
-                _ => "a run".to_string(),
-            };
-            format!("{by}, since {}, pid {} on {}", i.started_at, i.pid, i.host)
-        };
-        for (v, l) in out.iter().zip(&locks) {
-            let name = v["profile"].as_str().unwrap_or_default();
-            let mut state = match &l.lock {
-                Some(lk) if lk.state == LockState::Held => format!(
-                    "running (job {}, since {})",
-                    lk.info.job_id.as_deref().unwrap_or("-"),
-                    lk.info.started_at
-                ),
-                Some(LockStatus { state: LockState::Stale { reason }, .. }) => {
-                    format!("idle (stale lock: {reason})")
-                }
-                _ => "idle".to_string(),
-            };
-            // Its destination written by another run (a plain sync, another profile).
-            let mine = l.lock.as_ref().and_then(|p| p.info.job_id.clone());
-            match &l.destination_lock {
-                Some(d) if d.state == LockState::Held && d.info.job_id != mine => {
-                    state += &format!("; destination busy ({})", holder(d));
-                }
-                Some(LockStatus { state: LockState::Stale { reason }, .. }) => {
-                    state += &format!("; stale destination lock ({reason})");
-                }
-                _ => {}
+            println!("{}", serde_json::to_string(&all).map_err(Error::from)?);
+        } else {
+            for p in &all {
+                println!("{}", p.text());
             }
-            if let Some(e) = &l.destination_error {
-                state += &format!("; destination lock unknown ({e})");
-            }
-            let last = match v["last_run"].as_object() {
-                Some(r) => format!(
-                    "last run {} at {} ({} ms){}",
-                    r["status"].as_str().unwrap_or(""),
-                    r["started_at"].as_str().unwrap_or(""),
-                    r["duration_ms"].as_u64().unwrap_or(0),
-                    r["error"].as_str().map(|e| format!(": {e}")).unwrap_or_default()
-                ),
-                None => "never run".to_string(),
-            };
-            println!("{name}: {state}; {last}");
         }
         Ok(ExitCode::SUCCESS)
     }
 
-    pub fn unlock(&self, profile: Option<&str>, all: bool, test: bool) -> Result<ExitCode, Error> {
+    pub fn unlock(
+        &self,
+        profile: Option<&str>,
+        all: bool,
+        test: bool,
+        force: bool,
+    ) -> Result<ExitCode, Error> {
         let config = self.load()?;
+        let engine = self.engine(&config)?;
         if test {
-            let locks = LockDir::new(config.coordination_dir());
-            for step in locks.self_test("lock-self-test")? {
+            let t = engine.lock_self_test("lock-self-test")?;
+            for step in &t.steps {
                 println!("ok: {step}");
             }
-            println!("locking works in {}", locks.location());
+            println!("locking works in {}", t.location);
             return Ok(ExitCode::SUCCESS);
         }
-        let which = match (profile, all) {
-            (_, true) => None,
-            (Some(p), false) => Some(p),
+        let r = match (profile, all) {
+            (_, true) => engine.unlock_all(force)?,
+            (Some(p), false) => engine.unlock_profile(p, force)?,
             (None, false) => return Err(Error::invalid("name a profile, or pass --all")),
         };
-        let engine = self.engine(&config)?;
-        let r = engine.unlock(which)?;
         if r.removed.is_empty() && r.errors.is_empty() {
             println!("no locks to remove");
+        }
+        for j in &r.cancelled_jobs {
+            println!("cancelled job {j} (it held the lock)");
         }
         for l in &r.removed {
             println!("removed lock {} in {}", l.name, l.location);
@@ -204,7 +131,6 @@ impl Ctx {
         json: bool,
     ) -> Result<ExitCode, Error> {
         let config = self.load()?;
-        config.profile(profile)?;
         let engine = self.engine(&config)?;
         let level: Option<LogLevel> = level
             .map(|l| {
@@ -215,20 +141,14 @@ impl Ctx {
             .transpose()?;
         let entries = match page {
             Some(p) => {
-                let pg = engine.logs().page(profile, p, per_page, level)?;
+                let pg = engine.profile_log_page(profile, p, per_page, level)?;
                 if json {
                     println!("{}", serde_json::to_string(&pg).map_err(Error::from)?);
                     return Ok(ExitCode::SUCCESS);
                 }
                 pg.logs
             }
-            None => {
-                let all = engine.logs().read_all(profile)?;
-                let mut kept: Vec<_> =
-                    all.into_iter().filter(|e| level.is_none_or(|l| e.level == l)).collect();
-                let skip = kept.len().saturating_sub(lines);
-                kept.split_off(skip)
-            }
+            None => engine.profile_log_tail(profile, lines, level)?,
         };
         for e in entries {
             if json {
@@ -254,10 +174,15 @@ impl Ctx {
         if models.is_none() && root.is_none() && config.is_none() {
             return Err(Error::invalid("name --models DIR or --root DIR, or pass --config FILE"));
         }
-        let u = syncwright::usage::storage_usage(
-            &syncwright::usage::UsageQuery { models_root: models, root },
-            config.as_ref(),
-        )?;
+        let engine = match &config {
+            Some(c) => self.engine(c)?,
+            None => crate::opened(Engine::new(EngineConfig {
+                state_dir: self.state_dir.clone(),
+                ..Default::default()
+            }))?,
+        };
+        let u =
+            engine.storage_usage(&syncwright::usage::UsageQuery { models_root: models, root })?;
         if json {
             println!("{}", serde_json::to_string(&u).map_err(Error::from)?);
             return Ok(ExitCode::SUCCESS);
