@@ -121,6 +121,18 @@ pub struct FileError {
 
 impl FileError {
     /// From an [`Error`] about `path`.
+    /// The error again, with its kind, message, path (when it has one) and details.
+    pub fn to_error(&self) -> Error {
+        let mut e = Error::new(self.kind, self.error.clone());
+        if !self.path.is_empty() {
+            e = e.with_path(self.path.clone());
+        }
+        match &self.details {
+            Some(d) => e.with_details(d.clone()),
+            None => e,
+        }
+    }
+
     pub fn new(action: ErrorAction, path: impl Into<String>, e: &Error) -> FileError {
         FileError {
             action,

@@ -287,7 +287,7 @@ impl EngineCore {
         let report = self.sync(source, dest, opts)?;
         match (report.plan, report.fatal) {
             (Some(p), _) => Ok(p),
-            (None, Some(f)) => Err(Error::new(f.kind, f.error)),
+            (None, Some(f)) => Err(f.to_error()),
             (None, None) => Err(Error::internal("dry run without a plan")),
         }
     }
