@@ -1,6 +1,7 @@
 //! The front door: [`Engine`], which every binding, the CLI and the server use. Each capability it offers sits in
 //! a file of its own here and delegates to its module below; the executor is [`crate::sync`].
 
+mod breakers;
 mod jobs;
 mod launch;
 pub mod locks;
@@ -85,7 +86,8 @@ pub struct Engine {
     events: Arc<EventBus>,
     logs: LogStore,
     jobs: Mutex<Vec<Job>>,
-    breaker_trips: Arc<std::sync::atomic::AtomicU64>,
+    /// The circuit breakers of remote targets, one per target, shared by every job (`[settings.breaker]`).
+    breakers: Arc<crate::recovery::BreakerRegistry>,
     /// Local copies of remote manifests (`cache/<service>/<snapshot>.json`).
     cache_dir: PathBuf,
     /// The state directory (its instance id, `locks/` for plain syncs to S3 and Drive).
@@ -120,6 +122,7 @@ impl Engine {
     /// override its `[settings]`).
     pub fn with_config(profiles: Config, config: EngineConfig) -> Result<Engine> {
         let s = &profiles.settings;
+        s.breaker.validate()?;
         let config = EngineConfig {
             state_dir: config
                 .state_dir
@@ -157,13 +160,14 @@ impl Engine {
         }
         let startup_warnings =
             store.as_deref().and_then(Store::recovered).map(|r| r.warning()).into_iter().collect();
+        let breakers = Arc::new(breakers::registry(&profiles.settings.breaker, events.clone()));
         Ok(Engine {
             runtime: Some(runtime),
             store,
             events,
             logs,
             jobs: Mutex::new(Vec::new()),
-            breaker_trips: Arc::default(),
+            breakers,
             cache_dir: state_dir.join("cache"),
             state_dir,
             instance: std::sync::OnceLock::new(),
@@ -253,7 +257,7 @@ impl Engine {
         let report = self.sync(source, dest, opts)?;
         match (report.plan, report.fatal) {
             (Some(p), _) => Ok(p),
-            (None, Some(f)) => Err(Error::new(f.kind, f.error)),
+            (None, Some(f)) => Err(f.to_error()),
             (None, None) => Err(Error::internal("dry run without a plan")),
         }
     }

@@ -118,10 +118,14 @@ impl Engine {
         {
             Some(argv) => Work::Command { argv },
             None => {
-                let mut opts: SyncOptions =
-                    serde_json::from_value(m.get("options").cloned().unwrap_or_default()).map_err(
-                        |e| Error::new(crate::ErrorKind::Corrupt, format!("operation {id}: {e}")),
-                    )?;
+                let mut stored = m.get("options").cloned().unwrap_or_default();
+                // Records from before breakers moved to the engine's settings still carry theirs: ignored.
+                if let Some(o) = stored.as_object_mut() {
+                    o.remove("breaker");
+                }
+                let mut opts: SyncOptions = serde_json::from_value(stored).map_err(|e| {
+                    Error::new(crate::ErrorKind::Corrupt, format!("operation {id}: {e}"))
+                })?;
                 if let Some(n) = max_attempts {
                     opts.max_attempts = n.max(1);
                 }
@@ -146,7 +150,7 @@ impl Engine {
     pub fn recovery_metrics(&self) -> Result<RecoveryMetrics> {
         Ok(RecoveryMetrics {
             operations: self.store_or_err()?.operation_metrics()?,
-            circuit_breaker_trips: self.breaker_trips.load(std::sync::atomic::Ordering::Relaxed),
+            circuit_breaker_trips: self.breakers.trips(),
         })
     }
 
