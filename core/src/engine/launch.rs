@@ -260,7 +260,14 @@ impl Engine {
                     .max(c.retry_after.unwrap_or_default());
                 tokio::select! {
                     biased;
-                    _ = ctx.cancel.cancelled() => break report,
+                    _ = ctx.cancel.cancelled() => {
+                        // Cancelled while waiting for the next attempt: the job is cancelled (the operation
+                        // keeps the last attempt's error).
+                        let mut report = report;
+                        report.status = crate::report::Status::Cancelled;
+                        report.fatal = None;
+                        break report;
+                    }
                     _ = tokio::time::sleep(wait) => {}
                 }
             };

@@ -304,7 +304,8 @@ impl CircuitBreaker {
             let g = self.lock();
             (g.state, g.consecutive)
         };
-        let secs = wait.as_secs_f64();
+        // Whole milliseconds, rounded up: who waits this long finds the cool-down over.
+        let secs = (wait.as_secs_f64() * 1000.0).ceil() / 1000.0;
         let msg = match state {
             BreakerState::HalfOpen => format!(
                 "the circuit breaker of {} is half-open and its probe is under way: no other call goes there \
