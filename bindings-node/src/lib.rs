@@ -203,8 +203,8 @@ pub fn throw_for_test(
         e = e.with_path(p);
     }
     if let Some(d) = details_json {
-        let v = serde_json::from_str(&d)
-            .map_err(|x| invalid(&env, format!("details_json: {x}")))?;
+        let v =
+            serde_json::from_str(&d).map_err(|x| invalid(&env, format!("details_json: {x}")))?;
         e = e.with_details(v);
     }
     Err(js_error(&env, &e))

@@ -302,3 +302,41 @@ fn a_stored_operation_from_before_still_carrying_breaker_options_is_retried() {
     assert_eq!(again.wait(Some(Duration::from_secs(60))).unwrap().status, Status::Completed);
     assert_eq!(std::fs::read(dst.join("f")).unwrap(), b"x");
 }
+
+#[test]
+fn a_real_host_that_drops_every_connection_is_called_no_more_once_its_breaker_opens() {
+    // A loopback "SSH host" that accepts connections and closes them at once, counting them.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            for c in listener.incoming() {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(c);
+            }
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), "[settings.breaker]\nfailure_threshold = 2\ncooldown_secs = 600\n");
+    let src = format!("sftp://tester@127.0.0.1:{port}/data");
+    let dst = dir.path().join("dst");
+    for _ in 0..2 {
+        let err = e.plan(&src, dst.to_str().unwrap(), quick(1)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Network, "{}", err.message());
+        assert!(err.details().is_none());
+    }
+    let seen = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(seen >= 2, "each plan connected: {seen}");
+    // Open now: the plan is refused with the breaker's details, and the host hears nothing more.
+    let err = e.plan(&src, dst.to_str().unwrap(), quick(1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{}", err.message());
+    let d = err.details().expect("details");
+    assert_eq!(d["target"], format!("sftp://tester@127.0.0.1:{port}"));
+    assert_eq!(d["state"], "open");
+    assert!(d["retry_after_secs"].as_f64().unwrap() > 590.0);
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), seen);
+    let l = e.breakers();
+    assert_eq!((l.len(), l[0].state, l[0].consecutive_failures), (1, BreakerState::Open, 2));
+}
