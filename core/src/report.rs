@@ -121,7 +121,17 @@ pub struct FileError {
 
 impl FileError {
     /// From an [`Error`] about `path`.
-    /// The error again, with its kind, message, path (when it has one) and details.
+    pub fn new(action: ErrorAction, path: impl Into<String>, e: &Error) -> FileError {
+        FileError {
+            action,
+            path: path.into(),
+            error: e.message().to_string(),
+            kind: e.kind(),
+            details: e.details().cloned(),
+        }
+    }
+
+    /// The error again: kind, message, details, and the path when there is one.
     pub fn to_error(&self) -> Error {
         let mut e = Error::new(self.kind, self.error.clone());
         if !self.path.is_empty() {
@@ -130,16 +140,6 @@ impl FileError {
         match &self.details {
             Some(d) => e.with_details(d.clone()),
             None => e,
-        }
-    }
-
-    pub fn new(action: ErrorAction, path: impl Into<String>, e: &Error) -> FileError {
-        FileError {
-            action,
-            path: path.into(),
-            error: e.message().to_string(),
-            kind: e.kind(),
-            details: e.details().cloned(),
         }
     }
 }
