@@ -30,8 +30,8 @@ fn quick() -> SyncOptions {
 fn events_until_completed(sub: &syncwright::events::Subscription) -> Vec<Event> {
     let mut out = Vec::new();
     while let Some(e) = sub.next_blocking(Some(Duration::from_secs(60))) {
-        let done = matches!(&*e, Event::RecoveryCompleted { .. });
-        out.push((*e).clone());
+        let done = matches!(e.event(), Event::RecoveryCompleted { .. });
+        out.push(e.event().clone());
         if done {
             break;
         }

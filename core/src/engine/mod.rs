@@ -1,6 +1,7 @@
 //! The front door: [`Engine`], which every binding, the CLI and the server use. Each capability it offers sits in
 //! a file of its own here and delegates to its module below; the executor is [`crate::sync`].
 
+mod events;
 mod jobs;
 mod launch;
 pub mod locks;
@@ -141,7 +142,12 @@ impl Engine {
         let state_dir = config.state_dir.clone().unwrap_or_else(crate::state::default_state_dir);
         let store =
             if config.no_store { None } else { Some(Arc::new(Store::open_dir(&state_dir)?)) };
-        let events = Arc::new(EventBus::new());
+        // Events are numbered after those of earlier engines of this state directory and kept for replay.
+        let retention = profiles.settings.event_retention()?;
+        let events = Arc::new(match &store {
+            Some(s) => EventBus::in_store(s.clone(), &state_dir, retention)?,
+            None => EventBus::in_memory(Some(&state_dir), retention),
+        });
         let logs = LogStore::new(
             config.log_dir.clone().unwrap_or_else(|| state_dir.join("logs")),
             config.log_max_size.unwrap_or(crate::logs::DEFAULT_MAX_SIZE),
@@ -200,7 +206,8 @@ impl Engine {
         Ok((backend::open_with(source, &o)?, backend::open_with(dest, &o)?))
     }
 
-    /// A subscription to every event of this engine's jobs from now on.
+    /// A subscription to every event of this engine from now on (live only; see [`Engine::subscribe_from`] for
+    /// a replay and filters).
     pub fn subscribe(&self) -> Subscription {
         self.events.subscribe()
     }
@@ -294,7 +301,8 @@ impl Drop for Engine {
             for j in &jobs {
                 j.wait(None);
             }
-            events.close_all();
+            // Subscriptions end; the events published are stored and the last seq recorded.
+            events.shutdown();
             drop(runtime);
         };
         if tokio::runtime::Handle::try_current().is_err() {
