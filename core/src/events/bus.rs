@@ -323,12 +323,9 @@ impl EventBus {
                     .collect())
             }
             Keep::Store { store, writer } => {
-                if since > latest {
-                    return Err(refuse(store.events_after(latest, latest)?.0.oldest));
-                }
                 let lost_through = writer.wait_written(latest)?;
                 let (b, rows) = store.events_after(since, latest)?;
-                if since < b.floor.unwrap_or(0).max(lost_through) {
+                if since > latest || since < b.floor.unwrap_or(0).max(lost_through) {
                     return Err(refuse(b.oldest.filter(|o| *o > lost_through)));
                 }
                 let mut out = VecDeque::new();
