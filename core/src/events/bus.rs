@@ -30,6 +30,8 @@ struct Inner {
     ring: Ring,
     /// Feeds the writer thread (None without a store, and after shutdown).
     to_writer: Option<Sender<Arc<EventRecord>>>,
+    /// The thread of the last reservation (joined at shutdown).
+    reserver: Option<std::thread::JoinHandle<()>>,
     /// After shutdown, nothing is published any more.
     shut: bool,
 }
@@ -144,6 +146,7 @@ impl EventBus {
             jobs: HashMap::new(),
             ring: Ring { records: VecDeque::new(), floor, retention },
             to_writer: None,
+            reserver: None,
             shut: false,
         };
         let shared =
@@ -241,9 +244,12 @@ impl EventBus {
                 reserved(&shared, &mut shared.lock(), r);
             }
         });
-        if spawned.is_err() {
-            let r = work(&shared);
-            reserved(&shared, g, r);
+        match spawned {
+            Ok(t) => g.reserver = Some(t),
+            Err(_) => {
+                let r = work(&shared);
+                reserved(&shared, g, r);
+            }
         }
     }
 
@@ -373,13 +379,17 @@ impl EventBus {
         }
         if let Some(m) = &self.shared.mark {
             let g = self.shared.lock();
-            let g = self
+            let mut g = self
                 .shared
                 .reserved
                 .wait_while(g, |g| g.counter.reserving)
                 .unwrap_or_else(|p| p.into_inner());
             let (reserved, used) = (g.counter.reserved(), g.counter.last);
+            let reserver = g.reserver.take();
             drop(g);
+            if let Some(t) = reserver {
+                let _ = t.join();
+            }
             if let Err(e) = m.finish(reserved, used) {
                 tracing::warn!(error = %e, "cannot record the last event number");
             }
