@@ -350,9 +350,16 @@ fn seq_only_grows_across_a_restart_a_rebuilt_store_and_a_crash() {
     assert_eq!(got.last().unwrap().seq(), third_end);
     drop(sub);
 
-    // A crash (the engine never shuts down): the next one cannot know which of its last events were stored, so a
-    // since from before it is refused; numbers still only grow.
-    std::mem::forget(engine);
+    // A crash: the engine never records its last seq. (What one leaves behind: a mark without `used`, and no
+    // engine alive.) The next one cannot know which of its last events were stored, so a since from before it is
+    // refused; numbers still only grow.
+    drop(engine);
+    let mark_file = s.state.join("events.seq");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&mark_file).unwrap()).unwrap();
+    assert_eq!(m["used"], third_end, "a clean end records the last seq: {m}");
+    m.as_object_mut().unwrap().remove("used");
+    std::fs::write(&mark_file, m.to_string()).unwrap();
     let engine = s.engine("", false);
     let latest = engine.latest_event_seq();
     assert!(latest >= third_end);
@@ -366,6 +373,30 @@ fn seq_only_grows_across_a_restart_a_rebuilt_store_and_a_crash() {
     let fourth = mark(&engine, "fourth");
     assert!(fourth > third_end);
     assert_eq!(seqs(&until_mark(&sub, "fourth")), [fourth]);
+}
+
+#[test]
+fn two_engines_on_one_state_directory_number_apart_and_leave_each_others_replay_whole() {
+    let s = Setup::new();
+    let a = s.engine("", false);
+    done(&s.start(&a, "a"));
+    let a_end = mark(&a, "a-end");
+    // A second engine while the first lives (a CLI run while a server runs): not taken for a crash of the first.
+    let b = s.engine("", false);
+    let b_start = b.latest_event_seq();
+    assert!(b_start >= syncwright::events::seq::BLOCK, "b numbers after a's block: {b_start}");
+    let from_b = b.subscribe_from(Some(b_start), EventFilter::default()).unwrap();
+    done(&s.start(&b, "b"));
+    let b_end = mark(&b, "b-end");
+    let b_seqs = seqs(&until_mark(&from_b, "b-end"));
+    assert_eq!(b_seqs, (b_start + 1..=b_end).collect::<Vec<_>>());
+    drop(from_b);
+    drop(b);
+    // The first engine's replay is whole, and it goes on numbering in its own block.
+    let all_a = until_mark(&a.subscribe_from(Some(0), EventFilter::default()).unwrap(), "a-end");
+    assert_eq!(seqs(&all_a), (1..=a_end).collect::<Vec<_>>());
+    let again = mark(&a, "a-again");
+    assert_eq!(again, a_end + 1);
 }
 
 #[test]

@@ -85,12 +85,9 @@ impl EventBus {
         let Some(s) = started else {
             return EventBus::make(Keep::Memory, retention, None, Counter::new(1, 0, false), 0);
         };
-        // Nothing of earlier engines is kept: after a clean end every `seq` up to its last is settled; after a
-        // crash, up to its reservation.
-        let floor = match s.prior {
-            Some(p) => p.used.unwrap_or(s.first - 1),
-            None => s.first - 1,
-        };
+        // Nothing of earlier engines is kept: after a clean end every `seq` up to its last is settled; otherwise
+        // (a crash, or another engine that lives) up to the reservation.
+        let floor = s.prior.and_then(|p| p.used).unwrap_or(s.first - 1);
         EventBus::make(Keep::Memory, retention, mark, Counter::new(s.first, s.end, true), floor)
     }
 
@@ -100,22 +97,23 @@ impl EventBus {
         let b = store.event_bounds()?;
         let latest = b.latest.unwrap_or(0);
         let mark = SeqMark::new(state_dir);
-        let (mark, counter, prior) = match mark.start(latest) {
-            Ok(s) => (Some(mark), Counter::new(s.first, s.end, true), s.prior),
+        let (mark, counter, prior, alone) = match mark.start(latest) {
+            Ok(s) => (Some(mark), Counter::new(s.first, s.end, true), s.prior, s.alone),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot keep the event mark; events are numbered after the store's");
-                (None, Counter::new(latest + 1, 0, false), None)
+                (None, Counter::new(latest + 1, 0, false), None, false)
             }
         };
         let start = counter.last;
-        let floor = match (prior.and_then(|p| p.used), b.floor) {
-            // A clean end: what the store kept is complete.
-            (Some(_), Some(floor)) => floor,
-            // A clean end and a new (or rebuilt) store: the events up to the last one are gone.
-            (Some(used), None) => used,
-            // A crash (or no mark): the events of its last moments may never have been stored.
-            (None, Some(floor)) if prior.is_none() => floor,
-            (None, _) => start,
+        // The last engine crashed when it left no `used` and no other engine lives (its missing `used` is not a
+        // living one's): the events of its last moments may never have been stored, so none before is replayed.
+        let crashed = alone && prior.is_some_and(|p| p.used.is_none());
+        let floor = match b.floor {
+            _ if crashed => start,
+            // What the store kept is complete above its floor.
+            Some(floor) => floor,
+            // A new (or rebuilt) store: the events up to the last engine's last one are gone.
+            None => prior.and_then(|p| p.used).unwrap_or(start),
         };
         if b.floor != Some(floor) {
             store.set_event_floor(floor)?;

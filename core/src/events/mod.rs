@@ -25,9 +25,11 @@
 //! same holds when the store was rebuilt after damage: a `since` older than the last `seq` of the previous engine
 //! is refused, since the events after it went with the damaged store.
 //!
-//! Several processes sharing a state directory (a CLI run while a server runs) number their events in disjoint
-//! blocks and keep them in the same table: a replay returns the kept events of the range, whichever process
-//! published them, and the live part only this engine's.
+//! Several engines sharing a state directory (a CLI run while a server runs) number their events in disjoint
+//! blocks and keep them in the same table: a replay returns the kept events of the range, whichever engine
+//! published them, and the live part only this engine's. A crash is recognised only when no other engine of the
+//! state directory lives at the next start (see [`seq`]); while one does, the crashed engine's last events may be
+//! missing from a replay without the floor saying so.
 
 mod bus;
 mod filter;

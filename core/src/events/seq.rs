@@ -14,8 +14,11 @@
 //! published, and what the store kept is complete; after a crash it does not know which numbers of the last block
 //! were published but not yet stored, and treats them all as lost (see `keep`).
 //!
-//! Several processes sharing a state directory take turns on `events.seq.lock` and reserve disjoint blocks: their
-//! numbers never collide. Each process's own numbers only grow.
+//! Several engines sharing a state directory (a CLI run while a server runs, in one process or several) take turns
+//! on `events.seq.lock` and reserve disjoint blocks: their numbers never collide. Each engine's own numbers only
+//! grow. Each engine also holds a shared lock on `events.live.lock` while it lives (the system drops it when its
+//! process dies): an engine that opens while another one lives knows that the mark's missing `used` may be the
+//! living one's, not a crash's.
 //!
 //! The file is JSON: `{"reserved": 3000, "used": 2117}` (`used` only after a clean end). A file that cannot be
 //! read counts as missing; then the store's largest `seq` is the only mark left.
@@ -28,6 +31,8 @@ use std::path::{Path, PathBuf};
 pub const SEQ_FILE: &str = "events.seq";
 /// Name of the lock file processes take turns on while they read and write the mark.
 pub const SEQ_LOCK_FILE: &str = "events.seq.lock";
+/// Name of the lock file every living engine holds a shared lock on.
+pub const LIVE_LOCK_FILE: &str = "events.live.lock";
 /// How many numbers one reservation covers.
 pub const BLOCK: u64 = 1000;
 
@@ -50,6 +55,8 @@ pub(crate) struct Start {
     pub first: u64,
     /// Its last number.
     pub end: u64,
+    /// Whether no other engine of the state directory was alive (then a mark without `used` means a crash).
+    pub alone: bool,
 }
 
 /// The mark file of one state directory.
@@ -58,23 +65,39 @@ pub(crate) struct SeqMark {
     file: PathBuf,
     lock: PathBuf,
     dir: PathBuf,
+    /// The shared lock on `events.live.lock`, held from `start` to `finish`.
+    live: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl SeqMark {
     /// The mark of the state directory `dir` (created when missing).
     pub fn new(dir: &Path) -> SeqMark {
-        SeqMark { file: dir.join(SEQ_FILE), lock: dir.join(SEQ_LOCK_FILE), dir: dir.to_path_buf() }
+        SeqMark {
+            file: dir.join(SEQ_FILE),
+            lock: dir.join(SEQ_LOCK_FILE),
+            dir: dir.to_path_buf(),
+            live: Default::default(),
+        }
     }
 
     /// Reserves the first block of an engine's life: after the mark's reservation and after `at_least` (the
     /// store's largest `seq`), durably.
     pub fn start(&self, at_least: u64) -> std::io::Result<Start> {
         let _held = self.hold()?;
+        let live = Self::open_lock(&self.dir.join(LIVE_LOCK_FILE))?;
+        let alone = match live.try_lock() {
+            Ok(()) => true,
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        };
+        // Shared from now on: the next engine to open sees this one alive.
+        live.lock_shared()?;
         let prior = self.read();
         let first = prior.map_or(0, |m| m.reserved).max(at_least).saturating_add(1);
         let end = first.saturating_add(BLOCK - 1);
         self.write(&Mark { reserved: end, used: None })?;
-        Ok(Start { prior, first, end })
+        *self.live.lock().unwrap_or_else(|p| p.into_inner()) = Some(live);
+        Ok(Start { prior, first, end, alone })
     }
 
     /// Reserves the next block after `after` (the end of this engine's last one), durably: it follows on from it
@@ -91,19 +114,23 @@ impl SeqMark {
     pub fn finish(&self, reserved: u64, used: u64) -> std::io::Result<()> {
         let _held = self.hold()?;
         let reserved = self.read().map_or(0, |m| m.reserved).max(reserved);
-        self.write(&Mark { reserved, used: Some(used) })
+        let r = self.write(&Mark { reserved, used: Some(used) });
+        // No longer alive (closing the file releases its lock).
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).take();
+        r
     }
 
     /// The lock on the mark, held until dropped.
     fn hold(&self) -> std::io::Result<std::fs::File> {
         std::fs::create_dir_all(&self.dir)?;
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)?;
+        let f = Self::open_lock(&self.lock)?;
         f.lock()?;
         Ok(f)
+    }
+
+    /// A lock file, opened (created when missing).
+    fn open_lock(path: &Path) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)
     }
 
     /// The mark, if the file holds one.
@@ -204,13 +231,22 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let m = SeqMark::new(&d.path().join("state"));
         let s = m.start(0).unwrap();
-        assert_eq!(s, Start { prior: None, first: 1, end: BLOCK });
-        assert_eq!(m.reserve(BLOCK).unwrap(), (BLOCK + 1, 2 * BLOCK));
+        assert_eq!(s, Start { prior: None, first: 1, end: BLOCK, alone: true });
+        // A second engine while the first lives is not alone; once the first has finished, the next one is.
+        let other = SeqMark::new(&d.path().join("state"));
+        assert!(!other.start(0).unwrap().alone);
+        other.finish(2 * BLOCK, BLOCK + 1).unwrap();
+        assert_eq!(
+            m.reserve(BLOCK).unwrap(),
+            (2 * BLOCK + 1, 3 * BLOCK),
+            "after the other's block"
+        );
         // Another process reserved up to 5000: the next block comes after it.
         std::fs::write(m.file.clone(), br#"{"reserved":5000}"#).unwrap();
-        assert_eq!(m.reserve(2 * BLOCK).unwrap(), (5001, 5000 + BLOCK));
+        assert_eq!(m.reserve(3 * BLOCK).unwrap(), (5001, 5000 + BLOCK));
         m.finish(5000 + BLOCK, 5003).unwrap();
         let again = SeqMark::new(&d.path().join("state")).start(10).unwrap();
+        assert!(again.alone);
         assert_eq!(again.prior, Some(Mark { reserved: 5000 + BLOCK, used: Some(5003) }));
         assert_eq!(again.first, 5001 + BLOCK);
         // The store's largest seq wins when it is larger; a garbled file counts as missing.
