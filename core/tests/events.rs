@@ -79,11 +79,24 @@ fn done(job: &Job) {
 
 /// Publishes a log entry of profile `marker` (an event of its own) and returns its `seq`.
 fn mark(engine: &Engine, marker: &str) -> u64 {
+    let only = EventFilter {
+        profile: Some(marker.into()),
+        types: vec!["log".into()],
+        ..Default::default()
+    };
+    let sub = engine.subscribe_from(None, only).unwrap();
     engine
         .logs()
         .append(marker, LogEntry::now(LogLevel::Info, "mark", serde_json::json!({})))
         .unwrap();
-    engine.latest_event_seq()
+    sub.next_blocking(Some(PATIENCE)).expect("the mark did not come").seq()
+}
+
+/// The latest `seq`, as the refusal of a `since` beyond everything says.
+fn latest(engine: &Engine) -> u64 {
+    let e = engine.subscribe_from(Some(u64::MAX), EventFilter::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    e.details().unwrap()["latest_seq"].as_u64().unwrap()
 }
 
 fn is_mark(r: &EventRecord, marker: &str) -> bool {
@@ -197,7 +210,7 @@ fn filters_by_job_profile_operation_and_type_take_exactly_their_events() {
     let engine = s.engine("", false);
     let f = |j: &str| EventFilter::from_json(Some(j)).unwrap();
     let live_p1 = engine.subscribe_from(None, f(r#"{"profile":"p1"}"#)).unwrap();
-    let start = engine.latest_event_seq();
+    let start = latest(&engine);
     let j1 = engine.run_profile("p1", None).unwrap();
     let j2 = engine.run_profile("p2", None).unwrap();
     let plain = s.start(&engine, "plain");
@@ -334,13 +347,13 @@ fn seq_only_grows_across_a_restart_a_rebuilt_store_and_a_crash() {
     damage_store(&s.state);
     let engine = s.engine("", false);
     assert!(engine.store_recovery().is_some(), "the damaged store was not rebuilt");
-    let latest = engine.latest_event_seq();
-    assert!(latest >= second_end);
+    let last = latest(&engine);
+    assert!(last >= second_end);
     refused(
         engine.subscribe_from(Some(second_end - 1), EventFilter::default()),
         second_end - 1,
         None,
-        latest,
+        last,
     );
     let sub = engine.subscribe_from(Some(second_end), EventFilter::default()).unwrap();
     done(&s.start(&engine, "c"));
@@ -361,15 +374,10 @@ fn seq_only_grows_across_a_restart_a_rebuilt_store_and_a_crash() {
     m.as_object_mut().unwrap().remove("used");
     std::fs::write(&mark_file, m.to_string()).unwrap();
     let engine = s.engine("", false);
-    let latest = engine.latest_event_seq();
-    assert!(latest >= third_end);
-    refused(
-        engine.subscribe_from(Some(third_end), EventFilter::default()),
-        third_end,
-        None,
-        latest,
-    );
-    let sub = engine.subscribe_from(Some(latest), EventFilter::default()).unwrap();
+    let last = latest(&engine);
+    assert!(last >= third_end);
+    refused(engine.subscribe_from(Some(third_end), EventFilter::default()), third_end, None, last);
+    let sub = engine.subscribe_from(Some(last), EventFilter::default()).unwrap();
     let fourth = mark(&engine, "fourth");
     assert!(fourth > third_end);
     assert_eq!(seqs(&until_mark(&sub, "fourth")), [fourth]);
@@ -383,7 +391,7 @@ fn two_engines_on_one_state_directory_number_apart_and_leave_each_others_replay_
     let a_end = mark(&a, "a-end");
     // A second engine while the first lives (a CLI run while a server runs): not taken for a crash of the first.
     let b = s.engine("", false);
-    let b_start = b.latest_event_seq();
+    let b_start = latest(&b);
     assert!(b_start >= syncwright::events::seq::BLOCK, "b numbers after a's block: {b_start}");
     let from_b = b.subscribe_from(Some(b_start), EventFilter::default()).unwrap();
     done(&s.start(&b, "b"));
@@ -430,7 +438,7 @@ fn an_engine_without_a_store_replays_from_memory_and_still_numbers_after_the_las
         engine.subscribe_from(Some(end - 1), EventFilter::default()),
         end - 1,
         None,
-        engine.latest_event_seq(),
+        latest(&engine),
     );
     let sub = engine.subscribe_from(Some(end), EventFilter::default()).unwrap();
     let next = mark(&engine, "next");

@@ -22,10 +22,4 @@ impl Engine {
     pub fn subscribe_from(&self, since: Option<u64>, filter: EventFilter) -> Result<Subscription> {
         self.events.subscribe_from(since, filter)
     }
-
-    /// The `seq` of the latest event this engine published (before its first: the number its first one
-    /// follows).
-    pub fn latest_event_seq(&self) -> u64 {
-        self.events.latest_seq()
-    }
 }
