@@ -44,7 +44,8 @@ pub struct EngineConfig {
     /// Where the embedded store lives (default: `[settings] state_dir`, else
     /// [`crate::state::default_state_dir`]).
     pub state_dir: Option<PathBuf>,
-    /// Run without an embedded store (no hash cache).
+    /// Run without an embedded store (no hash cache, no history; events are kept in memory for replay, and
+    /// still numbered after those of earlier engines by the state directory's `events.seq`).
     pub no_store: bool,
     /// Async worker threads (0: the number of cores).
     pub worker_threads: usize,
@@ -132,6 +133,7 @@ impl Engine {
             },
             ..config
         };
+        let retention = profiles.settings.event_retention()?;
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.enable_all().thread_name("syncwright");
         if config.worker_threads > 0 {
@@ -142,8 +144,16 @@ impl Engine {
         let state_dir = config.state_dir.clone().unwrap_or_else(crate::state::default_state_dir);
         let store =
             if config.no_store { None } else { Some(Arc::new(Store::open_dir(&state_dir)?)) };
-        // Events are numbered after those of earlier engines of this state directory and kept for replay.
-        let retention = profiles.settings.event_retention()?;
+        if let Some(s) = &store {
+            // Runs whose process died while they ran are interrupted, not "running" forever.
+            s.mark_interrupted(&crate::locks::host_name(), crate::locks::pid_alive)?;
+            // Ended operations are kept for a week.
+            let cutoff = chrono::Utc::now()
+                - chrono::Duration::from_std(OPERATION_RETENTION).unwrap_or_default();
+            s.prune_operations(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))?;
+        }
+        // Events are numbered after those of earlier engines of this state directory and kept for replay (after
+        // the store has shown it can be written: an engine that cannot open leaves the event mark as it was).
         let events = Arc::new(match &store {
             Some(s) => EventBus::in_store(s.clone(), &state_dir, retention)?,
             None => EventBus::in_memory(Some(&state_dir), retention),
@@ -153,14 +163,6 @@ impl Engine {
             config.log_max_size.unwrap_or(crate::logs::DEFAULT_MAX_SIZE),
             Some(events.clone()),
         );
-        if let Some(s) = &store {
-            // Runs whose process died while they ran are interrupted, not "running" forever.
-            s.mark_interrupted(&crate::locks::host_name(), crate::locks::pid_alive)?;
-            // Ended operations are kept for a week.
-            let cutoff = chrono::Utc::now()
-                - chrono::Duration::from_std(OPERATION_RETENTION).unwrap_or_default();
-            s.prune_operations(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))?;
-        }
         let startup_warnings =
             store.as_deref().and_then(Store::recovered).map(|r| r.warning()).into_iter().collect();
         Ok(Engine {
