@@ -191,3 +191,37 @@ fn stored(r: &EventRecord) -> StoredEvent {
         json: r.to_json(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{About, Event};
+
+    fn record(seq: u64, at: &str) -> Arc<EventRecord> {
+        let e = Event::JobStarted { job_id: "j".into(), at: at.into() };
+        Arc::new(EventRecord::new(seq, e, About::default(), at.into()))
+    }
+
+    #[test]
+    fn the_ring_lets_go_of_the_oldest_by_count_and_by_age_and_raises_its_floor() {
+        let retention = Retention { max_age: Duration::from_secs(3600), max_count: 3 };
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z").unwrap().to_utc();
+        let cutoff = retention.cutoff(now);
+        assert_eq!(cutoff, "2026-01-01T11:00:00.000Z");
+        let mut ring = Ring { records: VecDeque::new(), floor: 0, retention };
+        for seq in 1..=5 {
+            ring.push(record(seq, "2026-01-01T11:30:00.000Z"), &cutoff);
+        }
+        let kept = |r: &Ring| r.records.iter().map(|r| r.seq()).collect::<Vec<_>>();
+        assert_eq!((kept(&ring), ring.floor), (vec![3, 4, 5], 2));
+        // An hour later everything published before 12:00 is too old.
+        ring.push(
+            record(6, "2026-01-01T12:30:00.000Z"),
+            &retention.cutoff(now + chrono::Duration::hours(1)),
+        );
+        assert_eq!((kept(&ring), ring.floor), (vec![6], 5));
+        // A window reaching before the calendar keeps everything by age.
+        let forever = Retention { max_age: Duration::from_secs(u64::MAX / 4), max_count: 10 };
+        assert_eq!(forever.cutoff(now), "");
+    }
+}
