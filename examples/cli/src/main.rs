@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 completed, 1 failed, 2 usage or invalid input, 3 partial, 4 cancelled, 5 conflict.
 
+mod front;
 mod profiles;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -155,6 +156,82 @@ enum Cmd {
     },
     /// Run the profiles that have an interval by themselves, until Ctrl-C.
     Schedule,
+    /// List the profiles of the config.
+    Profiles {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A profile's runs, newest first, a page at a time (from the state store, so also earlier processes').
+    History {
+        /// The profile.
+        profile: String,
+        /// The page (1 is the newest).
+        #[arg(long, default_value_t = 1)]
+        page: usize,
+        /// Runs per page.
+        #[arg(long, default_value_t = 20)]
+        per_page: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The stored recovery operations (each job is one), newest first.
+    Operations {
+        /// Only those not ended.
+        #[arg(long)]
+        active: bool,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One operation; --retry runs it again (as a job, waited for), --cancel stops or marks it cancelled.
+    Operation {
+        /// Its id (the job's).
+        id: String,
+        /// Run it again: one that failed, ran out of attempts, was cancelled or interrupted (any ended one with
+        /// --force).
+        #[arg(long, conflicts_with = "cancel")]
+        retry: bool,
+        /// Cancel it.
+        #[arg(long)]
+        cancel: bool,
+        /// With --retry: also one that succeeded.
+        #[arg(long, requires = "retry")]
+        force: bool,
+        /// With --retry: this many more attempts.
+        #[arg(long, requires = "retry")]
+        max_attempts: Option<u32>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recovery figures and the retry and breaker settings in effect (JSON).
+    RecoveryMetrics,
+    /// The kept events after a sequence number, as JSON lines; --follow then prints live ones until Ctrl-C.
+    Events {
+        /// The last `seq` already seen (0: every kept event).
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// Only events about this job.
+        #[arg(long)]
+        job: Option<String>,
+        /// Only events about this profile.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Only events about this operation.
+        #[arg(long)]
+        operation: Option<String>,
+        /// Only events of this type (repeatable): job_started, progress, job_finished, log, ...
+        #[arg(long = "type")]
+        types: Vec<String>,
+        /// Keep printing live events.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Run the recovery self-test: fault scenarios (network_timeout, connection_failure, service_unavailable,
     /// rate_limited, disk_space_exhausted, corruption) through the engine, with success rates and overhead.
     RecoveryTest {
@@ -163,6 +240,9 @@ enum Cmd {
         /// Runs of each.
         #[arg(long, default_value_t = 5)]
         runs: u32,
+        /// List the scenarios instead of running them.
+        #[arg(long)]
+        list: bool,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
@@ -456,7 +536,27 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Cmd::Usage { models, root, json } => ctx.usage(models, root, json),
         Cmd::Schedule => ctx.schedule(),
-        Cmd::RecoveryTest { scenarios, runs, json } => {
+        Cmd::Profiles { json } => ctx.profiles(json),
+        Cmd::History { profile, page, per_page, json } => {
+            ctx.history(&profile, page, per_page, json)
+        }
+        Cmd::Operations { active, limit, json } => ctx.operations(active, limit, json),
+        Cmd::Operation { id, retry, cancel, force, max_attempts, json } => {
+            ctx.operation(&id, retry, cancel, force, max_attempts, json)
+        }
+        Cmd::RecoveryMetrics => ctx.recovery_metrics(),
+        Cmd::Events { since, job, profile, operation, types, follow } => ctx.events(
+            since,
+            syncwright::events::EventFilter {
+                job_id: job,
+                profile,
+                operation_id: operation,
+                types,
+            },
+            follow,
+        ),
+        Cmd::RecoveryTest { list: true, json, .. } => ctx.scenarios(json),
+        Cmd::RecoveryTest { scenarios, runs, json, .. } => {
             let engine = engine(cli.state_dir.clone())?;
             let r = engine.recovery_self_test(&scenarios, runs)?;
             if json {

@@ -34,6 +34,23 @@ impl Ctx {
         ))
     }
 
+    /// The engine of the config (which is required).
+    pub(crate) fn engine_of_config(&self) -> Result<Engine, Error> {
+        let config = self.load()?;
+        self.engine(&config)
+    }
+
+    /// The engine of the config when one is given, else a plain one (the state directory's).
+    pub(crate) fn engine_any(&self) -> Result<Engine, Error> {
+        match &self.config {
+            Some(_) => self.engine_of_config(),
+            None => crate::opened(Engine::new(EngineConfig {
+                state_dir: self.state_dir.clone(),
+                ..Default::default()
+            })),
+        }
+    }
+
     pub fn run(&self, profile: &str, json: bool, no_progress: bool) -> Result<ExitCode, Error> {
         let config = self.load()?;
         let engine = self.engine(&config)?;

@@ -179,3 +179,70 @@ fn unlock_run_all_and_usage() {
     assert_eq!(no_cfg.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_cfg.stderr).contains("--config"));
 }
+
+#[test]
+fn profiles_history_operations_recovery_and_events_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst, coord, state) = (
+        dir.path().join("src"),
+        dir.path().join("dst"),
+        dir.path().join("coord"),
+        dir.path().join("state"),
+    );
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.bin"), b"alpha").unwrap();
+    let cfg = dir.path().join("c.toml");
+    write_config(&cfg, &coord, &state, &src, &dst, "");
+    let json = |o: &std::process::Output| -> serde_json::Value {
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let lines = |o: &std::process::Output| -> Vec<serde_json::Value> {
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    for _ in 0..2 {
+        assert_eq!(cli(&cfg, &["run", "models", "--json"]).status.code(), Some(0));
+    }
+    let p = json(&cli(&cfg, &["profiles", "--json"]));
+    assert_eq!((p[0]["name"].as_str(), p[0]["kind"].as_str()), (Some("models"), Some("sync")));
+
+    let h = json(&cli(&cfg, &["history", "models", "--per-page", "1", "--json"]));
+    assert_eq!(
+        (h["pagination"]["total"].as_u64(), h["pagination"]["pages"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(h["runs"][0]["status"], "completed");
+    let newest = h["runs"][0]["job_id"].as_str().unwrap().to_string();
+
+    let ops = json(&cli(&cfg, &["operations", "--json"]));
+    assert_eq!(ops.as_array().unwrap().len(), 2);
+    let op = json(&cli(&cfg, &["operation", &newest, "--json"]));
+    assert_eq!(op["state"], "success");
+    // A succeeded operation is retried only with --force: a conflict (exit 5) without.
+    assert_eq!(cli(&cfg, &["operation", &newest, "--retry"]).status.code(), Some(5));
+    assert_eq!(cli(&cfg, &["operation", "nope", "--json"]).status.code(), Some(2));
+
+    let m = json(&cli(&cfg, &["recovery-metrics"]));
+    assert_eq!((m["persistence"].as_bool(), m["total_operations"].as_u64()), (Some(true), Some(2)));
+    let s = json(&cli(&cfg, &["recovery-test", "--list", "--json"]));
+    assert!(s.as_array().unwrap().iter().any(|s| s["id"] == "network_timeout"));
+
+    // The events of both runs were kept, numbered, and replay from any seq.
+    let finished = lines(&cli(&cfg, &["events", "--type", "job_finished"]));
+    assert_eq!(finished.len(), 2, "{finished:?}");
+    let seqs: Vec<u64> = finished.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs[0] < seqs[1]);
+    let after =
+        lines(&cli(&cfg, &["events", "--since", &seqs[0].to_string(), "--type", "job_finished"]));
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0]["job_id"], newest.as_str());
+    let theirs = lines(&cli(&cfg, &["events", "--profile", "models", "--type", "log"]));
+    assert!(!theirs.is_empty() && theirs.iter().all(|e| e["profile"] == "models"));
+    let beyond = cli(&cfg, &["events", "--since", "99999999"]);
+    assert_eq!(beyond.status.code(), Some(2), "{}", String::from_utf8_lossy(&beyond.stderr));
+    assert_eq!(cli(&cfg, &["events", "--type", "no_such_type"]).status.code(), Some(2));
+}
