@@ -13,6 +13,21 @@
 
 pub mod engine;
 pub use engine::*;
+mod front;
+pub mod jobs;
+pub use jobs::*;
+pub mod locks;
+pub use locks::*;
+pub mod logs;
+pub use logs::*;
+pub mod profiles;
+pub use profiles::*;
+pub mod recovery;
+pub use recovery::*;
+pub mod report;
+pub use report::*;
+pub mod usage;
+pub use usage::*;
 
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
