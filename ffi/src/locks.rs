@@ -70,7 +70,8 @@ pub unsafe extern "C" fn sw_unlock_all(
 /// "lock-self-test"): takes it, checks that a second take is refused, renews it and releases it. Stores
 /// `{"name","location","steps":[text]}` in `*out_json` (free it with `sw_string_free`), every step having passed.
 /// Errors: the error of the first step that failed (`permission` for a folder that cannot be written,
-/// `internal` for a folder where a lock does not exclude, ...); `invalid_input` for NULL arguments or a bad name.
+/// `internal` for a folder where a lock does not exclude, ...); `invalid_input` for NULL arguments or a name that is
+/// not letters, digits, `-`, `_` and `.`.
 ///
 /// Blocking: yes, briefly, for file I/O: it creates, renews and removes the test lock in the coordination folder
 /// (often on a network volume).

@@ -438,6 +438,24 @@ fn c_profiles_example() {
         assert_eq!(std::fs::read(root.join("dst").join(p)).expect("copied"), data, "{p}");
     }
     check(&example(&root, "copy", None), 0);
+    // Held elsewhere (another host's run, with a fresh lease): exit 5, the message naming the running job.
+    let held = root.join("coord/profile-copy.lock");
+    let lock = serde_json::json!({
+        "name": "profile-copy", "profile": "copy", "job_id": "job-elsewhere", "instance_id": "another-host",
+        "pid": 4_000_000, "host": "elsewhere", "started_at": "2026-01-01T00:00:00.000Z",
+        "lease_until": "2999-01-01T00:00:00.000Z", "token": "t",
+    });
+    std::fs::write(&held, lock.to_string()).expect("write lock");
+    let out = example(&root, "copy", None);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "already running: profile copy is already running (job job-elsewhere, since"
+        ),
+        "{stderr}"
+    );
+    std::fs::remove_file(&held).expect("remove lock");
     let out = example(&root, "nope", None);
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -155,6 +155,7 @@ static void null_and_invalid_arguments(sw_engine *engine) {
     EXPECT(SW_ERR_INVALID_INPUT, sw_lock_self_test(NULL, "t", &s));
     EXPECT(SW_ERR_INVALID_INPUT, sw_lock_self_test(engine, NULL, &s));
     EXPECT(SW_ERR_INVALID_INPUT, sw_lock_self_test(engine, "t", NULL));
+    EXPECT(SW_ERR_INVALID_INPUT, sw_lock_self_test(engine, "../escape", &s));
     job = GARBAGE;
     EXPECT(SW_ERR_INVALID_INPUT, sw_job_get(NULL, "id", &job));
     CHECK(job == NULL, "sw_job_get clears its out-parameter");
