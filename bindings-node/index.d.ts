@@ -31,6 +31,12 @@ export interface SyncwrightError extends Error {
   kind: ErrorKind
   /** The path concerned, when there is one. */
   path?: string
+  /**
+   * Structured facts, when the error has any: for a `conflict` the lock holder (`job_id`, `started_at`, `pid`,
+   * `host`, `profile`, `destination`); for an error with a retry-after (a service's, an open circuit breaker's)
+   * `retry_after_secs`, and for a breaker its `target` and `state`.
+   */
+  details?: Record<string, unknown>
 }
 
 /** Turns `max_delete` into `maxDelete` (for the camelCase spelling of option objects). */
@@ -111,8 +117,6 @@ export interface SyncOptionsFields {
   max_attempts?: number
   /** Retry policies by error category (`network_timeout`, `rate_limited`, ...), overriding the defaults table. */
   retry?: Partial<Record<RecoveryCategory, RetryPolicy>>
-  /** Circuit breakers of remote targets. */
-  breaker?: Partial<BreakerConfig>
   /** Replace the destination manifest (and its local cache) after a clean run. Default true. */
   commit_manifest?: boolean
   /** How to reach `sftp://`, `s3://` and `gdrive://` locations (nested keys are snake_case). */
@@ -163,7 +167,11 @@ export interface RetryPolicy {
   /** Each delay varies by up to this share either way (0.2: ±20%). */
   jitter: number
 }
-/** When a breaker opens and for how long. */
+/**
+ * When a breaker opens and for how long: the fields of a config's `[settings.breaker]` (and of each
+ * `[settings.breaker.targets."KEY"]` override). Breakers are the engine's, one per remote target; they are not sync
+ * options (`breaker` there is refused with `invalid_input`).
+ */
 export interface BreakerConfig {
   failure_threshold: number
   failure_rate: number
@@ -597,8 +605,11 @@ export declare class Subscription {
 /** The snake_case option names core accepts, with their defaults (for the test that keeps `index.d.ts` in step). */
 export declare function _defaultSyncOptionsForTest(): Record<string, unknown>
 
-/** Throws the error of `kind` built in Rust, so the tests can check every kind's `code`, `kind` and `path`. */
-export declare function _throwForTest(kind: string, message: string, path?: string | undefined | null): void
+/**
+ * Throws the error of `kind` built in Rust, so the tests can check every kind's `code`, `kind`, `path` and
+ * `details` (given as JSON text).
+ */
+export declare function _throwForTest(kind: string, message: string, path?: string | undefined | null, detailsJson?: string | undefined | null): void
 
 /**
  * Scans the local folder `root` and resolves to `{ manifest, warnings, errors }`: the canonical manifest (entries

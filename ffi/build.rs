@@ -25,6 +25,15 @@ fn main() {
     let generated = out_dir.join("syncwright.h");
     bindings.write_to_file(&generated);
 
+    // The shared library's soname names its major version (libsyncwright_ffi.so.0): a program linked against it
+    // loads that file, which scripts/install-c.sh installs as a link to libsyncwright_ffi.so.<version>, so a newer
+    // library of the same major version replaces an older one without relinking. ELF platforms only.
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if matches!(os.as_str(), "linux" | "android" | "freebsd" | "netbsd" | "openbsd" | "dragonfly") {
+        let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("CARGO_PKG_VERSION_MAJOR");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libsyncwright_ffi.so.{major}");
+    }
+
     let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
     let include_dir = crate_dir.join("..").join("include");
     // `include/` is absent when the crate is built from a package: then only OUT_DIR gets the header.

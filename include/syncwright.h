@@ -6,16 +6,19 @@
  *  - Names. Every symbol starts with `sw_`. Handles are opaque structs used only through pointers.
  *
  *  - Errors. A fallible function returns `sw_error *`: NULL means success; otherwise the caller owns the
- *    error and frees it with sw_error_free(). Read it with sw_error_code() (a stable number, 1..13, one
- *    of the SW_ERR_* constants; 0 is never an error), sw_error_kind() (its stable snake_case name, such as
- *    "not_found") and sw_error_message() (text for a person). Results are returned through out-parameters,
- *    which are set to NULL/0 first and filled only on success.
+ *    error and frees it with sw_error_free(). Read it with sw_error_code() (a `sw_error_code_t`: one of the
+ *    SW_ERR_* values, 1..13, stable; SW_OK, 0, is never an error), sw_error_kind() (its stable snake_case
+ *    name, such as "not_found"), sw_error_message() (text for a person), sw_error_path() (the path
+ *    concerned, if any) and sw_error_details() (structured facts as a JSON object, if any: for a
+ *    "conflict", who holds the lock and since when). Results are returned through out-parameters, which
+ *    are set to NULL/0 first and filled only on success.
  *
  *  - Ownership. A `char *` returned through an out-parameter belongs to the caller: free it with
  *    sw_string_free(), never with free(). A `const char *` returned by a function is borrowed: static
- *    strings (sw_version(), sw_error_kind()) live for the whole process; sw_error_message() lives as long
- *    as its error; sw_job_id() lives as long as its job handle. Every handle type (sw_engine, sw_job,
- *    sw_subscription, sw_error) has a sw_*_free() function, and every free function accepts NULL.
+ *    strings (sw_version(), sw_error_kind()) live for the whole process; sw_error_message(),
+ *    sw_error_path() and sw_error_details() live as long as their error; sw_job_id() lives as long as
+ *    its job handle; sw_status_outcome() gives static strings. Every handle type (sw_engine, sw_job, sw_subscription, sw_error) has a sw_*_free()
+ *    function, and every free function accepts NULL.
  *    The library never keeps a pointer you pass in beyond the call, except a callback's `user` (below).
  *
  *  - Handles and lifetimes. An engine (sw_engine_new) owns worker threads, the embedded store and the
@@ -39,9 +42,31 @@
  *    "internal" (or a NULL/0 result), never an abort across the boundary.
  *
  *  - Threads. Functions may be called from any thread. Handles may be shared between threads unless
- *    their documentation says otherwise. Blocking calls (sw_plan, sw_job_wait, sw_subscription_next)
- *    block only the calling thread; the waits take `int64_t timeout_ms`: negative waits without limit,
- *    0 only looks.
+ *    their documentation says otherwise.
+ *
+ *  - Blocking. Every function's documentation has a "Blocking:" paragraph saying whether it waits, and
+ *    on what. A blocking call blocks only the calling thread (never the engine's jobs or other callers);
+ *    call it off a UI or event-loop thread. The calls that wait:
+ *      - for a job or an event, at most `int64_t timeout_ms` (negative: without limit; 0: only looks):
+ *        sw_job_wait() (until the job has finished) and sw_subscription_next() (until an event comes);
+ *      - for work they do on the caller's behalf: sw_plan() (scans the source and the destination, which
+ *        may be remote), sw_manifest_build() (scans and hashes a local tree), sw_storage_usage() (reads
+ *        manifests or scans folders) and sw_recovery_self_test() (runs syncs, for seconds);
+ *      - for jobs of the engine they stop: sw_profile_unlock() and sw_unlock_all() (a job of this engine
+ *        that holds a lock is cancelled and waited for) and sw_operation_cancel() (its running job);
+ *      - for lock files, which may sit on a network volume or an SFTP host: sw_profile_status(),
+ *        sw_profiles_status() and sw_profile_status_text() (an SFTP destination is reached to read its
+ *        lock), sw_profile_unlock(), sw_unlock_all() and sw_lock_self_test();
+ *      - for local disk only: sw_engine_new() (reads the config file and opens the embedded store,
+ *        waiting up to 10 s for another process that holds it), sw_sync_start(), sw_profile_run() and
+ *        sw_operation_retry() (take the profile's lock in the coordination folder and record the run in
+ *        the store; never the network: the job does its I/O on the engine's threads), and the calls
+ *        that read the store or the logs: sw_run_history(), sw_profile_logs(), sw_profile_logs_page(),
+ *        sw_operations(), sw_operation() and sw_recovery_metrics();
+ *      - for the engine's shutdown: the free that releases an engine's last handle (sw_engine_free(),
+ *        sw_job_free() or sw_subscription_free(), see "Handles and lifetimes") cancels the jobs left
+ *        running, waits for them (a transfer stops within one chunk) and joins the engine's threads.
+ *    Every other function returns at once.
  *
  *  - Callbacks. A callback (sw_progress_fn) is called on a library thread, never the thread that
  *    registered it, and gets the `void *user` given with it; its string arguments are valid only during
@@ -62,74 +87,67 @@
 #include <stddef.h>
 
 /**
- * Not an error: the value `sw_error_code` returns for NULL.
+ * The stable numeric code of an error, as `sw_error_code` returns it: one value per error kind, in the order of
+ * the kinds (their numbers never change; a new kind gets the next number). `SW_OK` (0) is never an error.
  */
-#define SW_OK 0
-
-/**
- * A path, job, profile or object does not exist.
- */
-#define SW_ERR_NOT_FOUND 1
-
-/**
- * Bad arguments (including NULL pointers and invalid UTF-8), a bad path or name, a malformed document.
- */
-#define SW_ERR_INVALID_INPUT 2
-
-/**
- * Already running, a lock held, a destination edited since the last run.
- */
-#define SW_ERR_CONFLICT 3
-
-/**
- * The operating system or the service refused access.
- */
-#define SW_ERR_PERMISSION 4
-
-/**
- * A connection failed or broke.
- */
-#define SW_ERR_NETWORK 5
-
-/**
- * Something took longer than allowed.
- */
-#define SW_ERR_TIMEOUT 6
-
-/**
- * Out of disk, memory or quota.
- */
-#define SW_ERR_RESOURCE 7
-
-/**
- * Credentials missing, wrong or expired.
- */
-#define SW_ERR_AUTH 8
-
-/**
- * Data did not match its checksum or could not be parsed.
- */
-#define SW_ERR_CORRUPT 9
-
-/**
- * The work was cancelled.
- */
-#define SW_ERR_CANCELLED 10
-
-/**
- * A service or backend is not available now.
- */
-#define SW_ERR_UNAVAILABLE 11
-
-/**
- * The feature is switched off by configuration.
- */
-#define SW_ERR_FEATURE_DISABLED 12
-
-/**
- * A bug or an unexpected state (including a panic inside the library).
- */
-#define SW_ERR_INTERNAL 13
+typedef enum sw_error_code_t {
+  /**
+   * Not an error: the value `sw_error_code` returns for NULL.
+   */
+  SW_OK = 0,
+  /**
+   * A path, job, profile or object does not exist.
+   */
+  SW_ERR_NOT_FOUND = 1,
+  /**
+   * Bad arguments (including NULL pointers and invalid UTF-8), a bad path or name, a malformed document.
+   */
+  SW_ERR_INVALID_INPUT = 2,
+  /**
+   * Already running, a lock held, a destination edited since the last run.
+   */
+  SW_ERR_CONFLICT = 3,
+  /**
+   * The operating system or the service refused access.
+   */
+  SW_ERR_PERMISSION = 4,
+  /**
+   * A connection failed or broke.
+   */
+  SW_ERR_NETWORK = 5,
+  /**
+   * Something took longer than allowed.
+   */
+  SW_ERR_TIMEOUT = 6,
+  /**
+   * Out of disk, memory or quota.
+   */
+  SW_ERR_RESOURCE = 7,
+  /**
+   * Credentials missing, wrong or expired.
+   */
+  SW_ERR_AUTH = 8,
+  /**
+   * Data did not match its checksum or could not be parsed.
+   */
+  SW_ERR_CORRUPT = 9,
+  /**
+   * The work was cancelled.
+   */
+  SW_ERR_CANCELLED = 10,
+  /**
+   * A service or backend is not available now.
+   */
+  SW_ERR_UNAVAILABLE = 11,
+  /**
+   * The feature is switched off by configuration.
+   */
+  SW_ERR_FEATURE_DISABLED = 12,
+  /**
+   * A bug or an unexpected state (including a panic inside the library).
+   */
+  SW_ERR_INTERNAL = 13,
+} sw_error_code_t;
 
 /**
  * An engine: the async runtime, the embedded store (hash cache) and the event bus that jobs and subscriptions
@@ -139,7 +157,7 @@ typedef struct sw_engine sw_engine;
 
 /**
  * An error returned by a fallible function. Opaque: read it with `sw_error_code`, `sw_error_kind`,
- * `sw_error_message` and `sw_error_path`; free it with `sw_error_free`.
+ * `sw_error_message`, `sw_error_path` and `sw_error_details`; free it with `sw_error_free`.
  */
 typedef struct sw_error sw_error;
 
@@ -182,54 +200,84 @@ extern "C" {
 /**
  * The version of the syncwright library, such as "0.1.0". A static string: do not free it.
  * NULL only if the library failed internally.
+ *
+ * Blocking: no.
  */
 const char *sw_version(void);
 
 /**
- * The stable numeric code of `err` (one of the `SW_ERR_*` constants, 1..13); `SW_OK` (0) when `err` is NULL.
+ * The stable numeric code of `err`: one of the `SW_ERR_*` values of `sw_error_code_t` (1..13); `SW_OK` (0)
+ * when `err` is NULL.
+ *
+ * Blocking: no.
  *
  * # Safety
  * `err` is NULL or an error returned by this library and not yet freed.
  */
-int32_t sw_error_code(const sw_error *err);
+enum sw_error_code_t sw_error_code(const struct sw_error *err);
 
 /**
  * The stable snake_case name of the kind of `err` ("not_found", "invalid_input", ...). A static string: do
  * not free it. NULL when `err` is NULL.
  *
- * # Safety
- * `err` is NULL or an error returned by this library and not yet freed.
- */
-const char *sw_error_kind(const sw_error *err);
-
-/**
- * The message of `err`, for a person. Borrowed: valid until `sw_error_free(err)`. NULL when `err` is NULL.
+ * Blocking: no.
  *
  * # Safety
  * `err` is NULL or an error returned by this library and not yet freed.
  */
-const char *sw_error_message(const sw_error *err);
+const char *sw_error_kind(const struct sw_error *err);
+
+/**
+ * The message of `err`, for a person. Borrowed: valid until `sw_error_free(err)`. NULL when `err` is NULL.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `err` is NULL or an error returned by this library and not yet freed.
+ */
+const char *sw_error_message(const struct sw_error *err);
 
 /**
  * The path the error concerns, when there is one. Borrowed: valid until `sw_error_free(err)`. NULL when
  * `err` is NULL or the error concerns no path.
  *
+ * Blocking: no.
+ *
  * # Safety
  * `err` is NULL or an error returned by this library and not yet freed.
  */
-const char *sw_error_path(const sw_error *err);
+const char *sw_error_path(const struct sw_error *err);
+
+/**
+ * The structured details of `err` as a JSON object, when it has any: the facts a program acts on, such as who
+ * holds a lock for a `conflict` (`{"lock","location","job_id","started_at","profile","destination","pid",
+ * "host","instance_id"}`) or how long to wait for a rate limit (`{"retry_after_secs": 30}`); the same object
+ * as the `details` of the Rust `Error`, of a report's errors and of the Python and Node errors. Borrowed:
+ * valid until `sw_error_free(err)`. NULL when `err` is NULL or the error has no details.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `err` is NULL or an error returned by this library and not yet freed.
+ */
+const char *sw_error_details(const struct sw_error *err);
 
 /**
  * Frees an error. NULL is accepted and ignored.
  *
+ * Blocking: no.
+ *
  * # Safety
  * `err` is NULL or an error returned by this library, freed only once.
  */
-void sw_error_free(sw_error *err);
+void sw_error_free(struct sw_error *err);
 
 /**
  * Frees a string returned by this library through an out-parameter. NULL is accepted and ignored.
- * Do not pass strings from `sw_version`, `sw_error_kind`, `sw_error_message` or `sw_error_path`.
+ * Do not pass strings from `sw_version`, `sw_error_kind`, `sw_error_message`, `sw_error_path` or
+ * `sw_error_details`.
+ *
+ * Blocking: no.
  *
  * # Safety
  * `s` is NULL or a string returned by this library through an out-parameter, freed only once.
@@ -247,12 +295,15 @@ void sw_string_free(char *s);
  * Errors: `invalid_input` for a NULL `root` or `out_json`, text that is not UTF-8, or bad options;
  * `not_found` when `root` does not exist; `permission`, `internal` and others from the scan.
  *
+ * Blocking: yes, until the scan is done: it walks the whole tree and hashes every file the hash cache does not
+ * know (on the calling thread and a pool of scan threads), then waits until those threads have exited.
+ *
  * # Safety
  * `root` and `options_json` are NULL or NUL-terminated strings; `out_json` is NULL or writable.
  */
-sw_error *sw_manifest_build(const char *root,
-                            const char *options_json,
-                            char **out_json);
+struct sw_error *sw_manifest_build(const char *root,
+                                   const char *options_json,
+                                   char **out_json);
 
 /**
  * Creates an engine and stores it in `*out_engine` (free it with `sw_engine_free`).
@@ -290,11 +341,14 @@ sw_error *sw_manifest_build(const char *root,
  * Errors: `invalid_input` for a NULL `out_engine`, text that is not UTF-8 or a bad config (unknown fields
  * included); `permission`, `resource`, `corrupt` and others when the store cannot be opened.
  *
+ * Blocking: yes, on local disk only: it opens (creating, and if damaged replacing) the embedded store, waiting up
+ * to 10 s while another process sets the same store up, and starts the worker threads.
+ *
  * # Safety
  * `config_json` is NULL or a NUL-terminated string; `out_engine` is NULL or writable.
  */
-sw_error *sw_engine_new(const char *config_json,
-                        sw_engine **out_engine);
+struct sw_error *sw_engine_new(const char *config_json,
+                               struct sw_engine **out_engine);
 
 /**
  * Frees an engine handle. NULL is accepted and ignored.
@@ -305,30 +359,35 @@ sw_error *sw_engine_new(const char *config_json,
  * returns only when no thread of the engine runs and no callback of it can come. (Freed from inside a callback,
  * the shutdown happens on a helper thread instead, since the calling thread is one of the engine's own.)
  *
+ * Blocking: only when this is the engine's last handle: then until its jobs left running are cancelled and have
+ * stopped (a transfer stops within one chunk) and its threads are joined. Otherwise no.
+ *
  * # Safety
  * `engine` is NULL or a handle from `sw_engine_new`, freed only once, and not in use by another thread.
  */
-void sw_engine_free(sw_engine *engine);
+void sw_engine_free(struct sw_engine *engine);
 
 /**
  * Computes the plan of a sync from `source` to `dest` without writing anything, and stores it in
  * `*out_plan_json` as canonical JSON (free it with `sw_string_free`):
  * `{"schema_version":..,"compare":..,"actions":[{"op","path","reason","size",...}],"errors":[...],"totals":{...}}`.
- * Blocks until the plan is ready.
  *
  * `source` and `dest` are local paths or `file://` URLs. `options_json` is optional (NULL for the defaults):
  * the canonical sync options, as for `sw_sync_start` (`dry_run` is forced on).
  * Errors: `invalid_input` for NULL arguments, text that is not UTF-8, bad options or an unsupported URL;
  * `not_found`, `permission` and others when the run cannot scan its source or destination.
  *
+ * Blocking: yes, until the plan is ready: the run scans the source and the destination (over the network for
+ * remote locations) and hashes what the comparison needs.
+ *
  * # Safety
  * `engine` is NULL or a live engine; the strings are NULL or NUL-terminated; `out_plan_json` is NULL or writable.
  */
-sw_error *sw_plan(sw_engine *engine,
-                  const char *source,
-                  const char *dest,
-                  const char *options_json,
-                  char **out_plan_json);
+struct sw_error *sw_plan(struct sw_engine *engine,
+                         const char *source,
+                         const char *dest,
+                         const char *options_json,
+                         char **out_plan_json);
 
 /**
  * Starts a sync from `source` to `dest` in the background and stores its handle in `*out_job` (free it with
@@ -357,26 +416,31 @@ sw_error *sw_plan(sw_engine *engine,
  * is "failed" and whose "fatal" says why) but from bad input: `invalid_input` for NULL arguments, text that is
  * not UTF-8, bad options or an unsupported URL scheme.
  *
+ * Blocking: on local disk only: it records the run in the embedded store (waiting up to 10 s while another
+ * process writes there). The sync itself, network included, runs on the engine's threads.
+ *
  * # Safety
  * `engine` is NULL or a live engine; the strings are NULL or NUL-terminated; `on_progress` and `free_user` are
  * NULL or functions callable from any thread with `user`; `out_job` is NULL or writable.
  */
-sw_error *sw_sync_start(sw_engine *engine,
-                        const char *source,
-                        const char *dest,
-                        const char *options_json,
-                        sw_progress_fn on_progress,
-                        void *user,
-                        sw_free_user_fn free_user,
-                        sw_job **out_job);
+struct sw_error *sw_sync_start(struct sw_engine *engine,
+                               const char *source,
+                               const char *dest,
+                               const char *options_json,
+                               sw_progress_fn on_progress,
+                               void *user,
+                               sw_free_user_fn free_user,
+                               struct sw_job **out_job);
 
 /**
  * The job's id (a UUID, as in its events). Borrowed: valid as long as the job handle. NULL when `job` is NULL.
  *
+ * Blocking: no.
+ *
  * # Safety
  * `job` is NULL or a live job handle.
  */
-const char *sw_job_id(const sw_job *job);
+const char *sw_job_id(const struct sw_job *job);
 
 /**
  * The job's status as a static snake_case string (do not free it), the same word as the report's "status":
@@ -385,30 +449,36 @@ const char *sw_job_id(const sw_job *job);
  * vocabulary, "queued" and "interrupted", belong to stored jobs and do not occur here today.) NULL when `job` is
  * NULL.
  *
+ * Blocking: no.
+ *
  * # Safety
  * `job` is NULL or a live job handle.
  */
-const char *sw_job_status(const sw_job *job);
+const char *sw_job_status(const struct sw_job *job);
 
 /**
  * The job's progress now, in `*out_json` as canonical JSON (the same snapshot as the progress callback gets;
  * free it with `sw_string_free`). Errors: `invalid_input` for NULL arguments.
  *
+ * Blocking: no.
+ *
  * # Safety
  * `job` is NULL or a live job handle; `out_json` is NULL or writable.
  */
-sw_error *sw_job_progress(const sw_job *job,
-                          char **out_json);
+struct sw_error *sw_job_progress(const struct sw_job *job,
+                                 char **out_json);
 
 /**
  * Asks the job to stop and returns at once; transfers stop within one chunk and remove their temporary files.
  * The job then finishes with status "cancelled" (wait for it with `sw_job_wait`). Cancelling a finished job does
  * nothing. Errors: `invalid_input` when `job` is NULL.
  *
+ * Blocking: no: it asks and returns; wait for the job to end with `sw_job_wait`.
+ *
  * # Safety
  * `job` is NULL or a live job handle.
  */
-sw_error *sw_job_cancel(sw_job *job);
+struct sw_error *sw_job_cancel(struct sw_job *job);
 
 /**
  * Waits until the job has finished, at most `timeout_ms` milliseconds (negative: no limit; 0: just look), and
@@ -422,12 +492,14 @@ sw_error *sw_job_cancel(sw_job *job);
  * goes on); `invalid_input` for NULL arguments. A failed or cancelled run is not an error here: read its
  * status in the report (or with `sw_job_status`).
  *
+ * Blocking: yes, until the job has finished or `timeout_ms` has passed (0: not at all).
+ *
  * # Safety
  * `job` is NULL or a live job handle; `out_report_json` is NULL or writable.
  */
-sw_error *sw_job_wait(sw_job *job,
-                      int64_t timeout_ms,
-                      char **out_report_json);
+struct sw_error *sw_job_wait(struct sw_job *job,
+                             int64_t timeout_ms,
+                             char **out_report_json);
 
 /**
  * Frees a job handle. NULL is accepted and ignored.
@@ -436,10 +508,12 @@ sw_error *sw_job_wait(sw_job *job,
  * called, its events keep coming) until it finishes or the engine shuts down (see `sw_engine_free`, which
  * cancels such jobs). Call `sw_job_cancel` first to stop it.
  *
+ * Blocking: only when this is the engine's last handle (see `sw_engine_free`). Otherwise no.
+ *
  * # Safety
  * `job` is NULL or a handle from `sw_sync_start`, freed only once, and not in use by another thread.
  */
-void sw_job_free(sw_job *job);
+void sw_job_free(struct sw_job *job);
 
 /**
  * Subscribes to the engine's events from now on and stores the subscription in `*out_subscription` (free it with
@@ -450,8 +524,8 @@ void sw_job_free(sw_job *job);
  * # Safety
  * `engine` is NULL or a live engine; `out_subscription` is NULL or writable.
  */
-sw_error *sw_subscribe(sw_engine *engine,
-                       sw_subscription **out_subscription);
+struct sw_error *sw_subscribe(struct sw_engine *engine,
+                              struct sw_subscription **out_subscription);
 
 /**
  * Takes the next event, waiting at most `timeout_ms` milliseconds for one (negative: no limit; 0: just look),
@@ -464,40 +538,49 @@ sw_error *sw_subscribe(sw_engine *engine,
  * `sw_subscription_close`, queued events are still returned, then NULL at once.
  * Errors: `invalid_input` for NULL arguments.
  *
+ * Blocking: yes, until an event comes, the subscription is closed or `timeout_ms` has passed (0: not at
+ * all).
+ *
  * # Safety
  * `subscription` is NULL or a live subscription; `out_event_json` is NULL or writable.
  */
-sw_error *sw_subscription_next(sw_subscription *subscription,
-                               int64_t timeout_ms,
-                               char **out_event_json);
+struct sw_error *sw_subscription_next(struct sw_subscription *subscription,
+                                      int64_t timeout_ms,
+                                      char **out_event_json);
 
 /**
  * How many events this subscription lost because it fell more than 4096 events behind. 0 when `subscription`
  * is NULL.
  *
+ * Blocking: no.
+ *
  * # Safety
  * `subscription` is NULL or a live subscription.
  */
-uint64_t sw_subscription_lost(const sw_subscription *subscription);
+uint64_t sw_subscription_lost(const struct sw_subscription *subscription);
 
 /**
  * Closes the subscription: a `sw_subscription_next` waiting in another thread returns at once, and later calls
  * return the events still queued, then nothing without waiting. The handle must still be freed with
  * `sw_subscription_free` (once no other thread uses it). Errors: `invalid_input` when `subscription` is NULL.
  *
+ * Blocking: no.
+ *
  * # Safety
  * `subscription` is NULL or a live subscription.
  */
-sw_error *sw_subscription_close(sw_subscription *subscription);
+struct sw_error *sw_subscription_close(struct sw_subscription *subscription);
 
 /**
  * Frees a subscription. NULL is accepted and ignored.
+ *
+ * Blocking: only when this is the engine's last handle (see `sw_engine_free`). Otherwise no.
  *
  * # Safety
  * `subscription` is NULL or a handle from `sw_subscribe`, freed only once, and not in use by another thread
  * (wake a waiting thread with `sw_subscription_close` first).
  */
-void sw_subscription_free(sw_subscription *subscription);
+void sw_subscription_free(struct sw_subscription *subscription);
 
 /**
  * A handle on the job `id` of this engine (running, or finished within the last hour), in `*out_job` (free it
@@ -510,9 +593,9 @@ void sw_subscription_free(sw_subscription *subscription);
  * # Safety
  * `engine` is NULL or a live engine; `id` is NULL or a NUL-terminated string; `out_job` is NULL or writable.
  */
-sw_error *sw_job_get(sw_engine *engine,
-                     const char *id,
-                     sw_job **out_job);
+struct sw_error *sw_job_get(struct sw_engine *engine,
+                            const char *id,
+                            struct sw_job **out_job);
 
 /**
  * The jobs of this engine still running, oldest first, in `*out_json` as a canonical JSON array of job
@@ -525,8 +608,8 @@ sw_error *sw_job_get(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `out_json` is NULL or writable.
  */
-sw_error *sw_jobs_active(sw_engine *engine,
-                         char **out_json);
+struct sw_error *sw_jobs_active(struct sw_engine *engine,
+                                char **out_json);
 
 /**
  * The `limit` most recent jobs of this engine (running, or finished within the last hour), newest first, in
@@ -538,9 +621,9 @@ sw_error *sw_jobs_active(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `out_json` is NULL or writable.
  */
-sw_error *sw_jobs_recent(sw_engine *engine,
-                         size_t limit,
-                         char **out_json);
+struct sw_error *sw_jobs_recent(struct sw_engine *engine,
+                                size_t limit,
+                                char **out_json);
 
 /**
  * The job as it is now, in `*out_json` as canonical JSON (free it with `sw_string_free`):
@@ -553,9 +636,9 @@ sw_error *sw_jobs_recent(sw_engine *engine,
  * # Safety
  * `job` is NULL or a live job handle; `out_json` is NULL or writable.
  */
-sw_error *sw_job_snapshot(const sw_job *job,
-                          int32_t with_report,
-                          char **out_json);
+struct sw_error *sw_job_snapshot(const struct sw_job *job,
+                                 int32_t with_report,
+                                 char **out_json);
 
 /**
  * Page `page` (from 1) of `per_page` (1 to 1000) runs of profile `profile`, newest first, from the embedded store
@@ -571,11 +654,11 @@ sw_error *sw_job_snapshot(const sw_job *job,
  * `engine` is NULL or a live engine; `profile` is NULL or a NUL-terminated string; `out_json` is NULL or
  * writable.
  */
-sw_error *sw_run_history(sw_engine *engine,
-                         const char *profile,
-                         size_t page,
-                         size_t per_page,
-                         char **out_json);
+struct sw_error *sw_run_history(struct sw_engine *engine,
+                                const char *profile,
+                                size_t page,
+                                size_t per_page,
+                                char **out_json);
 
 /**
  * Removes profile `name`'s locks (its own in the coordination folder, and its destination's wherever that lives)
@@ -599,10 +682,10 @@ sw_error *sw_run_history(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `name` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
  */
-sw_error *sw_profile_unlock(sw_engine *engine,
-                            const char *name,
-                            int32_t force,
-                            char **out_json);
+struct sw_error *sw_profile_unlock(struct sw_engine *engine,
+                                   const char *name,
+                                   int32_t force,
+                                   char **out_json);
 
 /**
  * `sw_profile_unlock` for every lock: those in the coordination folder, those of plain syncs to S3 and Drive
@@ -617,9 +700,9 @@ sw_error *sw_profile_unlock(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `out_json` is NULL or writable.
  */
-sw_error *sw_unlock_all(sw_engine *engine,
-                        int32_t force,
-                        char **out_json);
+struct sw_error *sw_unlock_all(struct sw_engine *engine,
+                               int32_t force,
+                               char **out_json);
 
 /**
  * Checks that locking works in the coordination folder with a test lock named `name` (such as
@@ -635,9 +718,9 @@ sw_error *sw_unlock_all(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `name` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
  */
-sw_error *sw_lock_self_test(sw_engine *engine,
-                            const char *name,
-                            char **out_json);
+struct sw_error *sw_lock_self_test(struct sw_engine *engine,
+                                   const char *name,
+                                   char **out_json);
 
 /**
  * The last `lines` entries of profile `profile`'s log, oldest first, of `level` only when it is not NULL
@@ -652,11 +735,11 @@ sw_error *sw_lock_self_test(sw_engine *engine,
  * `engine` is NULL or a live engine; `profile` and `level` are NULL or NUL-terminated strings; `out_json` is NULL
  * or writable.
  */
-sw_error *sw_profile_logs(sw_engine *engine,
-                          const char *profile,
-                          size_t lines,
-                          const char *level,
-                          char **out_json);
+struct sw_error *sw_profile_logs(struct sw_engine *engine,
+                                 const char *profile,
+                                 size_t lines,
+                                 const char *level,
+                                 char **out_json);
 
 /**
  * Page `page` (from 1) of `per_page` (from 1) entries of profile `profile`'s log, oldest first, of `level` only
@@ -671,12 +754,12 @@ sw_error *sw_profile_logs(sw_engine *engine,
  * `engine` is NULL or a live engine; `profile` and `level` are NULL or NUL-terminated strings; `out_json` is NULL
  * or writable.
  */
-sw_error *sw_profile_logs_page(sw_engine *engine,
-                               const char *profile,
-                               size_t page,
-                               size_t per_page,
-                               const char *level,
-                               char **out_json);
+struct sw_error *sw_profile_logs_page(struct sw_engine *engine,
+                                      const char *profile,
+                                      size_t page,
+                                      size_t per_page,
+                                      const char *level,
+                                      char **out_json);
 
 /**
  * The profiles and settings the engine owns (read from the `config_file` or `config` given to `sw_engine_new`),
@@ -691,8 +774,8 @@ sw_error *sw_profile_logs_page(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `out_json` is NULL or writable.
  */
-sw_error *sw_engine_config(sw_engine *engine,
-                           char **out_json);
+struct sw_error *sw_engine_config(struct sw_engine *engine,
+                                  char **out_json);
 
 /**
  * The engine's profiles, in name order, in `*out_json` as a canonical JSON array (free it with
@@ -704,8 +787,8 @@ sw_error *sw_engine_config(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `out_json` is NULL or writable.
  */
-sw_error *sw_profiles(sw_engine *engine,
-                      char **out_json);
+struct sw_error *sw_profiles(struct sw_engine *engine,
+                             char **out_json);
 
 /**
  * The status of profile `name` now, in `*out_json` as canonical JSON (free it with `sw_string_free`):
@@ -726,9 +809,9 @@ sw_error *sw_profiles(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `name` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
  */
-sw_error *sw_profile_status(sw_engine *engine,
-                            const char *name,
-                            char **out_json);
+struct sw_error *sw_profile_status(struct sw_engine *engine,
+                                   const char *name,
+                                   char **out_json);
 
 /**
  * The status of every profile, in name order, in `*out_json` as a canonical JSON array of the objects
@@ -741,8 +824,8 @@ sw_error *sw_profile_status(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `out_json` is NULL or writable.
  */
-sw_error *sw_profiles_status(sw_engine *engine,
-                             char **out_json);
+struct sw_error *sw_profiles_status(struct sw_engine *engine,
+                                    char **out_json);
 
 /**
  * The status of profile `name` (or of every profile when `name` is NULL, one line each, in name order) as text
@@ -755,9 +838,9 @@ sw_error *sw_profiles_status(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `name` is NULL or a NUL-terminated string; `out_text` is NULL or writable.
  */
-sw_error *sw_profile_status_text(sw_engine *engine,
-                                 const char *name,
-                                 char **out_text);
+struct sw_error *sw_profile_status_text(struct sw_engine *engine,
+                                        const char *name,
+                                        char **out_text);
 
 /**
  * Starts a run of profile `name` in the background and stores its handle in `*out_job` (free it with
@@ -788,12 +871,12 @@ sw_error *sw_profile_status_text(sw_engine *engine,
  * `engine` is NULL or a live engine; `name` is NULL or a NUL-terminated string; `on_progress` and `free_user` are
  * NULL or functions callable from any thread with `user`; `out_job` is NULL or writable.
  */
-sw_error *sw_profile_run(sw_engine *engine,
-                         const char *name,
-                         sw_progress_fn on_progress,
-                         void *user,
-                         sw_free_user_fn free_user,
-                         sw_job **out_job);
+struct sw_error *sw_profile_run(struct sw_engine *engine,
+                                const char *name,
+                                sw_progress_fn on_progress,
+                                void *user,
+                                sw_free_user_fn free_user,
+                                struct sw_job **out_job);
 
 /**
  * Starts a run of every profile, one after the other, as one job, and stores its handle in `*out_job` (free it
@@ -818,11 +901,11 @@ sw_error *sw_profile_run(sw_engine *engine,
  * `engine` is NULL or a live engine; `on_progress` and `free_user` are NULL or functions callable from any thread
  * with `user`; `out_job` is NULL or writable.
  */
-sw_error *sw_run_all(sw_engine *engine,
-                     sw_progress_fn on_progress,
-                     void *user,
-                     sw_free_user_fn free_user,
-                     sw_job **out_job);
+struct sw_error *sw_run_all(struct sw_engine *engine,
+                            sw_progress_fn on_progress,
+                            void *user,
+                            sw_free_user_fn free_user,
+                            struct sw_job **out_job);
 
 /**
  * The operations in the embedded store (one per job: its attempts, state and what it needs to run again), newest
@@ -837,10 +920,10 @@ sw_error *sw_run_all(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `out_json` is NULL or writable.
  */
-sw_error *sw_operations(sw_engine *engine,
-                        int32_t active_only,
-                        size_t limit,
-                        char **out_json);
+struct sw_error *sw_operations(struct sw_engine *engine,
+                               int32_t active_only,
+                               size_t limit,
+                               char **out_json);
 
 /**
  * The operation `id` (the id of the job that runs or ran it), in `*out_json` as the canonical JSON object of
@@ -852,9 +935,9 @@ sw_error *sw_operations(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `id` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
  */
-sw_error *sw_operation(sw_engine *engine,
-                       const char *id,
-                       char **out_json);
+struct sw_error *sw_operation(struct sw_engine *engine,
+                              const char *id,
+                              char **out_json);
 
 /**
  * Runs operation `id` again as a new job with the same id, and stores its handle in `*out_job` (free it with
@@ -873,11 +956,11 @@ sw_error *sw_operation(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `id` is NULL or a NUL-terminated string; `out_job` is NULL or writable.
  */
-sw_error *sw_operation_retry(sw_engine *engine,
-                             const char *id,
-                             int32_t force,
-                             uint32_t max_attempts,
-                             sw_job **out_job);
+struct sw_error *sw_operation_retry(struct sw_engine *engine,
+                                    const char *id,
+                                    int32_t force,
+                                    uint32_t max_attempts,
+                                    struct sw_job **out_job);
 
 /**
  * Cancels operation `id`: its job in this engine is cancelled and waited for (the operation ends "cancelled"),
@@ -892,9 +975,9 @@ sw_error *sw_operation_retry(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `id` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
  */
-sw_error *sw_operation_cancel(sw_engine *engine,
-                              const char *id,
-                              char **out_json);
+struct sw_error *sw_operation_cancel(struct sw_engine *engine,
+                                     const char *id,
+                                     char **out_json);
 
 /**
  * Recovery figures in `*out_json` as canonical JSON (free it with `sw_string_free`): over the stored operations
@@ -909,8 +992,8 @@ sw_error *sw_operation_cancel(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `out_json` is NULL or writable.
  */
-sw_error *sw_recovery_metrics(sw_engine *engine,
-                              char **out_json);
+struct sw_error *sw_recovery_metrics(struct sw_engine *engine,
+                                     char **out_json);
 
 /**
  * Runs the recovery self-test: each scenario named in `scenarios_json` (a JSON array of scenario ids such as
@@ -928,10 +1011,10 @@ sw_error *sw_recovery_metrics(sw_engine *engine,
  * `engine` is NULL or a live engine; `scenarios_json` is NULL or a NUL-terminated string; `out_json` is NULL or
  * writable.
  */
-sw_error *sw_recovery_self_test(sw_engine *engine,
-                                const char *scenarios_json,
-                                uint32_t runs,
-                                char **out_json);
+struct sw_error *sw_recovery_self_test(struct sw_engine *engine,
+                                       const char *scenarios_json,
+                                       uint32_t runs,
+                                       char **out_json);
 
 /**
  * The scenarios of the recovery self-test, in `*out_json` as a canonical JSON array (free it with
@@ -944,7 +1027,7 @@ sw_error *sw_recovery_self_test(sw_engine *engine,
  * # Safety
  * `engine` is NULL or a live engine; `out_json` is NULL or writable.
  */
-sw_error *sw_recovery_scenarios(sw_engine *engine, char **out_json);
+struct sw_error *sw_recovery_scenarios(struct sw_engine *engine, char **out_json);
 
 /**
  * The outcome word of a status, for documents that know only success and error (document 5's `lastStatus`):
@@ -972,8 +1055,8 @@ const char *sw_status_outcome(const char *status);
  * # Safety
  * `report_json` is NULL or a NUL-terminated string; `out_text` is NULL or writable.
  */
-sw_error *sw_report_text(const char *report_json,
-                         char **out_text);
+struct sw_error *sw_report_text(const char *report_json,
+                                char **out_text);
 
 /**
  * What folders hold, by type, by profile and by folder, with the disk's figures, in `*out_json` as canonical
@@ -995,9 +1078,9 @@ sw_error *sw_report_text(const char *report_json,
  * `engine` is NULL or a live engine; `query_json` is NULL or a NUL-terminated string; `out_json` is NULL or
  * writable.
  */
-sw_error *sw_storage_usage(sw_engine *engine,
-                           const char *query_json,
-                           char **out_json);
+struct sw_error *sw_storage_usage(struct sw_engine *engine,
+                                  const char *query_json,
+                                  char **out_json);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -5,7 +5,8 @@
 # `ci` cargo profile into the shared target/ dir, and runs every suite:
 #   fmt     cargo fmt --all -- --check
 #   clippy  cargo clippy --workspace --all-targets --profile ci -- -D warnings
-#   rust    cargo test --profile ci   (default members: core, ffi with the C example under valgrind, cli)
+#   rust    cargo test --profile ci   (default members: core, ffi with the C examples under valgrind, cli; the ffi
+#           tests also run scripts/install-c.sh, which builds the library in the same profile, into a temp PREFIX)
 #   python  maturin build --profile ci, pip install the wheel into .venv, pytest bindings-python/tests
 #   node    napi build --platform --profile ci, node --test bindings-node/__test__
 #   cross   the same scenario through Rust, C, Python and Node gives the same report (tests/cross_language)
@@ -31,11 +32,15 @@ die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
 # 1. System packages (apt only when something is missing, so local runs stay fast).
 install_system_packages() {
     local missing=()
-    command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+    # gcc also provides `cc`, which the installed-library test builds with (as a user would).
+    { command -v gcc && command -v cc; } >/dev/null 2>&1 || missing+=(gcc libc6-dev)
     command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
     [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
     command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+    # pkg-config and readelf: the ffi tests install the C library (scripts/install-c.sh) and build an example with
+    # `pkg-config --cflags --libs syncwright`; readelf checks the soname.
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    command -v readelf >/dev/null 2>&1 || missing+=(binutils)
     # OpenSSL and zlib: libssh2 (the SFTP backend) links them; the static C example names them.
     dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q 'ok installed' || missing+=(libssl-dev)
     dpkg-query -W -f='${Status}' zlib1g-dev 2>/dev/null | grep -q 'ok installed' || missing+=(zlib1g-dev)

@@ -241,6 +241,69 @@ test('a missing source gives a failed report with fatal.kind not_found', async (
   await assert.rejects(engine.plan(missing, tempDir()), isSwError('not_found'))
 })
 
+test('a destination another run holds fails the second run with details naming the holder', async () => {
+  const engine = newEngine()
+  const src = slowSource()
+  const dst = path.join(tempDir(), 'dst')
+  let first
+  const moving = new Promise((resolve) => {
+    first = engine.start(src, dst, SLOW, (s) => {
+      if (s.bytes_done > 0) resolve(s)
+    })
+  })
+  await moving
+  const report = await engine.sync(src, dst)
+  assert.equal(report.status, 'failed')
+  assert.equal(report.fatal.kind, 'conflict')
+  assert.equal(report.fatal.details.job_id, first.id)
+  assert.equal(report.fatal.details.pid, process.pid)
+  first.cancel()
+  assert.equal((await first.wait()).status, 'cancelled')
+})
+
+/** A loopback port nothing listens on (connections to it are refused). */
+function closedPort() {
+  const net = require('node:net')
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+test('an open circuit breaker rejects with its target and retry-after in details', async () => {
+  const engine = newEngine()
+  const port = await closedPort()
+  const src = `sftp://tester@127.0.0.1:${port}/data`
+  const dst = path.join(tempDir(), 'dst')
+  // The default breaker opens after 5 failures of the link in a row.
+  for (let i = 0; i < 5; i++) {
+    await assert.rejects(engine.plan(src, dst, { maxAttempts: 1 }), (e) => {
+      assert.equal(e.code, 'network', e.message)
+      assert.equal(e.details, undefined)
+      return true
+    })
+  }
+  await assert.rejects(engine.plan(src, dst, { maxAttempts: 1 }), (e) => {
+    assert.equal(e.code, 'unavailable', e.message)
+    assert.equal(e.details.target, `sftp://tester@127.0.0.1:${port}`)
+    assert.equal(e.details.state, 'open')
+    assert.equal(e.details.consecutive_failures, 5)
+    assert.ok(e.details.retry_after_secs > 0 && e.details.retry_after_secs <= 30, JSON.stringify(e.details))
+    return true
+  })
+  // Breakers are the engine's settings, not sync options.
+  await assert.rejects(engine.plan(src, dst, { breaker: { failure_threshold: 1 } }), (e) => {
+    assert.equal(e.code, 'invalid_input')
+    assert.match(e.message, /\[settings\.breaker\]/)
+    return true
+  })
+  engine.close()
+})
+
 test('a subscription sees job_queued, job_started, progress and job_finished in order', async () => {
   const engine = newEngine()
   const sub = engine.subscribe()

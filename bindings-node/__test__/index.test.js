@@ -40,6 +40,23 @@ test('every error kind becomes an Error with code, kind and path', () => {
   assert.throws(() => sw._throwForTest('conflict', 'held'), (e) => e.code === 'conflict' && e.path === undefined)
 })
 
+test('an error\'s structured details become its details object', () => {
+  const holder = { lock: 'dest-1', job_id: 'j-1', started_at: '2025-01-01T00:00:00Z', pid: 42, host: 'h' }
+  assert.throws(
+    () => sw._throwForTest('conflict', 'held', null, JSON.stringify(holder)),
+    (e) => {
+      assert.equal(e.code, 'conflict')
+      assert.deepEqual(e.details, holder)
+      return true
+    },
+  )
+  assert.throws(
+    () => sw._throwForTest('unavailable', 'busy', null, '{"retry_after_secs": 7.5}'),
+    (e) => e.kind === 'unavailable' && e.details.retry_after_secs === 7.5,
+  )
+  assert.throws(() => sw._throwForTest('not_found', 'gone'), (e) => e.details === undefined)
+})
+
 test('buildManifest rejects a missing root with code not_found', async () => {
   const missing = path.join(tempDir(), 'does-not-exist')
   const p = sw.buildManifest(missing)

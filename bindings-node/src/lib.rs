@@ -5,7 +5,8 @@
 //! - Options go the other way through `JSON.stringify`; top-level camelCase keys become snake_case mechanically
 //!   (`maxDelete` -> `max_delete`), and core checks everything else (unknown fields are `invalid_input`).
 //! - A failed call rejects (or throws) an `Error` whose `code` is the stable `ErrorKind` name (`"not_found"`,
-//!   `"invalid_input"`, ...), with `kind` (the same) and `path` when the error concerns one.
+//!   `"invalid_input"`, ...), with `kind` (the same), `path` when the error concerns one and `details` (an object:
+//!   a lock holder, a retry-after) when it has any.
 //! - Nothing blocks the JavaScript thread: waits are futures on napi's Tokio runtime, scans run on libuv's pool,
 //!   progress comes back through a thread-safe function.
 
@@ -19,7 +20,8 @@ use syncwright::{Error, ErrorKind};
 
 pub use engine::{Engine, Job, Subscription};
 
-/// A JavaScript `Error` for a syncwright error: `code` and `kind` are the kind's name, `path` is set when known.
+/// A JavaScript `Error` for a syncwright error: `code` and `kind` are the kind's name, `path` is set when known,
+/// `details` (the error's structured details, as `JSON.parse` makes them) when it has any.
 pub(crate) fn js_error(env: &Env, e: &Error) -> napi::Error {
     let plain: napi::Error<String> =
         napi::Error::new(e.kind().as_str().to_string(), e.message().to_string());
@@ -28,6 +30,9 @@ pub(crate) fn js_error(env: &Env, e: &Error) -> napi::Error {
         let _ = obj.set_named_property("kind", e.kind().as_str());
         if let Some(p) = e.path() {
             let _ = obj.set_named_property("path", p);
+        }
+        if let Some(d) = e.details() {
+            let _ = obj.set_named_property("details", JsonText(d.to_string()));
         }
     }
     napi::Error::from(value)
@@ -181,19 +186,26 @@ pub fn build_manifest(
     Ok(AsyncTask::new(BuildManifest { root: PathBuf::from(root), options_json }))
 }
 
-/// Throws the error of `kind` built in Rust, so the tests can check every kind's `code`, `kind` and `path`.
+/// Throws the error of `kind` built in Rust, so the tests can check every kind's `code`, `kind`, `path` and
+/// `details` (given as JSON text).
 #[napi(js_name = "_throwForTest")]
 pub fn throw_for_test(
     env: Env,
     kind: String,
     message: String,
     path: Option<String>,
+    details_json: Option<String>,
 ) -> napi::Result<()> {
     let kind =
         ErrorKind::ALL.into_iter().find(|k| k.as_str() == kind).unwrap_or(ErrorKind::Internal);
     let mut e = Error::new(kind, message);
     if let Some(p) = path {
         e = e.with_path(p);
+    }
+    if let Some(d) = details_json {
+        let v =
+            serde_json::from_str(&d).map_err(|x| invalid(&env, format!("details_json: {x}")))?;
+        e = e.with_details(v);
     }
     Err(js_error(&env, &e))
 }

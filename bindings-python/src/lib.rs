@@ -3,7 +3,7 @@
 //! Values cross as canonical JSON strings made by core (`SyncReport::to_json`, `Event::to_json`, serde of `Plan`
 //! and `ProgressSnapshot`); the Python layer turns them into dicts. The one exception is the progress callback,
 //! which is the user's own callable and receives the dict directly (parsed by Python's `json.loads`). Errors
-//! become instances of the classes in `syncwright.errors`, chosen by `ErrorKind`.
+//! become instances of the classes in `syncwright.errors`, chosen by `ErrorKind`, with the error's `details`.
 //!
 //! Threads and the GIL:
 //! - every call that can block (engine creation and shutdown, plan, waits, scans) runs without the GIL
@@ -26,12 +26,14 @@ use syncwright::events::Subscription;
 use syncwright::progress::{ProgressCallback, ProgressSnapshot};
 use syncwright::{EngineConfig, Error, ErrorKind, Job, SyncOptions};
 
-/// Turns a syncwright error into the matching `syncwright.errors` exception.
+/// Turns a syncwright error into the matching `syncwright.errors` exception, with its kind, path and structured
+/// details (the canonical JSON of `Error::details`, parsed by the package into a dict).
 fn to_py_err(py: Python<'_>, e: &Error) -> PyErr {
+    let details = e.details().map(|d| d.to_string());
     let made = py
         .import("syncwright.errors")
         .and_then(|m| m.getattr("_from_native"))
-        .and_then(|f| f.call1((e.kind().as_str(), e.message(), e.path())));
+        .and_then(|f| f.call1((e.kind().as_str(), e.message(), e.path(), details)));
     match made {
         Ok(exc) => PyErr::from_value(exc),
         // Only when the native module is used without its package.
@@ -421,10 +423,17 @@ fn build_manifest_json(
     call(py, move || syncwright::manifest::build_manifest_json(&root, options_json.as_deref()))
 }
 
-/// Raises the exception of `kind` from Rust, so the tests can check every kind's class and attributes.
+/// Raises the exception of `kind` from Rust, so the tests can check every kind's class and attributes
+/// (`details_json`: the error's details, as JSON).
 #[pyfunction]
-#[pyo3(signature = (kind, message, path=None))]
-fn _raise_for_test(py: Python<'_>, kind: &str, message: &str, path: Option<&str>) -> PyResult<()> {
+#[pyo3(signature = (kind, message, path=None, details_json=None))]
+fn _raise_for_test(
+    py: Python<'_>,
+    kind: &str,
+    message: &str,
+    path: Option<&str>,
+    details_json: Option<&str>,
+) -> PyResult<()> {
     let kind = ErrorKind::ALL
         .into_iter()
         .find(|k| k.as_str() == kind)
@@ -432,6 +441,11 @@ fn _raise_for_test(py: Python<'_>, kind: &str, message: &str, path: Option<&str>
     let mut e = Error::new(kind, message);
     if let Some(p) = path {
         e = e.with_path(p);
+    }
+    if let Some(d) = details_json {
+        let v = serde_json::from_str(d)
+            .map_err(|x| to_py_err(py, &Error::invalid(format!("details_json: {x}"))))?;
+        e = e.with_details(v);
     }
     Err(to_py_err(py, &e))
 }

@@ -285,6 +285,51 @@ def test_missing_source_fails_with_a_report(engine, tmp_path):
         engine.plan(tmp_path / "missing", tmp_path / "dst")
 
 
+def test_a_held_destination_fails_the_second_run_with_details_naming_the_holder(engine, tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    make_big(src, files=1)
+    moving = threading.Event()
+    first = slow_start(engine, src, dst, lambda p: p["bytes_done"] > 0 and moving.set())
+    assert moving.wait(LONG), "no bytes moved"
+    report = engine.sync(src, dst)
+    assert report["status"] == "failed"
+    fatal = report["fatal"]
+    assert fatal["kind"] == "conflict"
+    assert fatal["details"]["job_id"] == first.id
+    assert fatal["details"]["pid"] == os.getpid()
+    first.cancel()
+    assert first.wait(LONG)["status"] == "cancelled"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_open_circuit_breaker_raises_with_its_target_and_retry_after(engine, tmp_path):
+    port = closed_port()
+    src = f"sftp://tester@127.0.0.1:{port}/data"
+    # The default breaker opens after 5 failures of the link in a row.
+    for _ in range(5):
+        with pytest.raises(syncwright.NetworkError) as info:
+            engine.plan(src, tmp_path / "dst", max_attempts=1)
+        assert info.value.details is None
+    with pytest.raises(syncwright.UnavailableError) as info:
+        engine.plan(src, tmp_path / "dst", max_attempts=1)
+    d = info.value.details
+    assert d is not None, info.value
+    assert d["target"] == f"sftp://tester@127.0.0.1:{port}" and d["state"] == "open", d
+    assert 0 < d["retry_after_secs"] <= 30, d
+    assert d["consecutive_failures"] == 5
+    with pytest.raises(syncwright.InvalidInputError) as info:
+        engine.plan(src, tmp_path / "dst", breaker={"failure_threshold": 1})
+    assert "[settings.breaker]" in info.value.message
+
+
 LIFECYCLE = {"job_queued", "job_started", "progress", "job_finished"}
 
 

@@ -1,5 +1,6 @@
 """Tests of the Python binding: version, the exception hierarchy and build_manifest."""
 
+import json
 import pickle
 import re
 import threading
@@ -47,6 +48,23 @@ def test_exceptions_pickle_with_kind_and_path():
         e = cls("gone", cls.kind, "a/b")
         back = pickle.loads(pickle.dumps(e))
         assert type(back) is cls and back.kind == cls.kind and back.message == "gone" and back.path == "a/b"
+
+
+def test_exceptions_carry_the_errors_details():
+    holder = {"lock": "dest-1", "job_id": "j-1", "started_at": "2025-01-01T00:00:00Z", "pid": 42, "host": "h"}
+    with pytest.raises(syncwright.ConflictError) as info:
+        _native._raise_for_test("conflict", "held", None, json.dumps(holder))
+    assert info.value.details == holder and info.value.kind == "conflict"
+    assert "details=" in repr(info.value)
+    back = pickle.loads(pickle.dumps(info.value))
+    assert type(back) is syncwright.ConflictError and back.details == holder
+    with pytest.raises(syncwright.UnavailableError) as info:
+        _native._raise_for_test("unavailable", "busy", None, '{"retry_after_secs": 7.5}')
+    assert info.value.details == {"retry_after_secs": 7.5}
+    # Without details: None.
+    with pytest.raises(syncwright.NotFoundError) as info:
+        _native._raise_for_test("not_found", "gone", "a/b")
+    assert info.value.details is None
 
 
 def test_unknown_kind_falls_back_to_base():

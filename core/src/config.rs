@@ -5,6 +5,11 @@
 //! [settings]
 //! coordination_dir = "/workspace/.syncwright"   # profile locks (and S3/Drive destinations'), shared volume
 //!
+//! [settings.breaker]                            # circuit breakers of remote targets, shared by every profile
+//! cooldown_secs = 60
+//! [settings.breaker.targets."sftp://backup@nas"] # one target (or every target whose key starts so)
+//! failure_threshold = 2
+//!
 //! [profiles.user_data]
 //! source = "/workspace/ComfyUI/user"
 //! destination = "/network/ComfyUI/user"
@@ -15,7 +20,9 @@
 //! ```
 //!
 //! Every option of [`SyncOptions`] can be set in a profile under the same name; durations and rates also take
-//! units. A profile may run an external `command` instead (for people migrating from `sync_manager.sh`).
+//! units. A profile may run an external `command` instead (for people migrating from `sync_manager.sh`). Circuit
+//! breakers are the engine's, one per remote target (see [`crate::recovery::registry`]): a profile's `breaker`
+//! is refused with a message naming `[settings.breaker]`.
 
 use crate::engine::SyncOptions;
 use crate::error::{Error, Result};
@@ -242,8 +249,6 @@ pub struct Profile {
     pub max_attempts: Option<u32>,
     /// Retry policies by error category (`[profiles.x.retry.rate_limited]`), over the defaults.
     pub retry: Option<crate::recovery::RetryPolicies>,
-    /// Circuit breakers of remote targets.
-    pub breaker: Option<crate::recovery::BreakerConfig>,
     /// Replace the destination manifest after a clean run (default true).
     pub commit_manifest: Option<bool>,
     /// How to reach remote sources and destinations (`[profiles.x.remote.sftp]`, `.s3`, `.gdrive`).
@@ -287,13 +292,11 @@ impl Profile {
             rescan_dest: self.rescan_dest,
             max_attempts: self.max_attempts.unwrap_or(SyncOptions::default().max_attempts),
             retry: self.retry.clone().unwrap_or_default(),
-            breaker: self.breaker.unwrap_or_default(),
             commit_manifest: self.commit_manifest.unwrap_or(true),
             remote: self.remote.clone(),
             ..SyncOptions::default()
         };
         o.validate()?;
-        o.breaker.validate()?;
         Ok(o)
     }
 
@@ -334,6 +337,11 @@ pub struct Settings {
     /// The lease of the locks this engine takes (default 60s): renewed every third of it; a holder that stops
     /// renewing for this long loses its lock to the next run.
     pub lock_lease: Option<DurationSpec>,
+    /// Circuit breakers of remote targets (`[settings.breaker]`: the defaults, with `[settings.breaker.targets.KEY]`
+    /// overrides for a target key such as `sftp://user@host:22`, `s3://bucket` or `gdrive://account`, or for every
+    /// target whose key starts with KEY; the longest match wins). One breaker per target, shared by all the
+    /// engine's jobs.
+    pub breaker: crate::recovery::BreakerSettings,
 }
 
 /// A config file: settings and profiles by name (kept in name order).
@@ -351,6 +359,20 @@ pub struct Config {
     pub origin: Option<PathBuf>,
 }
 
+/// What a profile's `breaker` (which moved) is refused with.
+pub const PROFILE_BREAKER_MOVED: &str = "breaker is not a profile setting: circuit breakers belong to the engine, \
+     one per remote target shared by every profile; set them in [settings.breaker] (per target in \
+     [settings.breaker.targets.\"sftp://user@host:22\"])";
+
+/// The error for a key of `doc` (a config document) that moved elsewhere, if it has one.
+fn moved_key(doc: &serde_json::Value) -> Option<Error> {
+    let profiles = doc.get("profiles")?.as_object()?;
+    profiles
+        .iter()
+        .find(|(_, p)| p.get("breaker").is_some())
+        .map(|(name, _)| Error::invalid(format!("profile {name}: {PROFILE_BREAKER_MOVED}")))
+}
+
 fn check_profile_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -365,13 +387,23 @@ fn check_profile_name(name: &str) -> Result<()> {
 impl Config {
     /// Parses a config from TOML text; every profile is checked.
     pub fn from_toml(text: &str) -> Result<Config> {
-        let c: Config = toml::from_str(text).map_err(|e| Error::invalid(format!("config: {e}")))?;
+        let c: Config = toml::from_str(text).map_err(|e| {
+            // A key that moved is named with its new place rather than as an unknown field.
+            toml::from_str::<toml::Table>(text)
+                .ok()
+                .and_then(|t| serde_json::to_value(t).ok())
+                .and_then(|v| moved_key(&v))
+                .unwrap_or_else(|| Error::invalid(format!("config: {e}")))
+        })?;
         c.check()?;
         Ok(c)
     }
 
     /// Parses a config from a value (the TOML document's schema, as JSON); every profile is checked.
     pub fn from_value(v: serde_json::Value) -> Result<Config> {
+        if let Some(e) = moved_key(&v) {
+            return Err(e);
+        }
         let c: Config =
             serde_json::from_value(v).map_err(|e| Error::invalid(format!("config: {e}")))?;
         c.check()?;
@@ -391,6 +423,7 @@ impl Config {
                 return Err(Error::invalid("settings: lock_lease must be at least 0.3s"));
             }
         }
+        self.settings.breaker.validate()?;
         for (name, p) in &self.profiles {
             check_profile_name(name)?;
             p.check(name)?;
@@ -518,8 +551,9 @@ mod tests {
             "bwlimit = -5",
             "[profiles.p.retry.unknown]\nbackoff = { type = \"fixed\" }\nmax_attempts = 2\n\
              initial_delay = 1e20\nmax_delay = 1\njitter = 0",
-            "[profiles.p.breaker]\ncooldown_secs = -1",
-            "[profiles.p.breaker]\nwindow_secs = 1e300",
+            "[settings.breaker]\ncooldown_secs = -1",
+            "[settings.breaker]\nwindow_secs = 1e300",
+            "[settings.breaker.targets.\"sftp://\"]\ncooldown_secs = 1e300",
         ] {
             let e = Config::from_toml(&format!("{base}{extra}\n")).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{extra}: {}", e.message());
@@ -576,16 +610,35 @@ mod tests {
         let r = Config::from_toml(
             "[profiles.pod]\nsource = \"/a\"\ndestination = \"/b\"\nmax_attempts = 5\n\
              [profiles.pod.retry.rate_limited]\nbackoff = { type = \"fixed\" }\nmax_attempts = 9\n\
-             initial_delay = 1.5\nmax_delay = 1.5\njitter = 0\n[profiles.pod.breaker]\ncooldown_secs = 5\n",
+             initial_delay = 1.5\nmax_delay = 1.5\njitter = 0\n[settings.breaker]\ncooldown_secs = 5\n",
         )
         .unwrap();
         let o = r.profile("pod").unwrap().sync_options("pod").unwrap();
         assert_eq!(o.max_attempts, 5);
         assert_eq!(o.retry.get(crate::recovery::Category::RateLimited).max_attempts, 9);
-        assert_eq!(o.breaker.cooldown_secs, 5.0);
+        let b = &r.settings.breaker.defaults;
+        assert_eq!(b.cooldown_secs, 5.0);
         assert_eq!(
-            o.breaker.failure_threshold,
+            b.failure_threshold,
             crate::recovery::BreakerConfig::default().failure_threshold
         );
+    }
+
+    #[test]
+    fn a_profile_breaker_is_refused_naming_its_new_place() {
+        let text = "[profiles.pod]\nsource = \"/a\"\ndestination = \"/b\"\n\
+                    [profiles.pod.breaker]\ncooldown_secs = 5\n";
+        let e = Config::from_toml(text).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        assert!(
+            e.message().contains("profile pod") && e.message().contains("[settings.breaker]"),
+            "{}",
+            e.message()
+        );
+        assert!(!e.message().contains("unknown field"), "{}", e.message());
+        let v = serde_json::json!({"profiles": {"pod": {"source": "/a", "destination": "/b", "breaker": {}}}});
+        let e = Config::from_value(v).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        assert!(e.message().contains("[settings.breaker]"), "{}", e.message());
     }
 }

@@ -130,6 +130,18 @@ impl FileError {
             details: e.details().cloned(),
         }
     }
+
+    /// The error again: kind, message, details, and the path when there is one.
+    pub fn to_error(&self) -> Error {
+        let mut e = Error::new(self.kind, self.error.clone());
+        if !self.path.is_empty() {
+            e = e.with_path(self.path.clone());
+        }
+        match &self.details {
+            Some(d) => e.with_details(d.clone()),
+            None => e,
+        }
+    }
 }
 
 /// Why something was left out without being an error.

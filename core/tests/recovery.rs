@@ -84,6 +84,61 @@ fn a_recoverable_failure_of_the_whole_run_is_retried_and_recorded() {
 }
 
 #[test]
+fn progress_keeps_flowing_when_the_whole_run_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("big"), vec![7u8; 300_000]).unwrap();
+    let e = engine(&dir.path().join("state"));
+    let sub = e.subscribe();
+    let s = Instrumented::new(local(&src));
+    s.at_call(1, Fault::Fail(ErrorKind::Network)); // the first attempt's scan: the host is unreachable
+    let gate = s.pause_at_byte(Some("big"), 100_000); // the second attempt's copy stops here
+    // The next attempt comes 200 ms later: the progress ticker (every 10 ms) sees the first attempt done.
+    let opts = SyncOptions {
+        progress_interval_ms: 10,
+        retry: RetryPolicies::with_delays(
+            Duration::from_millis(200),
+            Duration::from_millis(200),
+            0.0,
+        ),
+        ..Default::default()
+    };
+    let job = e.start_sync_with(s.backend(), local(&dst), opts, None).unwrap();
+    // After the first attempt failed, the second's progress arrives while its copy is under way.
+    let mut retried = false;
+    let during = loop {
+        let ev = sub
+            .next_blocking(Some(Duration::from_secs(60)))
+            .expect("progress of the second attempt");
+        match &*ev {
+            Event::RecoveryUpdate { state: OperationState::Recovering, .. } => retried = true,
+            Event::Progress { progress, .. }
+                if retried && progress.stage == syncwright::progress::Stage::Transferring =>
+            {
+                break progress.clone();
+            }
+            Event::JobFinished { .. } => {
+                panic!("the job ended before the second attempt's progress came")
+            }
+            _ => {}
+        }
+    };
+    assert!(during.bytes_done <= 100_000, "{during:?}");
+    assert_eq!(
+        (during.files_total, during.bytes_total),
+        (1, 300_000),
+        "counted afresh: {during:?}"
+    );
+    gate.release();
+    let report = job.wait(Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(report.status, Status::Completed, "{report:?}");
+    assert_eq!(std::fs::read(dst.join("big")).unwrap().len(), 300_000);
+    let done = job.progress();
+    assert_eq!((done.files_done, done.bytes_done, done.percent), (1, 300_000, 100.0));
+}
+
+#[test]
 fn attempts_run_out_and_validation_errors_are_not_retried() {
     let dir = tempfile::tempdir().unwrap();
     let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));

@@ -7,9 +7,10 @@
  * stdout on one line. Exit code: 0 when the run completed, 3 when it was partial (some files failed), 1 otherwise;
  * 2 for wrong arguments. The embedded store lives in $SYNCWRIGHT_STATE_DIR (the engine's default).
  *
- * Build (from the repository root, after `cargo build -p syncwright-ffi`):
- *   gcc -Wall -Wextra -o sync_report examples/c/sync_report.c -Iinclude -Ltarget/debug -lsyncwright_ffi \
- *       -Wl,-rpath,"$PWD/target/debug"
+ * Build against the installed library (scripts/install-c.sh; see examples/c/README.md), from the repository root:
+ *   bash scripts/install-c.sh "$HOME/.local" && export PKG_CONFIG_PATH="$HOME/.local/lib/pkgconfig"
+ *   cc -Wall -Wextra -o sync_report examples/c/sync_report.c $(pkg-config --cflags --libs syncwright)
+ * and run it with LD_LIBRARY_PATH="$HOME/.local/lib" (or link with -Wl,-rpath,"$HOME/.local/lib").
  * Run:
  *   ./sync_report SOME/DIR /tmp/copy '{"transfers": 4}'
  */

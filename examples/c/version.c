@@ -1,9 +1,10 @@
 /*
  * version.c - the smallest syncwright C program: print the library version, then show the error pattern.
  *
- * Build (from the repository root, after `cargo build -p syncwright-ffi`):
- *   gcc -Wall -Wextra -o version examples/c/version.c -Iinclude -Ltarget/debug -lsyncwright_ffi \
- *       -Wl,-rpath,"$PWD/target/debug"
+ * Build against the installed library (scripts/install-c.sh; see examples/c/README.md), from the repository root:
+ *   bash scripts/install-c.sh "$HOME/.local" && export PKG_CONFIG_PATH="$HOME/.local/lib/pkgconfig"
+ *   cc -Wall -Wextra -o version examples/c/version.c $(pkg-config --cflags --libs syncwright)
+ * and run it with LD_LIBRARY_PATH="$HOME/.local/lib" (or link with -Wl,-rpath,"$HOME/.local/lib").
  * Run:
  *   ./version            # manifest of a folder that does not exist: prints the error
  *   ./version SOME/DIR   # prints the manifest of SOME/DIR as canonical JSON

@@ -7,9 +7,10 @@
  * progress callbacks. Shows a subscription, sw_job_cancel, and a heap-allocated `user` handed to the library with
  * its finaliser. Exit code: 0 completed, 3 partial, 4 cancelled, 1 otherwise (as the CLI); 2 for wrong arguments.
  *
- * Build (from the repository root, after `cargo build -p syncwright-ffi`):
- *   gcc -Wall -Wextra -o watch_events examples/c/watch_events.c -Iinclude -Ltarget/debug -lsyncwright_ffi \
- *       -Wl,-rpath,"$PWD/target/debug"
+ * Build against the installed library (scripts/install-c.sh; see examples/c/README.md), from the repository root:
+ *   bash scripts/install-c.sh "$HOME/.local" && export PKG_CONFIG_PATH="$HOME/.local/lib/pkgconfig"
+ *   cc -Wall -Wextra -o watch_events examples/c/watch_events.c $(pkg-config --cflags --libs syncwright)
+ * and run it with LD_LIBRARY_PATH="$HOME/.local/lib" (or link with -Wl,-rpath,"$HOME/.local/lib").
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -242,6 +242,9 @@ pub(crate) unsafe fn handle<'a, T>(p: *const T, name: &str) -> syncwright::Resul
 /// Errors: `invalid_input` for a NULL `out_engine`, text that is not UTF-8 or a bad config (unknown fields
 /// included); `permission`, `resource`, `corrupt` and others when the store cannot be opened.
 ///
+/// Blocking: yes, on local disk only: it opens (creating, and if damaged replacing) the embedded store, waiting up
+/// to 10 s while another process sets the same store up, and starts the worker threads.
+///
 /// # Safety
 /// `config_json` is NULL or a NUL-terminated string; `out_engine` is NULL or writable.
 #[unsafe(no_mangle)]
@@ -269,6 +272,9 @@ pub unsafe extern "C" fn sw_engine_new(
 /// returns only when no thread of the engine runs and no callback of it can come. (Freed from inside a callback,
 /// the shutdown happens on a helper thread instead, since the calling thread is one of the engine's own.)
 ///
+/// Blocking: only when this is the engine's last handle: then until its jobs left running are cancelled and have
+/// stopped (a transfer stops within one chunk) and its threads are joined. Otherwise no.
+///
 /// # Safety
 /// `engine` is NULL or a handle from `sw_engine_new`, freed only once, and not in use by another thread.
 #[unsafe(no_mangle)]
@@ -282,12 +288,14 @@ pub unsafe extern "C" fn sw_engine_free(engine: *mut sw_engine) {
 /// Computes the plan of a sync from `source` to `dest` without writing anything, and stores it in
 /// `*out_plan_json` as canonical JSON (free it with `sw_string_free`):
 /// `{"schema_version":..,"compare":..,"actions":[{"op","path","reason","size",...}],"errors":[...],"totals":{...}}`.
-/// Blocks until the plan is ready.
 ///
 /// `source` and `dest` are local paths or `file://` URLs. `options_json` is optional (NULL for the defaults):
 /// the canonical sync options, as for `sw_sync_start` (`dry_run` is forced on).
 /// Errors: `invalid_input` for NULL arguments, text that is not UTF-8, bad options or an unsupported URL;
 /// `not_found`, `permission` and others when the run cannot scan its source or destination.
+///
+/// Blocking: yes, until the plan is ready: the run scans the source and the destination (over the network for
+/// remote locations) and hashes what the comparison needs.
 ///
 /// # Safety
 /// `engine` is NULL or a live engine; the strings are NULL or NUL-terminated; `out_plan_json` is NULL or writable.
@@ -339,6 +347,9 @@ pub unsafe extern "C" fn sw_plan(
 /// is "failed" and whose "fatal" says why) but from bad input: `invalid_input` for NULL arguments, text that is
 /// not UTF-8, bad options or an unsupported URL scheme.
 ///
+/// Blocking: on local disk only: it records the run in the embedded store (waiting up to 10 s while another
+/// process writes there). The sync itself, network included, runs on the engine's threads.
+///
 /// # Safety
 /// `engine` is NULL or a live engine; the strings are NULL or NUL-terminated; `on_progress` and `free_user` are
 /// NULL or functions callable from any thread with `user`; `out_job` is NULL or writable.
@@ -389,6 +400,8 @@ pub unsafe extern "C" fn sw_sync_start(
 
 /// The job's id (a UUID, as in its events). Borrowed: valid as long as the job handle. NULL when `job` is NULL.
 ///
+/// Blocking: no.
+///
 /// # Safety
 /// `job` is NULL or a live job handle.
 #[unsafe(no_mangle)]
@@ -405,6 +418,8 @@ pub unsafe extern "C" fn sw_job_id(job: *const sw_job) -> *const c_char {
 /// vocabulary, "queued" and "interrupted", belong to stored jobs and do not occur here today.) NULL when `job` is
 /// NULL.
 ///
+/// Blocking: no.
+///
 /// # Safety
 /// `job` is NULL or a live job handle.
 #[unsafe(no_mangle)]
@@ -417,6 +432,8 @@ pub unsafe extern "C" fn sw_job_status(job: *const sw_job) -> *const c_char {
 
 /// The job's progress now, in `*out_json` as canonical JSON (the same snapshot as the progress callback gets;
 /// free it with `sw_string_free`). Errors: `invalid_input` for NULL arguments.
+///
+/// Blocking: no.
 ///
 /// # Safety
 /// `job` is NULL or a live job handle; `out_json` is NULL or writable.
@@ -438,6 +455,8 @@ pub unsafe extern "C" fn sw_job_progress(
 /// The job then finishes with status "cancelled" (wait for it with `sw_job_wait`). Cancelling a finished job does
 /// nothing. Errors: `invalid_input` when `job` is NULL.
 ///
+/// Blocking: no: it asks and returns; wait for the job to end with `sw_job_wait`.
+///
 /// # Safety
 /// `job` is NULL or a live job handle.
 #[unsafe(no_mangle)]
@@ -458,6 +477,8 @@ pub unsafe extern "C" fn sw_job_cancel(job: *mut sw_job) -> *mut sw_error {
 /// Errors: `timeout` when the job is still running after `timeout_ms` (`*out_report_json` stays NULL; the job
 /// goes on); `invalid_input` for NULL arguments. A failed or cancelled run is not an error here: read its
 /// status in the report (or with `sw_job_status`).
+///
+/// Blocking: yes, until the job has finished or `timeout_ms` has passed (0: not at all).
 ///
 /// # Safety
 /// `job` is NULL or a live job handle; `out_report_json` is NULL or writable.
@@ -485,6 +506,8 @@ pub unsafe extern "C" fn sw_job_wait(
 /// This does NOT cancel the job: a running job keeps running inside its engine (its progress callback keeps being
 /// called, its events keep coming) until it finishes or the engine shuts down (see `sw_engine_free`, which
 /// cancels such jobs). Call `sw_job_cancel` first to stop it.
+///
+/// Blocking: only when this is the engine's last handle (see `sw_engine_free`). Otherwise no.
 ///
 /// # Safety
 /// `job` is NULL or a handle from `sw_sync_start`, freed only once, and not in use by another thread.
@@ -529,6 +552,9 @@ pub unsafe extern "C" fn sw_subscribe(
 /// `sw_subscription_close`, queued events are still returned, then NULL at once.
 /// Errors: `invalid_input` for NULL arguments.
 ///
+/// Blocking: yes, until an event comes, the subscription is closed or `timeout_ms` has passed (0: not at
+/// all).
+///
 /// # Safety
 /// `subscription` is NULL or a live subscription; `out_event_json` is NULL or writable.
 #[unsafe(no_mangle)]
@@ -550,6 +576,8 @@ pub unsafe extern "C" fn sw_subscription_next(
 /// How many events this subscription lost because it fell more than 4096 events behind. 0 when `subscription`
 /// is NULL.
 ///
+/// Blocking: no.
+///
 /// # Safety
 /// `subscription` is NULL or a live subscription.
 #[unsafe(no_mangle)]
@@ -560,6 +588,8 @@ pub unsafe extern "C" fn sw_subscription_lost(subscription: *const sw_subscripti
 /// Closes the subscription: a `sw_subscription_next` waiting in another thread returns at once, and later calls
 /// return the events still queued, then nothing without waiting. The handle must still be freed with
 /// `sw_subscription_free` (once no other thread uses it). Errors: `invalid_input` when `subscription` is NULL.
+///
+/// Blocking: no.
 ///
 /// # Safety
 /// `subscription` is NULL or a live subscription.
@@ -574,6 +604,8 @@ pub unsafe extern "C" fn sw_subscription_close(
 }
 
 /// Frees a subscription. NULL is accepted and ignored.
+///
+/// Blocking: only when this is the engine's last handle (see `sw_engine_free`). Otherwise no.
 ///
 /// # Safety
 /// `subscription` is NULL or a handle from `sw_subscribe`, freed only once, and not in use by another thread

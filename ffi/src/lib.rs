@@ -37,49 +37,83 @@ use std::sync::OnceLock;
 
 use syncwright::{Error, ErrorKind};
 
-/// Not an error: the value `sw_error_code` returns for NULL.
-pub const SW_OK: i32 = 0;
-/// A path, job, profile or object does not exist.
-pub const SW_ERR_NOT_FOUND: i32 = 1;
-/// Bad arguments (including NULL pointers and invalid UTF-8), a bad path or name, a malformed document.
-pub const SW_ERR_INVALID_INPUT: i32 = 2;
-/// Already running, a lock held, a destination edited since the last run.
-pub const SW_ERR_CONFLICT: i32 = 3;
-/// The operating system or the service refused access.
-pub const SW_ERR_PERMISSION: i32 = 4;
-/// A connection failed or broke.
-pub const SW_ERR_NETWORK: i32 = 5;
-/// Something took longer than allowed.
-pub const SW_ERR_TIMEOUT: i32 = 6;
-/// Out of disk, memory or quota.
-pub const SW_ERR_RESOURCE: i32 = 7;
-/// Credentials missing, wrong or expired.
-pub const SW_ERR_AUTH: i32 = 8;
-/// Data did not match its checksum or could not be parsed.
-pub const SW_ERR_CORRUPT: i32 = 9;
-/// The work was cancelled.
-pub const SW_ERR_CANCELLED: i32 = 10;
-/// A service or backend is not available now.
-pub const SW_ERR_UNAVAILABLE: i32 = 11;
-/// The feature is switched off by configuration.
-pub const SW_ERR_FEATURE_DISABLED: i32 = 12;
-/// A bug or an unexpected state (including a panic inside the library).
-pub const SW_ERR_INTERNAL: i32 = 13;
+/// The stable numeric code of an error, as `sw_error_code` returns it: one value per error kind, in the order of
+/// the kinds (their numbers never change; a new kind gets the next number). `SW_OK` (0) is never an error.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum sw_error_code_t {
+    /// Not an error: the value `sw_error_code` returns for NULL.
+    SW_OK = 0,
+    /// A path, job, profile or object does not exist.
+    SW_ERR_NOT_FOUND = 1,
+    /// Bad arguments (including NULL pointers and invalid UTF-8), a bad path or name, a malformed document.
+    SW_ERR_INVALID_INPUT = 2,
+    /// Already running, a lock held, a destination edited since the last run.
+    SW_ERR_CONFLICT = 3,
+    /// The operating system or the service refused access.
+    SW_ERR_PERMISSION = 4,
+    /// A connection failed or broke.
+    SW_ERR_NETWORK = 5,
+    /// Something took longer than allowed.
+    SW_ERR_TIMEOUT = 6,
+    /// Out of disk, memory or quota.
+    SW_ERR_RESOURCE = 7,
+    /// Credentials missing, wrong or expired.
+    SW_ERR_AUTH = 8,
+    /// Data did not match its checksum or could not be parsed.
+    SW_ERR_CORRUPT = 9,
+    /// The work was cancelled.
+    SW_ERR_CANCELLED = 10,
+    /// A service or backend is not available now.
+    SW_ERR_UNAVAILABLE = 11,
+    /// The feature is switched off by configuration.
+    SW_ERR_FEATURE_DISABLED = 12,
+    /// A bug or an unexpected state (including a panic inside the library).
+    SW_ERR_INTERNAL = 13,
+}
+
+pub use sw_error_code_t::*;
+
+impl sw_error_code_t {
+    /// The code of an error kind (its number is `ErrorKind::code`; a test checks they agree).
+    pub fn of(kind: ErrorKind) -> sw_error_code_t {
+        match kind {
+            ErrorKind::NotFound => SW_ERR_NOT_FOUND,
+            ErrorKind::InvalidInput => SW_ERR_INVALID_INPUT,
+            ErrorKind::Conflict => SW_ERR_CONFLICT,
+            ErrorKind::Permission => SW_ERR_PERMISSION,
+            ErrorKind::Network => SW_ERR_NETWORK,
+            ErrorKind::Timeout => SW_ERR_TIMEOUT,
+            ErrorKind::Resource => SW_ERR_RESOURCE,
+            ErrorKind::Auth => SW_ERR_AUTH,
+            ErrorKind::Corrupt => SW_ERR_CORRUPT,
+            ErrorKind::Cancelled => SW_ERR_CANCELLED,
+            ErrorKind::Unavailable => SW_ERR_UNAVAILABLE,
+            ErrorKind::FeatureDisabled => SW_ERR_FEATURE_DISABLED,
+            ErrorKind::Internal => SW_ERR_INTERNAL,
+        }
+    }
+}
 
 /// An error returned by a fallible function. Opaque: read it with `sw_error_code`, `sw_error_kind`,
-/// `sw_error_message` and `sw_error_path`; free it with `sw_error_free`.
+/// `sw_error_message`, `sw_error_path` and `sw_error_details`; free it with `sw_error_free`.
 pub struct sw_error {
     kind: ErrorKind,
     message: CString,
     path: Option<CString>,
+    /// The core error's structured details as JSON, when it has any.
+    details: Option<CString>,
 }
 
 impl sw_error {
+    /// Everything the core error carries: kind, message, path and details.
     fn from_error(e: &Error) -> sw_error {
         sw_error {
             kind: e.kind(),
             message: c_string_lossy(e.message()),
             path: e.path().map(c_string_lossy),
+            // A JSON text escapes control characters, so it never holds a NUL byte.
+            details: e.details().map(|d| c_string_lossy(&d.to_string())),
         }
     }
 }
@@ -149,26 +183,33 @@ fn kind_name(kind: ErrorKind) -> &'static CStr {
 
 /// The version of the syncwright library, such as "0.1.0". A static string: do not free it.
 /// NULL only if the library failed internally.
+///
+/// Blocking: no.
 #[unsafe(no_mangle)]
 pub extern "C" fn sw_version() -> *const c_char {
     static VERSION: OnceLock<CString> = OnceLock::new();
     guard_or(ptr::null(), || VERSION.get_or_init(|| c_string_lossy(syncwright::version())).as_ptr())
 }
 
-/// The stable numeric code of `err` (one of the `SW_ERR_*` constants, 1..13); `SW_OK` (0) when `err` is NULL.
+/// The stable numeric code of `err`: one of the `SW_ERR_*` values of `sw_error_code_t` (1..13); `SW_OK` (0)
+/// when `err` is NULL.
+///
+/// Blocking: no.
 ///
 /// # Safety
 /// `err` is NULL or an error returned by this library and not yet freed.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sw_error_code(err: *const sw_error) -> i32 {
+pub unsafe extern "C" fn sw_error_code(err: *const sw_error) -> sw_error_code_t {
     guard_or(SW_ERR_INTERNAL, || match unsafe { err.as_ref() } {
-        Some(e) => e.kind.code(),
+        Some(e) => sw_error_code_t::of(e.kind),
         None => SW_OK,
     })
 }
 
 /// The stable snake_case name of the kind of `err` ("not_found", "invalid_input", ...). A static string: do
 /// not free it. NULL when `err` is NULL.
+///
+/// Blocking: no.
 ///
 /// # Safety
 /// `err` is NULL or an error returned by this library and not yet freed.
@@ -181,6 +222,8 @@ pub unsafe extern "C" fn sw_error_kind(err: *const sw_error) -> *const c_char {
 }
 
 /// The message of `err`, for a person. Borrowed: valid until `sw_error_free(err)`. NULL when `err` is NULL.
+///
+/// Blocking: no.
 ///
 /// # Safety
 /// `err` is NULL or an error returned by this library and not yet freed.
@@ -195,6 +238,8 @@ pub unsafe extern "C" fn sw_error_message(err: *const sw_error) -> *const c_char
 /// The path the error concerns, when there is one. Borrowed: valid until `sw_error_free(err)`. NULL when
 /// `err` is NULL or the error concerns no path.
 ///
+/// Blocking: no.
+///
 /// # Safety
 /// `err` is NULL or an error returned by this library and not yet freed.
 #[unsafe(no_mangle)]
@@ -205,7 +250,27 @@ pub unsafe extern "C" fn sw_error_path(err: *const sw_error) -> *const c_char {
     })
 }
 
+/// The structured details of `err` as a JSON object, when it has any: the facts a program acts on, such as who
+/// holds a lock for a `conflict` (`{"lock","location","job_id","started_at","profile","destination","pid",
+/// "host","instance_id"}`) or how long to wait for a rate limit (`{"retry_after_secs": 30}`); the same object
+/// as the `details` of the Rust `Error`, of a report's errors and of the Python and Node errors. Borrowed:
+/// valid until `sw_error_free(err)`. NULL when `err` is NULL or the error has no details.
+///
+/// Blocking: no.
+///
+/// # Safety
+/// `err` is NULL or an error returned by this library and not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sw_error_details(err: *const sw_error) -> *const c_char {
+    guard_or(ptr::null(), || match unsafe { err.as_ref() } {
+        Some(sw_error { details: Some(d), .. }) => d.as_ptr(),
+        _ => ptr::null(),
+    })
+}
+
 /// Frees an error. NULL is accepted and ignored.
+///
+/// Blocking: no.
 ///
 /// # Safety
 /// `err` is NULL or an error returned by this library, freed only once.
@@ -218,7 +283,10 @@ pub unsafe extern "C" fn sw_error_free(err: *mut sw_error) {
 }
 
 /// Frees a string returned by this library through an out-parameter. NULL is accepted and ignored.
-/// Do not pass strings from `sw_version`, `sw_error_kind`, `sw_error_message` or `sw_error_path`.
+/// Do not pass strings from `sw_version`, `sw_error_kind`, `sw_error_message`, `sw_error_path` or
+/// `sw_error_details`.
+///
+/// Blocking: no.
 ///
 /// # Safety
 /// `s` is NULL or a string returned by this library through an out-parameter, freed only once.
@@ -239,6 +307,9 @@ pub unsafe extern "C" fn sw_string_free(s: *mut c_char) {
 /// is reused), as in the Rust, Python and Node APIs. `*out_json` is set to NULL first and filled only on success.
 /// Errors: `invalid_input` for a NULL `root` or `out_json`, text that is not UTF-8, or bad options;
 /// `not_found` when `root` does not exist; `permission`, `internal` and others from the scan.
+///
+/// Blocking: yes, until the scan is done: it walks the whole tree and hashes every file the hash cache does not
+/// know (on the calling thread and a pool of scan threads), then waits until those threads have exited.
 ///
 /// # Safety
 /// `root` and `options_json` are NULL or NUL-terminated strings; `out_json` is NULL or writable.
@@ -290,9 +361,13 @@ mod tests {
         );
         for (k, (name, code)) in ErrorKind::ALL.iter().zip(consts) {
             assert_eq!(k.as_str(), name);
-            assert_eq!(k.code(), code, "{name}");
+            assert_eq!(sw_error_code_t::of(*k), code, "{name}");
+            assert_eq!(k.code(), code as i32, "{name}");
             assert_eq!(kind_name(*k).to_str().unwrap(), name);
         }
+        assert_eq!(SW_OK as i32, 0);
+        // The C enum is an `int`, as the `int32_t` the function returned before it was an enum.
+        assert_eq!(std::mem::size_of::<sw_error_code_t>(), std::mem::size_of::<i32>());
     }
 
     #[test]
@@ -302,6 +377,7 @@ mod tests {
             assert!(sw_error_kind(ptr::null()).is_null());
             assert!(sw_error_message(ptr::null()).is_null());
             assert!(sw_error_path(ptr::null()).is_null());
+            assert!(sw_error_details(ptr::null()).is_null());
             sw_error_free(ptr::null_mut());
             sw_string_free(ptr::null_mut());
 
@@ -359,6 +435,38 @@ mod tests {
                 "no such folder: /x\u{FFFD}y"
             );
             assert_eq!(CStr::from_ptr(sw_error_path(err)).to_str().unwrap(), "/x");
+            assert!(sw_error_details(err).is_null(), "no details, NULL");
+            sw_error_free(err);
+        }
+    }
+
+    /// A real conflict from core (a lock taken twice), converted as every failing export converts its error: the
+    /// details cross as the same JSON object, borrowed from the error (the same pointer on every call).
+    #[test]
+    fn details_of_a_lock_conflict_cross_as_json() {
+        use syncwright::locks::{LockDir, LockOwner};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = LockDir::new(tmp.path());
+        let owner = LockOwner {
+            profile: Some("photos".into()),
+            job_id: Some("job-1".into()),
+            destination: Some("/mnt/nas/photos".into()),
+        };
+        let _held = dir.acquire("photos", &owner).expect("first acquire");
+        let err = guard(|| dir.acquire("photos", &owner).map(drop));
+        let core = dir.acquire("photos", &owner).expect_err("still held");
+        unsafe {
+            assert_eq!(sw_error_code(err), SW_ERR_CONFLICT);
+            let d = sw_error_details(err);
+            assert!(!d.is_null(), "a conflict has details");
+            assert_eq!(d, sw_error_details(err), "borrowed: the same string each time");
+            let json: serde_json::Value = serde_json::from_str(CStr::from_ptr(d).to_str().unwrap())
+                .expect("details are JSON");
+            assert_eq!(Some(&json), core.details());
+            assert_eq!(json["job_id"], "job-1");
+            assert_eq!(json["profile"], "photos");
+            assert_eq!(json["destination"], "/mnt/nas/photos");
+            assert_eq!(json["pid"], std::process::id());
             sw_error_free(err);
         }
     }

@@ -3,76 +3,26 @@
 //! and the library cargo just built, run plainly and under valgrind's leak check, on an engine opened from a
 //! config file with two profiles (a sync between temporary folders, and one that fails).
 
+mod common;
+
+use common::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("ffi/ has a parent").to_path_buf()
-}
-
-/// Where cargo put libsyncwright_ffi.so for this test (deps/ first: `cargo test` leaves it there).
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("deps dir");
-    let profile_dir = deps.parent().expect("profile dir");
-    for dir in [deps, profile_dir] {
-        if dir.join("libsyncwright_ffi.so").is_file() {
-            return dir.to_path_buf();
-        }
-    }
-    panic!("libsyncwright_ffi.so not found next to {}", exe.display());
-}
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-/// Valgrind's leak check as the C programs must pass it: any error, and any definite or possible leak, fails.
-const VALGRIND_STRICT: [&str; 3] =
-    ["--leak-check=full", "--error-exitcode=99", "--errors-for-leak-kinds=definite,possible"];
-
-/// The valgrind command, or None (a skip, refused under CI) when it is not installed.
-fn valgrind() -> Option<&'static str> {
-    let found = ["/usr/bin/valgrind", "valgrind"]
-        .into_iter()
-        .find(|v| Command::new(v).arg("--version").output().is_ok_and(|o| o.status.success()));
-    if found.is_none() {
-        assert!(!in_ci(), "valgrind is required under CI (scripts/test.sh installs it)");
-        eprintln!("valgrind not installed: leak check skipped");
-    }
-    found
-}
-
-/// Checks valgrind's summary: no errors, nothing definitely or possibly lost.
-fn assert_clean(report: &str) {
-    for needle in ["ERROR SUMMARY: 0 errors", "definitely lost: 0 bytes", "possibly lost: 0 bytes"]
-    {
-        let freed_all = needle.contains("lost") && report.contains("All heap blocks were freed");
-        assert!(
-            report.contains(needle) || freed_all,
-            "valgrind report lacks {needle:?}:\n{report}"
-        );
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"))
-}
-
-/// A copy of the shared library in `dir`/lib, for the C programs of one test to link and load: the target folder
-/// may be shared with other builds of this crate, which replace libsyncwright_ffi.so while a test runs.
+/// A copy of the shared library in `dir`/lib, for the C programs of one test to link and load, under the name they
+/// link (`libsyncwright_ffi.so`) and the name they load (its soname, `libsyncwright_ffi.so.<major>`): a build of
+/// the crate while the test runs cannot change it under them.
 fn private_lib(dir: &Path) -> PathBuf {
     let libs = dir.join("lib");
     std::fs::create_dir_all(&libs).expect("mkdir");
-    std::fs::copy(lib_dir().join("libsyncwright_ffi.so"), libs.join("libsyncwright_ffi.so"))
-        .expect("copy libsyncwright_ffi.so");
+    let major = env!("CARGO_PKG_VERSION_MAJOR");
+    for name in ["libsyncwright_ffi.so".to_string(), format!("libsyncwright_ffi.so.{major}")] {
+        std::fs::copy(lib_dir().join("libsyncwright_ffi.so"), libs.join(name))
+            .expect("copy libsyncwright_ffi.so");
+    }
     libs
 }
 

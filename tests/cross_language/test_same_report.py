@@ -68,12 +68,19 @@ def front_doors() -> dict:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def build_c_example():
-    """Builds examples/c/sync_report.c with plain gcc against the committed header and the built library."""
+def build_c_example(tmp_path_factory):
+    """Builds examples/c/sync_report.c with plain gcc against the committed header and the built library.
+
+    The library's soname is libsyncwright_ffi.so.<major>, the file the program then loads; cargo writes only
+    libsyncwright_ffi.so (scripts/install-c.sh installs both), so the rpath names a folder with that link."""
     out = TARGET / "sync_report_c"
+    links = tmp_path_factory.mktemp("lib")
+    soname = subprocess.run(["readelf", "-d", str(TARGET / "libsyncwright_ffi.so")], check=True, text=True,
+                            capture_output=True).stdout.split("Library soname: [", 1)[1].split("]", 1)[0]
+    (links / soname).symlink_to(TARGET / "libsyncwright_ffi.so")
     subprocess.run(
         ["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", str(ROOT / "examples" / "c" / "sync_report.c"),
-         "-I", str(ROOT / "include"), "-L", str(TARGET), "-lsyncwright_ffi", f"-Wl,-rpath,{TARGET}", "-o", str(out)],
+         "-I", str(ROOT / "include"), "-L", str(TARGET), "-lsyncwright_ffi", f"-Wl,-rpath,{links}", "-o", str(out)],
         check=True,
     )
 

@@ -259,13 +259,13 @@ class Engine:
     ``"skip"``, ``"keep_both"``), ``rescan_dest``, ``trust_dest_manifest`` (plan against the destination
     manifest without listing the destination), ``chunk_size``, ``still_changing_retries``,
     ``progress_interval_ms``, ``list_identical``, ``scan_threads``, ``max_attempts`` (of the whole run),
-    ``retry`` (policies by error category),
-    ``breaker`` (circuit breakers of remote targets), ``commit_manifest`` (replace the destination manifest after
+    ``retry`` (policies by error category), ``commit_manifest`` (replace the destination manifest after
     a clean run, default true), ``remote`` (how to reach ``sftp://``, ``s3://`` and ``gdrive://`` locations: a
     dict with ``sftp``, ``s3`` and ``gdrive`` sections, for example
     ``remote={"sftp": {"key_file": "/keys/id_ed25519", "known_hosts": "/keys/known_hosts"}}``). An unknown name
     or a bad value raises
-    :class:`~syncwright.InvalidInputError`.
+    :class:`~syncwright.InvalidInputError` (``breaker`` too: circuit breakers are the engine's, one per remote
+    target, set in the config's ``[settings.breaker]``).
 
     Thread-safe. Use it as a context manager, or call :meth:`close`, to stop it deterministically; an engine
     still open when the interpreter exits is closed then (its running jobs are cancelled and clean up).

@@ -1,7 +1,10 @@
 """The exceptions of syncwright: one class per stable error kind, all subclasses of SyncwrightError.
 
 Every exception carries ``kind`` (the stable snake_case name, such as ``"not_found"``), ``message`` (text for a
-person) and ``path`` (the path concerned, or None). Three classes also derive from the matching builtin, so code
+person), ``path`` (the path concerned, or None) and ``details`` (a dict of structured facts, or None): for a
+``conflict`` the lock holder (``job_id``, ``started_at``, ``pid``, ``host``, ``profile``, ``destination``), for an
+error a service or an open circuit breaker gave a retry-after, ``retry_after_secs`` (and for a breaker its
+``target`` and ``state``). Three classes also derive from the matching builtin, so code
 that already catches those keeps working, and they carry a ``Syncwright`` prefix so they never shadow the builtin
 when imported with ``from syncwright import *``:
 
@@ -28,7 +31,8 @@ InternalError                 internal
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple, Type
+import json
+from typing import Any, Dict, Optional, Tuple, Type
 
 __all__ = [
     "SyncwrightError",
@@ -55,22 +59,33 @@ class SyncwrightError(Exception):
     #: The stable snake_case kind of this class's errors.
     kind: str = "internal"
 
-    def __init__(self, message: str, kind: Optional[str] = None, path: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        kind: Optional[str] = None,
+        path: Optional[str] = None,
+        details: Optional[Dict[str, Any]] = None,
+    ) -> None:
         super().__init__(message)
         self.message: str = message
         self.kind = kind if kind is not None else type(self).kind
         self.path: Optional[str] = path
+        self.details: Optional[Dict[str, Any]] = details
 
     def __str__(self) -> str:
         return self.message
 
     def __repr__(self) -> str:
         extra = f", path={self.path!r}" if self.path is not None else ""
+        if self.details is not None:
+            extra += f", details={self.details!r}"
         return f"{type(self).__name__}({self.message!r}, kind={self.kind!r}{extra})"
 
-    def __reduce__(self) -> Tuple[Type["SyncwrightError"], Tuple[str, str, Optional[str]]]:
-        # Keeps kind and path through pickle (multiprocessing, concurrent.futures).
-        return (type(self), (self.message, self.kind, self.path))
+    def __reduce__(
+        self,
+    ) -> Tuple[Type["SyncwrightError"], Tuple[str, str, Optional[str], Optional[Dict[str, Any]]]]:
+        # Keeps kind, path and details through pickle (multiprocessing, concurrent.futures).
+        return (type(self), (self.message, self.kind, self.path, self.details))
 
 
 class NotFoundError(SyncwrightError):
@@ -176,6 +191,13 @@ def error_class(kind: str) -> Type[SyncwrightError]:
     return _BY_KIND.get(kind, SyncwrightError)
 
 
-def _from_native(kind: str, message: str, path: Optional[str]) -> SyncwrightError:
-    """Called by the native module to build the exception it raises."""
-    return error_class(kind)(message, kind, path)
+def _from_native(
+    kind: str, message: str, path: Optional[str], details_json: Optional[str] = None
+) -> SyncwrightError:
+    """Called by the native module to build the exception it raises (``details_json``: the error's details as
+    canonical JSON, an object)."""
+    details: Optional[Dict[str, Any]] = None
+    if details_json is not None:
+        parsed = json.loads(details_json)
+        details = parsed if isinstance(parsed, dict) else {"value": parsed}
+    return error_class(kind)(message, kind, path, details)

@@ -80,6 +80,9 @@ impl Backend for CachedManifests {
     fn location(&self) -> String {
         self.inner.location()
     }
+    fn breaker_target(&self) -> Option<String> {
+        self.inner.breaker_target()
+    }
     fn rules(&self) -> NameRules {
         self.inner.rules()
     }

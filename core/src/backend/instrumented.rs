@@ -119,6 +119,8 @@ pub struct Instrumented {
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
     rules: Arc<Mutex<Rules>>,
+    /// The breaker target it claims (None: the inner backend's).
+    breaker_target: Mutex<Option<String>>,
 }
 
 impl Instrumented {
@@ -130,7 +132,14 @@ impl Instrumented {
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             rules: Arc::default(),
+            breaker_target: Mutex::new(None),
         })
+    }
+
+    /// Claims the remote target `target` for the circuit breakers (a local folder then stands for a remote
+    /// host, say `sftp://test@nas:22`, whose breaker is shared with every other backend claiming it).
+    pub fn set_breaker_target(&self, target: &str) {
+        *self.breaker_target.lock().unwrap_or_else(|p| p.into_inner()) = Some(target.to_string());
     }
 
     fn rules(&self) -> std::sync::MutexGuard<'_, Rules> {
@@ -440,6 +449,10 @@ impl Backend for InstrumentedBackend {
     }
     fn location(&self) -> String {
         self.0.inner.location()
+    }
+    fn breaker_target(&self) -> Option<String> {
+        let claimed = self.0.breaker_target.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        claimed.or_else(|| self.0.inner.breaker_target())
     }
     fn rules(&self) -> NameRules {
         self.0.inner.rules()

@@ -105,6 +105,12 @@ pub trait Backend: Send + Sync + Debug {
     fn scheme(&self) -> &'static str;
     /// Where it is, for reports and logs; never carries credentials.
     fn location(&self) -> String;
+    /// The remote target whose circuit breaker this backend's calls go through, shared by every job against it
+    /// (`sftp://user@host:port`, `s3://bucket`, `gdrive://account`); never carries credentials. None (the
+    /// default) for local disks, which get no breaker: a local failure is not a flaky link.
+    fn breaker_target(&self) -> Option<String> {
+        None
+    }
     /// Names and kinds the backend can hold.
     fn rules(&self) -> NameRules;
     /// The granularity of the mtimes it stores, in nanoseconds (1 for local disks).

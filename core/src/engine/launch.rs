@@ -84,20 +84,11 @@ impl EngineCore {
             }
             Work::Command { .. } => Duration::from_millis(200),
         };
-        let on_breaker: crate::recovery::breaker::TransitionCallback = {
-            let (bus, trips) = (self.events.clone(), self.breaker_trips.clone());
-            Arc::new(move |t: &crate::recovery::BreakerTransition| {
-                if t.to == crate::recovery::BreakerState::Open {
-                    trips.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                bus.publish(Event::Breaker { transition: t.clone() });
-            })
-        };
         let ctx = RunContext {
             cancel: CancelFlag::new(),
             progress: Arc::new(ProgressTracker::default()),
             store: self.store.clone(),
-            on_breaker: Some(on_breaker),
+            breakers: Some(self.breaker_registry().clone()),
         };
         let job = Job::new(info, ctx.cancel.clone(), ctx.progress.clone());
         // A lock found gone at renewal (unlocked with force from elsewhere) stops the run.
@@ -177,7 +168,8 @@ impl EngineCore {
         });
         self.rt().spawn(async move {
             bus.publish(Event::JobStarted { job_id: job_id.clone(), at: now_rfc3339() });
-            // Progress goes to the callback and the bus at most once per interval, and only when it moved.
+            // Progress goes to the callback and the bus at most once per interval, and only when it moved, for as
+            // long as the job runs (every attempt of it: between two, the stage is done and nothing is sent).
             let emit = {
                 let (bus, job_id, cb) = (bus.clone(), job_id.clone(), on_progress.clone());
                 move |s: &crate::progress::ProgressSnapshot| {
@@ -197,7 +189,7 @@ impl EngineCore {
                         tokio::time::sleep(interval).await;
                         let s = progress.snapshot();
                         if s.stage == Stage::Done {
-                            break;
+                            continue;
                         }
                         let key = (s.stage, s.files_done, s.bytes_done, s.scanned);
                         if last != Some(key) {
@@ -228,9 +220,14 @@ impl EngineCore {
             // The run is an operation: a failure that can recover (the source host down, the service busy)
             // runs it again after the policy's delay, up to max_attempts; every change is a recovery event.
             let op_started = std::time::Instant::now();
+            let first_attempt = op.attempt + 1;
             let mut dest_guard: Option<LockGuard> = None;
             let mut report = loop {
                 op.attempt += 1;
+                if op.attempt > first_attempt {
+                    // A new attempt counts its files and bytes afresh.
+                    ctx.progress.restart();
+                }
                 set_op_state(&store, &bus, &mut op, OperationState::InProgress, None);
                 let report = match &work {
                     Work::Sync { src, dst, opts } => {
@@ -251,7 +248,8 @@ impl EngineCore {
                 let Some(f) = report.fatal.as_ref().filter(|_| !ctx.cancel.is_cancelled()) else {
                     break report;
                 };
-                let c = crate::recovery::classify(&Error::new(f.kind, f.error.clone()));
+                // With its details: a retry-after (a service's, an open breaker's) sets the least wait.
+                let c = crate::recovery::classify(&f.to_error());
                 if !c.recoverable || op.attempt >= op.max_attempts {
                     break report;
                 }
@@ -271,7 +269,14 @@ impl EngineCore {
                     .max(c.retry_after.unwrap_or_default());
                 tokio::select! {
                     biased;
-                    _ = ctx.cancel.cancelled() => break report,
+                    _ = ctx.cancel.cancelled() => {
+                        // Cancelled while waiting for the next attempt: the job is cancelled (the operation
+                        // keeps the last attempt's error).
+                        let mut report = report;
+                        report.status = crate::report::Status::Cancelled;
+                        report.fatal = None;
+                        break report;
+                    }
                     _ = tokio::time::sleep(wait) => {}
                 }
             };
@@ -306,9 +311,11 @@ impl EngineCore {
             let final_state = match report.status {
                 crate::report::Status::Completed => OperationState::Success,
                 crate::report::Status::Cancelled => OperationState::Cancelled,
-                _ if report.fatal.as_ref().is_some_and(|f| {
-                    crate::recovery::classify(&Error::new(f.kind, f.error.clone())).recoverable
-                }) && op.attempt >= op.max_attempts =>
+                _ if report
+                    .fatal
+                    .as_ref()
+                    .is_some_and(|f| crate::recovery::classify(&f.to_error()).recoverable)
+                    && op.attempt >= op.max_attempts =>
                 {
                     OperationState::Exhausted
                 }

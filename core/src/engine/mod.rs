@@ -1,6 +1,7 @@
 //! The front door: [`Engine`], which every binding, the CLI and the server use. Each capability it offers sits in
 //! a file of its own here and delegates to its module below; the executor is [`crate::sync`].
 
+mod breakers;
 pub mod jobs;
 mod launch;
 pub mod locks;
@@ -100,7 +101,8 @@ pub struct EngineCore {
     events: Arc<EventBus>,
     logs: LogStore,
     jobs: Mutex<Vec<Job>>,
-    breaker_trips: Arc<std::sync::atomic::AtomicU64>,
+    /// The circuit breakers of remote targets, one per target, shared by every job (`[settings.breaker]`).
+    breakers: Arc<crate::recovery::BreakerRegistry>,
     /// Local copies of remote manifests (`cache/<service>/<snapshot>.json`).
     cache_dir: PathBuf,
     /// The state directory (its instance id, `locks/` for plain syncs to S3 and Drive).
@@ -137,6 +139,7 @@ impl Engine {
     /// override its `[settings]`).
     pub fn with_config(profiles: Config, config: EngineConfig) -> Result<Engine> {
         let s = &profiles.settings;
+        s.breaker.validate()?;
         let config = EngineConfig {
             state_dir: config
                 .state_dir
@@ -178,6 +181,7 @@ impl Engine {
             Some(d) => d.get()?,
             None => crate::locks::DEFAULT_LEASE,
         };
+        let breakers = Arc::new(breakers::registry(&profiles.settings.breaker, events.clone()));
         let rt = runtime.handle().clone();
         let core = Arc::new_cyclic(|me| EngineCore {
             rt,
@@ -186,7 +190,7 @@ impl Engine {
             events,
             logs,
             jobs: Mutex::new(Vec::new()),
-            breaker_trips: Arc::default(),
+            breakers,
             cache_dir: state_dir.join("cache"),
             state_dir,
             instance: std::sync::OnceLock::new(),
@@ -287,7 +291,7 @@ impl EngineCore {
         let report = self.sync(source, dest, opts)?;
         match (report.plan, report.fatal) {
             (Some(p), _) => Ok(p),
-            (None, Some(f)) => Err(Error::new(f.kind, f.error)),
+            (None, Some(f)) => Err(f.to_error()),
             (None, None) => Err(Error::internal("dry run without a plan")),
         }
     }

@@ -100,6 +100,8 @@ pub struct ProfileStatus {
     pub last_run: Option<LastRun>,
     /// The profile as configured.
     pub config: ProfileInfo,
+    /// The status in one line for people ([`ProfileStatus::text`]; document 1's `output`).
+    pub summary: String,
 }
 
 impl ProfileStatus {
@@ -287,7 +289,7 @@ impl EngineCore {
             .get(name)
             .map(|p| profile_info(name, p))
             .expect("the profile exists");
-        ProfileStatus {
+        let mut st = ProfileStatus {
             profile: name.to_string(),
             running: job.is_some(),
             job,
@@ -297,7 +299,10 @@ impl EngineCore {
             destination_lock_error: locks.destination_error,
             last_run,
             config,
-        }
+            summary: String::new(),
+        };
+        st.summary = st.text();
+        st
     }
 
     /// Runs every profile one after the other, as one job whose report has `type` `run_all` and one result per

@@ -26,6 +26,8 @@ pub struct RecoveryMetrics {
     pub max_attempts: u32,
     /// The retry policy of each error category in effect by default (a profile's `retry` overrides them).
     pub retry: BTreeMap<Category, RetryPolicy>,
+    /// The circuit breakers' settings in effect (`[settings.breaker]`: defaults and per-target overrides).
+    pub breaker: crate::recovery::BreakerSettings,
 }
 
 impl EngineCore {
@@ -126,10 +128,14 @@ impl EngineCore {
         {
             Some(argv) => Work::Command { argv },
             None => {
-                let mut opts: SyncOptions =
-                    serde_json::from_value(m.get("options").cloned().unwrap_or_default()).map_err(
-                        |e| Error::new(crate::ErrorKind::Corrupt, format!("operation {id}: {e}")),
-                    )?;
+                let mut stored = m.get("options").cloned().unwrap_or_default();
+                // Records from before breakers moved to the engine's settings still carry theirs: ignored.
+                if let Some(o) = stored.as_object_mut() {
+                    o.remove("breaker");
+                }
+                let mut opts: SyncOptions = serde_json::from_value(stored).map_err(|e| {
+                    Error::new(crate::ErrorKind::Corrupt, format!("operation {id}: {e}"))
+                })?;
                 if let Some(n) = max_attempts {
                     opts.max_attempts = n.max(1);
                 }
@@ -158,10 +164,11 @@ impl EngineCore {
                 Some(s) => s.operation_metrics()?,
                 None => Default::default(),
             },
-            circuit_breaker_trips: self.breaker_trips.load(std::sync::atomic::Ordering::Relaxed),
+            circuit_breaker_trips: self.breakers.trips(),
             persistence: self.store.is_some(),
             max_attempts: defaults.max_attempts,
             retry: Category::ALL.iter().map(|&c| (c, defaults.retry.get(c))).collect(),
+            breaker: self.breakers.settings().clone(),
         })
     }
 

@@ -116,6 +116,12 @@ impl Job {
         self.0.cancel.cancel();
     }
 
+    /// Whether the job was asked to stop (by [`Job::cancel`], its engine shutting down, an unlock, or a lock it
+    /// found removed at renewal).
+    pub fn cancel_requested(&self) -> bool {
+        self.0.cancel.is_cancelled()
+    }
+
     /// Running until it has a report, then the report's status.
     pub fn status(&self) -> Status {
         match &*self.0.report.lock().unwrap_or_else(|p| p.into_inner()) {

@@ -130,6 +130,24 @@ impl ProgressTracker {
     pub fn file_done(&self) {
         self.files_done.fetch_add(1, Ordering::Relaxed);
     }
+    /// Starts counting again for a new attempt at the run: stage, files, bytes, scanned entries and the current
+    /// file go back to zero (the elapsed time goes on from the job's start).
+    pub fn restart(&self) {
+        self.set_stage(Stage::Queued);
+        for c in [
+            &self.files_done,
+            &self.files_total,
+            &self.bytes_done,
+            &self.bytes_total,
+            &self.scan.entries,
+            &self.scan.hashed,
+        ] {
+            c.store(0, Ordering::SeqCst);
+        }
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.samples.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Names the file being worked on.
     pub fn set_current(&self, path: &str) {
         let mut c = self.current.lock().unwrap_or_else(|p| p.into_inner());
@@ -218,5 +236,15 @@ mod tests {
         assert_eq!(t2.snapshot().percent, 25.0);
         t2.set_stage(Stage::Done);
         assert_eq!(t2.snapshot().percent, 100.0);
+        // A new attempt counts from zero.
+        t.set_current("a");
+        t.scan.entries.store(9, Ordering::SeqCst);
+        t.restart();
+        let s = t.snapshot();
+        assert_eq!(
+            (s.stage, s.files_done, s.files_total, s.bytes_done, s.bytes_total),
+            (Stage::Queued, 0, 0, 0, 0)
+        );
+        assert_eq!((s.scanned, s.current_file), (0, None));
     }
 }

@@ -1,17 +1,18 @@
 //! Circuit breakers per target (a host, a bucket, a drive). A breaker opens after N consecutive failures or a
 //! failure rate over a window, stays open for a cool-down (work on that target waits instead of burning attempts),
 //! then lets a bounded number of probes through (half-open): a probe that succeeds closes it, one that fails opens
-//! it again. Every transition is reported with its target, state and the time left open.
+//! it again. Every transition is reported with its target, state and the time left open. The engine keeps one
+//! breaker per target for all its jobs ([`super::registry::BreakerRegistry`]).
 
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// When a breaker opens and for how long.
+/// When a breaker opens and for how long (`[settings.breaker]`, see [`super::registry::BreakerSettings`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Consecutive failures that open it.
     pub failure_threshold: u32,
@@ -68,6 +69,15 @@ fn secs(v: f64) -> Duration {
     Duration::try_from_secs_f64(v).unwrap_or(Duration::MAX).min(crate::config::MAX_DURATION)
 }
 
+/// Whether `e` says the link to a target failed (rather than the target answering with an error).
+pub fn is_link_failure(e: &crate::Error) -> bool {
+    use super::Category::*;
+    matches!(
+        super::classify(e).category,
+        NetworkTimeout | NetworkConnection | NetworkDns | ServiceUnavailable | RateLimited
+    )
+}
+
 /// The state of a breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -99,8 +109,31 @@ struct Inner {
     consecutive: u32,
     window: VecDeque<(Instant, bool)>,
     opened_until: Option<Instant>,
+    /// When it last opened, by the wall clock (for listings).
+    opened_at: Option<chrono::DateTime<chrono::Utc>>,
     probes: u32,
     trips: u64,
+}
+
+/// A breaker as listed (`Engine::breakers`): its target, state, failures and the config in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakerStatus {
+    /// The target (`sftp://user@host:port`, `s3://bucket`, `gdrive://account`).
+    pub target: String,
+    /// The state now (an open breaker whose cool-down passed is half-open).
+    pub state: BreakerState,
+    /// Failures in a row so far.
+    pub consecutive_failures: u32,
+    /// Times it opened.
+    pub trips: u64,
+    /// When it last opened (RFC 3339), while it is open or half-open.
+    pub opened_at: Option<String>,
+    /// When the cool-down ends and a probe may go (RFC 3339), while it is open.
+    pub next_probe_at: Option<String>,
+    /// Seconds left open (0 unless open).
+    pub timeout_remaining: f64,
+    /// The config in force for this target (the defaults with the target's override).
+    pub config: BreakerConfig,
 }
 
 /// A breaker for one target.
@@ -129,12 +162,6 @@ impl std::fmt::Debug for CircuitBreaker {
     }
 }
 
-impl std::fmt::Debug for Breakers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Breakers").field("cfg", &self.cfg).finish()
-    }
-}
-
 /// Hears breaker transitions.
 pub type TransitionCallback = Arc<dyn Fn(&BreakerTransition) + Send + Sync>;
 
@@ -153,6 +180,7 @@ impl CircuitBreaker {
                 consecutive: 0,
                 window: VecDeque::new(),
                 opened_until: None,
+                opened_at: None,
                 probes: 0,
                 trips: 0,
             }),
@@ -176,6 +204,43 @@ impl CircuitBreaker {
         self.lock().trips
     }
 
+    /// The target.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> BreakerConfig {
+        self.cfg
+    }
+
+    /// The breaker as listed now.
+    pub fn status(&self) -> BreakerStatus {
+        let mut g = self.lock();
+        self.tick(&mut g);
+        let rfc = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        let open = g.state == BreakerState::Open;
+        let remaining = match (open, g.opened_until) {
+            (true, Some(t)) => t.saturating_duration_since(Instant::now()),
+            _ => Duration::ZERO,
+        };
+        BreakerStatus {
+            target: self.target.clone(),
+            state: g.state,
+            consecutive_failures: g.consecutive,
+            trips: g.trips,
+            opened_at: g.opened_at.filter(|_| g.state != BreakerState::Closed).map(rfc),
+            next_probe_at: open
+                .then(|| chrono::Duration::from_std(remaining).ok())
+                .flatten()
+                .map(|d| rfc(chrono::Utc::now() + d)),
+            timeout_remaining: remaining.as_secs_f64(),
+            config: self.cfg,
+        }
+    }
+
     fn set(&self, g: &mut Inner, to: BreakerState) {
         if g.state == to {
             return;
@@ -185,6 +250,7 @@ impl CircuitBreaker {
         if to == BreakerState::Open {
             g.trips += 1;
             g.opened_until = Some(Instant::now() + secs(self.cfg.cooldown_secs));
+            g.opened_at = Some(chrono::Utc::now());
         }
         if to != BreakerState::HalfOpen {
             g.probes = 0;
@@ -226,6 +292,48 @@ impl CircuitBreaker {
         }
     }
 
+    /// Admits a call now or refuses it at once: while the breaker is open (or its probes are out) the refusal is
+    /// an `unavailable` error whose details carry `target`, `state`, `consecutive_failures` and
+    /// `retry_after_secs` (the time left before a probe may go), so that whoever retries waits that long.
+    pub fn check(&self) -> crate::Result<()> {
+        let wait = match self.admit() {
+            Admission::Go => return Ok(()),
+            Admission::Wait(d) => d,
+        };
+        let (state, consecutive) = {
+            let g = self.lock();
+            (g.state, g.consecutive)
+        };
+        // Whole milliseconds, rounded up: who waits this long finds the cool-down over.
+        let secs = (wait.as_secs_f64() * 1000.0).ceil() / 1000.0;
+        let msg = match state {
+            BreakerState::HalfOpen => format!(
+                "the circuit breaker of {} is half-open and its probe is under way: no other call goes there \
+                 until it answers (try again in {secs:.1} s)",
+                self.target
+            ),
+            _ => format!(
+                "the circuit breaker of {} is open after {consecutive} failures in a row: no call goes there \
+                 for {secs:.1} s (then one probe)",
+                self.target
+            ),
+        };
+        Err(crate::Error::new(crate::ErrorKind::Unavailable, msg).with_details(serde_json::json!({
+            "target": self.target,
+            "state": state,
+            "consecutive_failures": consecutive,
+            "retry_after_secs": secs,
+        })))
+    }
+
+    /// Gives back a probe that was admitted but made no call that tells (it was cancelled): another may go.
+    pub fn release(&self) {
+        let mut g = self.lock();
+        if g.state == BreakerState::HalfOpen {
+            g.probes = g.probes.saturating_sub(1);
+        }
+    }
+
     /// Waits until a call may go (or `cancel` is set: then false).
     pub async fn wait_admitted(&self, cancel: &crate::cancel::CancelFlag) -> bool {
         loop {
@@ -239,6 +347,18 @@ impl CircuitBreaker {
                     }
                 }
             }
+        }
+    }
+
+    /// Reports how a call went from its result: a failure of the link (time-outs, refused or broken
+    /// connections, DNS, a service unavailable or asking to slow down) counts against the target; any other
+    /// answer, an error included (a missing file, access refused), shows the target is there; a cancelled call
+    /// tells nothing and gives its probe back.
+    pub fn record_result<T>(&self, r: &crate::Result<T>) {
+        match r {
+            Ok(_) => self.record(true),
+            Err(e) if e.kind() == crate::ErrorKind::Cancelled => self.release(),
+            Err(e) => self.record(!is_link_failure(e)),
         }
     }
 
@@ -274,38 +394,6 @@ impl CircuitBreaker {
             }
             BreakerState::Open => {}
         }
-    }
-}
-
-/// The breakers of every target, made on first use.
-#[derive(Default)]
-pub struct Breakers {
-    cfg: BreakerConfig,
-    map: Mutex<HashMap<String, Arc<CircuitBreaker>>>,
-    on_transition: Option<TransitionCallback>,
-}
-
-impl Breakers {
-    /// Breakers with `cfg`, each reporting transitions to `on_transition`.
-    pub fn new(cfg: BreakerConfig, on_transition: Option<TransitionCallback>) -> Breakers {
-        Breakers { cfg, map: Mutex::default(), on_transition }
-    }
-
-    /// The breaker of `target`.
-    pub fn get(&self, target: &str) -> Arc<CircuitBreaker> {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(target.to_string())
-            .or_insert_with(|| {
-                Arc::new(CircuitBreaker::new(target, self.cfg, self.on_transition.clone()))
-            })
-            .clone()
-    }
-
-    /// Trips of every breaker so far.
-    pub fn trips(&self) -> u64 {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).values().map(|b| b.trips()).sum()
     }
 }
 
@@ -386,6 +474,54 @@ mod tests {
         assert_eq!(t[0].timeout_remaining, 10.0);
         assert_eq!(t[0].target, "sftp://pod-1");
         assert_eq!(b.trips(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_says_when_to_come_back_and_probes_go_back_when_unused() {
+        let b = CircuitBreaker::new("sftp://u@nas:22", cfg(), None);
+        b.check().unwrap();
+        let link = || crate::Error::new(crate::ErrorKind::Network, "connection refused");
+        for _ in 0..3 {
+            b.record_result::<()>(&Err(link()));
+        }
+        let e = b.check().unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Unavailable);
+        let d = e.details().unwrap();
+        assert_eq!(
+            (d["target"].as_str(), d["state"].as_str()),
+            (Some("sftp://u@nas:22"), Some("open"))
+        );
+        assert_eq!(
+            (d["consecutive_failures"].as_u64(), d["retry_after_secs"].as_f64()),
+            (Some(3), Some(10.0))
+        );
+        assert!(
+            e.message().contains("sftp://u@nas:22") && e.message().contains("10.0 s"),
+            "{}",
+            e.message()
+        );
+        let c = crate::recovery::classify(&e);
+        assert_eq!(c.category, crate::recovery::Category::ServiceUnavailable, "{}", e.message());
+        assert_eq!((c.recoverable, c.retry_after), (true, Some(Duration::from_secs(10))));
+        let s = b.status();
+        assert_eq!((s.state, s.consecutive_failures, s.trips), (BreakerState::Open, 3, 1));
+        assert!(s.opened_at.is_some() && s.next_probe_at.is_some() && s.timeout_remaining == 10.0);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        b.check().unwrap(); // the probe
+        let e = b.check().unwrap_err();
+        assert_eq!(e.details().unwrap()["state"], "half_open");
+        // A cancelled probe tells nothing: it goes back, and another may go.
+        b.record_result::<()>(&Err(crate::Error::cancelled()));
+        b.check().unwrap();
+        // An answer, even an error, shows the target is there.
+        b.record_result::<()>(&Err(crate::Error::new(crate::ErrorKind::NotFound, "no such file")));
+        let s = b.status();
+        assert_eq!((s.state, s.consecutive_failures, s.opened_at), (BreakerState::Closed, 0, None));
+        assert!(!is_link_failure(&crate::Error::new(crate::ErrorKind::Permission, "denied")));
+        assert!(is_link_failure(&crate::Error::new(
+            crate::ErrorKind::Unavailable,
+            "429 slow down"
+        )));
     }
 
     #[tokio::test(start_paused = true)]

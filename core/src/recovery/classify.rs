@@ -120,6 +120,9 @@ pub fn classify(e: &Error) -> Classification {
         ErrorKind::Network => {
             if mentions(&msg, &["dns", "resolve", "name or service", "no such host", "lookup"]) {
                 Category::NetworkDns
+            } else if mentions(&msg, &["banner", "disconnect"]) {
+                // The host dropped the connection (during an SSH handshake, say): not a TLS matter.
+                Category::NetworkConnection
             } else if mentions(&msg, &["tls", "ssl", "certificate", "handshake"]) {
                 Category::NetworkTls
             } else if mentions(&msg, &["timed out", "timeout"]) {
@@ -185,6 +188,14 @@ mod tests {
             Category::NetworkDns
         );
         assert_eq!(c(ErrorKind::Network, "invalid peer certificate"), Category::NetworkTls);
+        assert_eq!(
+            c(
+                ErrorKind::Network,
+                "SSH handshake with nas:22: connection error (Failed getting banner; libssh2 -13)"
+            ),
+            Category::NetworkConnection,
+            "a host that drops the connection"
+        );
         assert_eq!(
             c(ErrorKind::Unavailable, "503 Service Unavailable"),
             Category::ServiceUnavailable

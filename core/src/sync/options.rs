@@ -67,10 +67,9 @@ pub struct SyncOptions {
     /// Attempts at the whole run when it fails with something that can recover (the source host unreachable,
     /// the service busy); per-file retries are the `retry` policies'.
     pub max_attempts: u32,
-    /// Retry policies by error category (see `recovery::policy` for the defaults table).
+    /// Retry policies by error category (see `recovery::policy` for the defaults table). (Circuit breakers are
+    /// not options of a sync: the engine keeps one per remote target, set in the config's `[settings.breaker]`.)
     pub retry: crate::recovery::RetryPolicies,
-    /// Circuit breakers of remote targets.
-    pub breaker: crate::recovery::BreakerConfig,
     /// Replace the destination manifest (and its cached copy) after a clean run. Off, the run changes only files
     /// and the next run looks at the destination itself instead of trusting the old manifest.
     pub commit_manifest: bool,
@@ -107,19 +106,31 @@ impl Default for SyncOptions {
             scan_threads: 0,
             max_attempts: 3,
             retry: Default::default(),
-            breaker: Default::default(),
             commit_manifest: true,
             remote: Default::default(),
         }
     }
 }
 
+/// What `breaker` in sync options (which moved to the engine's settings) is refused with.
+pub const BREAKER_MOVED: &str = "breaker is not an option of a sync: circuit breakers belong to the engine, one per \
+     remote target shared by all its jobs; set them in the config's [settings.breaker] (per target in \
+     [settings.breaker.targets.\"sftp://user@host:22\"])";
+
 impl SyncOptions {
-    /// Parses options from JSON (empty or missing: defaults). Unknown fields are errors, so typos are not silent.
+    /// Parses options from JSON (empty or missing: defaults). Unknown fields are errors, so typos are not silent;
+    /// `breaker` is refused with a message naming `[settings.breaker]`, where it moved.
     pub fn from_json(s: Option<&str>) -> Result<SyncOptions> {
         let o: SyncOptions = match s {
-            Some(s) if !s.trim().is_empty() => serde_json::from_str(s)
-                .map_err(|e| Error::invalid(format!("bad sync options: {e}")))?,
+            Some(s) if !s.trim().is_empty() => serde_json::from_str(s).map_err(|e| {
+                let moved = serde_json::from_str::<serde_json::Value>(s)
+                    .is_ok_and(|v| v.get("breaker").is_some());
+                if moved {
+                    Error::invalid(format!("bad sync options: {BREAKER_MOVED}"))
+                } else {
+                    Error::invalid(format!("bad sync options: {e}"))
+                }
+            })?,
             _ => SyncOptions::default(),
         };
         o.validate()?;
@@ -177,5 +188,13 @@ mod tests {
         assert!(e.message().contains("delet"));
         assert!(SyncOptions::from_json(Some(r#"{"transfers": 0}"#)).is_err());
         assert!(SyncOptions::from_json(Some(r#"{"name": "../x"}"#)).is_err());
+    }
+
+    #[test]
+    fn breaker_is_refused_naming_settings_breaker() {
+        let e = SyncOptions::from_json(Some(r#"{"breaker": {"cooldown_secs": 5}}"#)).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        assert!(e.message().contains("[settings.breaker]"), "{}", e.message());
+        assert!(!e.message().contains("unknown field"), "{}", e.message());
     }
 }

@@ -36,8 +36,9 @@ pub struct RunContext {
     pub progress: Arc<ProgressTracker>,
     /// The embedded store (hash cache); None hashes everything afresh.
     pub store: Option<Arc<Store>>,
-    /// Hears the circuit breakers' transitions.
-    pub on_breaker: Option<crate::recovery::breaker::TransitionCallback>,
+    /// The circuit breakers of remote targets, shared with every other run that has the same registry (the
+    /// engine's). None: this run makes its own, with the default settings.
+    pub breakers: Option<Arc<crate::recovery::BreakerRegistry>>,
 }
 
 /// The state key of the destination manifest of snapshot `name`.
@@ -115,6 +116,7 @@ impl std::fmt::Debug for RunContext {
         f.debug_struct("RunContext")
             .field("cancel", &self.cancel)
             .field("store", &self.store)
+            .field("breakers", &self.breakers)
             .finish()
     }
 }
@@ -243,16 +245,33 @@ fn unreachable(e: &Error) -> bool {
     )
 }
 
-/// The destination as the plan sees it. A dry run whose remote destination cannot be reached plans against the
-/// manifest cached from the last time it was read or written, and says so.
+/// The destination as the plan sees it. A dry run whose remote destination cannot be reached (or whose breaker is
+/// open) plans against the manifest cached from the last time it was read or written, and says so. How the
+/// listing went counts for the destination's `breaker` (which a dry run consults here: a run that writes was
+/// admitted by it before it began).
 async fn dest_view(
     dst: &Arc<dyn Backend>,
     opts: &SyncOptions,
     scan_opts: ScanOptions,
     acc: &mut Acc,
     markers: &mut Markers,
+    breaker: Option<&crate::recovery::CircuitBreaker>,
 ) -> Result<DestView> {
-    match dest_view_live(dst, opts, scan_opts, acc, markers).await {
+    let admitted = match breaker.filter(|_| opts.dry_run) {
+        Some(b) => b.check(),
+        None => Ok(()),
+    };
+    let live = match admitted {
+        Ok(()) => {
+            let r = dest_view_live(dst, opts, scan_opts, acc, markers).await;
+            if let Some(b) = breaker {
+                b.record_result(&r);
+            }
+            r
+        }
+        Err(e) => Err(e),
+    };
+    match live {
         Err(e) if opts.dry_run && unreachable(&e) => {
             let Some(cached) = dst.cached_state_file(&manifest_key(&opts.name)).await? else {
                 return Err(e);
@@ -607,6 +626,14 @@ async fn run_inner(
         ));
     }
     check_roots(src, dst, &filter, opts)?;
+    // The breakers of the remote ends: while one is open (another run, or an earlier attempt, found its target
+    // failing), the run fails at once, before any call there, with the time until its probe as retry-after.
+    let registry = ctx.breakers.clone().unwrap_or_default();
+    let src_breaker = remote_breaker(src, &registry);
+    // Both ends on one target share its breaker: it is consulted once.
+    let dst_breaker = remote_breaker(dst, &registry)
+        .filter(|d| !src_breaker.as_ref().is_some_and(|s| Arc::ptr_eq(s, d)));
+    admit_run(&src_breaker, &dst_breaker, opts.dry_run)?;
     ctx.progress.set_stage(Stage::Scanning);
     // -c compares real content on both sides: each is hashed afresh (BLAKE3), never taken from a cache or a
     // manifest that a change behind the same size and mtime would leave stale; a backend that lists its own
@@ -623,13 +650,19 @@ async fn run_inner(
         src_opts.hash_cache = None;
         dst_opts.hash_cache = None;
     }
-    // Source and destination are listed at the same time.
+    // Source and destination are listed at the same time; how each listing went counts for its breaker.
     let src_scan = {
-        let src = src.clone();
-        tokio::spawn(async move { src.scan(src_opts).await })
+        let (src, b) = (src.clone(), src_breaker.clone());
+        tokio::spawn(async move {
+            let r = src.scan(src_opts).await;
+            if let Some(b) = &b {
+                b.record_result(&r);
+            }
+            r
+        })
     };
     let mut markers = Markers::default();
-    let dview = dest_view(dst, opts, dst_opts, acc, &mut markers).await;
+    let dview = dest_view(dst, opts, dst_opts, acc, &mut markers, dst_breaker.as_deref()).await;
     let mut src_scan =
         src_scan.await.map_err(|e| Error::internal(format!("scan task failed: {e}")))??;
     let mut dview = dview?;
@@ -676,7 +709,7 @@ async fn run_inner(
             if checksum {
                 so.hash_cache = None;
             }
-            dview = dest_view(dst, &relaxed, so, acc, &mut markers).await?;
+            dview = dest_view(dst, &relaxed, so, acc, &mut markers, None).await?;
             acc.errors.extend(std::mem::take(&mut dview.errors));
             dopts.modify_window_ns = window(dview.trusted);
             dopts.changed = std::mem::take(&mut dview.changed);
@@ -820,8 +853,8 @@ async fn run_inner(
         bytes: Default::default(),
         pending: Default::default(),
         commit_failures: Default::default(),
-        src_breaker: remote_breaker(src, opts, ctx),
-        dst_breaker: remote_breaker(dst, opts, ctx),
+        src_breaker,
+        dst_breaker,
         marker: tokio::sync::Mutex::new(marker),
     });
     let results: Arc<Mutex<HashMap<usize, std::result::Result<Done, FileError>>>> = Arc::default();
@@ -1114,19 +1147,35 @@ async fn replace_folders(
     blocked
 }
 
-/// A breaker for a remote backend; local disks get none.
+/// The breaker of a backend's remote target; local disks get none.
 fn remote_breaker(
     b: &Arc<dyn Backend>,
-    opts: &SyncOptions,
-    ctx: &RunContext,
+    registry: &crate::recovery::BreakerRegistry,
 ) -> Option<Arc<crate::recovery::CircuitBreaker>> {
-    (b.scheme() != "local").then(|| {
-        Arc::new(crate::recovery::CircuitBreaker::new(
-            b.location(),
-            opts.breaker,
-            ctx.on_breaker.clone(),
-        ))
-    })
+    b.breaker_target().map(|t| registry.get(&t))
+}
+
+/// Lets a run begin only when the breakers of its remote ends admit it (a half-open one admits it as its probe):
+/// otherwise the refusal of the first that does not ([`crate::recovery::CircuitBreaker::check`]), and a probe
+/// admitted at the other end is given back. A dry run is not stopped by its destination's breaker: it plans
+/// against the cached manifest instead (see `dest_view`).
+fn admit_run(
+    src: &Option<Arc<crate::recovery::CircuitBreaker>>,
+    dst: &Option<Arc<crate::recovery::CircuitBreaker>>,
+    dry_run: bool,
+) -> Result<()> {
+    if let Some(b) = src {
+        b.check()?;
+    }
+    if let Some(b) = dst.as_ref().filter(|_| !dry_run)
+        && let Err(e) = b.check()
+    {
+        if let Some(s) = src {
+            s.release();
+        }
+        return Err(e);
+    }
+    Ok(())
 }
 
 async fn run_parallel(

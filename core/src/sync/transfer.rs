@@ -40,7 +40,8 @@ pub(crate) struct Shared {
     pub extras: Mutex<Vec<Entry>>,
     pub retries: AtomicU64,
     pub bytes: AtomicU64,
-    /// Breakers of the remote ends (none for local disks: a local failure is not a flaky link).
+    /// Breakers of the remote ends, shared with the engine's other runs (none for local disks: a local failure is
+    /// not a flaky link; one for both ends on the same target).
     pub src_breaker: Option<Arc<crate::recovery::CircuitBreaker>>,
     /// See `src_breaker`.
     pub dst_breaker: Option<Arc<crate::recovery::CircuitBreaker>>,
@@ -356,29 +357,16 @@ where
             let fut = op();
             let breakers = &breakers;
             async move {
-                for b in breakers.iter() {
+                for (i, b) in breakers.iter().enumerate() {
                     if !b.wait_admitted(&sh.cancel).await {
+                        // A probe admitted at the other end goes back unused.
+                        breakers[..i].iter().for_each(|a| a.release());
                         return Err(Error::cancelled());
                     }
                 }
                 let r = fut.await;
-                let link_failure = r.as_ref().err().is_some_and(|e| {
-                    use crate::recovery::Category::*;
-                    matches!(
-                        crate::recovery::classify(e).category,
-                        NetworkTimeout
-                            | NetworkConnection
-                            | NetworkDns
-                            | ServiceUnavailable
-                            | RateLimited
-                    )
-                });
                 for b in breakers.iter() {
-                    if r.is_ok() {
-                        b.record(true);
-                    } else if link_failure {
-                        b.record(false);
-                    }
+                    b.record_result(&r);
                 }
                 r
             }

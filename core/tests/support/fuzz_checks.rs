@@ -167,7 +167,27 @@ pub fn config(data: &[u8]) -> String {
     if let Some(r) = &c.settings.log_max_size {
         assert!(r.get().expect("a checked log_max_size") >= 1);
     }
+    // Every breaker config it accepted (the defaults, each target's) can run a breaker without a panic.
+    let b = &c.settings.breaker;
     let mut rng = fastrand::Rng::with_seed(1);
+    for (target, cfg) in
+        std::iter::once(("", &b.defaults)).chain(b.targets.iter().map(|(k, c)| (k.as_str(), c)))
+    {
+        if !target.is_empty() {
+            assert_eq!(
+                b.config_for(target),
+                *cfg,
+                "a target's own override applies to it: {target}"
+            );
+        }
+        let br = syncwright::recovery::CircuitBreaker::new(target, *cfg, None);
+        for i in 0..cfg.failure_threshold.clamp(1, 8) {
+            br.record(i % 3 == 2);
+        }
+        let _ = br.admit();
+        let _ = br.check();
+        let _ = br.status();
+    }
     for (name, p) in &c.profiles {
         if p.command.is_none() {
             let o = p.sync_options(name).expect("a checked profile has options");
@@ -178,11 +198,6 @@ pub fn config(data: &[u8]) -> String {
                     let _ = policy.delay(n, &mut rng);
                 }
             }
-            let b = syncwright::recovery::CircuitBreaker::new("fuzz", o.breaker, None);
-            for i in 0..o.breaker.failure_threshold.clamp(1, 8) {
-                b.record(i % 3 == 2);
-            }
-            let _ = b.admit();
         }
         for d in [&p.timeout, &p.interval].into_iter().flatten() {
             let d = d.get().expect("a checked duration");

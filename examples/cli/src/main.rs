@@ -541,7 +541,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let failed = !run_errors.is_empty();
             let plan = match (report.plan, report.fatal) {
                 (Some(p), _) => p,
-                (None, Some(f)) => return Err(Error::new(f.kind, f.error)),
+                (None, Some(f)) => return Err(f.to_error()),
                 (None, None) => return Err(Error::internal("dry run without a plan")),
             };
             if json {

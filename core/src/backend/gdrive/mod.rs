@@ -75,6 +75,8 @@ impl std::fmt::Debug for GdriveBackend {
 #[derive(Debug)]
 struct Inner {
     loc: GdriveLocation,
+    /// The service account's address: the breaker target is the account's (`gdrive://ACCOUNT`).
+    account: String,
     snapshot: String,
     manifest_parent: String,
     api: Api,
@@ -121,6 +123,7 @@ impl GdriveBackend {
                 )
             })?;
         let account = auth::ServiceAccount::load(&creds)?;
+        let email = account.client_email().to_ascii_lowercase();
         let scopes =
             if o.scopes.is_empty() { GdriveOptions::default().scopes } else { o.scopes.clone() };
         let base = o.api_base.as_deref().unwrap_or(DEFAULT_API_BASE);
@@ -138,6 +141,7 @@ impl GdriveBackend {
         Ok(GdriveBackend {
             inner: Arc::new(Inner {
                 loc,
+                account: email,
                 snapshot,
                 manifest_parent,
                 api,
@@ -500,6 +504,11 @@ impl Backend for GdriveBackend {
 
     fn location(&self) -> String {
         self.inner.location()
+    }
+
+    /// `gdrive://ACCOUNT` (the service account's address): Drive's limits and outages are the account's.
+    fn breaker_target(&self) -> Option<String> {
+        Some(format!("gdrive://{}", self.inner.account))
     }
 
     fn rules(&self) -> NameRules {

@@ -507,6 +507,19 @@ impl ReadStream for S3Reader {
     }
 }
 
+/// The breaker target of `bucket` at `endpoint` (see [`S3Backend::breaker_target`]).
+fn breaker_target(bucket: &str, endpoint: Option<&str>) -> String {
+    let host = endpoint.map(|e| {
+        let rest = e.split_once("://").map_or(e, |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        authority.rsplit_once('@').map_or(authority, |(_, h)| h).to_ascii_lowercase()
+    });
+    match host.filter(|h| !h.is_empty()) {
+        Some(h) => format!("s3://{bucket}@{h}"),
+        None => format!("s3://{bucket}"),
+    }
+}
+
 #[async_trait]
 impl Backend for S3Backend {
     fn scheme(&self) -> &'static str {
@@ -515,6 +528,12 @@ impl Backend for S3Backend {
 
     fn location(&self) -> String {
         self.loc.to_string()
+    }
+
+    /// `s3://bucket` on AWS; `s3://bucket@host:port` on an S3-compatible endpoint (its scheme, any user info and
+    /// path left out).
+    fn breaker_target(&self) -> Option<String> {
+        Some(breaker_target(&self.loc.bucket, self.opts.endpoint_url.as_deref()))
     }
 
     fn rules(&self) -> NameRules {
@@ -874,6 +893,16 @@ impl Drop for TempPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn breaker_targets_name_the_bucket_and_a_custom_endpoint_without_credentials() {
+        assert_eq!(breaker_target("b", None), "s3://b");
+        assert_eq!(breaker_target("b", Some("http://127.0.0.1:9000")), "s3://b@127.0.0.1:9000");
+        assert_eq!(
+            breaker_target("b", Some("https://key:secret@Minio.Example:9000/base?x=1")),
+            "s3://b@minio.example:9000"
+        );
+    }
 
     #[test]
     fn mtimes_round_trip() {

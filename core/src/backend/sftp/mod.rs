@@ -520,6 +520,13 @@ impl Backend for SftpBackend {
         self.inner.loc.to_string()
     }
 
+    /// `sftp://user@host:port` (an IPv6 host in brackets): one breaker per login on a host.
+    fn breaker_target(&self) -> Option<String> {
+        let l = &self.inner.loc;
+        let host = if l.host.contains(':') { format!("[{}]", l.host) } else { l.host.clone() };
+        Some(format!("sftp://{}@{host}:{}", l.user, l.port))
+    }
+
     fn rules(&self) -> NameRules {
         NameRules::default()
     }
