@@ -62,7 +62,7 @@
  *        sw_operation_retry() (take the profile's lock in the coordination folder and record the run in
  *        the store; never the network: the job does its I/O on the engine's threads), and the calls
  *        that read the store or the logs: sw_run_history(), sw_profile_logs(), sw_profile_logs_page(),
- *        sw_operations(), sw_operation() and sw_recovery_metrics();
+ *        sw_operations(), sw_operations_interrupted(), sw_operation() and sw_recovery_metrics();
  *      - for the engine's shutdown: the free that releases an engine's last handle (sw_engine_free(),
  *        sw_job_free() or sw_subscription_free(), see "Handles and lifetimes") cancels the jobs left
  *        running, waits for them (a transfer stops within one chunk) and joins the engine's threads.
@@ -341,8 +341,8 @@ struct sw_error *sw_manifest_build(const char *root,
  * Errors: `invalid_input` for a NULL `out_engine`, text that is not UTF-8 or a bad config (unknown fields
  * included); `permission`, `resource`, `corrupt` and others when the store cannot be opened.
  *
- * Blocking: yes, on local disk only: it opens (creating, and if damaged replacing) the embedded store, waiting up
- * to 10 s while another process sets the same store up, and starts the worker threads.
+ * Blocking: yes, on local disk only: it reads the config file, opens (creating, and if damaged replacing) the
+ * embedded store, waiting up to 10 s while another process sets the same store up, and starts the worker threads.
  *
  * # Safety
  * `config_json` is NULL or a NUL-terminated string; `out_engine` is NULL or writable.
@@ -795,10 +795,10 @@ struct sw_error *sw_profiles(struct sw_engine *engine,
  * `{"profile","running","job":{"job_id","started_at","pid","host","this_engine"}|null,"state":"running"|"success"|
  * "error"|"idle","lock":<lock>|null,"destination_lock":<lock>|null,"destination_lock_error":text|null,
  * "last_run":{"job_id","status","outcome":"success"|"error","started_at","finished_at","duration_ms","error",
- * "stats"}|null,"config":<profile as in sw_profiles>}`, where a lock is
- * `{"info":{"name","profile","job_id","pid","host","started_at","lease_until",...},"state":"held"|"stale",
- * "reason" (stale),"location"}`. "running" and "job" come from the profile's lock, so they show a run of another
- * process or host too; "last_run" is its last ended run in the embedded store (null without a store).
+ * "stats"}|null,"config":<profile as in sw_profiles>,"summary":<the line sw_profile_status_text gives>}`, where a
+ * lock is `{"info":{"name","profile","job_id","pid","host","started_at","lease_until",...},"state":"held"|
+ * "stale","reason" (stale),"location"}`. "running" and "job" come from the profile's lock, so they show a run of
+ * another process or host too; "last_run" is its last ended run in the embedded store (null without a store).
  * Errors: `not_found` when the engine has no profile `name`; `invalid_input` for NULL arguments; `permission`
  * and others when the coordination folder cannot be read.
  *
@@ -926,6 +926,20 @@ struct sw_error *sw_operations(struct sw_engine *engine,
                                char **out_json);
 
 /**
+ * The operations a restart interrupted (not ended, and their process is gone from this host: a crash or a
+ * kill while they ran), newest first, in `*out_json` as a canonical JSON array of the objects of `sw_operations`
+ * (free it with `sw_string_free`); retry one with `sw_operation_retry`. Errors: `feature_disabled` for an engine
+ * without a store (`no_store`); `invalid_input` for NULL arguments.
+ *
+ * Blocking: yes, for local disk only: it reads the embedded store.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_operations_interrupted(struct sw_engine *engine,
+                                           char **out_json);
+
+/**
  * The operation `id` (the id of the job that runs or ran it), in `*out_json` as the canonical JSON object of
  * `sw_operations` (free it with `sw_string_free`). Errors: `not_found` when the store has no such operation;
  * `feature_disabled` without a store; `invalid_input` for NULL arguments.
@@ -984,7 +998,9 @@ struct sw_error *sw_operation_cancel(struct sw_engine *engine,
  * (all zero without a store), this engine's circuit breaker trips, and the settings in effect:
  * `{"total_operations","active_operations","recovered_operations","failed_operations","average_recovery_time",
  * "retry_attempts","success_rate","average_attempts_per_recovery","circuit_breaker_trips","persistence",
- * "max_attempts","retry":{"<category>":{"backoff","max_attempts","initial_delay","max_delay","jitter"}}}`.
+ * "max_attempts","retry":{"<category>":{"backoff","max_attempts","initial_delay","max_delay","jitter"}},
+ * "breaker":{"failure_threshold","failure_rate","window_secs","min_calls","cooldown_secs","half_open_probes",
+ * "targets":{"<target>":{...}} (when there are overrides)}}` (the circuit breakers' `[settings.breaker]`).
  * Errors: `invalid_input` for NULL arguments.
  *
  * Blocking: yes, for local disk only: it reads the embedded store.
@@ -994,6 +1010,22 @@ struct sw_error *sw_operation_cancel(struct sw_engine *engine,
  */
 struct sw_error *sw_recovery_metrics(struct sw_engine *engine,
                                      char **out_json);
+
+/**
+ * The circuit breakers of the remote targets this engine's jobs used so far, by target, in `*out_json` as a
+ * canonical JSON array (free it with `sw_string_free`): `[{"target","state":"closed"|"open"|"half_open",
+ * "consecutive_failures","trips","opened_at","next_probe_at","timeout_remaining","config":{"failure_threshold",
+ * "failure_rate","window_secs","min_calls","cooldown_secs","half_open_probes"}}]` (`[]` before any remote run).
+ * The settings they follow (`[settings.breaker]`) are in `sw_recovery_metrics`' "breaker".
+ * Errors: `invalid_input` for NULL arguments.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_breakers(struct sw_engine *engine,
+                             char **out_json);
 
 /**
  * Runs the recovery self-test: each scenario named in `scenarios_json` (a JSON array of scenario ids such as

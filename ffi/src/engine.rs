@@ -242,8 +242,8 @@ pub(crate) unsafe fn handle<'a, T>(p: *const T, name: &str) -> syncwright::Resul
 /// Errors: `invalid_input` for a NULL `out_engine`, text that is not UTF-8 or a bad config (unknown fields
 /// included); `permission`, `resource`, `corrupt` and others when the store cannot be opened.
 ///
-/// Blocking: yes, on local disk only: it opens (creating, and if damaged replacing) the embedded store, waiting up
-/// to 10 s while another process sets the same store up, and starts the worker threads.
+/// Blocking: yes, on local disk only: it reads the config file, opens (creating, and if damaged replacing) the
+/// embedded store, waiting up to 10 s while another process sets the same store up, and starts the worker threads.
 ///
 /// # Safety
 /// `config_json` is NULL or a NUL-terminated string; `out_engine` is NULL or writable.

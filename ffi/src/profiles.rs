@@ -53,10 +53,10 @@ pub unsafe extern "C" fn sw_profiles(
 /// `{"profile","running","job":{"job_id","started_at","pid","host","this_engine"}|null,"state":"running"|"success"|
 /// "error"|"idle","lock":<lock>|null,"destination_lock":<lock>|null,"destination_lock_error":text|null,
 /// "last_run":{"job_id","status","outcome":"success"|"error","started_at","finished_at","duration_ms","error",
-/// "stats"}|null,"config":<profile as in sw_profiles>}`, where a lock is
-/// `{"info":{"name","profile","job_id","pid","host","started_at","lease_until",...},"state":"held"|"stale",
-/// "reason" (stale),"location"}`. "running" and "job" come from the profile's lock, so they show a run of another
-/// process or host too; "last_run" is its last ended run in the embedded store (null without a store).
+/// "stats"}|null,"config":<profile as in sw_profiles>,"summary":<the line sw_profile_status_text gives>}`, where a
+/// lock is `{"info":{"name","profile","job_id","pid","host","started_at","lease_until",...},"state":"held"|
+/// "stale","reason" (stale),"location"}`. "running" and "job" come from the profile's lock, so they show a run of
+/// another process or host too; "last_run" is its last ended run in the embedded store (null without a store).
 /// Errors: `not_found` when the engine has no profile `name`; `invalid_input` for NULL arguments; `permission`
 /// and others when the coordination folder cannot be read.
 ///

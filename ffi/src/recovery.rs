@@ -34,6 +34,27 @@ pub unsafe extern "C" fn sw_operations(
     })
 }
 
+/// The operations a restart interrupted (not ended, and their process is gone from this host: a crash or a
+/// kill while they ran), newest first, in `*out_json` as a canonical JSON array of the objects of `sw_operations`
+/// (free it with `sw_string_free`); retry one with `sw_operation_retry`. Errors: `feature_disabled` for an engine
+/// without a store (`no_store`); `invalid_input` for NULL arguments.
+///
+/// Blocking: yes, for local disk only: it reads the embedded store.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `out_json` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sw_operations_interrupted(
+    engine: *mut sw_engine,
+    out_json: *mut *mut c_char,
+) -> *mut sw_error {
+    guard(|| {
+        unsafe { clear_out(out_json, "out_json") }?;
+        let engine = unsafe { engine_arg(engine) }?;
+        unsafe { put_json(out_json, serde_json::to_string(&engine.interrupted_operations()?)) }
+    })
+}
+
 /// The operation `id` (the id of the job that runs or ran it), in `*out_json` as the canonical JSON object of
 /// `sw_operations` (free it with `sw_string_free`). Errors: `not_found` when the store has no such operation;
 /// `feature_disabled` without a store; `invalid_input` for NULL arguments.
@@ -119,7 +140,9 @@ pub unsafe extern "C" fn sw_operation_cancel(
 /// (all zero without a store), this engine's circuit breaker trips, and the settings in effect:
 /// `{"total_operations","active_operations","recovered_operations","failed_operations","average_recovery_time",
 /// "retry_attempts","success_rate","average_attempts_per_recovery","circuit_breaker_trips","persistence",
-/// "max_attempts","retry":{"<category>":{"backoff","max_attempts","initial_delay","max_delay","jitter"}}}`.
+/// "max_attempts","retry":{"<category>":{"backoff","max_attempts","initial_delay","max_delay","jitter"}},
+/// "breaker":{"failure_threshold","failure_rate","window_secs","min_calls","cooldown_secs","half_open_probes",
+/// "targets":{"<target>":{...}} (when there are overrides)}}` (the circuit breakers' `[settings.breaker]`).
 /// Errors: `invalid_input` for NULL arguments.
 ///
 /// Blocking: yes, for local disk only: it reads the embedded store.
@@ -135,6 +158,29 @@ pub unsafe extern "C" fn sw_recovery_metrics(
         unsafe { clear_out(out_json, "out_json") }?;
         let engine = unsafe { engine_arg(engine) }?;
         unsafe { put_json(out_json, serde_json::to_string(&engine.recovery_metrics()?)) }
+    })
+}
+
+/// The circuit breakers of the remote targets this engine's jobs used so far, by target, in `*out_json` as a
+/// canonical JSON array (free it with `sw_string_free`): `[{"target","state":"closed"|"open"|"half_open",
+/// "consecutive_failures","trips","opened_at","next_probe_at","timeout_remaining","config":{"failure_threshold",
+/// "failure_rate","window_secs","min_calls","cooldown_secs","half_open_probes"}}]` (`[]` before any remote run).
+/// The settings they follow (`[settings.breaker]`) are in `sw_recovery_metrics`' "breaker".
+/// Errors: `invalid_input` for NULL arguments.
+///
+/// Blocking: no.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `out_json` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sw_breakers(
+    engine: *mut sw_engine,
+    out_json: *mut *mut c_char,
+) -> *mut sw_error {
+    guard(|| {
+        unsafe { clear_out(out_json, "out_json") }?;
+        let engine = unsafe { engine_arg(engine) }?;
+        unsafe { put_json(out_json, serde_json::to_string(&engine.breakers())) }
     })
 }
 

@@ -180,6 +180,9 @@ fn check_front_door(root: &Path, out: &Output) {
     let first = r["first_id"].clone();
     let conflict = &r["conflict"];
     assert!(conflict.contains("profile copy is already running") && conflict.contains(&first));
+    let details = json(&r, "conflict_details");
+    assert_eq!(details["job_id"], first.as_str(), "{details}");
+    assert_eq!(details["profile"], "copy", "{details}");
     let running = json(&r, "status_running");
     assert_eq!(
         (running["running"].as_bool(), running["state"].as_str()),
@@ -221,6 +224,7 @@ fn check_front_door(root: &Path, out: &Output) {
     assert_eq!(statuses[0]["state"], "idle", "never run yet: {statuses}");
     let line = &r["status_text"];
     assert!(line.starts_with("copy: idle; last run completed at "), "{line}");
+    assert_eq!(status["summary"], line.as_str(), "{status}");
     let lines: Vec<&str> = r["status_text_all"].lines().collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines[0].starts_with("broken: idle; never run"), "{lines:?}");
@@ -284,6 +288,8 @@ fn check_front_door(root: &Path, out: &Output) {
     let ops = json(&r, "operations");
     assert!(ops.as_array().unwrap().iter().any(|o| o["operation_id"] == first.as_str()), "{ops}");
     assert_eq!(json(&r, "operations_active"), serde_json::json!([]));
+    assert_eq!(json(&r, "operations_interrupted"), serde_json::json!([]));
+    assert_eq!(json(&r, "breakers"), serde_json::json!([]), "no remote target was used");
     let op = json(&r, "operation");
     assert_eq!(
         (op["state"].as_str(), op["function_name"].as_str()),
@@ -297,6 +303,7 @@ fn check_front_door(root: &Path, out: &Output) {
     assert_eq!(metrics["persistence"], true, "{metrics}");
     assert!(metrics["total_operations"].as_u64().unwrap() == 3, "{metrics}");
     assert!(metrics["retry"].is_object(), "{metrics}");
+    assert!(metrics["breaker"]["failure_threshold"].is_u64(), "{metrics}");
     assert_eq!(json(&r, "valued_metrics")["persistence"], false);
     let scenarios = json(&r, "scenarios");
     let ids: Vec<&str> =

@@ -196,6 +196,10 @@ static void null_and_invalid_arguments(sw_engine *engine) {
     EXPECT(SW_ERR_INVALID_INPUT, sw_operation_cancel(NULL, "id", &s));
     EXPECT(SW_ERR_INVALID_INPUT, sw_operation_cancel(engine, NULL, &s));
     EXPECT(SW_ERR_INVALID_INPUT, sw_operation_cancel(engine, "id", NULL));
+    EXPECT(SW_ERR_INVALID_INPUT, sw_operations_interrupted(NULL, &s));
+    EXPECT(SW_ERR_INVALID_INPUT, sw_operations_interrupted(engine, NULL));
+    EXPECT(SW_ERR_INVALID_INPUT, sw_breakers(NULL, &s));
+    EXPECT(SW_ERR_INVALID_INPUT, sw_breakers(engine, NULL));
     EXPECT(SW_ERR_INVALID_INPUT, sw_recovery_metrics(NULL, &s));
     EXPECT(SW_ERR_INVALID_INPUT, sw_recovery_metrics(engine, NULL));
     EXPECT(SW_ERR_INVALID_INPUT, sw_recovery_self_test(NULL, NULL, 1, &s));
@@ -258,6 +262,7 @@ static void other_configs(void) {
         char *s = NULL;
         EXPECT(SW_ERR_FEATURE_DISABLED, sw_run_history(e, "valued", 1, 10, &s));
         EXPECT(SW_ERR_FEATURE_DISABLED, sw_operations(e, 0, 10, &s));
+        EXPECT(SW_ERR_FEATURE_DISABLED, sw_operations_interrupted(e, &s));
         SHOW("valued_metrics", sw_recovery_metrics(e, &out_));
         sw_engine_free(e);
     }
@@ -301,6 +306,9 @@ int main(int argc, char **argv) {
             CHECK(strstr(sw_error_message(err), id) != NULL, "the conflict names the running job: %s",
                   sw_error_message(err));
             emit("conflict", sw_error_message(err));
+            const char *details = sw_error_details(err); /* {"lock","job_id","started_at",...} */
+            CHECK(details != NULL && strstr(details, id) != NULL, "the details name the running job");
+            emit("conflict_details", details);
             sw_error_free(err);
         }
         SHOW("status_running", sw_profile_status(engine, "copy", &out_));
@@ -353,6 +361,7 @@ int main(int argc, char **argv) {
     /* Recovery: the first run's operation, which succeeded. */
     SHOW("operations", sw_operations(engine, 0, 10, &out_));
     SHOW("operations_active", sw_operations(engine, 1, 10, &out_));
+    SHOW("operations_interrupted", sw_operations_interrupted(engine, &out_));
     if (first != NULL) {
         const char *id = sw_job_id(first);
         SHOW("operation", sw_operation(engine, id, &out_));
@@ -373,6 +382,7 @@ int main(int argc, char **argv) {
         sw_job_free(retry);
     }
     SHOW("metrics", sw_recovery_metrics(engine, &out_));
+    SHOW("breakers", sw_breakers(engine, &out_));
     SHOW("scenarios", sw_recovery_scenarios(engine, &out_));
     SHOW("self_test", sw_recovery_self_test(engine, "[\"corruption\"]", 1, &out_));
 
