@@ -429,8 +429,30 @@ export interface LogEntry {
   data: Record<string, unknown>
 }
 
-/** An event of an engine (see `Engine.subscribe`); switch on `type`. */
-export type SyncEvent =
+/**
+ * Which events a subscription takes (see `Engine.subscribe`): those about a job, a profile or an operation, of
+ * some types; an event is taken when it matches every field given. camelCase keys (`jobId`) work too.
+ */
+export interface EventFilter {
+  /** The events about this job: its own, its locks', its operation's. */
+  job_id?: string | null
+  /** The events about this profile: its runs', its locks', its log entries. */
+  profile?: string | null
+  /** The events about this operation: its recovery events. */
+  operation_id?: string | null
+  /** The event types taken (empty or absent: all). */
+  types?: SyncEvent['type'][]
+}
+
+/** Where a subscription starts and what it takes (see `Engine.subscribe`). */
+export interface SubscribeOptions {
+  /** The last `seq` seen (0: every event kept): the kept events after it come first. Absent: live events only. */
+  since?: number | null
+  filter?: EventFilter | null
+}
+
+/** An event of an engine (see `Engine.subscribe`); switch on `type`. `seq` numbers it: from 1, only growing. */
+export type SyncEvent = { seq: number } & (
   | { type: 'job_queued'; job_id: string; at: string; source: string; destination: string }
   | { type: 'job_started'; job_id: string; at: string }
   | { type: 'progress'; job_id: string; progress: ProgressSnapshot }
@@ -448,6 +470,7 @@ export type SyncEvent =
     }
   | { type: 'breaker'; transition: { target: string; from: BreakerState; to: BreakerState; timeout_remaining: number } }
   | { type: 'job_finished'; job_id: string; at: string; status: JobStatus; stats: SyncStats }
+)
 /** Where a recovery operation is. */
 export type OperationState =
   | 'pending' | 'in_progress' | 'recovering' | 'success' | 'failed' | 'exhausted' | 'cancelled'

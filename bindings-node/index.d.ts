@@ -429,8 +429,30 @@ export interface LogEntry {
   data: Record<string, unknown>
 }
 
-/** An event of an engine (see `Engine.subscribe`); switch on `type`. */
-export type SyncEvent =
+/**
+ * Which events a subscription takes (see `Engine.subscribe`): those about a job, a profile or an operation, of
+ * some types; an event is taken when it matches every field given. camelCase keys (`jobId`) work too.
+ */
+export interface EventFilter {
+  /** The events about this job: its own, its locks', its operation's. */
+  job_id?: string | null
+  /** The events about this profile: its runs', its locks', its log entries. */
+  profile?: string | null
+  /** The events about this operation: its recovery events. */
+  operation_id?: string | null
+  /** The event types taken (empty or absent: all). */
+  types?: SyncEvent['type'][]
+}
+
+/** Where a subscription starts and what it takes (see `Engine.subscribe`). */
+export interface SubscribeOptions {
+  /** The last `seq` seen (0: every event kept): the kept events after it come first. Absent: live events only. */
+  since?: number | null
+  filter?: EventFilter | null
+}
+
+/** An event of an engine (see `Engine.subscribe`); switch on `type`. `seq` numbers it: from 1, only growing. */
+export type SyncEvent = { seq: number } & (
   | { type: 'job_queued'; job_id: string; at: string; source: string; destination: string }
   | { type: 'job_started'; job_id: string; at: string }
   | { type: 'progress'; job_id: string; progress: ProgressSnapshot }
@@ -448,6 +470,7 @@ export type SyncEvent =
     }
   | { type: 'breaker'; transition: { target: string; from: BreakerState; to: BreakerState; timeout_remaining: number } }
   | { type: 'job_finished'; job_id: string; at: string; status: JobStatus; stats: SyncStats }
+)
 /** Where a recovery operation is. */
 export type OperationState =
   | 'pending' | 'in_progress' | 'recovering' | 'success' | 'failed' | 'exhausted' | 'cancelled'
@@ -528,13 +551,26 @@ export declare class Engine {
    */
   sync(source: string, destination: string, options?: SyncOptions | null, onProgress?: ((progress: ProgressSnapshot) => void) | null): Promise<SyncReport>
   /**
-   * A new subscription to the events of this engine from now on; iterate it with `for await`. Events are
-   * plain objects with a `type`: a job goes `{ type: "job_queued", job_id, at, source, destination }`,
-   * `{ type: "job_started", job_id, at }`, `{ type: "progress", job_id, progress }`..., `{ type:
-   * "job_finished", job_id, at, status, stats }`; locks and profile logs add `lock_taken`, `lock_released`,
-   * `lock_broken` and `log` (see `SyncEvent`).
+   * A new subscription to this engine's events; iterate it with `for await`. Events are plain objects with
+   * `seq` (their number: from 1, only growing, across restarts too) and a `type`: a job goes `{ seq, type:
+   * "job_queued", job_id, at, source, destination }`, `{ type: "job_started", job_id, at }`, `{ type:
+   * "progress", job_id, progress }`..., `{ type: "job_finished", job_id, at, status, stats }`; locks,
+   * operations, breakers and profile logs add `lock_taken`, `lock_released`, `lock_broken`,
+   * `recovery_update`, `recovery_completed`, `breaker` and `log` (see `SyncEvent`).
+   *
+   * `options.since` is the last `seq` the caller saw (0: every event kept): the subscription first gives
+   * every kept event with a greater `seq`, in order, then the live ones, with no gap and no duplicate between
+   * the two; without it, the live events only. Events are kept for `[settings] event_retention` (default
+   * 24h), at most `event_retention_max` (default 100000). The kept events are read off the JavaScript thread:
+   * a `since` whose following events are no longer kept, or beyond the latest `seq`, rejects the first
+   * `next()` with code `invalid_input` (then the iteration ends; subscribe again from the latest `seq`).
+   *
+   * `options.filter` takes only some events (see `EventFilter`): those about a `job_id`, `profile` or
+   * `operation_id`, of the `types` listed; an event is taken when it matches every field given.
+   * Throws `invalid_input` at once for bad options (an unknown key, a `since` that is not an integer >= 0, an
+   * unknown event type).
    */
-  subscribe(): Subscription
+  subscribe(options?: SubscribeOptions | null): Subscription
 }
 
 /** A sync running in the background (from `engine.start()`). */
@@ -574,18 +610,21 @@ export declare class Job {
 }
 
 /**
- * Events of an engine's jobs, in order, from the moment of `engine.subscribe()`. An async iterable:
+ * Events of an engine, in `seq` order, from the moment of `engine.subscribe()` (after the kept events it replays
+ * when given `since`). An async iterable:
  *
  * ```js
- * const sub = engine.subscribe()
+ * const sub = engine.subscribe({ since: lastSeq, filter: { profile: 'user_data' } })
  * for await (const event of sub) {
+ *   lastSeq = event.seq
  *   if (event.type === 'job_finished') break   // `break` closes the subscription
  * }
  * ```
  *
- * Events queue in the library until read (up to 4096; beyond that the oldest are dropped and counted in
- * `lost`). A pending iteration keeps the process alive until an event comes or the subscription is closed; it
- * ends when `close()` is called, the loop breaks, or the engine is released.
+ * Live events queue in the library until read (up to 4096; beyond that the oldest are dropped and counted in
+ * `lost`: subscribe again with `since` set to the last `seq` seen to get them back). A pending iteration keeps
+ * the process alive until an event comes or the subscription is closed; it ends when `close()` is called, the
+ * loop breaks, or the engine is released.
  *
  * This type implements JavaScript's async iterable protocol.
  * It can be used with `for await...of` loops.
@@ -593,9 +632,12 @@ export declare class Job {
  * @see https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Iteration_protocols#the_async_iterator_and_async_iterable_protocols
  */
 export declare class Subscription {
-  /** The next queued event without waiting, or `null` when none is queued. */
+  /**
+   * The next queued event without waiting, or `null` when none is queued (also while the kept events are
+   * still being read, after a `since`).
+   */
   tryNext(): SyncEvent | null
-  /** How many events were dropped because this subscription fell more than 4096 events behind. */
+  /** How many live events were dropped because this subscription fell more than 4096 events behind. */
   get lost(): number
   /** Ends the subscription: a pending iteration finishes, queued events can still be read with `tryNext()`. */
   close(): void

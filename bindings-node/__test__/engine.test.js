@@ -346,6 +346,49 @@ test('tryNext reads without waiting; close() and engine.close() end a pending it
   assert.deepEqual(await pending, { value: undefined, done: true })
 })
 
+test('subscribe({ since, filter }) replays the kept events, then follows live; a since beyond the latest rejects', async () => {
+  const engine = new Engine({ stateDir: tempDir() })
+  const src = makeTree(SMALL)
+  const job = engine.start(src, path.join(tempDir(), 'dst'))
+  await job.wait()
+  // Everything kept, numbered from 1 (a fresh state directory), up to the job's end.
+  const kept = []
+  for await (const e of engine.subscribe({ since: 0 })) {
+    kept.push(e)
+    if (e.type === 'job_finished') break
+  }
+  assert.deepEqual(
+    kept.map((e) => e.seq),
+    kept.map((_, i) => i + 1)
+  )
+  assert.equal(kept[0].type, 'job_queued')
+  const latest = kept.at(-1).seq
+  // From the middle, filtered (camelCase keys work too): just the job's end.
+  const ended = engine.subscribe({ since: 1, filter: { jobId: job.id, types: ['job_finished'] } })
+  const first = await ended[Symbol.asyncIterator]().next()
+  assert.equal(first.value.type, 'job_finished')
+  assert.equal(first.value.seq, latest)
+  assert.equal(ended.tryNext(), null)
+  ended.close()
+  // Live only, filtered: the next job's queued event, numbered after the others.
+  const live = engine.subscribe({ filter: { types: ['job_queued'] } })
+  const job2 = engine.start(src, path.join(tempDir(), 'dst2'))
+  const queued = await live[Symbol.asyncIterator]().next()
+  assert.equal(queued.value.job_id, job2.id)
+  assert.equal(queued.value.seq > latest, true)
+  live.close()
+  await job2.wait()
+  // A since beyond the latest: the first next() rejects with invalid_input, then the iteration ends.
+  const beyond = engine.subscribe({ since: 1e9 })[Symbol.asyncIterator]()
+  await assert.rejects(beyond.next(), isSwError('invalid_input'))
+  assert.deepEqual(await beyond.next(), { value: undefined, done: true })
+  // Bad options throw at once.
+  for (const bad of [{ since: -1 }, { since: 1.5 }, { since: '3' }, { filter: { types: ['job_done'] } }, { sinse: 1 }, { filter: [] }]) {
+    assert.throws(() => engine.subscribe(bad), isSwError('invalid_input'), JSON.stringify(bad))
+  }
+  engine.close()
+})
+
 test('the event loop runs while a sync is under way', async () => {
   const engine = newEngine()
   const order = []

@@ -302,15 +302,168 @@ impl Engine {
         Ok(Ok(Job { job, delivery }))
     }
 
-    /// A new subscription to the events of this engine from now on; iterate it with `for await`. Events are
-    /// plain objects with a `type`: a job goes `{ type: "job_queued", job_id, at, source, destination }`,
-    /// `{ type: "job_started", job_id, at }`, `{ type: "progress", job_id, progress }`..., `{ type:
-    /// "job_finished", job_id, at, status, stats }`; locks and profile logs add `lock_taken`, `lock_released`,
-    /// `lock_broken` and `log` (see `SyncEvent`).
-    #[napi]
-    pub fn subscribe(&self, env: Env) -> napi::Result<Subscription> {
+    /// A new subscription to this engine's events; iterate it with `for await`. Events are plain objects with
+    /// `seq` (their number: from 1, only growing, across restarts too) and a `type`: a job goes `{ seq, type:
+    /// "job_queued", job_id, at, source, destination }`, `{ type: "job_started", job_id, at }`, `{ type:
+    /// "progress", job_id, progress }`..., `{ type: "job_finished", job_id, at, status, stats }`; locks,
+    /// operations, breakers and profile logs add `lock_taken`, `lock_released`, `lock_broken`,
+    /// `recovery_update`, `recovery_completed`, `breaker` and `log` (see `SyncEvent`).
+    ///
+    /// `options.since` is the last `seq` the caller saw (0: every event kept): the subscription first gives
+    /// every kept event with a greater `seq`, in order, then the live ones, with no gap and no duplicate between
+    /// the two; without it, the live events only. Events are kept for `[settings] event_retention` (default
+    /// 24h), at most `event_retention_max` (default 100000). The kept events are read off the JavaScript thread:
+    /// a `since` whose following events are no longer kept, or beyond the latest `seq`, rejects the first
+    /// `next()` with code `invalid_input` (then the iteration ends; subscribe again from the latest `seq`).
+    ///
+    /// `options.filter` takes only some events (see `EventFilter`): those about a `job_id`, `profile` or
+    /// `operation_id`, of the `types` listed; an event is taken when it matches every field given.
+    /// Throws `invalid_input` at once for bad options (an unknown key, a `since` that is not an integer >= 0, an
+    /// unknown event type).
+    #[napi(ts_args_type = "options?: SubscribeOptions | null")]
+    pub fn subscribe(&self, env: Env, options: Option<Unknown>) -> napi::Result<Subscription> {
         let inner = self.inner(&env)?;
-        Ok(Subscription { sub: Arc::new(inner.engine().subscribe()) })
+        let json = options_json(&env, options, "options")?;
+        let (since, filter) = subscribe_options(json.as_deref()).map_err(|e| js_error(&env, &e))?;
+        let Some(since) = since else {
+            let sub = guarded(|| inner.engine().subscribe_from(None, filter))
+                .map_err(|e| js_error(&env, &e))?;
+            return Ok(Subscription { sub: Opening::open(sub) });
+        };
+        // The replay reads the store: on a thread of its own, never the JavaScript thread.
+        let opening = Opening::pending();
+        let theirs = opening.clone();
+        let spawned =
+            std::thread::Builder::new().name("syncwright-subscribe".into()).spawn(move || {
+                theirs.set(guarded(|| inner.engine().subscribe_from(Some(since), filter)));
+            });
+        if let Err(e) = spawned {
+            return Err(js_error(&env, &Error::internal(format!("cannot start a thread: {e}"))));
+        }
+        Ok(Subscription { sub: opening })
+    }
+}
+
+/// The `since` and filter of `engine.subscribe()` options (`{ since?, filter? }`, already snake_case).
+fn subscribe_options(
+    json: Option<&str>,
+) -> syncwright::Result<(Option<u64>, syncwright::events::EventFilter)> {
+    let Some(json) = json else { return Ok((None, Default::default())) };
+    let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
+        .map_err(|e| Error::invalid(format!("options must be an object: {e}")))?;
+    let mut since = None;
+    let mut filter = None;
+    for (k, v) in v {
+        match (k.as_str(), v) {
+            ("since", serde_json::Value::Null) | ("filter", serde_json::Value::Null) => {}
+            ("since", v) => {
+                since = Some(v.as_u64().ok_or_else(|| {
+                    Error::invalid(format!("since must be an integer >= 0 (a seq), not {v}"))
+                })?);
+            }
+            ("filter", serde_json::Value::Object(m)) => {
+                // Its keys as core names them; camelCase (`jobId`) is converted like the options' own keys.
+                let m: serde_json::Map<String, serde_json::Value> =
+                    m.into_iter().map(|(k, v)| (crate::snake_case(&k), v)).collect();
+                filter = Some(serde_json::Value::Object(m).to_string());
+            }
+            ("filter", v) => {
+                return Err(Error::invalid(format!("filter must be an object, not {v}")));
+            }
+            (k, _) => {
+                return Err(Error::invalid(format!(
+                    "unknown subscribe option {k:?} (options: since, filter)"
+                )));
+            }
+        }
+    }
+    Ok((since, syncwright::events::EventFilter::from_json(filter.as_deref())?))
+}
+
+/// Where a subscription is: being opened (its kept events read on a thread), open, or failed to open.
+enum OpenState {
+    Pending,
+    Open(Arc<syncwright::events::Subscription>),
+    /// Opening failed: the error, handed out by the first `next()` (then None: the iteration ends).
+    Failed(Option<Error>),
+}
+
+/// A subscription, possibly still being opened.
+struct Opening {
+    state: std::sync::Mutex<OpenState>,
+    ready: tokio::sync::Notify,
+    /// `close()` was called (before it was open, too: then it is closed as soon as it opens).
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Opening {
+    fn make(state: OpenState) -> Arc<Opening> {
+        Arc::new(Opening {
+            state: std::sync::Mutex::new(state),
+            ready: tokio::sync::Notify::new(),
+            closed: Default::default(),
+        })
+    }
+
+    fn open(sub: syncwright::events::Subscription) -> Arc<Opening> {
+        Opening::make(OpenState::Open(Arc::new(sub)))
+    }
+
+    fn pending() -> Arc<Opening> {
+        Opening::make(OpenState::Pending)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OpenState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends the opening with its result.
+    fn set(&self, r: syncwright::Result<syncwright::events::Subscription>) {
+        *self.lock() = match r {
+            Ok(sub) => {
+                if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                    sub.close();
+                }
+                OpenState::Open(Arc::new(sub))
+            }
+            Err(e) => OpenState::Failed(Some(e)),
+        };
+        self.ready.notify_waiters();
+    }
+
+    /// The open subscription, once it is; `Err(Some(e))` the first time after it failed to open, `Err(None)` when
+    /// closed before it opened, and after a failure was handed out.
+    async fn opened(
+        &self,
+    ) -> std::result::Result<Arc<syncwright::events::Subscription>, Option<Error>> {
+        loop {
+            let notified = self.ready.notified();
+            match &mut *self.lock() {
+                OpenState::Open(sub) => return Ok(sub.clone()),
+                OpenState::Failed(e) => return Err(e.take()),
+                OpenState::Pending if self.closed.load(std::sync::atomic::Ordering::SeqCst) => {
+                    return Err(None);
+                }
+                OpenState::Pending => {}
+            }
+            notified.await;
+        }
+    }
+
+    /// The subscription if it is open.
+    fn now(&self) -> Option<Arc<syncwright::events::Subscription>> {
+        match &*self.lock() {
+            OpenState::Open(sub) => Some(sub.clone()),
+            _ => None,
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(sub) = self.now() {
+            sub.close();
+        }
+        self.ready.notify_waiters();
     }
 }
 
@@ -411,25 +564,44 @@ impl Job {
     }
 }
 
-/// Events of an engine's jobs, in order, from the moment of `engine.subscribe()`. An async iterable:
+/// Events of an engine, in `seq` order, from the moment of `engine.subscribe()` (after the kept events it replays
+/// when given `since`). An async iterable:
 ///
 /// ```js
-/// const sub = engine.subscribe()
+/// const sub = engine.subscribe({ since: lastSeq, filter: { profile: 'user_data' } })
 /// for await (const event of sub) {
+///   lastSeq = event.seq
 ///   if (event.type === 'job_finished') break   // `break` closes the subscription
 /// }
 /// ```
 ///
-/// Events queue in the library until read (up to 4096; beyond that the oldest are dropped and counted in
-/// `lost`). A pending iteration keeps the process alive until an event comes or the subscription is closed; it
-/// ends when `close()` is called, the loop breaks, or the engine is released.
+/// Live events queue in the library until read (up to 4096; beyond that the oldest are dropped and counted in
+/// `lost`: subscribe again with `since` set to the last `seq` seen to get them back). A pending iteration keeps
+/// the process alive until an event comes or the subscription is closed; it ends when `close()` is called, the
+/// loop breaks, or the engine is released.
 #[napi(async_iterator)]
 pub struct Subscription {
-    sub: Arc<syncwright::events::Subscription>,
+    sub: Arc<Opening>,
 }
 
-/// An event as JavaScript sees it (the `SyncEvent` type of `index.d.ts`).
-pub type SyncEvent = JsonText;
+/// An event as JavaScript sees it (the `SyncEvent` type of `index.d.ts`), or the error that kept the subscription
+/// from opening (the iteration's promise rejects with it).
+pub enum SyncEvent {
+    Event(JsonText),
+    Failed(Error),
+}
+
+impl ToNapiValue for SyncEvent {
+    unsafe fn to_napi_value(
+        env: napi::sys::napi_env,
+        val: Self,
+    ) -> napi::Result<napi::sys::napi_value> {
+        match val {
+            SyncEvent::Event(json) => unsafe { JsonText::to_napi_value(env, json) },
+            SyncEvent::Failed(e) => Err(js_error(&Env::from_raw(env), &e)),
+        }
+    }
+}
 
 #[napi]
 impl AsyncGenerator for Subscription {
@@ -441,8 +613,13 @@ impl AsyncGenerator for Subscription {
         &mut self,
         _value: Option<Self::Next>,
     ) -> impl Future<Output = napi::Result<Option<Self::Yield>>> + Send + 'static {
-        let sub = self.sub.clone();
-        async move { Ok(sub.next().await.map(|e| JsonText(e.to_json()))) }
+        let opening = self.sub.clone();
+        async move {
+            Ok(match opening.opened().await {
+                Ok(sub) => sub.next().await.map(|e| SyncEvent::Event(JsonText(e.to_json()))),
+                Err(failed) => failed.map(SyncEvent::Failed),
+            })
+        }
     }
 
     fn complete(
@@ -456,16 +633,17 @@ impl AsyncGenerator for Subscription {
 
 #[napi]
 impl Subscription {
-    /// The next queued event without waiting, or `null` when none is queued.
+    /// The next queued event without waiting, or `null` when none is queued (also while the kept events are
+    /// still being read, after a `since`).
     #[napi(ts_return_type = "SyncEvent | null")]
     pub fn try_next(&self) -> Option<JsonText> {
-        self.sub.try_next().map(|e| JsonText(e.to_json()))
+        self.sub.now()?.try_next().map(|e| JsonText(e.to_json()))
     }
 
-    /// How many events were dropped because this subscription fell more than 4096 events behind.
+    /// How many live events were dropped because this subscription fell more than 4096 events behind.
     #[napi(getter)]
     pub fn lost(&self) -> f64 {
-        self.sub.lost() as f64
+        self.sub.now().map_or(0, |s| s.lost()) as f64
     }
 
     /// Ends the subscription: a pending iteration finishes, queued events can still be read with `tryNext()`.

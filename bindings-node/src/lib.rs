@@ -111,7 +111,7 @@ pub(crate) fn options_json(
 }
 
 /// `maxDelete` -> `max_delete`: an underscore before each ASCII capital, which becomes lower case.
-fn snake_case(key: &str) -> String {
+pub(crate) fn snake_case(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 4);
     for c in key.chars() {
         if c.is_ascii_uppercase() {

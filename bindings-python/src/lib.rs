@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use syncwright::events::Subscription;
+use syncwright::events::{EventFilter, Subscription};
 use syncwright::progress::{ProgressCallback, ProgressSnapshot};
 use syncwright::{EngineConfig, Error, ErrorKind, Job, SyncOptions};
 
@@ -266,10 +266,27 @@ impl NativeEngine {
         Ok(NativeJob { job, _engine: inner })
     }
 
-    /// A subscription to every event of this engine's jobs from now on.
-    fn subscribe(&self, py: Python<'_>) -> PyResult<NativeSubscription> {
+    /// A subscription to this engine's events that `filter_json` takes (canonical EventFilter JSON, or None for
+    /// all): with `since` (the last seq seen, 0 for all kept), the kept events after it first, then the live ones;
+    /// without, the live ones only (GIL released while the kept events are read).
+    #[pyo3(signature = (since=None, filter_json=None))]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        since: Option<i64>,
+        filter_json: Option<String>,
+    ) -> PyResult<NativeSubscription> {
         let inner = self.inner(py)?;
-        let sub = call(py, move || inner.with(|e| Ok(Arc::new(e.subscribe()))))?;
+        let sub = call(py, move || {
+            let since = since
+                .map(|n| {
+                    u64::try_from(n)
+                        .map_err(|_| Error::invalid("since must be a seq (>= 0) or None"))
+                })
+                .transpose()?;
+            let filter = EventFilter::from_json(filter_json.as_deref())?;
+            inner.with(|e| Ok(Arc::new(e.subscribe_from(since, filter)?)))
+        })?;
         Ok(NativeSubscription { sub })
     }
 }

@@ -356,6 +356,38 @@ def test_subscription_sees_the_job_lifecycle(engine, tmp_path):
     assert sub.closed and sub.lost == 0
 
 
+def test_subscribe_since_replays_what_was_missed_and_filters(engine, tmp_path):
+    src = tmp_path / "src"
+    make_tree(src)
+    job = engine.start(src, tmp_path / "dst")
+    job.wait(LONG)
+    # Everything kept, numbered from 1; then the live ones follow with no gap.
+    with engine.subscribe(since=0) as sub:
+        kept = list(iter(lambda: sub.next(timeout=0), None))
+        assert [e["seq"] for e in kept] == list(range(1, len(kept) + 1))
+        assert kept[0]["type"] == "job_queued" and kept[-1]["type"] == "job_finished"
+        job2 = engine.start(src, tmp_path / "dst2")
+        first_live = sub.next(timeout=LONG)
+        assert first_live is not None and first_live["seq"] == len(kept) + 1
+        job2.wait(LONG)
+    latest = len(kept)
+    # From the middle, filtered by job and type.
+    finished = engine.subscribe(since=1, filter={"job_id": job.id, "types": ["job_finished", "job_started"]})
+    got = list(iter(lambda: finished.next(timeout=0), None))
+    assert [e["type"] for e in got] == ["job_started", "job_finished"]
+    assert all(e["job_id"] == job.id and e["seq"] <= latest for e in got)
+    finished.close()
+    # A since beyond the latest, a bad filter: InvalidInputError.
+    with pytest.raises(syncwright.InvalidInputError, match="beyond the latest"):
+        engine.subscribe(since=10**9)
+    with pytest.raises(syncwright.InvalidInputError):
+        engine.subscribe(since=-1)
+    with pytest.raises(syncwright.InvalidInputError):
+        engine.subscribe(filter={"types": ["job_done"]})
+    with pytest.raises(syncwright.InvalidInputError):
+        engine.subscribe(filter={"job": "x"})
+
+
 def test_async_subscription(engine, tmp_path):
     src = tmp_path / "src"
     make_tree(src)

@@ -29,7 +29,10 @@ def blocking(src: Path, dst: str) -> int:
         lost: int = sub.lost
         closed: bool = sub.closed or engine.closed
         sub.close()
-        print(report, plan, m, jid, status, prog, r, r2, text, e, events, lost, closed)
+        replay: syncwright.Subscription = engine.subscribe(since=0, filter={"types": ["job_finished"]})
+        seq: int = (replay.next(timeout=0) or {"seq": 0})["seq"]
+        replay.close()
+        print(report, plan, m, jid, status, prog, r, r2, text, e, events, lost, closed, seq)
     try:
         syncwright.build_manifest(src, {"hash": False})
     except syncwright.InvalidInputError as err:

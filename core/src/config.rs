@@ -342,6 +342,29 @@ pub struct Settings {
     /// target whose key starts with KEY; the longest match wins). One breaker per target, shared by all the
     /// engine's jobs.
     pub breaker: crate::recovery::BreakerSettings,
+    /// How long events are kept for replay (`subscribe` with `since`), in the embedded store or, without one,
+    /// in memory: seconds or a duration such as "24h" (default 24h; see [`crate::events`]).
+    pub event_retention: Option<DurationSpec>,
+    /// At most this many events are kept for replay; the oldest go first (default 100000).
+    pub event_retention_max: Option<u64>,
+}
+
+impl Settings {
+    /// The retention of events these settings give (`event_retention`, `event_retention_max`, or the defaults);
+    /// `invalid_input` for a bad duration.
+    pub fn event_retention(&self) -> Result<crate::events::Retention> {
+        let d = crate::events::Retention::default();
+        let max_age = match &self.event_retention {
+            Some(r) => r.get().map_err(|e| {
+                Error::invalid(format!("settings: event_retention: {}", e.message()))
+            })?,
+            None => d.max_age,
+        };
+        Ok(crate::events::Retention {
+            max_age,
+            max_count: self.event_retention_max.unwrap_or(d.max_count),
+        })
+    }
 }
 
 /// A config file: settings and profiles by name (kept in name order).
@@ -424,6 +447,7 @@ impl Config {
             }
         }
         self.settings.breaker.validate()?;
+        self.settings.event_retention()?;
         for (name, p) in &self.profiles {
             check_profile_name(name)?;
             p.check(name)?;
@@ -562,6 +586,21 @@ mod tests {
         assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
         assert!(e.message().contains("log_max_size"), "{}", e.message());
         Config::from_toml(&format!("{base}timeout = \"36500d\"\n")).unwrap();
+    }
+
+    #[test]
+    fn event_retention_has_defaults_takes_durations_and_refuses_bad_ones() {
+        let r = Config::default().settings.event_retention().unwrap();
+        assert_eq!((r.max_age, r.max_count), (Duration::from_secs(24 * 3600), 100_000));
+        let c =
+            Config::from_toml("[settings]\nevent_retention = \"90m\"\nevent_retention_max = 7\n")
+                .unwrap();
+        let r = c.settings.event_retention().unwrap();
+        assert_eq!((r.max_age, r.max_count), (Duration::from_secs(5400), 7));
+        let e = Config::from_toml("[settings]\nevent_retention = \"soon\"\n").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        assert!(e.message().contains("event_retention"), "{}", e.message());
+        assert!(Config::from_toml("[settings]\nevent_retention_max = -1\n").is_err());
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn transitions_until_finished(sub: &Subscription, jobs: usize) -> Vec<BreakerTra
     let (mut out, mut finished) = (Vec::new(), 0);
     while finished < jobs {
         let e = sub.next_blocking(Some(Duration::from_secs(60))).expect("an event within 60 s");
-        match &*e {
+        match e.event() {
             Event::Breaker { transition } => out.push(transition.clone()),
             Event::JobFinished { .. } => finished += 1,
             _ => {}
@@ -128,7 +128,7 @@ fn a_breaker_opened_by_one_job_holds_for_a_second_job_against_the_same_target() 
         let ev = sub.next_blocking(Some(Duration::from_secs(60))).expect("the third job's events");
         if let Event::RecoveryUpdate {
             operation_id, state: OperationState::Recovering, error, ..
-        } = &*ev
+        } = ev.event()
             && operation_id == job.id()
         {
             break error.clone().unwrap_or_default();

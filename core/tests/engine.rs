@@ -585,9 +585,9 @@ fn every_state_change_of_a_job_is_an_event() {
     let mut kinds = Vec::new();
     while let Some(e) = sub.next_blocking(Some(Duration::from_secs(10))) {
         assert_eq!(e.job_id(), Some(job.id()));
-        let done = matches!(&*e, Event::JobFinished { .. });
+        let done = matches!(e.event(), Event::JobFinished { .. });
         kinds.push(serde_json::to_value(&*e).unwrap()["type"].as_str().unwrap().to_string());
-        if let Event::JobFinished { status, stats, .. } = &*e {
+        if let Event::JobFinished { status, stats, .. } = e.event() {
             assert_eq!(*status, report.status);
             assert_eq!(stats, &report.stats);
         }
@@ -698,7 +698,7 @@ fn dropping_the_engine_cancels_its_jobs_waits_for_them_and_ends_subscriptions() 
     // The subscription gets what was queued, the job's end included, then None instead of waiting forever.
     let mut finished = None;
     while let Some(e) = sub.next_blocking(None) {
-        if let syncwright::events::Event::JobFinished { status, .. } = &*e {
+        if let syncwright::events::Event::JobFinished { status, .. } = e.event() {
             finished = Some(*status);
         }
     }

@@ -322,7 +322,7 @@ fn refused_by_other(r: &SyncReport, holder: &str) {
 /// The first lock_broken event of the subscription (up to the end of the job that follows).
 fn broken_event(sub: &syncwright::events::Subscription) -> Option<(LockInfo, String)> {
     while let Some(e) = sub.next_blocking(Some(Duration::from_secs(5))) {
-        match &*e {
+        match e.event() {
             Event::LockBroken { lock, reason } => return Some((lock.clone(), reason.clone())),
             Event::JobFinished { .. } => return None,
             _ => {}

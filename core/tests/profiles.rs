@@ -157,7 +157,7 @@ fn profile_runs_log_and_announce_their_locks() {
     while let Some(e) = sub.next_blocking(Some(Duration::from_secs(5))) {
         let v = serde_json::to_value(&*e).unwrap();
         kinds.push(v["type"].as_str().unwrap().to_string());
-        if matches!(&*e, Event::JobFinished { .. }) {
+        if matches!(e.event(), Event::JobFinished { .. }) {
             break;
         }
     }
@@ -256,7 +256,7 @@ fn interval_profiles_run_by_themselves_and_never_overlap() {
     while finished < 3 {
         let e =
             sub.next_blocking(Some(Duration::from_secs(60))).expect("the schedule keeps running");
-        if let Event::JobFinished { status, .. } = &*e {
+        if let Event::JobFinished { status, .. } = e.event() {
             assert_eq!(*status, Status::Completed);
             finished += 1;
         }

@@ -30,8 +30,8 @@ fn quick() -> SyncOptions {
 fn events_until_completed(sub: &syncwright::events::Subscription) -> Vec<Event> {
     let mut out = Vec::new();
     while let Some(e) = sub.next_blocking(Some(Duration::from_secs(60))) {
-        let done = matches!(&*e, Event::RecoveryCompleted { .. });
-        out.push((*e).clone());
+        let done = matches!(e.event(), Event::RecoveryCompleted { .. });
+        out.push(e.event().clone());
         if done {
             break;
         }
@@ -111,7 +111,7 @@ fn progress_keeps_flowing_when_the_whole_run_is_retried() {
         let ev = sub
             .next_blocking(Some(Duration::from_secs(60)))
             .expect("progress of the second attempt");
-        match &*ev {
+        match ev.event() {
             Event::RecoveryUpdate { state: OperationState::Recovering, .. } => retried = true,
             Event::Progress { progress, .. }
                 if retried && progress.stage == syncwright::progress::Stage::Transferring =>

@@ -54,8 +54,10 @@ int main(int argc, char **argv) {
     if (err != NULL) {
         return fail(err);
     }
-    /* Subscribe before starting, so the job's first event (job_queued) is seen too. */
-    if ((err = sw_subscribe(engine, &sub)) == NULL) {
+    /* Subscribe before starting, so the job's first event (job_queued) is seen too: live events only (since -1),
+     * all of them (no filter; the job's id is known only once it started). A client that reconnects would pass
+     * the last "seq" it saw instead, and get what it missed first. */
+    if ((err = sw_subscribe(engine, -1, NULL, &sub)) == NULL) {
         counter *c = calloc(1, sizeof *c);
         if (c == NULL) {
             sw_subscription_free(sub);

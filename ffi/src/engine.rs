@@ -16,7 +16,7 @@ use std::ptr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use syncwright::events::Subscription;
+use syncwright::events::{EventFilter, Subscription};
 use syncwright::progress::{ProgressCallback, ProgressSnapshot, Stage};
 use syncwright::{Engine, EngineConfig, Error, ErrorKind, Job, Status, SyncOptions};
 
@@ -519,22 +519,47 @@ pub unsafe extern "C" fn sw_job_free(job: *mut sw_job) {
     }
 }
 
-/// Subscribes to the engine's events from now on and stores the subscription in `*out_subscription` (free it with
-/// `sw_subscription_free`). Every event of every job of the engine is queued for it, in order; a subscription
-/// that falls more than 4096 events behind loses the oldest (see `sw_subscription_lost`) and never slows a job.
-/// Errors: `invalid_input` for NULL arguments.
+/// Subscribes to the engine's events and stores the subscription in `*out_subscription` (free it with
+/// `sw_subscription_free`).
+///
+/// `since` is the last `seq` the caller saw (0: every event kept): the subscription first delivers every kept
+/// event with a greater `seq`, in order, then the live ones, with no gap and no duplicate between the two. A
+/// negative `since` gives the live events only. Events are kept for `[settings] event_retention` (default 24h),
+/// at most `event_retention_max` (default 100000), in the engine's store (in memory without one); `seq` only
+/// grows, across restarts too.
+///
+/// Blocking: with a `since` (0 or more), while it waits for the events published so far to be stored and reads
+/// the kept ones (milliseconds; longer for a large replay on a slow disk). With a negative `since`, no.
+///
+/// `filter_json` (NULL or "" for all events) is a JSON object with any of `job_id`, `profile`, `operation_id`
+/// (the events about that job, profile or operation) and `types` (an array of event `type` names); an event is
+/// delivered when it matches every field given.
+///
+/// Live events are queued for the subscription in order; one that falls more than 4096 live events behind loses
+/// the oldest (see `sw_subscription_lost`) and never slows a job: subscribe again with `since` = the last `seq`
+/// seen to get them back.
+///
+/// Errors: `invalid_input` for a NULL `engine` or `out_subscription`, a bad filter (unknown field or type), or a
+/// `since` whose following events are no longer kept or that is beyond the latest `seq`; then
+/// `sw_error_details` gives `{"since":N,"oldest_seq":<oldest kept or null>,"latest_seq":<latest>}` (subscribing
+/// from `latest_seq` always works).
 ///
 /// # Safety
-/// `engine` is NULL or a live engine; `out_subscription` is NULL or writable.
+/// `engine` is NULL or a live engine; `filter_json` is NULL or a NUL-terminated string; `out_subscription` is
+/// NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sw_subscribe(
     engine: *mut sw_engine,
+    since: i64,
+    filter_json: *const c_char,
     out_subscription: *mut *mut sw_subscription,
 ) -> *mut sw_error {
     guard(|| {
         unsafe { clear_out(out_subscription, "out_subscription") }?;
         let engine = unsafe { handle(engine, "engine") }?;
-        let sub = engine.shared.engine()?.subscribe();
+        let filter = EventFilter::from_json(unsafe { opt_str_arg(filter_json, "filter_json") }?)?;
+        let since = u64::try_from(since).ok();
+        let sub = engine.shared.engine()?.subscribe_from(since, filter)?;
         let handle = Box::new(sw_subscription { sub, _engine: engine.shared.clone() });
         // SAFETY: checked non-NULL above.
         unsafe { *out_subscription = Box::into_raw(handle) };
@@ -543,10 +568,12 @@ pub unsafe extern "C" fn sw_subscribe(
 }
 
 /// Takes the next event, waiting at most `timeout_ms` milliseconds for one (negative: no limit; 0: just look),
-/// and stores it in `*out_event_json` as canonical JSON (free it with `sw_string_free`):
-/// `{"type":"job_queued","job_id","at","source","destination"}`, `{"type":"job_started","job_id","at"}`,
-/// `{"type":"progress","job_id","progress":{...snapshot...}}` or
-/// `{"type":"job_finished","job_id","at","status","stats":{...}}`.
+/// and stores it in `*out_event_json` as canonical JSON (free it with `sw_string_free`), its `seq` first:
+/// `{"seq":1,"type":"job_queued","job_id","at","source","destination"}`, `{"seq":2,"type":"job_started",
+/// "job_id","at"}`, `{"seq":..,"type":"progress","job_id","progress":{...snapshot...}}`,
+/// `{"seq":..,"type":"job_finished","job_id","at","status","stats":{...}}`; locks, operations, breakers and
+/// profile logs add `lock_taken`, `lock_released`, `lock_broken`, `recovery_update`, `recovery_completed`,
+/// `breaker` and `log`.
 ///
 /// No event in time is not an error: `*out_event_json` is NULL and the function returns NULL. After
 /// `sw_subscription_close`, queued events are still returned, then NULL at once.

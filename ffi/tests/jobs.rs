@@ -314,7 +314,7 @@ fn subscription_sees_the_job_from_queued_to_finished() {
     small_tree(&src);
     let engine = engine_in(&tmp.path().join("state"));
     let mut sub = ptr::null_mut();
-    ok(unsafe { sw_subscribe(engine, &mut sub) });
+    ok(unsafe { sw_subscribe(engine, -1, ptr::null(), &mut sub) });
 
     // Nothing yet: a timeout is not an error, and the out-parameter is NULL.
     let mut event: *mut c_char = c"garbage".as_ptr() as *mut c_char;
@@ -361,12 +361,86 @@ fn subscription_sees_the_job_from_queued_to_finished() {
     }
 }
 
+/// Every event queued for `sub` now, as JSON values.
+fn drain(sub: *mut sw_subscription) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let mut event = ptr::null_mut();
+        ok(unsafe { sw_subscription_next(sub, 0, &mut event) });
+        if event.is_null() {
+            return out;
+        }
+        out.push(serde_json::from_str(&take_string(event)).unwrap());
+    }
+}
+
+#[test]
+fn a_subscription_replays_from_since_with_a_filter_and_refuses_a_since_beyond_the_latest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    small_tree(&src);
+    let engine = engine_in(&tmp.path().join("state"));
+    let job = start(engine, &src, &dst, r#"{"progress_interval_ms": 10}"#, None);
+    assert_eq!(wait_report(job)["status"], "completed");
+    let id = unsafe { CStr::from_ptr(sw_job_id(job)) }.to_str().unwrap().to_string();
+
+    // Everything kept, from the start: seq 1, 2, 3... with the event's fields.
+    let mut sub = ptr::null_mut();
+    ok(unsafe { sw_subscribe(engine, 0, ptr::null(), &mut sub) });
+    let all = drain(sub);
+    let seqs: Vec<u64> = all.iter().map(|v| v["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=all.len() as u64).collect::<Vec<_>>());
+    assert_eq!(all[0]["type"], "job_queued");
+    assert_eq!(all.last().unwrap()["type"], "job_finished");
+    let latest = *seqs.last().unwrap();
+    unsafe { sw_subscription_free(sub) };
+
+    // From the middle, filtered: exactly this job's events of the types asked for, after `since`.
+    let filter = cstr(&format!(r#"{{"job_id":"{id}","types":["job_finished","job_started"]}}"#));
+    ok(unsafe { sw_subscribe(engine, 1, filter.as_ptr(), &mut sub) });
+    let got = drain(sub);
+    let want: Vec<&Value> = all[1..]
+        .iter()
+        .filter(|v| v["type"] == "job_finished" || v["type"] == "job_started")
+        .collect();
+    assert_eq!(got.iter().collect::<Vec<_>>(), want);
+    assert_eq!(got.len(), 2);
+    unsafe { sw_subscription_free(sub) };
+
+    // Beyond the latest, a bad filter, a filter that is not UTF-8: invalid_input, and no subscription.
+    let mut sub = c"garbage".as_ptr() as *mut sw_subscription;
+    let (kind, msg) =
+        take_err(unsafe { sw_subscribe(engine, latest as i64 + 1, ptr::null(), &mut sub) })
+            .unwrap();
+    assert_eq!(kind, "invalid_input");
+    assert!(msg.contains("beyond the latest"), "{msg}");
+    assert!(sub.is_null());
+    let bad = cstr(r#"{"types":["job_done"]}"#);
+    assert_eq!(
+        kind_of(unsafe { sw_subscribe(engine, 0, bad.as_ptr(), &mut sub) }),
+        "invalid_input"
+    );
+    let not_utf8 = CString::new(vec![b'{', 0xff, b'}']).unwrap();
+    assert_eq!(
+        kind_of(unsafe { sw_subscribe(engine, -1, not_utf8.as_ptr(), &mut sub) }),
+        "invalid_input"
+    );
+    // From the latest: nothing replayed, the live events follow.
+    ok(unsafe { sw_subscribe(engine, latest as i64, c"".as_ptr(), &mut sub) });
+    assert!(drain(sub).is_empty());
+    unsafe {
+        sw_subscription_free(sub);
+        sw_job_free(job);
+        sw_engine_free(engine);
+    }
+}
+
 #[test]
 fn close_wakes_a_waiting_thread() {
     let tmp = tempfile::tempdir().unwrap();
     let engine = engine_in(&tmp.path().join("state"));
     let mut sub = ptr::null_mut();
-    ok(unsafe { sw_subscribe(engine, &mut sub) });
+    ok(unsafe { sw_subscribe(engine, -1, ptr::null(), &mut sub) });
     let sub_addr = sub as usize;
     let waiter = std::thread::spawn(move || {
         let mut event = ptr::null_mut();
@@ -505,8 +579,14 @@ fn null_arguments_are_invalid_input() {
         assert!(out.is_null());
         assert_eq!(kind_of(sw_job_wait(job2, -1, ptr::null_mut())), "invalid_input");
 
-        assert_eq!(kind_of(sw_subscribe(ptr::null_mut(), &mut ptr::null_mut())), "invalid_input");
-        assert_eq!(kind_of(sw_subscribe(engine, ptr::null_mut())), "invalid_input");
+        assert_eq!(
+            kind_of(sw_subscribe(ptr::null_mut(), -1, ptr::null(), &mut ptr::null_mut())),
+            "invalid_input"
+        );
+        assert_eq!(
+            kind_of(sw_subscribe(engine, -1, ptr::null(), ptr::null_mut())),
+            "invalid_input"
+        );
         let mut out = garbage();
         assert_eq!(kind_of(sw_subscription_next(ptr::null_mut(), 0, &mut out)), "invalid_input");
         assert!(out.is_null());
@@ -525,7 +605,7 @@ fn handles_outlive_their_engine() {
     let files = small_tree(&src);
     let engine = engine_in(&tmp.path().join("state"));
     let mut sub = ptr::null_mut();
-    ok(unsafe { sw_subscribe(engine, &mut sub) });
+    ok(unsafe { sw_subscribe(engine, -1, ptr::null(), &mut sub) });
     let seen = Arc::new(Seen::default());
     let job = start(engine, &src, &dst, r#"{"progress_interval_ms": 10}"#, Some(&seen));
     // The engine handle goes first: the job still runs to the end and the subscription still gets its events.
@@ -601,7 +681,7 @@ fn last_handle_freed_from_a_library_thread() {
     small_tree(&src);
     let engine = engine_in(&tmp.path().join("state"));
     let mut sub = ptr::null_mut();
-    ok(unsafe { sw_subscribe(engine, &mut sub) });
+    ok(unsafe { sw_subscribe(engine, -1, ptr::null(), &mut sub) });
     let ctx = Arc::new(Ctx {
         sub: AtomicUsize::new(sub as usize),
         done: Mutex::new(false),

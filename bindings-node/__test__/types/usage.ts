@@ -7,6 +7,7 @@ import {
   errorKinds,
   version,
   type ErrorKind,
+  type EventFilter,
   type ManifestResult,
   type Plan,
   type ProgressSnapshot,
@@ -57,6 +58,14 @@ async function main(): Promise<number> {
       break
     }
     if (e.type === 'progress') void e.progress.percent
+  }
+  const filter: EventFilter = { profile: 'user_data', types: ['job_finished', 'log'] }
+  const resumed: Subscription = engine.subscribe({ since: 0, filter })
+  for await (const ev of resumed) {
+    const seq: number = ev.seq
+    if (ev.type === 'log') void ev.log.message
+    void seq
+    break
   }
   const polled: SyncEvent | null = sub.tryNext()
   const lost: number = sub.lost

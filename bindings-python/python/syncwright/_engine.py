@@ -138,16 +138,20 @@ class Job:
 
 
 class Subscription:
-    """Events of every job of an engine from the moment of :meth:`Engine.subscribe` on.
+    """Events of an engine from the moment of :meth:`Engine.subscribe` on (after the kept ones it replays, when
+    given ``since``).
 
-    Events are canonical event dicts, each with ``type`` and ``job_id``: ``job_queued`` (``at``, ``source``,
-    ``destination``), ``job_started`` (``at``), ``progress`` (``progress``: a snapshot as in
-    :meth:`Job.progress`) and ``job_finished`` (``at``, ``status``, ``stats``).
+    Events are canonical event dicts, each with ``seq`` (its number: from 1, only growing) and ``type``. A job
+    goes ``job_queued`` (``job_id``, ``at``, ``source``, ``destination``), ``job_started`` (``job_id``, ``at``),
+    ``progress`` (``job_id``, ``progress``: a snapshot as in :meth:`Job.progress`) and ``job_finished``
+    (``job_id``, ``at``, ``status``, ``stats``); locks, operations, breakers and profile logs add ``lock_taken``,
+    ``lock_released``, ``lock_broken``, ``recovery_update``, ``recovery_completed``, ``breaker`` and ``log``.
 
     Iterate it (``for event in sub``: blocking, GIL released) or async-iterate it (``async for event in sub``).
     Either ends after :meth:`close` (or the engine's close) once the queued events were read. A subscriber that
-    falls more than 4096 events behind loses the oldest ones (counted in :attr:`lost`); it never slows the
-    engine. Also a context manager that closes it.
+    falls more than 4096 live events behind loses the oldest ones (counted in :attr:`lost`); it never slows the
+    engine, and can subscribe again with ``since`` = the last ``seq`` it saw. Also a context manager that
+    closes it.
     """
 
     def __init__(self, native: _native.NativeSubscription) -> None:
@@ -397,9 +401,27 @@ class Engine:
             await job
             raise
 
-    def subscribe(self) -> Subscription:
-        """A :class:`Subscription` to the events of every job of this engine from now on."""
-        return Subscription(self._native.subscribe())
+    def subscribe(
+        self, since: Optional[int] = None, filter: Optional[Dict[str, Any]] = None
+    ) -> Subscription:
+        """A :class:`Subscription` to this engine's events.
+
+        ``since`` is the last ``seq`` the caller saw (``0``: every event kept): the subscription first gives every
+        kept event with a greater ``seq``, in order, then the live ones, with no gap and no duplicate between the
+        two. ``None`` (the default) gives the live events only. Events are kept for ``[settings]
+        event_retention`` (default 24h), at most ``event_retention_max`` (default 100000); ``seq`` only grows,
+        across restarts too. With ``since``, the call blocks (GIL released) while it reads the kept events.
+
+        ``filter`` takes only some events: a dict with any of ``job_id``, ``profile``, ``operation_id`` (the
+        events about that job, profile or operation) and ``types`` (a list of event ``type`` names); an event is
+        taken when it matches every key given.
+
+        Raises :class:`InvalidInputError` for a bad filter (unknown key or type), or a ``since`` whose following
+        events are no longer kept or that is beyond the latest ``seq`` (subscribe again from the latest and
+        resynchronise what came before by other means).
+        """
+        filter_json = None if filter is None else json.dumps(filter)
+        return Subscription(self._native.subscribe(since, filter_json))
 
     def __repr__(self) -> str:
         return f"<syncwright.Engine{' closed' if self.closed else ''}>"

@@ -39,7 +39,9 @@ class NativeEngine:
         options_json: Optional[str] = None,
         on_progress: Optional[Callable[[Dict[str, Any]], object]] = None,
     ) -> NativeJob: ...
-    def subscribe(self) -> NativeSubscription: ...
+    def subscribe(
+        self, since: Optional[int] = None, filter_json: Optional[str] = None
+    ) -> NativeSubscription: ...
 
 @final
 class NativeJob:

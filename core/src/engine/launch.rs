@@ -160,6 +160,8 @@ impl EngineCore {
         }
         let (j, bus) = (job.clone(), self.events.clone());
         let job_id = job.id().to_string();
+        // Its events (and its operation's) are about its profile until it finishes.
+        bus.register_job(&job_id, job.info().profile.as_deref());
         bus.publish(Event::JobQueued {
             job_id: job_id.clone(),
             at: now_rfc3339(),
@@ -491,13 +493,17 @@ pub(crate) fn set_op_state(
     if let Some(s) = store {
         let _ = s.put_operation(op);
     }
-    bus.publish(Event::RecoveryUpdate {
-        operation_id: op.operation_id.clone(),
-        function_name: op.function_name.clone(),
-        state,
-        attempt: op.attempt,
-        max_attempts: op.max_attempts,
-        error: op.error.clone(),
-        timestamp: op.updated_at.clone(),
-    });
+    let profile = op.metadata.get("profile").and_then(|p| p.as_str());
+    bus.publish_about(
+        Event::RecoveryUpdate {
+            operation_id: op.operation_id.clone(),
+            function_name: op.function_name.clone(),
+            state,
+            attempt: op.attempt,
+            max_attempts: op.max_attempts,
+            error: op.error.clone(),
+            timestamp: op.updated_at.clone(),
+        },
+        profile,
+    );
 }

@@ -2,6 +2,7 @@
 //! a file of its own here and delegates to its module below; the executor is [`crate::sync`].
 
 mod breakers;
+mod events;
 pub mod jobs;
 mod launch;
 pub mod locks;
@@ -47,7 +48,8 @@ pub struct EngineConfig {
     /// Where the embedded store lives (default: `[settings] state_dir`, else
     /// [`crate::state::default_state_dir`]).
     pub state_dir: Option<PathBuf>,
-    /// Run without an embedded store (no hash cache).
+    /// Run without an embedded store (no hash cache, no history; events are kept in memory for replay, and
+    /// still numbered after those of earlier engines by the state directory's `events.seq`).
     pub no_store: bool,
     /// Async worker threads (0: the number of cores).
     pub worker_threads: usize,
@@ -151,6 +153,7 @@ impl Engine {
             },
             ..config
         };
+        let retention = profiles.settings.event_retention()?;
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.enable_all().thread_name("syncwright");
         if config.worker_threads > 0 {
@@ -161,12 +164,6 @@ impl Engine {
         let state_dir = config.state_dir.clone().unwrap_or_else(crate::state::default_state_dir);
         let store =
             if config.no_store { None } else { Some(Arc::new(Store::open_dir(&state_dir)?)) };
-        let events = Arc::new(EventBus::new());
-        let logs = LogStore::new(
-            config.log_dir.clone().unwrap_or_else(|| state_dir.join("logs")),
-            config.log_max_size.unwrap_or(crate::logs::DEFAULT_MAX_SIZE),
-            Some(events.clone()),
-        );
         if let Some(s) = &store {
             // Runs whose process died while they ran are interrupted, not "running" forever.
             s.mark_interrupted(&crate::locks::host_name(), crate::locks::pid_alive)?;
@@ -175,6 +172,17 @@ impl Engine {
                 - chrono::Duration::from_std(OPERATION_RETENTION).unwrap_or_default();
             s.prune_operations(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))?;
         }
+        // Events are numbered after those of earlier engines of this state directory and kept for replay (after
+        // the store has shown it can be written: an engine that cannot open leaves the event mark as it was).
+        let events = Arc::new(match &store {
+            Some(s) => EventBus::in_store(s.clone(), &state_dir, retention)?,
+            None => EventBus::in_memory(Some(&state_dir), retention),
+        });
+        let logs = LogStore::new(
+            config.log_dir.clone().unwrap_or_else(|| state_dir.join("logs")),
+            config.log_max_size.unwrap_or(crate::logs::DEFAULT_MAX_SIZE),
+            Some(events.clone()),
+        );
         let startup_warnings =
             store.as_deref().and_then(Store::recovered).map(|r| r.warning()).into_iter().collect();
         let lock_lease = match &profiles.settings.lock_lease {
@@ -238,7 +246,8 @@ impl EngineCore {
         Ok((backend::open_with(source, &o)?, backend::open_with(dest, &o)?))
     }
 
-    /// A subscription to every event of this engine's jobs from now on.
+    /// A subscription to every event of this engine from now on (live only; see [`Engine::subscribe_from`] for
+    /// a replay and filters).
     pub fn subscribe(&self) -> Subscription {
         self.events.subscribe()
     }
@@ -332,7 +341,8 @@ impl Drop for Engine {
             for j in &jobs {
                 j.wait(None);
             }
-            events.close_all();
+            // Subscriptions end; the events published are stored and the last seq recorded.
+            events.shutdown();
             drop(runtime);
         };
         if tokio::runtime::Handle::try_current().is_err() {

@@ -1,14 +1,52 @@
-//! Events: every state change of a job as a typed [`Event`] in canonical JSON, published on an [`EventBus`] that
-//! any number of subscribers read, blocking (C, CLI) or async (Python, Node, the server).
+//! Events: every state change of a job, lock, operation, breaker or profile log as a typed [`Event`] in canonical
+//! JSON, published on an [`EventBus`] that any number of subscribers read, blocking (C, CLI) or async (Python,
+//! Node, the server).
 //!
-//! A subscriber that falls behind loses the oldest events, never blocks the engine, and is told how many it lost.
+//! Events are not lost silently:
+//! - the bus numbers every event ([`EventRecord::seq`]: from 1, only growing, across restarts and a rebuilt
+//!   store too, see [`seq`]);
+//! - it keeps them for a retention window ([`Retention`]: `[settings] event_retention`, default 24 hours, and at
+//!   most `event_retention_max`, default 100,000): in the embedded store ([`crate::state::events`]), written by a
+//!   thread of its own in batches so that publishing never waits for the disk, or in memory for an engine without
+//!   a store;
+//! - a subscriber that lost events, or restarted, asks for what came after the last `seq` it saw
+//!   ([`EventBus::subscribe_from`], [`crate::Engine::subscribe_from`]): the kept events after it, then the live
+//!   ones, with no gap and no duplicate between the two. A `since` whose following events are no longer kept, or
+//!   beyond the latest event, is `invalid_input` with the bounds in its details;
+//! - a live subscriber that falls more than [`SUBSCRIBER_CAPACITY`] events behind loses the oldest, never blocks
+//!   the engine, and is told how many it lost ([`Subscription::lost`]): it can subscribe again from its last
+//!   `seq`.
+//!
+//! What a replay can promise after a crash: the kept events are complete above the floor (the highest `seq` not
+//! kept). An engine that ended cleanly recorded its last `seq`, so everything it published is kept (retention
+//! allowing). After a crash, events published shortly before it may never have reached the store, and which ones
+//! cannot be known: the next engine raises the floor to the crashed engine's last reserved `seq`, so a `since`
+//! from before the crash is refused (`invalid_input`, resynchronise) rather than answered with a silent gap. The
+//! same holds when the store was rebuilt after damage: a `since` older than the last `seq` of the previous engine
+//! is refused, since the events after it went with the damaged store.
+//!
+//! Several engines sharing a state directory (a CLI run while a server runs) number their events in disjoint
+//! blocks and keep them in the same table: a replay returns the kept events of the range, whichever engine
+//! published them, and the live part only this engine's. A crash is recognised only when no other engine of the
+//! state directory lives at the next start (see [`seq`]); while one does, the crashed engine's last events may be
+//! missing from a replay without the floor saying so.
+
+mod bus;
+mod filter;
+mod keep;
+mod record;
+pub mod seq;
+mod subscription;
+
+pub use bus::EventBus;
+pub use filter::EventFilter;
+pub use keep::{DEFAULT_RETENTION, DEFAULT_RETENTION_MAX, Retention};
+pub use record::{About, EventRecord};
+pub use subscription::{SUBSCRIBER_CAPACITY, Subscription};
 
 use crate::progress::ProgressSnapshot;
 use crate::report::{Status, SyncStats};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::Duration;
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,12 +155,63 @@ pub enum Event {
 }
 
 impl Event {
-    /// The event as canonical JSON.
+    /// The `type` names of every event, as in their JSON.
+    pub const TYPES: &'static [&'static str] = &[
+        "job_queued",
+        "job_started",
+        "progress",
+        "lock_taken",
+        "lock_released",
+        "lock_broken",
+        "recovery_update",
+        "recovery_completed",
+        "breaker",
+        "log",
+        "job_finished",
+    ];
+
+    /// Its `type` name (one of [`Event::TYPES`]).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::JobQueued { .. } => "job_queued",
+            Event::JobStarted { .. } => "job_started",
+            Event::Progress { .. } => "progress",
+            Event::LockTaken { .. } => "lock_taken",
+            Event::LockReleased { .. } => "lock_released",
+            Event::LockBroken { .. } => "lock_broken",
+            Event::RecoveryUpdate { .. } => "recovery_update",
+            Event::RecoveryCompleted { .. } => "recovery_completed",
+            Event::Breaker { .. } => "breaker",
+            Event::Log { .. } => "log",
+            Event::JobFinished { .. } => "job_finished",
+        }
+    }
+
+    /// The operation the event is about (recovery events).
+    pub fn operation_id(&self) -> Option<&str> {
+        match self {
+            Event::RecoveryUpdate { operation_id, .. }
+            | Event::RecoveryCompleted { operation_id, .. } => Some(operation_id),
+            _ => None,
+        }
+    }
+
+    /// The profile the event names itself (a log entry's, a lock's); see [`About`] for the profile of a job's
+    /// events.
+    pub fn profile(&self) -> Option<&str> {
+        match self {
+            Event::Log { profile, .. } => Some(profile),
+            Event::LockTaken { lock } | Event::LockBroken { lock, .. } => lock.profile.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The event as canonical JSON (without `seq`: see [`EventRecord::to_json`]).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("events always serialise")
     }
 
-    /// The job the event is about, if any.
+    /// The job the event is about, if any (for recovery events, the job that runs the operation: it has its id).
     pub fn job_id(&self) -> Option<&str> {
         match self {
             Event::JobQueued { job_id, .. }
@@ -138,173 +227,82 @@ impl Event {
     }
 }
 
-/// How many events a subscriber holds before the oldest are dropped.
-pub const SUBSCRIBER_CAPACITY: usize = 4096;
-
-#[derive(Debug, Default)]
-struct Queue {
-    events: VecDeque<Arc<Event>>,
-    lost: u64,
-    closed: bool,
-}
-
-#[derive(Debug, Default)]
-struct SubscriberShared {
-    queue: Mutex<Queue>,
-    cv: Condvar,
-    notify: tokio::sync::Notify,
-}
-
-/// Publishes events to every live subscriber.
-#[derive(Debug, Default)]
-pub struct EventBus {
-    subscribers: Mutex<Vec<Weak<SubscriberShared>>>,
-}
-
-impl EventBus {
-    /// A bus without subscribers.
-    pub fn new() -> EventBus {
-        EventBus::default()
-    }
-
-    /// Sends `event` to every subscriber; never blocks on a slow one.
-    pub fn publish(&self, event: Event) {
-        let event = Arc::new(event);
-        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-        subs.retain(|w| {
-            let Some(s) = w.upgrade() else { return false };
-            {
-                let mut q = s.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if q.events.len() >= SUBSCRIBER_CAPACITY {
-                    q.events.pop_front();
-                    q.lost += 1;
-                }
-                q.events.push_back(event.clone());
-            }
-            s.cv.notify_all();
-            s.notify.notify_one();
-            true
-        });
-    }
-
-    /// A new subscription that sees every event published from now on.
-    pub fn subscribe(&self) -> Subscription {
-        let shared = Arc::new(SubscriberShared::default());
-        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&shared));
-        Subscription { shared }
-    }
-
-    /// Ends every subscription: each returns what is queued, then None (the engine is shutting down).
-    pub fn close_all(&self) {
-        let subs = std::mem::take(&mut *self.subscribers.lock().unwrap_or_else(|p| p.into_inner()));
-        for s in subs.iter().filter_map(Weak::upgrade) {
-            Subscription { shared: s }.close();
-        }
-    }
-
-    /// Whether anyone listens.
-    pub fn has_subscribers(&self) -> bool {
-        self.subscribers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(|w| w.strong_count() > 0)
-    }
-}
-
-/// One subscriber's queue of events.
-#[derive(Debug)]
-pub struct Subscription {
-    shared: Arc<SubscriberShared>,
-}
-
-impl Subscription {
-    /// The next event, waiting up to `timeout` (None: no limit); None on timeout or after `close`.
-    pub fn next_blocking(&self, timeout: Option<Duration>) -> Option<Arc<Event>> {
-        let q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-        let mut q = match timeout {
-            None => self
-                .shared
-                .cv
-                .wait_while(q, |q| q.events.is_empty() && !q.closed)
-                .unwrap_or_else(|p| p.into_inner()),
-            Some(t) => {
-                self.shared
-                    .cv
-                    .wait_timeout_while(q, t, |q| q.events.is_empty() && !q.closed)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0
-            }
-        };
-        q.events.pop_front()
-    }
-
-    /// The next event without waiting.
-    pub fn try_next(&self) -> Option<Arc<Event>> {
-        self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()).events.pop_front()
-    }
-
-    /// The next event; None after `close`.
-    pub async fn next(&self) -> Option<Arc<Event>> {
-        loop {
-            let notified = self.shared.notify.notified();
-            {
-                let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(e) = q.events.pop_front() {
-                    return Some(e);
-                }
-                if q.closed {
-                    return None;
-                }
-            }
-            notified.await;
-        }
-    }
-
-    /// Events dropped because this subscriber fell more than [`SUBSCRIBER_CAPACITY`] behind.
-    pub fn lost(&self) -> u64 {
-        self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()).lost
-    }
-
-    /// Whether it was closed (by [`Subscription::close`] or because its engine shut down).
-    pub fn is_closed(&self) -> bool {
-        self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()).closed
-    }
-
-    /// Wakes every waiter; later calls return what is queued, then None.
-    pub fn close(&self) {
-        self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
-        self.shared.cv.notify_all();
-        self.shared.notify.notify_waiters();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn started(id: &str) -> Event {
-        Event::JobStarted { job_id: id.into(), at: "t".into() }
+    /// One event of every type (a new variant must be added here, to [`Event::TYPES`] and to `type_name`).
+    pub(crate) fn one_of_each() -> Vec<Event> {
+        let progress = crate::progress::ProgressTracker::default().snapshot();
+        let lock = crate::locks::LockInfo { profile: Some("p".into()), ..Default::default() };
+        let op = crate::state::operations::OperationState::InProgress;
+        vec![
+            Event::JobQueued {
+                job_id: "j".into(),
+                at: "t".into(),
+                source: "s".into(),
+                destination: "d".into(),
+            },
+            Event::JobStarted { job_id: "j".into(), at: "t".into() },
+            Event::Progress { job_id: "j".into(), progress },
+            Event::LockTaken { lock: lock.clone() },
+            Event::LockReleased { name: "n".into(), job_id: None },
+            Event::LockBroken { lock, reason: "r".into() },
+            Event::RecoveryUpdate {
+                operation_id: "o".into(),
+                function_name: "sync".into(),
+                state: op,
+                attempt: 1,
+                max_attempts: 2,
+                error: None,
+                timestamp: "t".into(),
+            },
+            Event::RecoveryCompleted {
+                operation_id: "o".into(),
+                success: true,
+                final_state: op,
+                total_attempts: 1,
+                duration: 0.5,
+                timestamp: "t".into(),
+            },
+            Event::Breaker {
+                transition: crate::recovery::BreakerTransition {
+                    target: "h".into(),
+                    from: crate::recovery::BreakerState::Closed,
+                    to: crate::recovery::BreakerState::Open,
+                    timeout_remaining: 1.0,
+                },
+            },
+            Event::Log {
+                profile: "p".into(),
+                log: crate::logs::LogEntry::now(
+                    crate::logs::LogLevel::Info,
+                    "m",
+                    serde_json::json!({}),
+                ),
+            },
+            Event::JobFinished {
+                job_id: "j".into(),
+                at: "t".into(),
+                status: Status::Completed,
+                stats: SyncStats::default(),
+            },
+        ]
     }
 
     #[test]
-    fn every_subscriber_sees_every_event_and_slow_ones_lose_the_oldest() {
-        let bus = EventBus::new();
-        let a = bus.subscribe();
-        let b = bus.subscribe();
-        bus.publish(started("1"));
-        assert_eq!(a.next_blocking(Some(Duration::from_secs(1))).unwrap().job_id(), Some("1"));
-        assert_eq!(b.try_next().unwrap().job_id(), Some("1"));
-        assert!(a.next_blocking(Some(Duration::from_millis(1))).is_none());
-        for i in 0..SUBSCRIBER_CAPACITY + 3 {
-            bus.publish(started(&i.to_string()));
+    fn type_names_are_the_json_types_and_every_one_is_listed_once() {
+        let all = one_of_each();
+        let names: Vec<&str> = all.iter().map(Event::type_name).collect();
+        assert_eq!(names, Event::TYPES);
+        for e in &all {
+            let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+            assert_eq!(v["type"], e.type_name());
+            assert_eq!(serde_json::from_value::<Event>(v).unwrap(), *e);
         }
-        assert_eq!(a.lost(), 3);
-        assert_eq!(a.try_next().unwrap().job_id(), Some("3"));
-        drop(b);
-        bus.publish(started("x"));
-        assert_eq!(bus.subscribers.lock().unwrap().len(), 1);
-        assert_eq!(started("7").to_json(), r#"{"type":"job_started","job_id":"7","at":"t"}"#);
-        a.close();
+        assert_eq!(
+            Event::JobStarted { job_id: "7".into(), at: "t".into() }.to_json(),
+            r#"{"type":"job_started","job_id":"7","at":"t"}"#
+        );
     }
 }

@@ -227,6 +227,6 @@ mod tests {
         assert_eq!(logs.tail("nobody", 5).unwrap(), vec![]);
         assert!(logs.append("../x", entry(0, LogLevel::Info)).is_err());
         let ev = sub.try_next().unwrap();
-        assert!(matches!(&*ev, Event::Log { profile, .. } if profile == "user_data"));
+        assert!(matches!(ev.event(), Event::Log { profile, .. } if profile == "user_data"));
     }
 }

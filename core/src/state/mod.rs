@@ -1,5 +1,5 @@
-//! The per-host embedded store (SQLite): the hash cache, the history of runs, the recovery operations and the
-//! unfinished multipart uploads (the outbox comes with its issue).
+//! The per-host embedded store (SQLite): the hash cache, the history of runs, the recovery operations, the
+//! unfinished multipart uploads and the events kept for replay (the outbox comes with its issue).
 //!
 //! The store lives on local disk (never on a shared NFS/SMB volume). Its default place is
 //! `$SYNCWRIGHT_STATE_DIR`, else `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`.
@@ -153,6 +153,7 @@ CREATE TABLE IF NOT EXISTS operations (
 CREATE INDEX IF NOT EXISTS operations_by_state ON operations (state, created_at);
 ";
 
+pub mod events;
 pub mod history;
 pub mod operations;
 pub mod uploads;
@@ -171,6 +172,7 @@ fn expected_columns() -> &'static [(String, Vec<String>)] {
             let conn = Connection::open_in_memory()?;
             conn.execute_batch(SCHEMA)?;
             conn.execute_batch(uploads::SCHEMA)?;
+            conn.execute_batch(events::SCHEMA)?;
             let mut st = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
             let tables: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
             tables.into_iter().map(|t| Ok((t.clone(), table_columns(&conn, &t)?))).collect()
@@ -351,6 +353,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(OpenFailure::of)?;
         conn.execute_batch(SCHEMA).map_err(OpenFailure::of)?;
         conn.execute_batch(uploads::SCHEMA).map_err(OpenFailure::of)?;
+        conn.execute_batch(events::SCHEMA).map_err(OpenFailure::of)?;
         Ok(Store { conn: Mutex::new(conn), path: path.to_path_buf(), recovered: None })
     }
 
@@ -359,6 +362,7 @@ impl Store {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(uploads::SCHEMA)?;
+        conn.execute_batch(events::SCHEMA)?;
         Ok(Store { conn: Mutex::new(conn), path: PathBuf::from(":memory:"), recovered: None })
     }
 

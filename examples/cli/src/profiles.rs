@@ -224,7 +224,7 @@ impl Ctx {
         loop {
             let next = sub.next_blocking(Some(std::time::Duration::from_millis(500)));
             if let Some(e) = next
-                && let syncwright::events::Event::JobFinished { job_id, status, .. } = &*e
+                && let syncwright::events::Event::JobFinished { job_id, status, .. } = e.event()
             {
                 let p =
                     engine.job(job_id).and_then(|j| j.info().profile.clone()).unwrap_or_default();
