@@ -163,7 +163,8 @@ typedef struct sw_engine sw_engine;
 typedef struct sw_error sw_error;
 
 /**
- * A sync running (or finished) in the background. Opaque; from `sw_sync_start`, freed with `sw_job_free`.
+ * A sync running (or finished) in the background. Opaque; from `sw_sync_start`, `sw_profile_run`, `sw_run_all`,
+ * `sw_operation_retry` or `sw_job_get`, freed with `sw_job_free`.
  * Thread-safe: any thread may query, cancel or wait on it, several at once.
  */
 typedef struct sw_job sw_job;
@@ -179,7 +180,8 @@ typedef struct sw_subscription sw_subscription;
  * A progress callback: `progress_json` is one progress snapshot as canonical JSON
  * (`{"stage":"transferring","current_file":...,"files_done":..,"files_total":..,"bytes_done":..,
  * "bytes_total":..,"scanned":..,"rate_bps":..,"eta_secs":..,"percent":..,"elapsed_ms":..}`), borrowed: valid
- * only during the call (copy it to keep it). `user` is the pointer given to `sw_sync_start`.
+ * only during the call (copy it to keep it). `user` is the pointer given to `sw_sync_start` (or `sw_profile_run`,
+ * `sw_run_all`).
  *
  * Called on a library thread, never the thread that started the job; calls for one job never overlap and come
  * at most once per `progress_interval_ms` (option, default 200), plus a final call with stage "done" just
@@ -512,7 +514,7 @@ struct sw_error *sw_job_wait(struct sw_job *job,
  * Blocking: only when this is the engine's last handle (see `sw_engine_free`). Otherwise no.
  *
  * # Safety
- * `job` is NULL or a handle from `sw_sync_start`, freed only once, and not in use by another thread.
+ * `job` is NULL or a job handle from this library, freed only once, and not in use by another thread.
  */
 void sw_job_free(struct sw_job *job);
 

@@ -25,7 +25,8 @@ use crate::{c_string_lossy, guard, guard_or, opt_str_arg, put_string, str_arg, s
 /// A progress callback: `progress_json` is one progress snapshot as canonical JSON
 /// (`{"stage":"transferring","current_file":...,"files_done":..,"files_total":..,"bytes_done":..,
 /// "bytes_total":..,"scanned":..,"rate_bps":..,"eta_secs":..,"percent":..,"elapsed_ms":..}`), borrowed: valid
-/// only during the call (copy it to keep it). `user` is the pointer given to `sw_sync_start`.
+/// only during the call (copy it to keep it). `user` is the pointer given to `sw_sync_start` (or `sw_profile_run`,
+/// `sw_run_all`).
 ///
 /// Called on a library thread, never the thread that started the job; calls for one job never overlap and come
 /// at most once per `progress_interval_ms` (option, default 200), plus a final call with stage "done" just
@@ -99,7 +100,8 @@ pub struct sw_engine {
     pub(crate) shared: Arc<EngineShared>,
 }
 
-/// A sync running (or finished) in the background. Opaque; from `sw_sync_start`, freed with `sw_job_free`.
+/// A sync running (or finished) in the background. Opaque; from `sw_sync_start`, `sw_profile_run`, `sw_run_all`,
+/// `sw_operation_retry` or `sw_job_get`, freed with `sw_job_free`.
 /// Thread-safe: any thread may query, cancel or wait on it, several at once.
 pub struct sw_job {
     pub(crate) job: Job,
@@ -510,11 +512,11 @@ pub unsafe extern "C" fn sw_job_wait(
 /// Blocking: only when this is the engine's last handle (see `sw_engine_free`). Otherwise no.
 ///
 /// # Safety
-/// `job` is NULL or a handle from `sw_sync_start`, freed only once, and not in use by another thread.
+/// `job` is NULL or a job handle from this library, freed only once, and not in use by another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sw_job_free(job: *mut sw_job) {
     if !job.is_null() {
-        // SAFETY: `job` came from Box::into_raw in `sw_sync_start` (caller's contract).
+        // SAFETY: `job` came from Box::into_raw in this library (caller's contract).
         guard_or((), || drop(unsafe { Box::from_raw(job) }));
     }
 }

@@ -7,7 +7,9 @@
 //! and every export runs under `catch_unwind` so that a panic becomes an `internal` error instead of an abort.
 //!
 //! This file holds the errors, strings, the version and the manifest; [`engine`] holds the engine, plans, jobs
-//! (progress callback, cancel, wait) and event subscriptions.
+//! (progress callback, cancel, wait) and event subscriptions; the other modules hold the rest of the front door,
+//! one per capability as in core's `engine/` ([`profiles`], [`locks`], [`jobs`], [`logs`], [`usage`],
+//! [`recovery`], [`report`]).
 
 #![allow(non_camel_case_types)]
 
