@@ -17,7 +17,7 @@
  *    sw_string_free(), never with free(). A `const char *` returned by a function is borrowed: static
  *    strings (sw_version(), sw_error_kind()) live for the whole process; sw_error_message(),
  *    sw_error_path() and sw_error_details() live as long as their error; sw_job_id() lives as long as
- *    its job handle. Every handle type (sw_engine, sw_job, sw_subscription, sw_error) has a sw_*_free()
+ *    its job handle; sw_status_outcome() gives static strings. Every handle type (sw_engine, sw_job, sw_subscription, sw_error) has a sw_*_free()
  *    function, and every free function accepts NULL.
  *    The library never keeps a pointer you pass in beyond the call, except a callback's `user` (below).
  *
@@ -50,11 +50,20 @@
  *      - for a job or an event, at most `int64_t timeout_ms` (negative: without limit; 0: only looks):
  *        sw_job_wait() (until the job has finished) and sw_subscription_next() (until an event comes);
  *      - for work they do on the caller's behalf: sw_plan() (scans the source and the destination, which
- *        may be remote) and sw_manifest_build() (scans and hashes a local tree);
- *      - for local disk only: sw_engine_new() (opens the embedded store, waiting up to 10 s for another
- *        process that holds it) and sw_sync_start() (records the run in the store; never the network:
- *        the job does its I/O on the engine's threads), and sw_subscribe() with a `since` (reads the
- *        kept events);
+ *        may be remote), sw_manifest_build() (scans and hashes a local tree), sw_storage_usage() (reads
+ *        manifests or scans folders) and sw_recovery_self_test() (runs syncs, for seconds);
+ *      - for jobs of the engine they stop: sw_profile_unlock() and sw_unlock_all() (a job of this engine
+ *        that holds a lock is cancelled and waited for) and sw_operation_cancel() (its running job);
+ *      - for lock files, which may sit on a network volume or an SFTP host: sw_profile_status(),
+ *        sw_profiles_status() and sw_profile_status_text() (an SFTP destination is reached to read its
+ *        lock), sw_profile_unlock(), sw_unlock_all() and sw_lock_self_test();
+ *      - for local disk only: sw_engine_new() (reads the config file and opens the embedded store,
+ *        waiting up to 10 s for another process that holds it), sw_sync_start(), sw_profile_run() and
+ *        sw_operation_retry() (take the profile's lock in the coordination folder and record the run in
+ *        the store; never the network: the job does its I/O on the engine's threads), and the calls
+ *        that read the store or the logs: sw_run_history(), sw_profile_logs(), sw_profile_logs_page(),
+ *        sw_operations(), sw_operations_interrupted(), sw_operation() and sw_recovery_metrics(); and
+ *        sw_subscribe() with a `since` (reads the kept events);
  *      - for the engine's shutdown: the free that releases an engine's last handle (sw_engine_free(),
  *        sw_job_free() or sw_subscription_free(), see "Handles and lifetimes") cancels the jobs left
  *        running, waits for them (a transfer stops within one chunk) and joins the engine's threads.
@@ -154,7 +163,8 @@ typedef struct sw_engine sw_engine;
 typedef struct sw_error sw_error;
 
 /**
- * A sync running (or finished) in the background. Opaque; from `sw_sync_start`, freed with `sw_job_free`.
+ * A sync running (or finished) in the background. Opaque; from `sw_sync_start`, `sw_profile_run`, `sw_run_all`,
+ * `sw_operation_retry` or `sw_job_get`, freed with `sw_job_free`.
  * Thread-safe: any thread may query, cancel or wait on it, several at once.
  */
 typedef struct sw_job sw_job;
@@ -170,7 +180,8 @@ typedef struct sw_subscription sw_subscription;
  * A progress callback: `progress_json` is one progress snapshot as canonical JSON
  * (`{"stage":"transferring","current_file":...,"files_done":..,"files_total":..,"bytes_done":..,
  * "bytes_total":..,"scanned":..,"rate_bps":..,"eta_secs":..,"percent":..,"elapsed_ms":..}`), borrowed: valid
- * only during the call (copy it to keep it). `user` is the pointer given to `sw_sync_start`.
+ * only during the call (copy it to keep it). `user` is the pointer given to `sw_sync_start` (or `sw_profile_run`,
+ * `sw_run_all`).
  *
  * Called on a library thread, never the thread that started the job; calls for one job never overlap and come
  * at most once per `progress_interval_ms` (option, default 200), plus a final call with stage "done" just
@@ -300,15 +311,41 @@ struct sw_error *sw_manifest_build(const char *root,
 /**
  * Creates an engine and stores it in `*out_engine` (free it with `sw_engine_free`).
  *
- * `config_json` is optional (NULL or "" for the defaults): a JSON object with any of `state_dir` (where the
- * embedded store, with the hash cache, lives; default: `$SYNCWRIGHT_STATE_DIR`, else
- * `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`), `no_store` (true: no store, no hash cache) and
- * `worker_threads` (0: one per core). The engine starts its worker threads here.
+ * `config_json` is optional (NULL or "" for the defaults, and no profiles): a JSON object with any of
+ *  - `config_file`: a config file (TOML) whose profiles and settings the engine then owns (relative paths in its
+ *    `[settings]` resolve from the file's folder), or `config`: the same document as a JSON value (relative
+ *    paths resolve from the working folder); not both;
+ *  - `state_dir`: where the embedded store (hash cache, run history, operations) lives; default: the config's
+ *    `[settings] state_dir`, else `$SYNCWRIGHT_STATE_DIR`, else `$XDG_STATE_HOME/syncwright`, else
+ *    `~/.local/state/syncwright`;
+ *  - `no_store` (true: no store, so no hash cache and no history), `worker_threads` (0: one per core);
+ *  - `log_dir` (profile logs; default `[settings] log_dir`, else `logs` in the state folder) and `log_max_size`
+ *    (bytes at which a profile log is rotated; default `[settings] log_max_size`, else 10 MiB).
+ *
+ * The fields given override the config's `[settings]`. For example `{"config_file":"/etc/syncwright/pod.toml"}`,
+ * that file holding
+ *
+ * ```toml
+ * [settings]
+ * coordination_dir = "/network/.syncwright/locks"   # profile locks, on the shared volume
+ * state_dir = "/workspace/.syncwright-state"        # the embedded store, on local disk
+ *
+ * [profiles.user_data]
+ * source = "/workspace/ComfyUI/user"
+ * destination = "/network/users/alice/user_data"
+ * min_age = "10s"
+ * ```
+ *
+ * or the same as a value: `{"config":{"settings":{"coordination_dir":"/network/.syncwright/locks"},"profiles":
+ * {"user_data":{"source":"/workspace/ComfyUI/user","destination":"/network/users/alice/user_data",
+ * "min_age":"10s"}}}}`. The profiles are then listed by `sw_profiles`, run by `sw_profile_run` and `sw_run_all`
+ * (examples/c/profiles.c). A config file that cannot be read gives `not_found` or `permission`; a bad config (in
+ * the file or the value, or both given) `invalid_input`. The engine starts its worker threads here.
  * Errors: `invalid_input` for a NULL `out_engine`, text that is not UTF-8 or a bad config (unknown fields
  * included); `permission`, `resource`, `corrupt` and others when the store cannot be opened.
  *
- * Blocking: yes, on local disk only: it opens (creating, and if damaged replacing) the embedded store, waiting up
- * to 10 s while another process sets the same store up, and starts the worker threads.
+ * Blocking: yes, on local disk only: it reads the config file, opens (creating, and if damaged replacing) the
+ * embedded store, waiting up to 10 s while another process sets the same store up, and starts the worker threads.
  *
  * # Safety
  * `config_json` is NULL or a NUL-terminated string; `out_engine` is NULL or writable.
@@ -477,7 +514,7 @@ struct sw_error *sw_job_wait(struct sw_job *job,
  * Blocking: only when this is the engine's last handle (see `sw_engine_free`). Otherwise no.
  *
  * # Safety
- * `job` is NULL or a handle from `sw_sync_start`, freed only once, and not in use by another thread.
+ * `job` is NULL or a job handle from this library, freed only once, and not in use by another thread.
  */
 void sw_job_free(struct sw_job *job);
 
@@ -572,6 +609,538 @@ struct sw_error *sw_subscription_close(struct sw_subscription *subscription);
  * (wake a waiting thread with `sw_subscription_close` first).
  */
 void sw_subscription_free(struct sw_subscription *subscription);
+
+/**
+ * A handle on the job `id` of this engine (running, or finished within the last hour), in `*out_job` (free it
+ * with `sw_job_free`; it is another handle on the same job: freeing it neither cancels the job nor touches other
+ * handles). Errors: `not_found` when the engine has no such job (a job of another process, or one that ended
+ * more than an hour ago: see `sw_run_history`); `invalid_input` for NULL arguments.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `id` is NULL or a NUL-terminated string; `out_job` is NULL or writable.
+ */
+struct sw_error *sw_job_get(struct sw_engine *engine,
+                            const char *id,
+                            struct sw_job **out_job);
+
+/**
+ * The jobs of this engine still running, oldest first, in `*out_json` as a canonical JSON array of job
+ * snapshots (free it with `sw_string_free`): `[{"job_id","sync_id","profile","source","destination","started_at",
+ * "status":"running","progress":{...},"finished_at":null}]` (the objects of `sw_job_snapshot`, without report).
+ * Errors: `invalid_input` for NULL arguments.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_jobs_active(struct sw_engine *engine,
+                                char **out_json);
+
+/**
+ * The `limit` most recent jobs of this engine (running, or finished within the last hour), newest first, in
+ * `*out_json` as a canonical JSON array of job snapshots without report, as `sw_jobs_active` (free it with
+ * `sw_string_free`). Errors: `invalid_input` for NULL arguments.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_jobs_recent(struct sw_engine *engine,
+                                size_t limit,
+                                char **out_json);
+
+/**
+ * The job as it is now, in `*out_json` as canonical JSON (free it with `sw_string_free`):
+ * `{"job_id","sync_id","profile","source","destination","started_at","status","progress":{...},"finished_at"}`,
+ * "status" being "running" until it ended, and with `"report":{...}` (its report, as `sw_job_wait` gives it) once
+ * it ended when `with_report` is non-zero. Errors: `invalid_input` for NULL arguments.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `job` is NULL or a live job handle; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_job_snapshot(const struct sw_job *job,
+                                 int32_t with_report,
+                                 char **out_json);
+
+/**
+ * Page `page` (from 1) of `per_page` (1 to 1000) runs of profile `profile`, newest first, from the embedded store
+ * (so runs of earlier processes too), in `*out_json` as canonical JSON (free it with `sw_string_free`):
+ * `{"profile","runs":[{"job_id","sync_id","profile","source","destination","status","started_at","finished_at",
+ * "duration_ms","error","stats","pid","host"}],"pagination":{"page","per_page","total","pages"}}`.
+ * Errors: `not_found` when the engine has no profile `profile`; `invalid_input` for NULL arguments, page 0 or a
+ * per_page out of range; `feature_disabled` for an engine without a store (`no_store`).
+ *
+ * Blocking: yes, for local disk only: it reads the embedded store.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `profile` is NULL or a NUL-terminated string; `out_json` is NULL or
+ * writable.
+ */
+struct sw_error *sw_run_history(struct sw_engine *engine,
+                                const char *profile,
+                                size_t page,
+                                size_t per_page,
+                                char **out_json);
+
+/**
+ * Removes profile `name`'s locks (its own in the coordination folder, and its destination's wherever that lives)
+ * without ever letting two runs write one destination, and stores what it did in `*out_json` as canonical JSON
+ * (free it with `sw_string_free`): `{"removed":[{"name","location","reason":"stale"|"cancelled"|"forced",
+ * "job_id"}],"cancelled_jobs":[job ids],"errors":[text]}`.
+ *
+ * A stale lock (its holder gone, or its lease expired) is removed at once. One that a job of this engine holds
+ * goes with that job, which is cancelled and waited for first. One that another process or host holds with a
+ * fresh lease is an error of kind `conflict` naming the holders (details `{"holders":[{"lock","location",
+ * "job_id","started_at","profile","pid","host","instance_id","lease_until"}]}`; nothing is removed), unless
+ * `force` is non-zero: then it is removed and that run stops at its next lease renewal. A folder that cannot be
+ * reached (an SFTP host that is down) is listed in "errors", not an error.
+ * Errors: `not_found` when the engine has no profile `name`; `conflict` as above; `invalid_input` for NULL
+ * arguments.
+ *
+ * Blocking: yes: while a job of this engine that holds the lock is cancelled and waited for (a transfer stops
+ * within one chunk), and for file I/O: the lock files in the coordination folder and at the destination (an
+ * SFTP destination is reached over the network).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `name` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_profile_unlock(struct sw_engine *engine,
+                                   const char *name,
+                                   int32_t force,
+                                   char **out_json);
+
+/**
+ * `sw_profile_unlock` for every lock: those in the coordination folder, those of plain syncs to S3 and Drive
+ * (`<state dir>/locks`), and every profile's destination lock, by the same rules (`force` non-zero removes
+ * locks held elsewhere with a fresh lease). Stores what it did in `*out_json`, in the same shape as
+ * `sw_profile_unlock` (free it with `sw_string_free`). Errors: `conflict` when a lock is held elsewhere and
+ * `force` is 0 (nothing is removed then); `invalid_input` for NULL arguments.
+ *
+ * Blocking: yes, as `sw_profile_unlock`: while the engine's own jobs that hold locks are cancelled and waited
+ * for, and for the lock files of every profile's destination (SFTP ones over the network).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_unlock_all(struct sw_engine *engine,
+                               int32_t force,
+                               char **out_json);
+
+/**
+ * Checks that locking works in the coordination folder with a test lock named `name` (such as
+ * "lock-self-test"): takes it, checks that a second take is refused, renews it and releases it. Stores
+ * `{"name","location","steps":[text]}` in `*out_json` (free it with `sw_string_free`), every step having passed.
+ * Errors: the error of the first step that failed (`permission` for a folder that cannot be written,
+ * `internal` for a folder where a lock does not exclude, ...); `invalid_input` for NULL arguments or a name that is
+ * not letters, digits, `-`, `_` and `.`.
+ *
+ * Blocking: yes, briefly, for file I/O: it creates, renews and removes the test lock in the coordination folder
+ * (often on a network volume).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `name` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_lock_self_test(struct sw_engine *engine,
+                                   const char *name,
+                                   char **out_json);
+
+/**
+ * The last `lines` entries of profile `profile`'s log, oldest first, of `level` only when it is not NULL
+ * ("debug", "info", "warning" or "error"), in `*out_json` as a canonical JSON array (free it with
+ * `sw_string_free`): `[{"timestamp","level","message","data":{...}}]`. Every run writes entries (started,
+ * finished with its counts, locks broken, errors). Errors: `not_found` when the engine has no profile `profile`;
+ * `invalid_input` for NULL arguments or an unknown level.
+ *
+ * Blocking: yes, for local disk only: it reads the profile's log files (in the engine's log folder).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `profile` and `level` are NULL or NUL-terminated strings; `out_json` is NULL
+ * or writable.
+ */
+struct sw_error *sw_profile_logs(struct sw_engine *engine,
+                                 const char *profile,
+                                 size_t lines,
+                                 const char *level,
+                                 char **out_json);
+
+/**
+ * Page `page` (from 1) of `per_page` (from 1) entries of profile `profile`'s log, oldest first, of `level` only
+ * when it is not NULL, in `*out_json` as canonical JSON (free it with `sw_string_free`):
+ * `{"logs":[{"timestamp","level","message","data"}],"pagination":{"page","per_page","total","pages"}}`.
+ * Errors: `not_found` when the engine has no profile `profile`; `invalid_input` for NULL arguments, page or
+ * per_page 0, or an unknown level.
+ *
+ * Blocking: yes, for local disk only: it reads the profile's log files.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `profile` and `level` are NULL or NUL-terminated strings; `out_json` is NULL
+ * or writable.
+ */
+struct sw_error *sw_profile_logs_page(struct sw_engine *engine,
+                                      const char *profile,
+                                      size_t page,
+                                      size_t per_page,
+                                      const char *level,
+                                      char **out_json);
+
+/**
+ * The profiles and settings the engine owns (read from the `config_file` or `config` given to `sw_engine_new`),
+ * in `*out_json` as canonical JSON (free it with `sw_string_free`): the config file's schema,
+ * `{"settings":{"coordination_dir","state_dir","log_dir","log_max_size","lock_lease",...},"profiles":{"<name>":
+ * {"source","destination","command","preset","include","exclude","delete","interval",...}}}`. Secrets (passphrases,
+ * keys, tokens) are never in it: they come out as null. An engine opened without a config has no profiles.
+ * Errors: `invalid_input` for NULL arguments.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_engine_config(struct sw_engine *engine,
+                                  char **out_json);
+
+/**
+ * The engine's profiles, in name order, in `*out_json` as a canonical JSON array (free it with
+ * `sw_string_free`): `[{"name","kind":"sync"|"command","source","destination","command","interval_secs",
+ * "delete"}]` (locations never carry credentials). Errors: `invalid_input` for NULL arguments.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_profiles(struct sw_engine *engine,
+                             char **out_json);
+
+/**
+ * The status of profile `name` now, in `*out_json` as canonical JSON (free it with `sw_string_free`):
+ * `{"profile","running","job":{"job_id","started_at","pid","host","this_engine"}|null,"state":"running"|"success"|
+ * "error"|"idle","lock":<lock>|null,"destination_lock":<lock>|null,"destination_lock_error":text|null,
+ * "last_run":{"job_id","status","outcome":"success"|"error","started_at","finished_at","duration_ms","error",
+ * "stats"}|null,"config":<profile as in sw_profiles>,"summary":<the line sw_profile_status_text gives>}`, where a
+ * lock is `{"info":{"name","profile","job_id","pid","host","started_at","lease_until",...},"state":"held"|
+ * "stale","reason" (stale),"location"}`. "running" and "job" come from the profile's lock, so they show a run of
+ * another process or host too; "last_run" is its last ended run in the embedded store (null without a store).
+ * Errors: `not_found` when the engine has no profile `name`; `invalid_input` for NULL arguments; `permission`
+ * and others when the coordination folder cannot be read.
+ *
+ * Blocking: yes, for file I/O: it reads the lock files in the coordination folder (often on a network volume),
+ * the destination's lock (an SFTP destination is reached over the network to look; one that cannot be reached is
+ * `destination_lock_error`, not an error) and the embedded store.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `name` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_profile_status(struct sw_engine *engine,
+                                   const char *name,
+                                   char **out_json);
+
+/**
+ * The status of every profile, in name order, in `*out_json` as a canonical JSON array of the objects
+ * `sw_profile_status` gives (free it with `sw_string_free`). Errors: `invalid_input` for NULL arguments;
+ * `permission` and others when the coordination folder cannot be read.
+ *
+ * Blocking: yes, for file I/O: as `sw_profile_status`, for every profile (each SFTP destination is reached over
+ * the network to look at its lock).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_profiles_status(struct sw_engine *engine,
+                                    char **out_json);
+
+/**
+ * The status of profile `name` (or of every profile when `name` is NULL, one line each, in name order) as text
+ * for people, in `*out_text` (free it with `sw_string_free`), such as
+ * `user_data: idle; last run completed at 2026-05-01T10:00:00Z (420 ms)` or
+ * `user_data: running (job J, since T); never run`. Errors: as `sw_profile_status`.
+ *
+ * Blocking: yes, for file I/O, as `sw_profile_status` (`sw_profiles_status` when `name` is NULL).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `name` is NULL or a NUL-terminated string; `out_text` is NULL or writable.
+ */
+struct sw_error *sw_profile_status_text(struct sw_engine *engine,
+                                        const char *name,
+                                        char **out_text);
+
+/**
+ * Starts a run of profile `name` in the background and stores its handle in `*out_job` (free it with
+ * `sw_job_free`); follow it as a job of `sw_sync_start` (`sw_job_wait` gives its report: a sync's, or for a
+ * command profile `{"type":"command",...,"output"}`).
+ *
+ * One run of a profile at a time, across processes and hosts that share the coordination folder: a profile
+ * already running is an error of kind `conflict` (`SW_ERR_CONFLICT`) whose message names the running job and its
+ * start (`profile P is already running (job J, since T, pid N on H)`) and whose details say the same as JSON
+ * (`{"lock","location","job_id","started_at","profile","pid","host","instance_id"}`). The run then takes its
+ * destination's lock as its first step, like every writing sync: a destination another run writes makes the job
+ * fail at once (status "failed", the conflict in the report's "fatal").
+ *
+ * `on_progress`, `user` and `free_user` are as for `sw_sync_start`, with the same ownership of `user`:
+ * `free_user` is called exactly once, before this function returns when it fails or `on_progress` is NULL,
+ * otherwise right after the final progress call (stage "done"), before the job counts as finished. (A command
+ * profile's progress never reaches "done": then `free_user` is called when the engine drops the job's task, just
+ * after the job finished, and at the latest when the engine shuts down.)
+ *
+ * Errors: `not_found` when the engine has no profile `name`; `conflict` as above; `invalid_input` for NULL
+ * arguments or text that is not UTF-8; `permission` and others when the lock cannot be written.
+ *
+ * Blocking: for file I/O only: it takes the profile's lock in the coordination folder (often on a network
+ * volume) and records the run in the embedded store. The sync itself, network included, runs on the engine's
+ * threads.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `name` is NULL or a NUL-terminated string; `on_progress` and `free_user` are
+ * NULL or functions callable from any thread with `user`; `out_job` is NULL or writable.
+ */
+struct sw_error *sw_profile_run(struct sw_engine *engine,
+                                const char *name,
+                                sw_progress_fn on_progress,
+                                void *user,
+                                sw_free_user_fn free_user,
+                                struct sw_job **out_job);
+
+/**
+ * Starts a run of every profile, one after the other, as one job, and stores its handle in `*out_job` (free it
+ * with `sw_job_free`); returns at once. Its report (from `sw_job_wait`) has `"type":"run_all"` and one result per
+ * profile: `{"schema_version","type":"run_all","run_id","status","started_at","finished_at","duration_ms",
+ * "stats":<sums>,"total","successful":[names],"failed":[names],"results":{"<name>":<report>|{"kind","error",
+ * "details"}}}` (a profile that could not start, such as one already running, has the error object). Its status:
+ * "completed" when every profile completed, "failed" when none did, "partial" otherwise; `sw_job_cancel` cancels
+ * the profile running then and skips the rest ("cancelled"). `sw_report_text` makes it a line per profile.
+ *
+ * `on_progress` gets the snapshots of each profile's run in turn (each ends with a stage "done" of its own).
+ * Ownership of `user` is as for `sw_sync_start`, except when `free_user` is called: exactly once, before this
+ * function returns when it fails or `on_progress` is NULL, otherwise once the run-all and every profile run are
+ * done with it: just after the job finished (possibly after `sw_job_wait` returned), and at the latest when the
+ * engine shuts down. So leave `user` to `free_user` once the job has started.
+ *
+ * Errors: `invalid_input` for NULL arguments. (A profile that fails is a result in the report, not an error.)
+ *
+ * Blocking: no: every profile, its locks included, runs on the engine's threads.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `on_progress` and `free_user` are NULL or functions callable from any thread
+ * with `user`; `out_job` is NULL or writable.
+ */
+struct sw_error *sw_run_all(struct sw_engine *engine,
+                            sw_progress_fn on_progress,
+                            void *user,
+                            sw_free_user_fn free_user,
+                            struct sw_job **out_job);
+
+/**
+ * The operations in the embedded store (one per job: its attempts, state and what it needs to run again), newest
+ * first, at most `limit`, only those not ended when `active_only` is non-zero, in `*out_json` as a canonical
+ * JSON array (free it with `sw_string_free`): `[{"operation_id","function_name":"sync"|"sync_profile"|"command",
+ * "state":"pending"|"in_progress"|"recovering"|"success"|"failed"|"exhausted"|"cancelled","attempt",
+ * "max_attempts","error","created_at","updated_at","metadata":{...}}]`. Ended operations are kept for a week.
+ * Errors: `feature_disabled` for an engine without a store (`no_store`); `invalid_input` for NULL arguments.
+ *
+ * Blocking: yes, for local disk only: it reads the embedded store.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_operations(struct sw_engine *engine,
+                               int32_t active_only,
+                               size_t limit,
+                               char **out_json);
+
+/**
+ * The operations a restart interrupted (not ended, and their process is gone from this host: a crash or a
+ * kill while they ran), newest first, in `*out_json` as a canonical JSON array of the objects of `sw_operations`
+ * (free it with `sw_string_free`); retry one with `sw_operation_retry`. Errors: `feature_disabled` for an engine
+ * without a store (`no_store`); `invalid_input` for NULL arguments.
+ *
+ * Blocking: yes, for local disk only: it reads the embedded store.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_operations_interrupted(struct sw_engine *engine,
+                                           char **out_json);
+
+/**
+ * The operation `id` (the id of the job that runs or ran it), in `*out_json` as the canonical JSON object of
+ * `sw_operations` (free it with `sw_string_free`). Errors: `not_found` when the store has no such operation;
+ * `feature_disabled` without a store; `invalid_input` for NULL arguments.
+ *
+ * Blocking: yes, for local disk only: it reads the embedded store.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `id` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_operation(struct sw_engine *engine,
+                              const char *id,
+                              char **out_json);
+
+/**
+ * Runs operation `id` again as a new job with the same id, and stores its handle in `*out_job` (free it with
+ * `sw_job_free`; follow it as any job). An operation that failed, ran out of attempts, was cancelled or was
+ * interrupted by a restart can be retried; any ended one when `force` is non-zero. It gets `max_attempts` more
+ * attempts (0: as many as it had). A profile's operation takes the profile's lock again (the engine must have
+ * that profile); a sync locks its destination like any writing run. There is no progress callback: follow the
+ * job with `sw_job_progress` or a subscription.
+ * Errors: `not_found` when the store has no such operation; `conflict` when it is running, or has succeeded and
+ * `force` is 0, or its profile is running; `invalid_input` for NULL arguments or a profile the engine lacks;
+ * `feature_disabled` without a store.
+ *
+ * Blocking: for file I/O only: it reads the store, takes the profile's lock (coordination folder) and records the
+ * run. The run itself, network included, is on the engine's threads.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `id` is NULL or a NUL-terminated string; `out_job` is NULL or writable.
+ */
+struct sw_error *sw_operation_retry(struct sw_engine *engine,
+                                    const char *id,
+                                    int32_t force,
+                                    uint32_t max_attempts,
+                                    struct sw_job **out_job);
+
+/**
+ * Cancels operation `id`: its job in this engine is cancelled and waited for (the operation ends "cancelled"),
+ * or a stored operation that does not run here is marked cancelled. Stores the operation as it is then in
+ * `*out_json` (the object of `sw_operations`; free it with `sw_string_free`).
+ * Errors: `not_found` when the store has no such operation; `conflict` when it has already ended;
+ * `feature_disabled` without a store; `invalid_input` for NULL arguments.
+ *
+ * Blocking: yes, when its job runs in this engine: until the job has stopped (a transfer stops within one
+ * chunk); and for local disk: the embedded store.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `id` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_operation_cancel(struct sw_engine *engine,
+                                     const char *id,
+                                     char **out_json);
+
+/**
+ * Recovery figures in `*out_json` as canonical JSON (free it with `sw_string_free`): over the stored operations
+ * (all zero without a store), this engine's circuit breaker trips, and the settings in effect:
+ * `{"total_operations","active_operations","recovered_operations","failed_operations","average_recovery_time",
+ * "retry_attempts","success_rate","average_attempts_per_recovery","circuit_breaker_trips","persistence",
+ * "max_attempts","retry":{"<category>":{"backoff","max_attempts","initial_delay","max_delay","jitter"}},
+ * "breaker":{"failure_threshold","failure_rate","window_secs","min_calls","cooldown_secs","half_open_probes",
+ * "targets":{"<target>":{...}} (when there are overrides)}}` (the circuit breakers' `[settings.breaker]`).
+ * Errors: `invalid_input` for NULL arguments.
+ *
+ * Blocking: yes, for local disk only: it reads the embedded store.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_recovery_metrics(struct sw_engine *engine,
+                                     char **out_json);
+
+/**
+ * The circuit breakers of the remote targets this engine's jobs used so far, by target, in `*out_json` as a
+ * canonical JSON array (free it with `sw_string_free`): `[{"target","state":"closed"|"open"|"half_open",
+ * "consecutive_failures","trips","opened_at","next_probe_at","timeout_remaining","config":{"failure_threshold",
+ * "failure_rate","window_secs","min_calls","cooldown_secs","half_open_probes"}}]` (`[]` before any remote run).
+ * The settings they follow (`[settings.breaker]`) are in `sw_recovery_metrics`' "breaker".
+ * Errors: `invalid_input` for NULL arguments.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_breakers(struct sw_engine *engine,
+                             char **out_json);
+
+/**
+ * Runs the recovery self-test: each scenario named in `scenarios_json` (a JSON array of scenario ids such as
+ * `["network_timeout","corruption"]`; NULL, "" or `[]` for all of them, see `sw_recovery_scenarios`) `runs` times
+ * (0 counts as 1), for real: syncs of a small generated tree with injected faults, in a scratch folder under the
+ * system's temporary folder that is removed afterwards. Stores what it measured in `*out_json` (free it with
+ * `sw_string_free`): `{"baseline_ms","scenarios":[{"name","description","runs","as_expected","success_rate",
+ * "retries","average_recovery_ms","overhead_percent","passed"}],"overall":"PASS"|"FAIL"}`.
+ * Errors: `not_found` for an unknown scenario; `invalid_input` for NULL arguments or a `scenarios_json` that is
+ * not an array of strings.
+ *
+ * Blocking: yes, for seconds (about a second per scenario and run): it runs the syncs and waits for them.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `scenarios_json` is NULL or a NUL-terminated string; `out_json` is NULL or
+ * writable.
+ */
+struct sw_error *sw_recovery_self_test(struct sw_engine *engine,
+                                       const char *scenarios_json,
+                                       uint32_t runs,
+                                       char **out_json);
+
+/**
+ * The scenarios of the recovery self-test, in `*out_json` as a canonical JSON array (free it with
+ * `sw_string_free`): `[{"id","name","description","category":"network"|"service"|"resource"|"data",
+ * "error_category","expect_recovery"}]`; `id` is what `sw_recovery_self_test` takes.
+ * Errors: `invalid_input` for NULL arguments.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_recovery_scenarios(struct sw_engine *engine, char **out_json);
+
+/**
+ * The outcome word of a status, for documents that know only success and error (document 5's `lastStatus`):
+ * "success" for "completed", "running" for "queued" and "running", "error" for "partial", "failed", "cancelled"
+ * and "interrupted". A static string: do not free it. NULL when `status` is NULL, not UTF-8 or not a status word.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `status` is NULL or a NUL-terminated string.
+ */
+const char *sw_status_outcome(const char *status);
+
+/**
+ * A report (the canonical JSON `sw_job_wait` gives) as the short text for people that document 1 calls its
+ * `output`, in `*out_text` (free it with `sw_string_free`): the summary line
+ * (`completed: 3 created, 0 updated, 0 deleted, 0 unchanged, 0 skipped, 0 errors, 0 warnings; 1.20 MB in 0.42 s`,
+ * then `: <error>` for a run that failed as a whole), then the first errors one per line (at most 10, and how many
+ * more); a command profile's output after its summary; for a run-all (`"type":"run_all"`) one line per profile
+ * (`<name>: <summary>`), then `N of M profiles completed`.
+ * Errors: `invalid_input` for NULL arguments, text that is not UTF-8, or JSON that is not a report.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `report_json` is NULL or a NUL-terminated string; `out_text` is NULL or writable.
+ */
+struct sw_error *sw_report_text(const char *report_json,
+                                char **out_text);
+
+/**
+ * What folders hold, by type, by profile and by folder, with the disk's figures, in `*out_json` as canonical
+ * JSON (free it with `sw_string_free`): `{"total_size","total_human_readable","by_type":{"<category>":{"size",
+ * "human_readable"}},"by_project":{"<profile>":{...}},"by_folder":{"<folder>":{...}},"disk":{"total","used",
+ * "free","percent","total_human_readable","used_human_readable","free_human_readable"}|null}`.
+ *
+ * `query_json` is optional (NULL or "" for none): `{"models_root":"/path","root":"/path"}`, both optional: a
+ * models folder whose subfolders are the categories ("by_type"), a tree whose top-level folders are counted
+ * ("by_folder"). The destinations of the engine's profiles give "by_project". Sizes come from the manifest
+ * syncwright keeps at a destination when it is there and clean, else from a scan (no hashing).
+ * Errors: `invalid_input` for NULL arguments or a bad query (unknown fields included); `not_found` for a folder
+ * that does not exist; `permission` and others from the scan.
+ *
+ * Blocking: yes, for file I/O: it reads manifests or scans the folders (possibly large, possibly on a network
+ * volume).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `query_json` is NULL or a NUL-terminated string; `out_json` is NULL or
+ * writable.
+ */
+struct sw_error *sw_storage_usage(struct sw_engine *engine,
+                                  const char *query_json,
+                                  char **out_json);
 
 #ifdef __cplusplus
 }  // extern "C"

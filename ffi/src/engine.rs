@@ -25,7 +25,8 @@ use crate::{c_string_lossy, guard, guard_or, opt_str_arg, put_string, str_arg, s
 /// A progress callback: `progress_json` is one progress snapshot as canonical JSON
 /// (`{"stage":"transferring","current_file":...,"files_done":..,"files_total":..,"bytes_done":..,
 /// "bytes_total":..,"scanned":..,"rate_bps":..,"eta_secs":..,"percent":..,"elapsed_ms":..}`), borrowed: valid
-/// only during the call (copy it to keep it). `user` is the pointer given to `sw_sync_start`.
+/// only during the call (copy it to keep it). `user` is the pointer given to `sw_sync_start` (or `sw_profile_run`,
+/// `sw_run_all`).
 ///
 /// Called on a library thread, never the thread that started the job; calls for one job never overlap and come
 /// at most once per `progress_interval_ms` (option, default 200), plus a final call with stage "done" just
@@ -39,13 +40,13 @@ pub type sw_progress_fn =
 pub type sw_free_user_fn = Option<unsafe extern "C" fn(user: *mut c_void)>;
 
 /// The engine every handle of one `sw_engine_new` shares; the last reference to go shuts it down (see `Drop`).
-struct EngineShared {
+pub(crate) struct EngineShared {
     /// `Some` until dropped.
     engine: Option<Engine>,
 }
 
 impl EngineShared {
-    fn engine(&self) -> syncwright::Result<&Engine> {
+    pub(crate) fn engine(&self) -> syncwright::Result<&Engine> {
         self.engine.as_ref().ok_or_else(|| Error::internal("engine already shut down"))
     }
 }
@@ -96,16 +97,17 @@ pub(crate) fn settle_scan_threads() {
 /// An engine: the async runtime, the embedded store (hash cache) and the event bus that jobs and subscriptions
 /// use. Opaque; create it with `sw_engine_new`, free it with `sw_engine_free`. Thread-safe.
 pub struct sw_engine {
-    shared: Arc<EngineShared>,
+    pub(crate) shared: Arc<EngineShared>,
 }
 
-/// A sync running (or finished) in the background. Opaque; from `sw_sync_start`, freed with `sw_job_free`.
+/// A sync running (or finished) in the background. Opaque; from `sw_sync_start`, `sw_profile_run`, `sw_run_all`,
+/// `sw_operation_retry` or `sw_job_get`, freed with `sw_job_free`.
 /// Thread-safe: any thread may query, cancel or wait on it, several at once.
 pub struct sw_job {
-    job: Job,
-    id: CString,
+    pub(crate) job: Job,
+    pub(crate) id: CString,
     /// Keeps the engine (and so the runtime that runs the job) alive while this handle lives.
-    _engine: Arc<EngineShared>,
+    pub(crate) _engine: Arc<EngineShared>,
 }
 
 /// A queue of the engine's events. Opaque; from `sw_subscribe`, freed with `sw_subscription_free`.
@@ -126,9 +128,9 @@ const _: fn() = || {
 };
 
 /// The caller's `user` pointer and its finaliser; dropping it calls the finaliser.
-struct UserData {
-    user: *mut c_void,
-    free_user: sw_free_user_fn,
+pub(crate) struct UserData {
+    pub(crate) user: *mut c_void,
+    pub(crate) free_user: sw_free_user_fn,
 }
 
 // SAFETY: the header requires `user` and `free_user` to be usable from any thread (callbacks and the finaliser may
@@ -145,14 +147,14 @@ impl Drop for UserData {
 }
 
 /// A C progress callback and its user data.
-struct Callback {
-    cb: unsafe extern "C" fn(*const c_char, *mut c_void),
+pub(crate) struct Callback {
+    pub(crate) cb: unsafe extern "C" fn(*const c_char, *mut c_void),
     /// `Some` until released; released after the final call ("done"), or when the callback is dropped.
-    user: Mutex<Option<UserData>>,
+    pub(crate) user: Mutex<Option<UserData>>,
 }
 
 impl Callback {
-    fn deliver(&self, snapshot: &ProgressSnapshot) {
+    pub(crate) fn deliver(&self, snapshot: &ProgressSnapshot) {
         let user = self.user.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|u| u.user);
         let Some(user) = user else { return };
         if let Ok(json) = serde_json::to_string(snapshot).map(|s| c_string_lossy(&s)) {
@@ -189,7 +191,7 @@ fn status_name(s: Status) -> &'static CStr {
 ///
 /// # Safety
 /// `out` is NULL or writable.
-unsafe fn clear_out<T>(out: *mut *mut T, name: &str) -> syncwright::Result<()> {
+pub(crate) unsafe fn clear_out<T>(out: *mut *mut T, name: &str) -> syncwright::Result<()> {
     if out.is_null() {
         return Err(Error::invalid(format!("{name} is NULL")));
     }
@@ -202,22 +204,48 @@ unsafe fn clear_out<T>(out: *mut *mut T, name: &str) -> syncwright::Result<()> {
 ///
 /// # Safety
 /// `p` is NULL or a live handle of this library.
-unsafe fn handle<'a, T>(p: *const T, name: &str) -> syncwright::Result<&'a T> {
+pub(crate) unsafe fn handle<'a, T>(p: *const T, name: &str) -> syncwright::Result<&'a T> {
     // SAFETY: NULL or live by the caller's contract.
     unsafe { p.as_ref() }.ok_or_else(|| Error::invalid(format!("{name} is NULL")))
 }
 
 /// Creates an engine and stores it in `*out_engine` (free it with `sw_engine_free`).
 ///
-/// `config_json` is optional (NULL or "" for the defaults): a JSON object with any of `state_dir` (where the
-/// embedded store, with the hash cache, lives; default: `$SYNCWRIGHT_STATE_DIR`, else
-/// `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`), `no_store` (true: no store, no hash cache) and
-/// `worker_threads` (0: one per core). The engine starts its worker threads here.
+/// `config_json` is optional (NULL or "" for the defaults, and no profiles): a JSON object with any of
+///  - `config_file`: a config file (TOML) whose profiles and settings the engine then owns (relative paths in its
+///    `[settings]` resolve from the file's folder), or `config`: the same document as a JSON value (relative
+///    paths resolve from the working folder); not both;
+///  - `state_dir`: where the embedded store (hash cache, run history, operations) lives; default: the config's
+///    `[settings] state_dir`, else `$SYNCWRIGHT_STATE_DIR`, else `$XDG_STATE_HOME/syncwright`, else
+///    `~/.local/state/syncwright`;
+///  - `no_store` (true: no store, so no hash cache and no history), `worker_threads` (0: one per core);
+///  - `log_dir` (profile logs; default `[settings] log_dir`, else `logs` in the state folder) and `log_max_size`
+///    (bytes at which a profile log is rotated; default `[settings] log_max_size`, else 10 MiB).
+///
+/// The fields given override the config's `[settings]`. For example `{"config_file":"/etc/syncwright/pod.toml"}`,
+/// that file holding
+///
+/// ```toml
+/// [settings]
+/// coordination_dir = "/network/.syncwright/locks"   # profile locks, on the shared volume
+/// state_dir = "/workspace/.syncwright-state"        # the embedded store, on local disk
+///
+/// [profiles.user_data]
+/// source = "/workspace/ComfyUI/user"
+/// destination = "/network/users/alice/user_data"
+/// min_age = "10s"
+/// ```
+///
+/// or the same as a value: `{"config":{"settings":{"coordination_dir":"/network/.syncwright/locks"},"profiles":
+/// {"user_data":{"source":"/workspace/ComfyUI/user","destination":"/network/users/alice/user_data",
+/// "min_age":"10s"}}}}`. The profiles are then listed by `sw_profiles`, run by `sw_profile_run` and `sw_run_all`
+/// (examples/c/profiles.c). A config file that cannot be read gives `not_found` or `permission`; a bad config (in
+/// the file or the value, or both given) `invalid_input`. The engine starts its worker threads here.
 /// Errors: `invalid_input` for a NULL `out_engine`, text that is not UTF-8 or a bad config (unknown fields
 /// included); `permission`, `resource`, `corrupt` and others when the store cannot be opened.
 ///
-/// Blocking: yes, on local disk only: it opens (creating, and if damaged replacing) the embedded store, waiting up
-/// to 10 s while another process sets the same store up, and starts the worker threads.
+/// Blocking: yes, on local disk only: it reads the config file, opens (creating, and if damaged replacing) the
+/// embedded store, waiting up to 10 s while another process sets the same store up, and starts the worker threads.
 ///
 /// # Safety
 /// `config_json` is NULL or a NUL-terminated string; `out_engine` is NULL or writable.
@@ -484,11 +512,11 @@ pub unsafe extern "C" fn sw_job_wait(
 /// Blocking: only when this is the engine's last handle (see `sw_engine_free`). Otherwise no.
 ///
 /// # Safety
-/// `job` is NULL or a handle from `sw_sync_start`, freed only once, and not in use by another thread.
+/// `job` is NULL or a job handle from this library, freed only once, and not in use by another thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sw_job_free(job: *mut sw_job) {
     if !job.is_null() {
-        // SAFETY: `job` came from Box::into_raw in `sw_sync_start` (caller's contract).
+        // SAFETY: `job` came from Box::into_raw in this library (caller's contract).
         guard_or((), || drop(unsafe { Box::from_raw(job) }));
     }
 }

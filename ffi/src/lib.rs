@@ -7,12 +7,29 @@
 //! and every export runs under `catch_unwind` so that a panic becomes an `internal` error instead of an abort.
 //!
 //! This file holds the errors, strings, the version and the manifest; [`engine`] holds the engine, plans, jobs
-//! (progress callback, cancel, wait) and event subscriptions.
+//! (progress callback, cancel, wait) and event subscriptions; the other modules hold the rest of the front door,
+//! one per capability as in core's `engine/` ([`profiles`], [`locks`], [`jobs`], [`logs`], [`usage`],
+//! [`recovery`], [`report`]).
 
 #![allow(non_camel_case_types)]
 
 pub mod engine;
 pub use engine::*;
+mod front;
+pub mod jobs;
+pub use jobs::*;
+pub mod locks;
+pub use locks::*;
+pub mod logs;
+pub use logs::*;
+pub mod profiles;
+pub use profiles::*;
+pub mod recovery;
+pub use recovery::*;
+pub mod report;
+pub use report::*;
+pub mod usage;
+pub use usage::*;
 
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
