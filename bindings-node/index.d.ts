@@ -355,6 +355,9 @@ export interface SyncStats {
 /** The canonical outcome of a sync (core's `SyncReport`). */
 export interface SyncReport {
   schema_version: number
+  /** What the report is of: a sync, a command profile, or a run of every profile (then `total`, `successful`,
+   * `failed` and `results` are set). */
+  type: 'sync' | 'command' | 'run_all'
   /** A UUID for this run. */
   run_id: string
   status: JobStatus
@@ -374,6 +377,16 @@ export interface SyncReport {
   plan?: Plan
   /** The error that failed the whole run (status `'failed'`). */
   fatal?: FileError
+  /** What an external-command profile printed (the end of it). */
+  output?: string
+  /** A run-all: profiles in the config. */
+  total?: number
+  /** A run-all: profiles whose run completed. */
+  successful?: string[]
+  /** A run-all: profiles that failed, ended partial, or could not start. */
+  failed?: string[]
+  /** A run-all: per profile, its report or why it could not start. */
+  results?: Record<string, SyncReport | { kind: ErrorKind; error: string; details?: Record<string, unknown> }>
 }
 
 /** Progress of a run at one moment. */

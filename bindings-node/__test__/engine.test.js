@@ -108,7 +108,8 @@ test('the report is core\'s JSON parsed as is: reportJson() is the exact text, i
   assert.deepEqual(report, JSON.parse(text))
   assert.equal(JSON.stringify(report), text)
   assert.deepEqual(job.report(), report)
-  assert.deepEqual(Object.keys(report).slice(0, 3), ['schema_version', 'run_id', 'status'])
+  assert.deepEqual(Object.keys(report).slice(0, 4), ['schema_version', 'type', 'run_id', 'status'])
+  assert.equal(report.type, 'sync')
 })
 
 test('plan lists what a sync would do and writes nothing', async () => {
