@@ -122,7 +122,7 @@ pub struct EngineCore {
 /// How long an ended operation stays in the store (pruned when an engine starts).
 pub const OPERATION_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// How long a finished job stays in [`Engine::jobs`] (its record stays in the history).
+/// How long a finished job stays in [`EngineCore::jobs`](EngineCore::jobs) (its record stays in the history).
 pub const JOB_RETENTION: Duration = Duration::from_secs(3600);
 
 impl Engine {
@@ -246,7 +246,7 @@ impl EngineCore {
         Ok((backend::open_with(source, &o)?, backend::open_with(dest, &o)?))
     }
 
-    /// A subscription to every event of this engine from now on (live only; see [`Engine::subscribe_from`] for
+    /// A subscription to every event of this engine from now on (live only; see [`EngineCore::subscribe_from`](EngineCore::subscribe_from) for
     /// a replay and filters).
     pub fn subscribe(&self) -> Subscription {
         self.events.subscribe()
@@ -277,7 +277,7 @@ impl EngineCore {
         self.start_sync_with(src, dst, opts, on_progress)
     }
 
-    /// Starts a sync between two backends in the background; locks like [`Engine::start_sync`].
+    /// Starts a sync between two backends in the background; locks like [`EngineCore::start_sync`](EngineCore::start_sync).
     pub fn start_sync_with(
         &self,
         src: Arc<dyn Backend>,

@@ -159,7 +159,7 @@ impl EngineCore {
     /// Runs profile `name` of `config` in the background, one run at a time: a profile already running (in this
     /// process or any other that sees the coordination folder) is an error of kind `conflict` whose details name
     /// the running job and its start time. Its destination is locked like any writing run's
-    /// ([`Engine::start_sync`]): a destination another run writes makes the job fail at once with that conflict.
+    /// ([`EngineCore::start_sync`](super::EngineCore::start_sync)): a destination another run writes makes the job fail at once with that conflict.
     pub fn run_profile(&self, name: &str, on_progress: Option<ProgressCallback>) -> Result<Job> {
         let config = self.config.clone();
         let profile = config.profile(name)?;
@@ -188,7 +188,7 @@ impl EngineCore {
         self.run_profile_with(name, src, dst, on_progress)
     }
 
-    /// [`Engine::run_profile`] with the backends given (tests use instrumented ones).
+    /// [`EngineCore::run_profile`](super::EngineCore::run_profile) with the backends given (tests use instrumented ones).
     pub fn run_profile_with(
         &self,
         name: &str,

@@ -10,7 +10,7 @@
 //!   thread of its own in batches so that publishing never waits for the disk, or in memory for an engine without
 //!   a store;
 //! - a subscriber that lost events, or restarted, asks for what came after the last `seq` it saw
-//!   ([`EventBus::subscribe_from`], [`crate::Engine::subscribe_from`]): the kept events after it, then the live
+//!   ([`EventBus::subscribe_from`], [`crate::EngineCore::subscribe_from`]): the kept events after it, then the live
 //!   ones, with no gap and no duplicate between the two. A `since` whose following events are no longer kept, or
 //!   beyond the latest event, is `invalid_input` with the bounds in its details;
 //! - a live subscriber that falls more than [`SUBSCRIBER_CAPACITY`] events behind loses the oldest, never blocks

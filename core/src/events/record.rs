@@ -19,7 +19,7 @@ pub struct About {
 
 /// An event with its sequence number: `seq` starts at 1 and only grows (across restarts too, see
 /// [`super::seq`]), so a subscriber that saw `seq` N can ask for what came after it
-/// ([`crate::Engine::subscribe_from`]).
+/// ([`crate::EngineCore::subscribe_from`]).
 ///
 /// Its JSON is the event's with `seq` added first: `{"seq":17,"type":"job_started","job_id":"…","at":"…"}`.
 #[derive(Debug, Clone)]
