@@ -12,6 +12,9 @@ use std::time::Duration;
 use serde_json::Value;
 use syncwright_ffi::*;
 
+mod common;
+use common::{cstr, ok, take_err};
+
 /// What a test's callback sees: every snapshot, how often `free_user` ran, and a condition to wait on.
 #[derive(Default)]
 struct Seen {
@@ -61,32 +64,8 @@ fn user_of(seen: &Arc<Seen>) -> *mut c_void {
     Arc::into_raw(seen.clone()) as *mut c_void
 }
 
-fn cstr(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
-
 fn path_c(p: &Path) -> CString {
     cstr(p.to_str().unwrap())
-}
-
-/// Takes an error: (kind, message), freeing it; None for no error.
-fn take_err(err: *mut sw_error) -> Option<(String, String)> {
-    if err.is_null() {
-        return None;
-    }
-    unsafe {
-        let kind = CStr::from_ptr(sw_error_kind(err)).to_str().unwrap().to_string();
-        let msg = CStr::from_ptr(sw_error_message(err)).to_str().unwrap().to_string();
-        sw_error_free(err);
-        Some((kind, msg))
-    }
-}
-
-#[track_caller]
-fn ok(err: *mut sw_error) {
-    if let Some((kind, msg)) = take_err(err) {
-        panic!("unexpected error {kind}: {msg}");
-    }
 }
 
 #[track_caller]

@@ -2,7 +2,7 @@
 //! watch: a run-all's progress callback over every profile and when its `user` is released, an unlock that
 //! cancels a run of this engine and waits for it, and a run-all refused profile by profile.
 
-use std::ffi::{CStr, CString, c_char, c_void};
+use std::ffi::{CStr, c_char, c_void};
 use std::path::Path;
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use syncwright_ffi::*;
+
+mod common;
+use common::{cstr, ok, take_err};
 
 /// What a test's callback saw: every snapshot, and how often `free_user` ran.
 #[derive(Default)]
@@ -31,30 +34,6 @@ unsafe extern "C" fn free_seen(user: *mut c_void) {
 
 fn user_of(seen: &Arc<Seen>) -> *mut c_void {
     Arc::into_raw(seen.clone()) as *mut c_void
-}
-
-fn cstr(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
-
-/// Takes an error: (kind, message), freeing it; None for no error.
-fn take_err(err: *mut sw_error) -> Option<(String, String)> {
-    if err.is_null() {
-        return None;
-    }
-    unsafe {
-        let kind = CStr::from_ptr(sw_error_kind(err)).to_str().unwrap().to_string();
-        let msg = CStr::from_ptr(sw_error_message(err)).to_str().unwrap().to_string();
-        sw_error_free(err);
-        Some((kind, msg))
-    }
-}
-
-#[track_caller]
-fn ok(err: *mut sw_error) {
-    if let Some((kind, msg)) = take_err(err) {
-        panic!("unexpected error {kind}: {msg}");
-    }
 }
 
 fn take_json(s: *mut c_char) -> Value {

@@ -117,3 +117,33 @@ pub fn assert_same_files(dst: &Path, files: &[(String, Vec<u8>)]) {
         assert!(&got == data, "{p} differs from the source");
     }
 }
+
+// In-process calls of the C ABI (the tests that link the crate itself).
+
+/// A C string of `s`.
+pub fn cstr(s: &str) -> std::ffi::CString {
+    std::ffi::CString::new(s).unwrap()
+}
+
+/// Takes an error: (kind, message), freeing it; None for no error.
+pub fn take_err(err: *mut syncwright_ffi::sw_error) -> Option<(String, String)> {
+    use std::ffi::CStr;
+    if err.is_null() {
+        return None;
+    }
+    unsafe {
+        let kind = CStr::from_ptr(syncwright_ffi::sw_error_kind(err)).to_str().unwrap().to_string();
+        let msg =
+            CStr::from_ptr(syncwright_ffi::sw_error_message(err)).to_str().unwrap().to_string();
+        syncwright_ffi::sw_error_free(err);
+        Some((kind, msg))
+    }
+}
+
+/// Fails the test on an error, naming it.
+#[track_caller]
+pub fn ok(err: *mut syncwright_ffi::sw_error) {
+    if let Some((kind, msg)) = take_err(err) {
+        panic!("unexpected error {kind}: {msg}");
+    }
+}
