@@ -11,6 +11,7 @@ pub fn version() -> &'static str {
 pub mod error;
 pub use error::{Error, ErrorKind, Result};
 pub mod manifest;
+pub mod naming;
 pub mod report;
 pub mod state;
 pub mod usage;

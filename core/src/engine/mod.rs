@@ -2,6 +2,7 @@
 //! a file of its own here and delegates to its module below; the executor is [`crate::sync`].
 
 mod breakers;
+pub mod calls;
 mod events;
 pub mod jobs;
 mod launch;
