@@ -739,3 +739,39 @@ fn renames_are_retried_on_a_flaky_link_and_leave_no_temporary_when_they_fail_for
     assert_eq!(r.status, Status::Completed, "{r:#?}");
     assert_eq!(tree(&f.src), tree(&f.dst));
 }
+
+#[test]
+fn close_cancels_and_waits_for_running_jobs_ends_subscriptions_and_refuses_new_jobs() {
+    let f = fixture();
+    write(&f.src, "big", &bytes(7, 4_000_000));
+    let sub = f.engine.subscribe();
+    // 100 kB/s: the copy would take 40 s; close must stop it within a chunk.
+    let opts = SyncOptions { bwlimit: Some(100_000), ..Default::default() };
+    let job =
+        f.engine.start_sync(f.src.to_str().unwrap(), f.dst.to_str().unwrap(), opts, None).unwrap();
+    // Started for sure: its job_started event came.
+    loop {
+        let e = sub.next_blocking(Some(Duration::from_secs(30))).expect("the job starts");
+        if e.event().type_name() == "job_started" {
+            break;
+        }
+    }
+    f.engine.close();
+    assert!(f.engine.is_closed());
+    let r = job.report().expect("close returned after the job ended");
+    assert_eq!(r.status, Status::Cancelled);
+    assert!(temporaries(&f.dst).is_empty(), "the temporary went with the cancelled copy");
+    // The subscription ends once its queued events are read.
+    while sub.next_blocking(Some(Duration::from_secs(30))).is_some() {}
+    assert!(sub.is_closed());
+    let e = f.engine.start_sync(
+        f.src.to_str().unwrap(),
+        f.dst.to_str().unwrap(),
+        SyncOptions::default(),
+        None,
+    );
+    assert_eq!(e.unwrap_err().kind(), syncwright::ErrorKind::InvalidInput);
+    // Calls that only read still answer; closing again does nothing more.
+    assert!(f.engine.active_jobs().is_empty());
+    f.engine.close();
+}

@@ -74,6 +74,7 @@ impl EngineCore {
         timeout: Option<Duration>,
         prior: Option<Operation>,
     ) -> Result<Job> {
+        self.check_open()?;
         let interval = match &work {
             Work::Sync { opts, .. } => {
                 opts.validate()?;

@@ -118,6 +118,8 @@ pub struct EngineCore {
     config: Arc<Config>,
     /// The lease of the locks it takes.
     lock_lease: Duration,
+    /// Set by [`Engine::close`]: no job starts any more.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// How long an ended operation stays in the store (pruned when an engine starts).
@@ -206,6 +208,7 @@ impl Engine {
             startup_warnings: Mutex::new(startup_warnings),
             lock_lease,
             config: Arc::new(profiles),
+            closing: Default::default(),
         });
         Ok(Engine { runtime: Some(runtime), core })
     }
@@ -325,43 +328,83 @@ impl EngineCore {
     }
 }
 
-impl Drop for Engine {
-    /// Shuts the engine down: the jobs still running are cancelled and waited for (a transfer stops within one
-    /// chunk and removes its temporary; the job's report and stored record say `cancelled`), every subscription
-    /// then ends (after the events already queued), and the runtime stops. Dropped on a thread of a runtime (a
-    /// progress callback that drops its engine), it returns at once and a thread of its own does the waiting:
-    /// there it could wait for its own job, and tokio cannot stop a runtime from inside one.
-    fn drop(&mut self) {
-        let Some(runtime) = self.runtime.take() else { return };
+impl Engine {
+    /// Stops the engine's work, as dropping it does, but keeps it to be dropped later: from then on no job starts
+    /// (`invalid_input`, "the engine is closed"), the jobs still running are cancelled and waited for (a transfer
+    /// stops within one chunk and removes its temporary; the job's report and stored record say `cancelled`), and
+    /// every subscription then ends (after the events already queued). Calls that only read go on working.
+    /// Called on a thread of the engine's runtime (a progress callback), it returns at once and a thread of its own
+    /// does the waiting. Calling it again does nothing more.
+    pub fn close(&self) {
+        let finish = self.core.begin_close();
+        run_off_runtime(finish);
+    }
+
+    /// True once [`Engine::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.core.closing.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl EngineCore {
+    /// Refuses new jobs and cancels the running ones; the returned work waits for them and ends the
+    /// subscriptions.
+    fn begin_close(&self) -> impl FnOnce() + Send + 'static {
+        self.closing.store(true, std::sync::atomic::Ordering::SeqCst);
         let jobs = self.active_jobs();
         for j in &jobs {
             j.cancel();
         }
         let events = self.events.clone();
-        let finish = move || {
+        move || {
             for j in &jobs {
                 j.wait(None);
             }
             // Subscriptions end; the events published are stored and the last seq recorded.
             events.shutdown();
-            drop(runtime);
-        };
-        if tokio::runtime::Handle::try_current().is_err() {
+        }
+    }
+
+    /// `invalid_input` once the engine is closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(Error::invalid("the engine is closed"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Runs `f` here, or on a thread of its own when this is a thread of a runtime (where it could wait for its own
+/// job, and tokio cannot stop a runtime from inside one).
+fn run_off_runtime(f: impl FnOnce() + Send + 'static) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        f();
+        return;
+    }
+    let slot = Arc::new(Mutex::new(Some(f)));
+    let theirs = slot.clone();
+    let spawned = std::thread::Builder::new().name("syncwright-shutdown".into()).spawn(move || {
+        let f = theirs.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(f) = f {
+            f();
+        }
+    });
+    if spawned.is_err() {
+        // No thread to be had: leave the work undone rather than panic or deadlock here.
+        std::mem::forget(slot.lock().unwrap_or_else(|p| p.into_inner()).take());
+    }
+}
+
+impl Drop for Engine {
+    /// Shuts the engine down: [`Engine::close`], then the runtime stops. Dropped on a thread of a runtime (a
+    /// progress callback that drops its engine), it returns at once and a thread of its own does the waiting.
+    fn drop(&mut self) {
+        let Some(runtime) = self.runtime.take() else { return };
+        let finish = self.core.begin_close();
+        run_off_runtime(move || {
             finish();
-            return;
-        }
-        let slot = Arc::new(Mutex::new(Some(finish)));
-        let theirs = slot.clone();
-        let spawned =
-            std::thread::Builder::new().name("syncwright-shutdown".into()).spawn(move || {
-                let f = theirs.lock().unwrap_or_else(|p| p.into_inner()).take();
-                if let Some(f) = f {
-                    f();
-                }
-            });
-        if spawned.is_err() {
-            // No thread to be had: leave the runtime running rather than panic or deadlock here.
-            std::mem::forget(slot.lock().unwrap_or_else(|p| p.into_inner()).take());
-        }
+            drop(runtime);
+        });
     }
 }
