@@ -16,12 +16,14 @@
 //!   to a Python callable, which completes an asyncio future with `loop.call_soon_threadsafe`.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use syncwright::engine::calls::{CallOutput, report_text, status_outcome};
 use syncwright::events::{EventFilter, Subscription};
 use syncwright::progress::{ProgressCallback, ProgressSnapshot};
 use syncwright::{EngineConfig, Error, ErrorKind, Job, SyncOptions};
@@ -145,32 +147,35 @@ fn closed_error() -> Error {
 // ---------------------------------------------------------------------------------------------------------------
 // Engine
 
-/// What the Python objects of one engine share. The core engine is taken out on shutdown; jobs keep this alive so
-/// that a job whose engine object was dropped still finishes.
+/// What the Python objects of one engine share: the core engine, taken out by `close()`. Jobs keep this alive, so
+/// a job whose engine object was dropped still finishes.
+///
+/// The slot's lock is only held to clone or take the `Arc` (never across work, never while holding the GIL:
+/// every caller is inside `Python::detach`); the work runs on the clone.
 struct Inner {
-    engine: RwLock<Option<syncwright::Engine>>,
+    engine: Mutex<Option<Arc<syncwright::Engine>>>,
 }
 
 impl Inner {
-    /// Runs `f` with the engine, or fails when it was shut down. Call without the GIL.
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&syncwright::Engine) -> syncwright::Result<T>,
-    ) -> syncwright::Result<T> {
-        let g = self.engine.read().unwrap_or_else(|p| p.into_inner());
-        f(g.as_ref().ok_or_else(closed_error)?)
+    /// The engine, or `invalid_input` once closed. Call without the GIL.
+    fn get(&self) -> syncwright::Result<Arc<syncwright::Engine>> {
+        lock(&self.engine).clone().ok_or_else(closed_error)
     }
 
-    /// Takes the engine out (from then on nothing new starts); None when that was done already. Call without the
-    /// GIL: a plan under way holds the engine until it ends.
-    fn take(&self) -> Option<syncwright::Engine> {
-        self.engine.write().unwrap_or_else(|p| p.into_inner()).take()
+    /// Closes the engine (core's `Engine::close`: no new job, running jobs cancelled and waited for,
+    /// subscriptions ended) and lets it go; nothing when that was done already. Call without the GIL.
+    fn close(&self) {
+        let taken = lock(&self.engine).take();
+        if let Some(e) = taken {
+            e.close();
+            drop(e);
+        }
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(e) = self.take() {
+        if let Some(e) = lock(&self.engine).take() {
             shut_down(e);
         }
     }
@@ -179,53 +184,173 @@ impl Drop for Inner {
 /// Drops `engine` without the GIL: core cancels the running jobs and waits for them (their progress callbacks
 /// need the GIL), ends the subscriptions and stops the runtime (from a thread of its own when this runs on one of
 /// the runtime's threads, as in a progress callback).
-fn shut_down(engine: syncwright::Engine) {
+fn shut_down(engine: Arc<syncwright::Engine>) {
     let mut slot = Some(engine);
     Python::try_attach(|py| py.detach(|| drop(slot.take())));
     // The interpreter is shutting down: no callback can run any more.
     drop(slot);
 }
 
-/// The native engine (use `syncwright.Engine`).
+/// The native engine (use `syncwright.Engine` or `syncwright.AsyncEngine`).
 #[pyclass(frozen, module = "syncwright._native")]
 struct NativeEngine {
-    inner: Mutex<Option<Arc<Inner>>>,
+    inner: Arc<Inner>,
 }
 
 impl NativeEngine {
-    fn inner(&self, py: Python<'_>) -> PyResult<Arc<Inner>> {
-        lock(&self.inner).clone().ok_or_else(|| to_py_err(py, &closed_error()))
+    /// The engine (GIL released while the slot is looked at).
+    fn engine(&self, py: Python<'_>) -> PyResult<Arc<syncwright::Engine>> {
+        let inner = &self.inner;
+        py.detach(|| inner.get()).map_err(|e| to_py_err(py, &e))
+    }
+
+    fn job(&self, job: Job) -> NativeJob {
+        NativeJob { job, _engine: self.inner.clone() }
+    }
+}
+
+/// What a front-door call gave, as Python sees it: canonical JSON text, or a job.
+enum Given {
+    Json(String),
+    Job(NativeJob),
+}
+
+impl<'py> IntoPyObject<'py> for Given {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Given::Json(s) => Ok(s.into_pyobject(py)?.into_any()),
+            Given::Job(j) => Ok(Bound::new(py, j)?.into_any()),
+        }
     }
 }
 
 #[pymethods]
 impl NativeEngine {
     /// An engine with the configuration `config_json` (canonical EngineConfig JSON, or None for the defaults).
+    /// Blocks (GIL released) while the config is read and the store opened.
     #[new]
     #[pyo3(signature = (config_json=None))]
     fn new(py: Python<'_>, config_json: Option<String>) -> PyResult<Self> {
         let engine = call(py, move || {
             syncwright::Engine::new(EngineConfig::from_json(config_json.as_deref())?)
         })?;
-        let inner = Inner { engine: RwLock::new(Some(engine)) };
-        Ok(NativeEngine { inner: Mutex::new(Some(Arc::new(inner))) })
+        let inner = Inner { engine: Mutex::new(Some(Arc::new(engine))) };
+        Ok(NativeEngine { inner: Arc::new(inner) })
+    }
+
+    /// Opens an engine on a library thread and calls `callback(error, engine)` there when it is open (for
+    /// asyncio: the event loop never waits on the disk).
+    #[staticmethod]
+    #[pyo3(signature = (config_json, callback))]
+    fn open_async(
+        py: Python<'_>,
+        config_json: Option<String>,
+        callback: Py<PyAny>,
+    ) -> PyResult<()> {
+        ensure_callable(py, &callback, "callback")?;
+        std::thread::Builder::new()
+            .name("syncwright-open".into())
+            .spawn(move || {
+                let r = syncwright::error::catch_panic(|| {
+                    syncwright::Engine::new(EngineConfig::from_json(config_json.as_deref())?)
+                });
+                settle(
+                    callback,
+                    r.map(|e| {
+                        let inner = Inner { engine: Mutex::new(Some(Arc::new(e))) };
+                        NativeEngine { inner: Arc::new(inner) }
+                    }),
+                );
+            })
+            .map_err(|e| to_py_err(py, &Error::internal(format!("cannot start a thread: {e}"))))?;
+        Ok(())
     }
 
     /// True after close().
     #[getter]
-    fn closed(&self) -> bool {
-        lock(&self.inner).is_none()
+    fn closed(&self, py: Python<'_>) -> bool {
+        let inner = &self.inner;
+        py.detach(|| lock(&inner.engine).is_none())
     }
 
-    /// Cancels running jobs, waits for them to stop, closes subscriptions and stops the runtime (GIL released).
+    /// Cancels running jobs, waits for them to stop, closes subscriptions (GIL released). Called from a progress
+    /// callback, it returns at once and the engine stops in the background.
     fn close(&self, py: Python<'_>) {
-        let inner = lock(&self.inner).take();
-        if let Some(e) = inner.and_then(|inner| py.detach(|| inner.take())) {
-            shut_down(e);
-        }
+        let inner = &self.inner;
+        py.detach(|| inner.close());
     }
 
-    /// The plan of a sync as canonical JSON (a dry run; nothing is written).
+    /// `close()` on a library thread, then `callback(error, None)` (for asyncio).
+    fn close_async(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+        ensure_callable(py, &callback, "callback")?;
+        let inner = self.inner.clone();
+        std::thread::Builder::new()
+            .name("syncwright-close".into())
+            .spawn(move || {
+                inner.close();
+                settle(callback, Ok(()));
+            })
+            .map_err(|e| to_py_err(py, &Error::internal(format!("cannot start a thread: {e}"))))?;
+        Ok(())
+    }
+
+    /// The front-door call `name` with `args_json` (a JSON object of its arguments, or None), GIL released: its
+    /// canonical JSON, or a `NativeJob` for the calls that start or find a job. `on_progress(dict)` goes to
+    /// `run_profile` and `run_all`.
+    #[pyo3(signature = (name, args_json=None, on_progress=None))]
+    fn call(
+        &self,
+        py: Python<'_>,
+        name: String,
+        args_json: Option<String>,
+        on_progress: Option<Py<PyAny>>,
+    ) -> PyResult<Given> {
+        if let Some(f) = &on_progress {
+            ensure_callable(py, f, "on_progress")?;
+        }
+        let engine = self.engine(py)?;
+        let cb = on_progress.map(progress_callback);
+        let out = call(py, move || engine.call_json(&name, args_json.as_deref(), cb))?;
+        Ok(match out {
+            CallOutput::Json(s) => Given::Json(s),
+            CallOutput::Job(j) => Given::Job(self.job(j)),
+        })
+    }
+
+    /// The call of `call()` on the engine's threads; `callback(error, result)` is called from a library thread
+    /// with its exception or its result (JSON text or a `NativeJob`). Returns at once.
+    #[pyo3(signature = (name, args_json, on_progress, callback))]
+    fn call_async(
+        &self,
+        py: Python<'_>,
+        name: String,
+        args_json: Option<String>,
+        on_progress: Option<Py<PyAny>>,
+        callback: Py<PyAny>,
+    ) -> PyResult<()> {
+        ensure_callable(py, &callback, "callback")?;
+        if let Some(f) = &on_progress {
+            ensure_callable(py, f, "on_progress")?;
+        }
+        let engine = self.engine(py)?;
+        let cb = on_progress.map(progress_callback);
+        let keep = self.inner.clone();
+        let fut = engine.call_json_async(name, args_json, cb);
+        bridge(py)?.spawn(async move {
+            let r = fut.await.map(|out| match out {
+                CallOutput::Json(s) => Given::Json(s),
+                CallOutput::Job(j) => Given::Job(NativeJob { job: j, _engine: keep }),
+            });
+            settle(callback, r);
+        });
+        Ok(())
+    }
+
+    /// The plan of a sync as canonical JSON (a dry run; nothing is written). GIL released.
     #[pyo3(signature = (source, dest, options_json=None))]
     fn plan_json(
         &self,
@@ -234,15 +359,40 @@ impl NativeEngine {
         dest: String,
         options_json: Option<String>,
     ) -> PyResult<String> {
-        let inner = self.inner(py)?;
+        let engine = self.engine(py)?;
         call(py, move || {
             let opts = SyncOptions::from_json(options_json.as_deref())?;
-            let plan = inner.with(|e| e.plan(&source, &dest, opts))?;
-            Ok(serde_json::to_string(&plan)?)
+            Ok(serde_json::to_string(&engine.plan(&source, &dest, opts)?)?)
         })
     }
 
-    /// Starts a sync job; `on_progress(dict)` is called from a library thread.
+    /// `plan_json` on the engine's threads; `callback(error, plan_json)` from a library thread.
+    #[pyo3(signature = (source, dest, options_json, callback))]
+    fn plan_async(
+        &self,
+        py: Python<'_>,
+        source: String,
+        dest: String,
+        options_json: Option<String>,
+        callback: Py<PyAny>,
+    ) -> PyResult<()> {
+        ensure_callable(py, &callback, "callback")?;
+        let engine = self.engine(py)?;
+        let runs = engine.clone();
+        let work = runs.spawn_blocking(move || {
+            syncwright::error::catch_panic(|| {
+                let opts = SyncOptions::from_json(options_json.as_deref())?;
+                Ok(serde_json::to_string(&engine.plan(&source, &dest, opts)?)?)
+            })
+        });
+        bridge(py)?.spawn(async move {
+            let r = work.await.unwrap_or_else(|_| Err(Error::internal("the plan did not finish")));
+            settle(callback, r);
+        });
+        Ok(())
+    }
+
+    /// Starts a sync job; `on_progress(dict)` is called from a library thread. GIL released while it starts.
     #[pyo3(signature = (source, dest, options_json=None, on_progress=None))]
     fn start(
         &self,
@@ -255,15 +405,13 @@ impl NativeEngine {
         if let Some(f) = &on_progress {
             ensure_callable(py, f, "on_progress")?;
         }
-        let inner = self.inner(py)?;
-        let engine = inner.clone();
+        let engine = self.engine(py)?;
         let cb = on_progress.map(progress_callback);
         let job = call(py, move || {
             let opts = SyncOptions::from_json(options_json.as_deref())?;
-            // Started while the engine is held, so a concurrent shutdown sees (and stops) this job.
-            engine.with(|e| e.start_sync(&source, &dest, opts, cb))
+            engine.start_sync(&source, &dest, opts, cb)
         })?;
-        Ok(NativeJob { job, _engine: inner })
+        Ok(self.job(job))
     }
 
     /// A subscription to this engine's events that `filter_json` takes (canonical EventFilter JSON, or None for
@@ -276,7 +424,7 @@ impl NativeEngine {
         since: Option<i64>,
         filter_json: Option<String>,
     ) -> PyResult<NativeSubscription> {
-        let inner = self.inner(py)?;
+        let engine = self.engine(py)?;
         let sub = call(py, move || {
             let since = since
                 .map(|n| {
@@ -285,10 +433,29 @@ impl NativeEngine {
                 })
                 .transpose()?;
             let filter = EventFilter::from_json(filter_json.as_deref())?;
-            inner.with(|e| Ok(Arc::new(e.subscribe_from(since, filter)?)))
+            Ok(Arc::new(engine.subscribe_from(since, filter)?))
         })?;
         Ok(NativeSubscription { sub })
     }
+}
+
+/// Calls `callback(error, value)` from a library thread: `(None, value)` on success, `(exception, None)` on
+/// failure; an exception the callback raises goes to `sys.unraisablehook`. Nothing happens while the interpreter
+/// shuts down.
+fn settle<T: for<'py> IntoPyObject<'py>>(callback: Py<PyAny>, r: syncwright::Result<T>) {
+    Python::try_attach(move |py| {
+        let f = callback.bind(py);
+        let args = match r {
+            Ok(v) => match v.into_py_any(py) {
+                Ok(v) => (py.None(), v),
+                Err(e) => (e.into_value(py).into_any(), py.None()),
+            },
+            Err(e) => (to_py_err(py, &e).into_value(py).into_any(), py.None()),
+        };
+        if let Err(e) = f.call1(args) {
+            e.write_unraisable(py, Some(f));
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -320,6 +487,14 @@ impl NativeJob {
     fn progress_json(&self, py: Python<'_>) -> PyResult<String> {
         serde_json::to_string(&self.job.progress())
             .map_err(|e| to_py_err(py, &Error::internal(format!("cannot serialise progress: {e}"))))
+    }
+
+    /// The job as it is now, as JSON: `{job_id, sync_id, profile, source, destination, started_at, status,
+    /// progress, finished_at}`, with `report` once it ended when `with_report`.
+    #[pyo3(signature = (with_report=false))]
+    fn snapshot_json(&self, py: Python<'_>, with_report: bool) -> PyResult<String> {
+        let job = &self.job;
+        call(py, || Ok(serde_json::to_string(&job.snapshot(with_report))?))
     }
 
     /// Asks the job to stop.
@@ -440,6 +615,34 @@ fn build_manifest_json(
     call(py, move || syncwright::manifest::build_manifest_json(&root, options_json.as_deref()))
 }
 
+/// The outcome word of a status word (`"completed"` -> `"success"`, `"partial"` -> `"error"`, `"running"` ->
+/// `"running"`), or None for a word that is not a status.
+#[pyfunction(name = "status_outcome")]
+fn py_status_outcome(status: &str) -> Option<&'static str> {
+    status_outcome(status)
+}
+
+/// A report's canonical JSON as the text for people (document 1's `output`).
+#[pyfunction(name = "report_text")]
+fn py_report_text(py: Python<'_>, report_json: String) -> PyResult<String> {
+    call(py, move || report_text(&report_json))
+}
+
+/// Every front-door call `NativeEngine.call` knows: `(name, args, gives_job, blocking)`.
+#[pyfunction]
+fn calls() -> Vec<(&'static str, Vec<&'static str>, bool, bool)> {
+    syncwright::engine::calls::CALLS
+        .iter()
+        .map(|c| (c.name, c.args.to_vec(), c.job, c.blocking))
+        .collect()
+}
+
+/// Panics inside the library, so the tests can check that a panic is `InternalError`.
+#[pyfunction]
+fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
+    call(py, || -> syncwright::Result<()> { panic!("a panic for the test") })
+}
+
 /// Raises the exception of `kind` from Rust, so the tests can check every kind's class and attributes
 /// (`details_json`: the error's details, as JSON).
 #[pyfunction]
@@ -473,6 +676,10 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(build_manifest_json, m)?)?;
     m.add_function(wrap_pyfunction!(_raise_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(py_status_outcome, m)?)?;
+    m.add_function(wrap_pyfunction!(py_report_text, m)?)?;
+    m.add_function(wrap_pyfunction!(calls, m)?)?;
     m.add_class::<NativeEngine>()?;
     m.add_class::<NativeJob>()?;
     m.add_class::<NativeSubscription>()?;

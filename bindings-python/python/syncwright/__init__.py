@@ -23,7 +23,8 @@ import os
 from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _native
-from ._engine import Engine, Job, ProgressCallback, Subscription
+from ._types import ManifestResult
+from ._engine import AsyncEngine, Engine, Job, ProgressCallback, Subscription
 from .errors import (
     AuthError,
     ConflictError,
@@ -47,7 +48,10 @@ __all__ = [
     "version",
     "build_manifest",
     "Engine",
+    "AsyncEngine",
     "Job",
+    "status_outcome",
+    "report_text",
     "Subscription",
     "ProgressCallback",
     "SyncwrightError",
@@ -75,9 +79,25 @@ def version() -> str:
     return _native.version()
 
 
+def status_outcome(status: str) -> Optional[str]:
+    """The outcome word of a status, for documents that know only success and error (document 5's
+    ``lastStatus``): ``"success"`` for ``"completed"``, ``"running"`` for ``"queued"`` and ``"running"``,
+    ``"error"`` for ``"partial"``, ``"failed"``, ``"cancelled"`` and ``"interrupted"``; None for a word that is
+    not a status."""
+    return _native.status_outcome(status)
+
+
+def report_text(report: Union[Mapping[str, Any], str]) -> str:
+    """A report (the dict a job gives, or its JSON) as the short text for people that document 1 calls its
+    ``output``: the summary line, the first errors, a command's output, a run-all's line per profile. Raises
+    :class:`InvalidInputError` for something that is not a report."""
+    text = report if isinstance(report, str) else json.dumps(dict(report))
+    return _native.report_text(text)
+
+
 def build_manifest(
     root: Union[str, "os.PathLike[str]"], options: Optional[Mapping[str, Any]] = None
-) -> Dict[str, Any]:
+) -> ManifestResult:
     """Scan the local folder ``root`` and return ``{"manifest": ..., "warnings": [...], "errors": [...]}``.
 
     ``manifest`` is the canonical manifest (``schema_version``, ``name``, ``root``, ``entries`` sorted by path,
@@ -94,5 +114,5 @@ def build_manifest(
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"options must be a mapping or None, not {type(options).__name__}")
     options_json = None if options is None else json.dumps(dict(options))
-    result: Dict[str, Any] = json.loads(_native.build_manifest_json(os.fspath(root), options_json))
+    result: ManifestResult = json.loads(_native.build_manifest_json(os.fspath(root), options_json))
     return result

@@ -3,12 +3,16 @@
 Documents cross as canonical JSON strings (the ``*_json`` names); the progress callback receives a dict.
 """
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, final
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, final
 
 __all__: List[str] = [
     "version",
     "build_manifest_json",
     "_raise_for_test",
+    "_panic_for_test",
+    "status_outcome",
+    "report_text",
+    "calls",
     "NativeEngine",
     "NativeJob",
     "NativeSubscription",
@@ -19,6 +23,10 @@ __all__: List[str] = [
 ERROR_KINDS: Sequence[str]
 
 def version() -> str: ...
+def status_outcome(status: str) -> Optional[str]: ...
+def report_text(report_json: str) -> str: ...
+def calls() -> List[Tuple[str, List[str], bool, bool]]: ...
+def _panic_for_test() -> None: ...
 def build_manifest_json(root: str, options_json: Optional[str] = None) -> str: ...
 def _raise_for_test(
     kind: str, message: str, path: Optional[str] = None, details_json: Optional[str] = None
@@ -28,16 +36,41 @@ class NativeEngine:
     """A syncwright engine (runtime and embedded store)."""
 
     def __new__(cls, config_json: Optional[str] = None) -> "NativeEngine": ...
+    @staticmethod
+    def open_async(
+        config_json: Optional[str], callback: Callable[[Optional[BaseException], Any], object]
+    ) -> None: ...
     @property
     def closed(self) -> bool: ...
     def close(self) -> None: ...
+    def close_async(self, callback: Callable[[Optional[BaseException], Any], object]) -> None: ...
+    def call(
+        self,
+        name: str,
+        args_json: Optional[str] = None,
+        on_progress: Optional[Callable[[Any], object]] = None,
+    ) -> Union[str, "NativeJob"]: ...
+    def call_async(
+        self,
+        name: str,
+        args_json: Optional[str],
+        on_progress: Optional[Callable[[Any], object]],
+        callback: Callable[[Optional[BaseException], Any], object],
+    ) -> None: ...
+    def plan_async(
+        self,
+        source: str,
+        dest: str,
+        options_json: Optional[str],
+        callback: Callable[[Optional[BaseException], Any], object],
+    ) -> None: ...
     def plan_json(self, source: str, dest: str, options_json: Optional[str] = None) -> str: ...
     def start(
         self,
         source: str,
         dest: str,
         options_json: Optional[str] = None,
-        on_progress: Optional[Callable[[Dict[str, Any]], object]] = None,
+        on_progress: Optional[Callable[[Any], object]] = None,
     ) -> NativeJob: ...
     def subscribe(
         self, since: Optional[int] = None, filter_json: Optional[str] = None
@@ -52,6 +85,7 @@ class NativeJob:
     @property
     def status(self) -> str: ...
     def progress_json(self) -> str: ...
+    def snapshot_json(self, with_report: bool = False) -> str: ...
     def cancel(self) -> None: ...
     def report_json(self) -> Optional[str]: ...
     def wait_json(self, timeout: Optional[float] = None) -> Optional[str]: ...

@@ -318,6 +318,16 @@ impl EngineCore {
         self.rt().spawn(f)
     }
 
+    /// Runs blocking work on the engine's blocking threads (for front ends with an event loop: the handle is a
+    /// future that only waits).
+    pub fn spawn_blocking<F, R>(&self, f: F) -> tokio::task::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.rt().spawn_blocking(f)
+    }
+
     /// Runs a future on the engine's runtime and waits for it (for blocking front ends).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt().block_on(f)
