@@ -775,13 +775,15 @@ export interface LogPage {
   pagination: Pagination
 }
 
-/** What `Engine.storageUsage` measures; every field optional. camelCase keys (`modelsRoot`) work too. */
-export interface UsageQuery {
+/** What `Engine.storageUsage` measures; every field optional. */
+export interface UsageQueryFields {
   /** A models folder whose subfolders are the categories (`by_type`). */
   models_root?: string | null
   /** A tree whose top-level folders are counted (`by_folder`). */
   root?: string | null
 }
+/** A usage query: snake_case or camelCase keys (`modelsRoot`). */
+export type UsageQuery = OptionsOf<UsageQueryFields>
 
 /** A size with its human-readable form. */
 export interface SizeEntry {

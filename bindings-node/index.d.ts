@@ -59,8 +59,19 @@ export interface EngineConfigFields {
   no_store?: boolean
   /** Async worker threads (0: one per core). Default 0. */
   worker_threads?: number
+  /** A config file (TOML): the engine's profiles and settings; relative paths in its `[settings]` resolve from its folder. */
+  config_file?: string | null
+  /** A config as an object (the TOML document's schema, see `Config`); not together with `config_file`. */
+  config?: Record<string, unknown> | null
+  /** Where profile logs go. Default: `[settings] log_dir`, else `logs` in the state directory. */
+  log_dir?: string | null
+  /** Size in bytes at which a profile log is rotated. Default: `[settings] log_max_size`, else 10 MiB. */
+  log_max_size?: number | null
 }
-/** Engine configuration: snake_case or camelCase keys (`stateDir`, `noStore`, `workerThreads`). */
+/**
+ * Engine configuration: snake_case or camelCase keys (`stateDir`, `noStore`, `workerThreads`, `configFile`,
+ * `logDir`, `logMaxSize`).
+ */
 export type EngineConfig = OptionsOf<EngineConfigFields>
 
 /** The options of a sync (core's `SyncOptions`); every field is optional: `{}` is a plain one-way copy. */
@@ -186,7 +197,7 @@ export type SyncOptions = OptionsOf<SyncOptionsFields>
 /** The options of `buildManifest`; every field is optional. */
 export interface ManifestOptionsFields {
   /** Snapshot name. Default `'default'`. */
-  name?: string
+  name?: string | null
   /** Patterns of files to take. */
   include?: string[]
   /** Patterns of files and folders to leave out. */
@@ -194,9 +205,9 @@ export interface ManifestOptionsFields {
   /** Symlink handling. Default `'preserve'`. */
   links?: 'preserve' | 'follow' | 'skip'
   /** Compute SHA-256 of every file. Default true. */
-  hash?: boolean
+  hash?: boolean | null
   /** The state directory whose hash cache is used. */
-  state_dir?: string
+  state_dir?: string | null
   /** Worker threads (0: automatic). */
   threads?: number
 }
@@ -229,13 +240,16 @@ export interface Manifest {
   created_at: string
   /** Entries, sorted by path. */
   entries: ManifestEntry[]
-  [field: string]: unknown
+  /** How many entries there are. */
+  entry_count: number
+  /** SHA-256 (hex) over the entries' canonical JSON lines. */
+  checksum: string
 }
 
 /** One failed file or step. */
 export interface FileError {
   /** What was being done. */
-  action: 'scan' | 'plan' | 'copy' | 'mkdir' | 'symlink' | 'delete' | 'commit'
+  action: 'scan' | 'plan' | 'copy' | 'mkdir' | 'symlink' | 'delete' | 'commit' | 'run'
   /** Relative path concerned (`''` for the whole tree). */
   path: string
   /** The message. */
@@ -336,6 +350,8 @@ export interface Plan {
 /** The status of a job or run. */
 export type JobStatus = 'queued' | 'running' | 'completed' | 'partial' | 'failed' | 'cancelled' | 'interrupted'
 
+/** Counts of a run (the Python typings call it `Stats`). */
+export type Stats = SyncStats
 /** Counts of a run. */
 export interface SyncStats {
   created: number
@@ -386,8 +402,35 @@ export interface SyncReport {
   /** A run-all: profiles that failed, ended partial, or could not start. */
   failed?: string[]
   /** A run-all: per profile, its report or why it could not start. */
-  results?: Record<string, SyncReport | { kind: ErrorKind; error: string; details?: Record<string, unknown> }>
+  results?: Record<string, ProfileResult>
 }
+
+/** The report of a run of every profile (`Engine.runAll`): a `SyncReport` of `type` `'run_all'`. */
+export interface RunAllReport extends SyncReport {
+  /** Always `'run_all'`. */
+  type: 'run_all'
+  /** Profiles in the config. */
+  total: number
+  /** Profiles whose run completed. */
+  successful: string[]
+  /** Profiles that failed, ended partial, or could not start. */
+  failed: string[]
+  /** Per profile, in name order: its report or why it could not start. */
+  results: Record<string, ProfileResult>
+}
+
+/** Why a profile of a run-all could not start (already running, a bad profile). */
+export interface ProfileError {
+  /** The error kind. */
+  kind: ErrorKind
+  /** The message. */
+  error: string
+  /** Structured details, when the error has any (a `conflict`: the running job and its start). */
+  details?: Record<string, unknown>
+}
+
+/** The outcome of one profile in a run-all: its report, or why it could not start (no `type` then). */
+export type ProfileResult = SyncReport | ProfileError
 
 /** Progress of a run at one moment. */
 export interface ProgressSnapshot {
@@ -432,11 +475,16 @@ export interface LockInfo {
   token: string
 }
 
+/** The level of a profile log entry. */
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error'
+
 /** One entry of a profile's log. */
 export interface LogEntry {
   /** RFC 3339 time. */
   timestamp: string
-  level: 'debug' | 'info' | 'warning' | 'error'
+  /** How important it is. */
+  level: LogLevel
+  /** What happened. */
   message: string
   /** Structured details (`{}` when none). */
   data: Record<string, unknown>
@@ -481,7 +529,7 @@ export type SyncEvent = { seq: number } & (
       type: 'recovery_completed'; operation_id: string; success: boolean; final_state: OperationState
       total_attempts: number; duration: number; timestamp: string
     }
-  | { type: 'breaker'; transition: { target: string; from: BreakerState; to: BreakerState; timeout_remaining: number } }
+  | { type: 'breaker'; transition: BreakerTransition }
   | { type: 'job_finished'; job_id: string; at: string; status: JobStatus; stats: SyncStats }
 )
 /** Where a recovery operation is. */
@@ -489,6 +537,545 @@ export type OperationState =
   | 'pending' | 'in_progress' | 'recovering' | 'success' | 'failed' | 'exhausted' | 'cancelled'
 /** The state of a circuit breaker. */
 export type BreakerState = 'closed' | 'open' | 'half_open'
+
+/** A circuit breaker's change of state (a `breaker` event's `transition`). */
+export interface BreakerTransition {
+  /** The target (`sftp://user@host:port`, `s3://bucket`, `gdrive://account`). */
+  target: string
+  /** The state it left. */
+  from: BreakerState
+  /** The state it entered. */
+  to: BreakerState
+  /** Seconds left open (0 unless open). */
+  timeout_remaining: number
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The documents of the engine's calls (profiles, locks, jobs, history, logs, storage, recovery, config).
+// ---------------------------------------------------------------------------------------------------------------
+
+/** What a profile does: a sync from `source` to `destination`, or an external command. */
+export type ProfileKind = 'sync' | 'command'
+
+/** A profile as configured (`Engine.profiles`). */
+export interface ProfileInfo {
+  /** Its name. */
+  name: string
+  /** What it does. */
+  kind: ProfileKind
+  /** Where it syncs from (no credentials); `null` for a command profile. */
+  source: string | null
+  /** Where it syncs to (no credentials); `null` for a command profile. */
+  destination: string | null
+  /** The command of a command profile (argv). */
+  command: string[] | null
+  /** Seconds between scheduled runs, when it has an `interval`. */
+  interval_secs: number | null
+  /** Whether it deletes at the destination what the source no longer has. */
+  delete: boolean
+}
+
+/** The run a profile's lock names (a run of this engine, or of another process or host). */
+export interface RunningJob {
+  /** The job, when the lock names one. */
+  job_id: string | null
+  /** RFC 3339 time it started. */
+  started_at: string
+  /** Its process id. */
+  pid: number
+  /** Its host. */
+  host: string
+  /** Whether a job of this engine runs it (then `Engine.job(job_id)` has it). */
+  this_engine: boolean
+}
+
+/** A profile's last ended run, from the history. */
+export interface LastRun {
+  /** Its job. */
+  job_id: string
+  /** How it ended. */
+  status: JobStatus
+  /** `'success'` for a completed run, else `'error'`. */
+  outcome: 'success' | 'error'
+  /** RFC 3339 start. */
+  started_at: string
+  /** RFC 3339 end. */
+  finished_at: string | null
+  /** Wall time in milliseconds. */
+  duration_ms: number | null
+  /** Its error, if it had one. */
+  error: string | null
+  /** Its counts. */
+  stats: SyncStats | null
+}
+
+/** A lock as found in its folder (core's `LockStatus`): held, or stale with the `reason`. */
+export interface LockState {
+  /** What the lock file holds. */
+  info: LockInfo
+  /** Held (its holder runs) or stale (the next taker breaks it). */
+  state: 'held' | 'stale'
+  /** Why it is stale (only when `state` is `'stale'`). */
+  reason?: string
+  /** The folder it is in (a path, or a destination's `.syncwright/locks` as a location). */
+  location: string
+}
+/** Core's name of `LockState`. */
+export type LockStatus = LockState
+
+/** A profile's status now (`Engine.profileStatus`). */
+export interface ProfileStatus {
+  /** The profile. */
+  profile: string
+  /** Whether a run of it holds its lock now (here or anywhere that shares the coordination folder). */
+  running: boolean
+  /** That run. */
+  job: RunningJob | null
+  /** One word: `'running'`, else the last run's outcome, else `'idle'`. */
+  state: 'running' | 'success' | 'error' | 'idle'
+  /** Its profile lock, if there is one (held or stale). */
+  lock: LockState | null
+  /** Its destination's lock, wherever it lives, if there is one. */
+  destination_lock: LockState | null
+  /** Why the destination's lock could not be looked at (an SFTP host that is down). */
+  destination_lock_error: string | null
+  /** Its last ended run (none without a store, or before its first). */
+  last_run: LastRun | null
+  /** The profile as configured. */
+  config: ProfileInfo
+  /** The status in one line for people. */
+  summary: string
+}
+
+/** A profile's locks as found now (`Engine.profileLocks`). */
+export interface ProfileLocks {
+  /** The profile. */
+  profile: string
+  /** Its own lock (in the coordination folder), if there is one. */
+  lock: LockState | null
+  /** Its destination's lock, wherever it lives, if there is one. */
+  destination_lock: LockState | null
+  /** Why the destination's lock could not be looked at; absent when it could. */
+  destination_error?: string
+}
+
+/** A lock an unlock removed. */
+export interface RemovedLock {
+  /** Its name. */
+  name: string
+  /** The folder it was in. */
+  location: string
+  /** Why it could go: its holder was gone, a job of this engine held it (cancelled), or `force`. */
+  reason: 'stale' | 'cancelled' | 'forced'
+  /** The job that held it, if the lock named one. */
+  job_id: string | null
+}
+
+/** What an unlock did (`Engine.unlockProfile`, `Engine.unlockAll`). */
+export interface UnlockReport {
+  /** The locks removed. */
+  removed: RemovedLock[]
+  /** Jobs of this engine cancelled (and waited for) so their locks could go. */
+  cancelled_jobs: string[]
+  /** Folders that could not be reached or cleared, with why. */
+  errors: string[]
+}
+
+/** What the lock self-test did (`Engine.lockSelfTest`). */
+export interface LockSelfTest {
+  /** The test lock's name. */
+  name: string
+  /** The coordination folder it ran in. */
+  location: string
+  /** The steps, each of which passed. */
+  steps: string[]
+}
+
+/** A job as it is now (`Engine.jobs`, `Engine.activeJobs`, `Engine.recentJobs`). */
+export interface JobSnapshot {
+  /** Its id (a UUID). */
+  job_id: string
+  /** `sync_YYYYMMDD_HHMMSS_<first 8 hex of the job id>`. */
+  sync_id: string
+  /** The profile, for profile runs. */
+  profile: string | null
+  /** Source location. */
+  source: string
+  /** Destination location. */
+  destination: string
+  /** RFC 3339 time the job was accepted. */
+  started_at: string
+  /** `'running'` until it ended, then its report's status. */
+  status: JobStatus
+  /** Its progress now. */
+  progress: ProgressSnapshot
+  /** RFC 3339 end, once it ended. */
+  finished_at: string | null
+  /** Its report, once it ended (only when asked for). */
+  report?: SyncReport
+}
+
+/** One run as the history keeps it. */
+export interface RunRecord {
+  /** The job's id. */
+  job_id: string
+  /** `sync_YYYYMMDD_HHMMSS_<8 hex>`. */
+  sync_id: string
+  /** The profile, for profile runs. */
+  profile: string | null
+  /** Source location. */
+  source: string
+  /** Destination location. */
+  destination: string
+  /** Its status (`'running'` until it ends). */
+  status: JobStatus
+  /** RFC 3339 start. */
+  started_at: string
+  /** RFC 3339 end. */
+  finished_at: string | null
+  /** Wall time in milliseconds. */
+  duration_ms: number | null
+  /** The error that failed the run, or the first per-file error. */
+  error: string | null
+  /** Its counts, once it ended. */
+  stats: SyncStats | null
+  /** The process that ran it. */
+  pid: number
+  /** Its host. */
+  host: string
+}
+
+/** Where a page is. */
+export interface Pagination {
+  /** The page, from 1. */
+  page: number
+  /** Items per page. */
+  per_page: number
+  /** Items in all (matching the filter). */
+  total: number
+  /** Pages in all. */
+  pages: number
+}
+
+/** A page of a profile's run history, newest first (`Engine.runHistory`). */
+export interface RunPage {
+  /** The profile. */
+  profile: string
+  /** Its runs on this page. */
+  runs: RunRecord[]
+  /** Where the page is. */
+  pagination: Pagination
+}
+
+/** A page of a profile's log, oldest first (`Engine.profileLogPage`). */
+export interface LogPage {
+  /** The entries of the page. */
+  logs: LogEntry[]
+  /** Where the page is. */
+  pagination: Pagination
+}
+
+/** What `Engine.storageUsage` measures; every field optional. */
+export interface UsageQueryFields {
+  /** A models folder whose subfolders are the categories (`by_type`). */
+  models_root?: string | null
+  /** A tree whose top-level folders are counted (`by_folder`). */
+  root?: string | null
+}
+/** A usage query: snake_case or camelCase keys (`modelsRoot`). */
+export type UsageQuery = OptionsOf<UsageQueryFields>
+
+/** A size with its human-readable form. */
+export interface SizeEntry {
+  /** Bytes. */
+  size: number
+  /** For example `117.74 MB` (binary units). */
+  human_readable: string
+}
+
+/** Space on the file system that holds a tree. */
+export interface DiskUsage {
+  /** Bytes in all. */
+  total: number
+  /** Bytes in use. */
+  used: number
+  /** Bytes free for unprivileged users. */
+  free: number
+  /** `used` as a percentage of `used + free`. */
+  percent: number
+  /** `total`, human-readable. */
+  total_human_readable: string
+  /** `used`, human-readable. */
+  used_human_readable: string
+  /** `free`, human-readable. */
+  free_human_readable: string
+}
+
+/** What folders hold (`Engine.storageUsage`). */
+export interface StorageUsage {
+  /** Bytes under the models root (else the root, else all profiles). */
+  total_size: number
+  /** `total_size`, human-readable. */
+  total_human_readable: string
+  /** By category folder under the models root (`other` for files directly in it). */
+  by_type: Record<string, SizeEntry>
+  /** By profile (the destination's size). */
+  by_project: Record<string, SizeEntry>
+  /** By top-level folder of the root (`.` for files directly in it). */
+  by_folder: Record<string, SizeEntry>
+  /** The file system of the models root (else the root); `null` when neither was given. */
+  disk: DiskUsage | null
+}
+
+/** A stored recovery operation: one per job, with the job's id (`Engine.operations`). */
+export interface Operation {
+  /** Its id (the id of the job that runs or ran it). */
+  operation_id: string
+  /** What it does (`sync`, `sync_profile`, `command`). */
+  function_name: string
+  /** Where it is. */
+  state: OperationState
+  /** The attempt under way or last made (from 1). */
+  attempt: number
+  /** Attempts allowed. */
+  max_attempts: number
+  /** The last error; absent while there was none. */
+  error?: string
+  /** RFC 3339 time it was recorded. */
+  created_at: string
+  /** RFC 3339 time it last changed. */
+  updated_at: string
+  /** What it needs to run again (`job_id`, `sync_id`, `profile`, `source`, `destination`, `options` or `command`) and its `progress`. */
+  metadata: Record<string, unknown>
+}
+
+/** The circuit breakers' settings (`[settings.breaker]`): the defaults' fields, and the per-target configs in force. */
+export interface BreakerSettings extends BreakerConfig {
+  /** Per target key (or key prefix): the config in force there; absent when there are no overrides. */
+  targets?: Record<string, BreakerConfig>
+}
+
+/** A circuit breaker of a remote target (`Engine.breakers`). */
+export interface BreakerStatus {
+  /** The target (`sftp://user@host:port`, `s3://bucket`, `gdrive://account`). */
+  target: string
+  /** The state now (an open breaker whose cool-down passed is half-open). */
+  state: BreakerState
+  /** Failures in a row so far. */
+  consecutive_failures: number
+  /** Times it opened. */
+  trips: number
+  /** When it last opened (RFC 3339), while it is open or half-open. */
+  opened_at: string | null
+  /** When the cool-down ends and a probe may go (RFC 3339), while it is open. */
+  next_probe_at: string | null
+  /** Seconds left open (0 unless open). */
+  timeout_remaining: number
+  /** The config in force for this target. */
+  config: BreakerConfig
+}
+
+/** Recovery figures over the stored operations, breaker trips, and the settings in effect (`Engine.recoveryMetrics`). */
+export interface RecoveryMetrics {
+  /** Operations recorded. */
+  total_operations: number
+  /** Operations running or waiting to retry. */
+  active_operations: number
+  /** Operations that succeeded after at least one retry. */
+  recovered_operations: number
+  /** Operations that failed or ran out of attempts. */
+  failed_operations: number
+  /** Mean seconds from start to success of the recovered ones. */
+  average_recovery_time: number
+  /** Job-level retries made. */
+  retry_attempts: number
+  /** Share of finished operations that succeeded. */
+  success_rate: number
+  /** Mean attempts of the recovered ones. */
+  average_attempts_per_recovery: number
+  /** Times a circuit breaker opened. */
+  circuit_breaker_trips: number
+  /** Whether operations are kept in the embedded store. */
+  persistence: boolean
+  /** Attempts a run gets by default. */
+  max_attempts: number
+  /** The retry policy of every error category in effect by default. */
+  retry: Record<RecoveryCategory, RetryPolicy>
+  /** The circuit breakers' settings in effect. */
+  breaker: BreakerSettings
+}
+
+/** A scenario of the recovery self-test (`Engine.recoveryScenarios`). */
+export interface ScenarioInfo {
+  /** Its id, the name the self-test takes (`network_timeout`, ...). */
+  id: string
+  /** A title for people. */
+  name: string
+  /** What it does. */
+  description: string
+  /** The broad class of its fault. */
+  category: 'network' | 'service' | 'resource' | 'data'
+  /** The recovery category its errors are classified as. */
+  error_category: RecoveryCategory
+  /** Whether syncwright is expected to recover. */
+  expect_recovery: boolean
+}
+
+/** What one self-test scenario measured. */
+export interface ScenarioResult {
+  /** The scenario (its id). */
+  name: string
+  /** What it does. */
+  description: string
+  /** Runs made. */
+  runs: number
+  /** Runs that ended as expected. */
+  as_expected: number
+  /** `as_expected / runs`. */
+  success_rate: number
+  /** Per-file retries over all runs. */
+  retries: number
+  /** Mean milliseconds a faulty run took beyond the run without faults. */
+  average_recovery_ms: number
+  /** That as a percentage of the run without faults. */
+  overhead_percent: number
+  /** Whether every run ended as expected. */
+  passed: boolean
+}
+
+/** What the recovery self-test measured (`Engine.recoverySelfTest`). */
+export interface SelfTestReport {
+  /** Milliseconds of the sync without faults. */
+  baseline_ms: number
+  /** Per scenario. */
+  scenarios: ScenarioResult[]
+  /** `'PASS'` when every scenario passed. */
+  overall: 'PASS' | 'FAIL'
+}
+
+/** A duration as a config writes it: seconds, or text with a unit (`'30s'`, `'5m'`, `'2h'`, `'1d'`). */
+export type DurationSpec = number | string
+/** A rate or size as a config writes it: bytes, or text with a binary unit (`'500K'`, `'10M'`). */
+export type RateSpec = number | string
+
+/** How a profile reaches remote locations, as the config document shows it (a secret that is set is `null`). */
+export interface RemoteConfig {
+  /** SSH/SFTP hosts. */
+  sftp: {
+    key_file: string | null
+    passphrase?: null
+    agent: boolean
+    known_hosts: string | null
+    insecure_ignore_host_key: boolean
+    sessions: number
+    timeout_secs: number
+  }
+  /** S3 and S3-compatible object stores. */
+  s3: {
+    region: string | null
+    endpoint_url: string | null
+    path_style: boolean | null
+    access_key_id?: null
+    secret_access_key?: null
+    session_token?: null
+    multipart_threshold: number
+    part_size: number
+    part_concurrency: number
+    stale_upload_hours: number
+  }
+  /** Google Drive. */
+  gdrive: {
+    credentials: string | null
+    manifest_parent_id: string | null
+    scopes: string[]
+    api_base: string | null
+    chunk_size: number
+  }
+}
+
+/** A profile of the config document (`[profiles.NAME]`). */
+export interface Profile {
+  /** Where from (a path or URL); `null` for a command profile. */
+  source: string | null
+  /** Where to; `null` for a command profile. */
+  destination: string | null
+  /** An external command run instead of a sync (argv, no shell). */
+  command: string[] | null
+  /** Default excludes for a kind of tree. */
+  preset: 'none' | 'cloud' | 'comfyui' | 'media'
+  /** Patterns of files to take. */
+  include: string[]
+  /** Patterns to leave out, besides the preset's. */
+  exclude: string[]
+  /** How files are compared. */
+  compare: 'size_mtime' | 'checksum' | 'size_only'
+  /** Symlink handling. */
+  links: 'preserve' | 'follow' | 'skip'
+  /** Files modified more recently are left for the next run. */
+  min_age: DurationSpec | null
+  /** Mirror mode. */
+  delete: boolean
+  /** Refuse all deletes above this many. */
+  max_delete: number | null
+  /** Mirror mode also deletes what the filters exclude. */
+  delete_excluded: boolean
+  /** Mirror deletes even when the source is empty. */
+  allow_empty_source: boolean
+  /** Deleted and overwritten files go here instead of being lost. */
+  backup_dir: string | null
+  /** Destination files edited since the last sync. */
+  dest_changed: 'overwrite' | 'skip' | 'keep_both'
+  /** Files copied at once. */
+  transfers: number | null
+  /** Bandwidth limit. */
+  bwlimit: RateSpec | null
+  /** A run taking longer is cancelled. */
+  timeout: DurationSpec | null
+  /** Run by itself this often. */
+  interval: DurationSpec | null
+  /** Read back and compare every written file. */
+  verify: boolean
+  /** Ignore the destination manifest's hashes and recorded versions. */
+  rescan_dest: boolean
+  /** Plan against the destination manifest without listing the destination. */
+  trust_dest_manifest: boolean
+  /** Attempts at the whole run when it fails with something that can recover. */
+  max_attempts: number | null
+  /** Retry policies by error category, over the defaults. */
+  retry: Partial<Record<RecoveryCategory, RetryPolicy>> | null
+  /** Replace the destination manifest after a clean run (`null`: true). */
+  commit_manifest: boolean | null
+  /** How to reach remote sources and destinations. */
+  remote: RemoteConfig
+}
+
+/** The `[settings]` of the config document. */
+export interface Settings {
+  /** Where profile locks live (and the locks of S3 and Drive destinations). */
+  coordination_dir: string | null
+  /** The embedded store. */
+  state_dir: string | null
+  /** Where per-profile logs go. */
+  log_dir: string | null
+  /** Largest log file before it is rotated. */
+  log_max_size: RateSpec | null
+  /** The lease of the locks this engine takes. */
+  lock_lease: DurationSpec | null
+  /** Circuit breakers of remote targets. */
+  breaker: BreakerSettings
+  /** How long events are kept for replay. */
+  event_retention: DurationSpec | null
+  /** At most this many events are kept for replay. */
+  event_retention_max: number | null
+}
+
+/** The profiles and settings an engine owns (`Engine.config`): the config file's schema; secrets are `null`. */
+export interface Config {
+  /** Settings that apply to every profile. */
+  settings: Settings
+  /** Profiles by name, in name order. */
+  profiles: Record<string, Profile>
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Generated from bindings-node/src by napi-rs.
@@ -512,57 +1099,161 @@ declare global {
 }
 
 /**
- * The syncwright engine: owns an async runtime and the embedded state store (hash cache), and runs syncs as jobs.
+ * The syncwright engine: owns an async runtime and the embedded state store, and runs syncs and profiles as
+ * jobs.
  *
  * ```js
  * const { Engine } = require('syncwright')
- * const engine = new Engine({ stateDir: '/tmp/sw-state' })
- * const report = await engine.sync('/data/src', '/mnt/nas/dst', { delete: true, max_delete: 10 },
- *   (p) => console.error(`${p.percent}% ${p.stage}`))
+ * const engine = await Engine.open({ configFile: '/etc/syncwright.toml' })
+ * const job = await engine.runProfile('user_data', (p) => console.error(`${p.percent}% ${p.stage}`))
+ * const report = await job.wait()
+ * await engine.close()
  * ```
  *
- * Options objects use core's snake_case names (`max_delete`); camelCase keys (`maxDelete`) are converted
- * mechanically at the top level. Core rejects unknown names with `invalid_input`.
+ * Options may be given in core's snake_case names (`max_delete`) or in camelCase (`maxDelete`), at every
+ * depth (field names only: the keys of maps that are data, such as profile names, are kept). Results are
+ * core's snake_case documents, as in every language. Core rejects unknown names with `invalid_input`.
  */
 export declare class Engine {
   /**
-   * Creates an engine. `config` may set `state_dir` (default: `$SYNCWRIGHT_STATE_DIR`, else
-   * `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`), `no_store` (no hash cache) and
-   * `worker_threads` (0: one per core); camelCase keys (`stateDir`) work too. Throws `invalid_input` for an
-   * unknown or ill-typed field, or the store's error when it cannot be opened.
+   * Creates an engine and starts opening it on a thread of its own: returns at once, without I/O. The first
+   * call waits for the opening; when it failed (a bad config file, a store that cannot be opened), every call
+   * rejects with its error. `Engine.open()` is the same and resolves once the engine is open.
+   *
+   * `config` may set `config_file` (a TOML file of profiles and settings; relative paths resolve from its
+   * folder), `config` (the same document as an object), `state_dir` (default: `$SYNCWRIGHT_STATE_DIR`, else
+   * `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`), `no_store` (no hash cache, no history),
+   * `worker_threads` (0: one per core), `log_dir` and `log_max_size`; camelCase works too. Throws
+   * `invalid_input` at once when `config` is not an object.
    */
   constructor(config?: EngineConfig | null)
   /**
-   * Releases the engine (optional: garbage collection does it too). Jobs already running go on to the end and
-   * keep the engine's runtime and store until then; after that, the engine's subscriptions end. Later calls on
-   * this object throw `invalid_input`. Calling `close()` again does nothing.
+   * Opens an engine (see the constructor) and resolves to it once it is open; rejects with the error that
+   * kept it from opening (`invalid_input` for a bad config, `not_found` for a missing config file, ...).
    */
-  close(): void
+  static open(config?: EngineConfig | null): Promise<Engine>
+  /**
+   * Closes the engine: no job starts any more, the running ones are cancelled and waited for (their
+   * temporaries removed, their reports `cancelled`), and every subscription ends. Resolves when that is done.
+   * Later calls on this object throw `invalid_input`; calling `close()` again resolves at once.
+   */
+  close(): Promise<void>
   /** True after `close()`. */
   get closed(): boolean
   /**
    * Computes what a sync from `source` to `destination` would do, writing nothing: resolves to the plan
-   * (`{ schema_version, compare, actions: [{ op, path, reason, size, ... }], errors, totals }`). The scan runs
-   * on libuv's thread pool. Rejects with the error's kind as `code` (`invalid_input` for a bad option, the
-   * source's error when it cannot be read).
+   * (`{ schema_version, compare, actions: [{ op, path, reason, size, ... }], errors, totals }`). Runs on the
+   * engine's threads. Rejects with the error's kind as `code` (`invalid_input` for a bad option, the source's
+   * error when it cannot be read).
    */
   plan(source: string, destination: string, options?: SyncOptions | null): Promise<Plan>
   /**
-   * Starts a sync from `source` to `destination` (paths or `file://` URLs) in the background and returns its
-   * `Job` at once. `onProgress`, when given, receives a progress snapshot on the JavaScript thread at most once
-   * per `progress_interval_ms` (default 200) while the job moves, and a last one with stage `"done"` and
-   * percent 100 before `job.wait()` resolves; an exception it throws is reported like any uncaught exception.
-   * The running job keeps the process alive until it finishes.
-   * Throws `invalid_input` for bad options or an unsupported location; a run that fails as a whole still
-   * finishes, with status `"failed"` and `fatal` set in its report.
+   * Starts a sync from `source` to `destination` (paths or URLs) in the background and resolves to its `Job`
+   * once it is started (starting records it in the store, on the engine's threads). `onProgress`, when given,
+   * receives a progress snapshot on the JavaScript thread at most once per `progress_interval_ms` (default
+   * 200) while the job moves, and a last one with stage `"done"` and percent 100 before `job.wait()`
+   * resolves. An exception it throws is a process warning (`process.emitWarning`) and an `'error'` event on
+   * the job when it has listeners (`job.on('error', fn)`); the job goes on. The running job keeps the process
+   * alive until it finishes. Rejects with `invalid_input` for bad options or an unsupported location; a run
+   * that fails as a whole still finishes, with status `"failed"` and `fatal` set in its report.
    */
-  start(source: string, destination: string, options?: SyncOptions | null, onProgress?: ((progress: ProgressSnapshot) => void) | null): Job
+  start(source: string, destination: string, options?: SyncOptions | null, onProgress?: ((progress: ProgressSnapshot) => void) | null): Promise<Job>
   /**
    * Runs a sync to the end: `start()` then `wait()`. Resolves to the report (`status` is `"completed"`,
    * `"partial"`, `"failed"` or `"cancelled"`; a failed run resolves too, with `fatal` set). Rejects with code
    * `invalid_input` for bad options; throws it at once when an argument has the wrong type.
    */
   sync(source: string, destination: string, options?: SyncOptions | null, onProgress?: ((progress: ProgressSnapshot) => void) | null): Promise<SyncReport>
+  /** The profiles and settings the engine owns (the config file's schema; secrets come out as `null`). */
+  config(): Promise<Config>
+  /** The profiles, in name order: `{ name, kind, source, destination, command, interval_secs, delete }`. */
+  profiles(): Promise<ProfileInfo[]>
+  /**
+   * Profile `name` now: whether it runs (from its lock, so a run of another process or host too), its
+   * `state` (`'running'`, `'success'`, `'error'`, `'idle'`), its locks, its last run and a one-line
+   * `summary`. Rejects with `not_found` for a profile the engine does not have.
+   */
+  profileStatus(name: string): Promise<ProfileStatus>
+  /** `profileStatus()` of every profile, in name order. */
+  profilesStatus(): Promise<ProfileStatus[]>
+  /** Every profile's locks: `{ profile, lock, destination_lock, destination_lock_error }`. */
+  profileLocks(): Promise<ProfileLocks[]>
+  /**
+   * Starts profile `name` (a sync, or its command) and resolves to its `Job`. Rejects with `conflict` when it
+   * is already running (`details`: `job_id`, `started_at`), `not_found` for an unknown profile.
+   * `onProgress` as in `start()`.
+   */
+  runProfile(name: string, onProgress?: ((progress: ProgressSnapshot) => void) | null): Promise<Job>
+  /**
+   * Runs every profile in turn as one job, whose report has `type: 'run_all'` and one result per profile.
+   * Cancelling it cancels the running profile and skips the rest.
+   */
+  runAll(onProgress?: ((progress: ProgressSnapshot) => void) | null): Promise<Job>
+  /**
+   * Removes profile `name`'s locks without ever letting two runs write one destination: a stale lock goes at
+   * once; one a job of this engine holds goes with the job (cancelled and waited for); one held elsewhere with
+   * a fresh lease rejects with `conflict` (`details.holders`) unless `force`. Resolves to `{ removed,
+   * cancelled_jobs, errors }`.
+   */
+  unlockProfile(name: string, options?: { force?: boolean } | null): Promise<UnlockReport>
+  /** `unlockProfile()` for every lock the engine can see. */
+  unlockAll(options?: { force?: boolean } | null): Promise<UnlockReport>
+  /**
+   * Checks that locking works in the coordination folder with a test lock `name` (default `'test_sync'`):
+   * take, a second take refused, renew, release. Resolves to `{ name, location, steps }`.
+   */
+  lockSelfTest(name?: string | null): Promise<LockSelfTest>
+  /**
+   * A handle on job `id` of this engine (running, or ended within the last hour). Rejects with `not_found`
+   * otherwise (see `runHistory()`).
+   */
+  job(id: string): Promise<Job>
+  /** Every job this engine knows (running, or ended within the last hour), oldest first. */
+  jobs(): Promise<JobSnapshot[]>
+  /** The jobs still running, oldest first. */
+  activeJobs(): Promise<JobSnapshot[]>
+  /** The `limit` (default 50) most recent jobs, newest first. */
+  recentJobs(limit?: number | null): Promise<JobSnapshot[]>
+  /**
+   * A page of `profile`'s runs from the store, newest first: `{ profile, runs, pagination }` (`page` from 1,
+   * `perPage` 1 to 1000, default 50). Rejects with `feature_disabled` without a store.
+   */
+  runHistory(profile: string, options?: { page?: number, perPage?: number, per_page?: number } | null): Promise<RunPage>
+  /** The last `lines` (default 20) entries of `profile`'s log (of `level` only, when given), oldest first. */
+  profileLogTail(profile: string, options?: { lines?: number, level?: LogLevel } | null): Promise<LogEntry[]>
+  /** A page of `profile`'s log, oldest first: `{ logs, pagination }`. */
+  profileLogPage(profile: string, options?: { page?: number, perPage?: number, per_page?: number, level?: LogLevel } | null): Promise<LogPage>
+  /**
+   * What folders hold: `total_size`, `by_type` (the subfolders of `modelsRoot`), `by_project` (the profiles'
+   * destinations), `by_folder` (the top-level folders of `root`) and `disk`.
+   */
+  storageUsage(query?: UsageQuery | null): Promise<StorageUsage>
+  /** The stored operations (one per job), newest first. */
+  operations(options?: { activeOnly?: boolean, active_only?: boolean, limit?: number } | null): Promise<Operation[]>
+  /** Operation `id` (the id of the job that runs or ran it). */
+  operation(id: string): Promise<Operation>
+  /** The operations a restart interrupted (a crash or a kill while they ran). */
+  interruptedOperations(): Promise<Operation[]>
+  /**
+   * Cancels operation `id` (its job here is cancelled and waited for). Rejects with `conflict` when it has
+   * already ended.
+   */
+  cancelOperation(id: string): Promise<Operation>
+  /** Runs operation `id` again as a new job with the same id (any ended one with `force`). */
+  retryOperation(id: string, options?: { force?: boolean, maxAttempts?: number, max_attempts?: number } | null): Promise<Job>
+  /** Recovery figures over the stored operations, breaker trips and the settings in effect. */
+  recoveryMetrics(): Promise<RecoveryMetrics>
+  /** The scenarios of the recovery self-test. */
+  recoveryScenarios(): Promise<ScenarioInfo[]>
+  /**
+   * Runs the recovery self-test (the named scenarios, all by default, `runs` times each) for real, in a
+   * scratch folder; about a second per scenario and run, on the engine's threads.
+   */
+  recoverySelfTest(options?: { scenarios?: string[], runs?: number } | null): Promise<SelfTestReport>
+  /** The circuit breakers of the remote targets this engine's jobs used so far. */
+  breakers(): Promise<BreakerStatus[]>
+  /** The circuit breakers' settings (the config's `[settings.breaker]`). */
+  breakerSettings(): Promise<BreakerSettings>
   /**
    * A new subscription to this engine's events; iterate it with `for await`. Events are plain objects with
    * `seq` (their number: from 1, only growing, across restarts too) and a `type`: a job goes `{ seq, type:
@@ -586,7 +1277,7 @@ export declare class Engine {
   subscribe(options?: SubscribeOptions | null): Subscription
 }
 
-/** A sync running in the background (from `engine.start()`). */
+/** A sync running in the background (from `engine.start()`, `engine.runProfile()`, ...). */
 export declare class Job {
   /** The job's id (a UUID), as in its events' `job_id`. */
   get id(): string
@@ -601,15 +1292,25 @@ export declare class Job {
    */
   progress(): ProgressSnapshot
   /**
+   * The job as it is now: `{ job_id, sync_id, profile, source, destination, started_at, status, progress,
+   * finished_at }`, and `report` once it ended when `withReport` is true.
+   */
+  snapshot(withReport?: boolean | null): JobSnapshot
+  /**
    * Asks the job to stop. Transfers stop within one chunk and remove their temporary files; the job then
    * finishes with status `"cancelled"`. Does nothing once the job has finished.
    */
   cancel(): void
   /**
+   * Adds a listener for `'error'`: called with the exception when the job's `onProgress` throws (the job goes
+   * on; a process warning is emitted either way). Other event names are `invalid_input`.
+   */
+  on(event: 'error', listener: (error: Error) => void): void
+  /**
    * Resolves to the report when the job has finished, or to `null` when `timeoutMs` passes first (no
-   * `timeoutMs`, `null` or `Infinity`: no limit; `0`: only look). Never blocks the event loop. With an
-   * `onProgress` callback, the last snapshot has been delivered when this resolves. Throws `invalid_input`
-   * for a negative or non-numeric `timeoutMs`.
+   * `timeoutMs`, `null`, `Infinity` or negative: no limit; `0`: only look). Never blocks the event loop. With
+   * an `onProgress` callback, the last snapshot has been delivered when this resolves. Throws `invalid_input`
+   * for a `timeoutMs` that is not a number (or NaN).
    */
   wait(timeoutMs?: number | null): Promise<SyncReport | null>
   /** The report once the job has finished, else `null`. */
@@ -680,6 +1381,20 @@ export declare function buildManifest(root: string, options?: ManifestOptions | 
 
 /** Every stable error kind name, in code order (1..13): the values an error's `code` can take. */
 export declare function errorKinds(): ErrorKind[]
+
+/**
+ * A report (the object a job gives, or its JSON text) as the short text for people that document 1 calls its
+ * `output`: the summary line, the first errors, a command's output, a run-all's line per profile. Throws
+ * `invalid_input` for something that is not a report.
+ */
+export declare function reportText(report: SyncReport | string): string
+
+/**
+ * The outcome word of a status, for documents that know only success and error (document 5's `lastStatus`):
+ * `'success'` for `'completed'`, `'running'` for `'queued'` and `'running'`, `'error'` for `'partial'`,
+ * `'failed'`, `'cancelled'` and `'interrupted'`; `null` for a word that is not a status.
+ */
+export declare function statusOutcome(status: string): 'success' | 'running' | 'error' | null
 
 /** The version of the syncwright library. */
 export declare function version(): string

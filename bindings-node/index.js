@@ -842,4 +842,6 @@ module.exports._defaultSyncOptionsForTest = nativeBinding._defaultSyncOptionsFor
 module.exports._throwForTest = nativeBinding._throwForTest
 module.exports.buildManifest = nativeBinding.buildManifest
 module.exports.errorKinds = nativeBinding.errorKinds
+module.exports.reportText = nativeBinding.reportText
+module.exports.statusOutcome = nativeBinding.statusOutcome
 module.exports.version = nativeBinding.version

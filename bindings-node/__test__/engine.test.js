@@ -98,7 +98,7 @@ test('sync copies a small tree byte for byte and reports it; a rerun copies noth
 
 test('the report is core\'s JSON parsed as is: reportJson() is the exact text, in the same key order', async () => {
   const engine = newEngine()
-  const job = engine.start(makeTree(SMALL), path.join(tempDir(), 'dst'))
+  const job = await engine.start(makeTree(SMALL), path.join(tempDir(), 'dst'))
   assert.equal(job.report(), null)
   assert.equal(job.reportJson(), null)
   const report = await job.wait()
@@ -146,7 +146,7 @@ test('a dry run resolves to a report that carries the plan', async () => {
 test('the progress callback runs on the JavaScript thread and sees the last snapshot before wait() resolves', async () => {
   const engine = newEngine()
   const snapshots = []
-  const job = engine.start(makeTree(SMALL), path.join(tempDir(), 'dst'), { progress_interval_ms: 10 }, (s) => {
+  const job = await engine.start(makeTree(SMALL), path.join(tempDir(), 'dst'), { progress_interval_ms: 10 }, (s) => {
     snapshots.push(s)
   })
   const report = await job.wait()
@@ -169,11 +169,10 @@ test('the progress callback runs on the JavaScript thread and sees the last snap
 test('cancelling a slow job stops it with status cancelled and leaves no temporary file', async () => {
   const engine = newEngine()
   const dst = path.join(tempDir(), 'dst')
-  let job
-  const moving = new Promise((resolve) => {
-    job = engine.start(slowSource(), dst, SLOW, (s) => {
-      if (s.bytes_done > 0) resolve(s)
-    })
+  let moved
+  const moving = new Promise((resolve) => (moved = resolve))
+  const job = await engine.start(slowSource(), dst, SLOW, (s) => {
+    if (s.bytes_done > 0) moved(s)
   })
   assert.equal(job.status, 'running')
   assert.equal((await moving).stage, 'transferring')
@@ -188,7 +187,7 @@ test('cancelling a slow job stops it with status cancelled and leaves no tempora
 
 test('wait(0) on a running job resolves to null; wait() after cancel resolves to the report', async () => {
   const engine = newEngine()
-  const job = engine.start(slowSource(), path.join(tempDir(), 'dst'), SLOW)
+  const job = await engine.start(slowSource(), path.join(tempDir(), 'dst'), SLOW)
   assert.equal(await job.wait(0), null)
   assert.equal(await job.wait(1), null)
   assert.equal(job.status, 'running')
@@ -200,7 +199,8 @@ test('wait(0) on a running job resolves to null; wait() after cancel resolves to
   assert.equal(a.status, 'cancelled')
   assert.deepEqual(a, b)
   assert.deepEqual(await job.wait(0), a)
-  assert.throws(() => job.wait(-1), isSwError('invalid_input'))
+  assert.deepEqual(await job.wait(-1), a) // negative: no limit, as in C and Python
+  assert.throws(() => job.wait(NaN), isSwError('invalid_input'))
   assert.throws(() => job.wait('soon'), isSwError('invalid_input'))
 })
 
@@ -208,9 +208,10 @@ test('options: core rejects unknown names with invalid_input; camelCase keys are
   const engine = newEngine()
   const src = makeTree(SMALL)
   const dst = path.join(tempDir(), 'dst')
-  await assert.rejects(engine.sync(src, dst, { no_such_option: 1 }), isSwError('invalid_input'))
-  await assert.rejects(engine.plan(src, dst, { compare: 'bogus' }), isSwError('invalid_input'))
-  await assert.rejects(engine.sync(src, dst, { transfers: 0 }), isSwError('invalid_input'))
+  // Options are checked at once (parsing them is no I/O).
+  assert.throws(() => engine.sync(src, dst, { no_such_option: 1 }), isSwError('invalid_input'))
+  assert.throws(() => engine.plan(src, dst, { compare: 'bogus' }), isSwError('invalid_input'))
+  assert.throws(() => engine.sync(src, dst, { transfers: 0 }), isSwError('invalid_input'))
   assert.throws(() => engine.start(src, dst, { noSuchOption: true }), isSwError('invalid_input'))
   assert.throws(() => engine.start(src, dst, { maxDelete: 1, max_delete: 2 }), isSwError('invalid_input'))
   // Argument types are checked at once.
@@ -219,8 +220,8 @@ test('options: core rejects unknown names with invalid_input; camelCase keys are
   assert.throws(() => engine.sync(42, dst), isSwError('invalid_input'))
   assert.throws(() => engine.start(src, dst, {}, 'not a function'), isSwError('invalid_input'))
   assert.throws(() => engine.plan(src, undefined), isSwError('invalid_input'))
-  // An unsupported location is refused by core.
-  assert.throws(() => engine.start('gopher://host/x', dst), isSwError('invalid_input'))
+  // An unsupported location is refused by core (on the engine's threads: the promise rejects).
+  await assert.rejects(engine.start('gopher://host/x', dst), isSwError('invalid_input'))
 
   // camelCase and snake_case are the same options; undefined members are absent.
   const report = await engine.sync(src, dst, { dryRun: true, listIdentical: true, maxDelete: undefined })
@@ -246,11 +247,10 @@ test('a destination another run holds fails the second run with details naming t
   const engine = newEngine()
   const src = slowSource()
   const dst = path.join(tempDir(), 'dst')
-  let first
-  const moving = new Promise((resolve) => {
-    first = engine.start(src, dst, SLOW, (s) => {
-      if (s.bytes_done > 0) resolve(s)
-    })
+  let moved
+  const moving = new Promise((resolve) => (moved = resolve))
+  const first = await engine.start(src, dst, SLOW, (s) => {
+    if (s.bytes_done > 0) moved(s)
   })
   await moving
   const report = await engine.sync(src, dst)
@@ -297,7 +297,7 @@ test('an open circuit breaker rejects with its target and retry-after in details
     return true
   })
   // Breakers are the engine's settings, not sync options.
-  await assert.rejects(engine.plan(src, dst, { breaker: { failure_threshold: 1 } }), (e) => {
+  assert.throws(() => engine.plan(src, dst, { breaker: { failure_threshold: 1 } }), (e) => {
     assert.equal(e.code, 'invalid_input')
     assert.match(e.message, /\[settings\.breaker\]/)
     return true
@@ -308,7 +308,7 @@ test('an open circuit breaker rejects with its target and retry-after in details
 test('a subscription sees job_queued, job_started, progress and job_finished in order', async () => {
   const engine = newEngine()
   const sub = engine.subscribe()
-  const job = engine.start(makeTree(SMALL), path.join(tempDir(), 'dst'), { progress_interval_ms: 10 })
+  const job = await engine.start(makeTree(SMALL), path.join(tempDir(), 'dst'), { progress_interval_ms: 10 })
   const LIFECYCLE = ['job_queued', 'job_started', 'progress', 'job_finished']
   const events = []
   for await (const event of sub) {
@@ -350,7 +350,7 @@ test('tryNext reads without waiting; close() and engine.close() end a pending it
 test('subscribe({ since, filter }) replays the kept events, then follows live; a since beyond the latest rejects', async () => {
   const engine = new Engine({ stateDir: tempDir() })
   const src = makeTree(SMALL)
-  const job = engine.start(src, path.join(tempDir(), 'dst'))
+  const job = await engine.start(src, path.join(tempDir(), 'dst'))
   await job.wait()
   // Everything kept, numbered from 1 (a fresh state directory), up to the job's end.
   const kept = []
@@ -373,7 +373,7 @@ test('subscribe({ since, filter }) replays the kept events, then follows live; a
   ended.close()
   // Live only, filtered: the next job's queued event, numbered after the others.
   const live = engine.subscribe({ filter: { types: ['job_queued'] } })
-  const job2 = engine.start(src, path.join(tempDir(), 'dst2'))
+  const job2 = await engine.start(src, path.join(tempDir(), 'dst2'))
   const queued = await live[Symbol.asyncIterator]().next()
   assert.equal(queued.value.job_id, job2.id)
   assert.equal(queued.value.seq > latest, true)
@@ -393,11 +393,8 @@ test('subscribe({ since, filter }) replays the kept events, then follows live; a
 test('the event loop runs while a sync is under way', async () => {
   const engine = newEngine()
   const order = []
-  let job
-  const syncing = new Promise((resolve, reject) => {
-    job = engine.start(slowSource(), path.join(tempDir(), 'dst'), SLOW)
-    job.wait().then(resolve, reject)
-  }).then((r) => {
+  const job = await engine.start(slowSource(), path.join(tempDir(), 'dst'), SLOW)
+  const syncing = job.wait().then((r) => {
     order.push('sync resolved')
     return r
   })
@@ -421,23 +418,32 @@ test('engine config: camelCase or snake_case, unknown fields are invalid_input, 
   const e2 = new Engine({ state_dir: STATE_DIR, worker_threads: 2 })
   const e3 = new Engine()
   assert.equal(e2.closed, false)
-  e2.close()
-  e2.close()
+  await Promise.all([e2.close(), e2.close()])
   assert.equal(e2.closed, true)
   assert.throws(() => e2.subscribe(), isSwError('invalid_input'))
   assert.throws(() => e2.start('a', 'b'), isSwError('invalid_input'))
-  e3.close()
-  e1.close()
+  await e3.close()
+  await e1.close()
+  // An engine whose opening fails: the constructor returns, every call rejects with the error; open() rejects.
+  const broken = new Engine({ configFile: path.join(tempDir(), 'missing.toml') })
+  await assert.rejects(broken.profiles(), isSwError('not_found'))
+  await assert.rejects(Engine.open({ configFile: path.join(tempDir(), 'missing.toml') }), isSwError('not_found'))
+  await broken.close()
 })
 
-test('a running job finishes after engine.close()', async () => {
+test('close() cancels the running jobs and resolves once they stopped, as in C and Python', async () => {
   const engine = newEngine()
-  const src = makeTree(SMALL)
   const dst = path.join(tempDir(), 'dst')
-  const job = engine.start(src, dst)
-  engine.close()
-  assert.equal((await job.wait()).status, 'completed')
-  assert.deepEqual(readTree(dst), readTree(src))
+  let moved
+  const moving = new Promise((resolve) => (moved = resolve))
+  const job = await engine.start(slowSource(), dst, SLOW, (s) => {
+    if (s.bytes_done > 0) moved(s)
+  })
+  await moving
+  await engine.close()
+  assert.equal(job.status, 'cancelled')
+  assert.equal(job.report().status, 'cancelled')
+  assert.deepEqual(fs.readdirSync(dst, { recursive: true }).filter((p) => p.includes('.swtmp-')), [])
 })
 
 test('node exits by itself once a job started without waiting has finished', { timeout: 120000 }, async () => {
@@ -471,7 +477,7 @@ function interfaceKeys(name) {
 test('index.d.ts describes the options, snapshots and reports core uses', async () => {
   assert.deepEqual(interfaceKeys('SyncOptionsFields'), Object.keys(sw._defaultSyncOptionsForTest()).sort())
   const engine = newEngine()
-  const job = engine.start(makeTree(SMALL), path.join(tempDir(), 'dst'))
+  const job = await engine.start(makeTree(SMALL), path.join(tempDir(), 'dst'))
   const report = await job.wait()
   assert.deepEqual(interfaceKeys('ProgressSnapshot'), Object.keys(job.progress()).sort())
   assert.deepEqual(interfaceKeys('SyncStats'), Object.keys(report.stats).sort())

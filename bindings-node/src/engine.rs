@@ -1,37 +1,113 @@
 //! `Engine`, `Job` and `Subscription`: the front door of core (`syncwright::Engine`) for Node.
 //!
+//! Nothing here does I/O on the JavaScript thread or holds a libuv pool thread for a run: an engine opens on a
+//! thread of its own (`new Engine()` returns at once, `Engine.open()` resolves once it is open), every call runs
+//! on the engine's threads (core's `call_json_async`, `spawn_blocking`) and its promise resolves on the
+//! JavaScript thread from napi's Tokio runtime, which only waits.
+//!
 //! Lifetimes, so that `node` exits by itself when the work is done and never earlier:
 //! - a running job keeps the process alive (like a child process) until it finishes; it also keeps its engine
-//!   alive, even after `engine.close()`;
+//!   alive;
 //! - a progress callback is a thread-safe function that core drops, and so releases, when the job finishes;
-//! - a pending `wait()`, `sync()` or subscription `next()` keeps the process alive until it settles, like any
-//!   awaited I/O; an idle subscription does not;
-//! - subscriptions end (their iterators finish) when their engine is released.
+//! - a pending promise or subscription `next()` keeps the process alive until it settles, like any awaited I/O;
+//!   an idle subscription does not;
+//! - `await engine.close()` cancels the running jobs, waits for them and ends the subscriptions.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
+use serde_json::{Map, Value};
+use syncwright::engine::calls::CallOutput;
 use syncwright::progress::{ProgressCallback, ProgressSnapshot};
 use syncwright::{EngineConfig, Error, SyncOptions};
 
-use crate::{JsonText, guarded, invalid, js_error, options_json, string_arg};
+use crate::{JsonText, guarded, invalid, js_error, options_json, options_value, string_arg};
 
-/// The core engine, shared by the `Engine` object and its jobs. Dropping it shuts core down: running jobs are
-/// cancelled and waited for, subscriptions end, the runtime stops (from a thread of its own when the last
-/// reference goes on one of the runtime's threads).
+type Opened = std::result::Result<Arc<syncwright::Engine>, Error>;
+
+/// The core engine being opened, open, or failed to open, shared by the `Engine` object, its jobs and the calls
+/// under way. When the last reference goes, the engine is dropped on a thread of its own (dropping waits for the
+/// event writer and stops the runtime).
 struct EngineInner {
-    engine: syncwright::Engine,
+    state: tokio::sync::watch::Sender<Option<Opened>>,
 }
 
 impl EngineInner {
-    fn engine(&self) -> &syncwright::Engine {
-        &self.engine
+    /// Starts opening an engine with `config_json` on a thread of its own.
+    fn open(config_json: Option<String>) -> std::result::Result<Arc<EngineInner>, Error> {
+        let inner = Arc::new(EngineInner { state: tokio::sync::watch::Sender::new(None) });
+        let theirs = inner.clone();
+        std::thread::Builder::new()
+            .name("syncwright-open".into())
+            .spawn(move || {
+                let r = guarded(|| {
+                    syncwright::Engine::new(EngineConfig::from_json(config_json.as_deref())?)
+                });
+                theirs.state.send_replace(Some(r.map(Arc::new)));
+            })
+            .map_err(|e| Error::internal(format!("cannot start a thread: {e}")))?;
+        Ok(inner)
+    }
+
+    /// The engine once it is open, or the error that kept it from opening.
+    async fn engine(&self) -> Opened {
+        let mut rx = self.state.subscribe();
+        let got = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| Error::internal("the engine's opening was lost"))?;
+        got.clone().unwrap_or_else(|| Err(Error::internal("the engine's opening was lost")))
+    }
+
+    /// The engine if it is open now.
+    fn now(&self) -> Option<Arc<syncwright::Engine>> {
+        self.state.borrow().as_ref().and_then(|r| r.as_ref().ok().cloned())
     }
 }
 
+impl Drop for EngineInner {
+    fn drop(&mut self) {
+        if let Some(Ok(engine)) = self.state.send_replace(None) {
+            // Dropping shuts core down (joins its threads): never on the JavaScript thread.
+            let _ = std::thread::Builder::new()
+                .name("syncwright-drop".into())
+                .spawn(move || drop(engine));
+        }
+    }
+}
+
+/// The `'error'` listeners of a job (`job.on('error', fn)`), called on the JavaScript thread when its
+/// `onProgress` throws.
+#[derive(Default)]
+struct Listeners(Mutex<Vec<FunctionRef<Unknown<'static>, Unknown<'static>>>>);
+
+impl Listeners {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<FunctionRef<Unknown<'static>, Unknown<'static>>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// An exception `onProgress` threw: a process warning, and an `'error'` event on the job when it has listeners.
+/// Never an uncaught exception: the job goes on.
+fn report_throw(env: &Env, listeners: &Listeners, e: napi::Error) -> napi::Result<()> {
+    let message = format!("syncwright: onProgress threw: {}", e.reason);
+    let process: Object = env.get_global()?.get_named_property("process")?;
+    let warn: Function<(String, String), Unknown> = process.get_named_property("emitWarning")?;
+    warn.call((message, "SyncwrightWarning".to_string()))?;
+    let value = JsError::from(e).into_unknown(*env);
+    // SAFETY: an Unknown is a handle in the current scope; the lifetime is only a marker, and the listeners are
+    // called here, within that scope.
+    let value: Unknown<'static> = unsafe { std::mem::transmute::<Unknown<'_>, Unknown<'static>>(value) };
+    for f in listeners.lock().iter() {
+        let f = f.borrow_back(env)?;
+        // A listener that throws is reported like any uncaught exception (it is the user's own handler).
+        f.call(value)?;
+    }
+    Ok(())
+}
 /// Counts progress snapshots queued for JavaScript and not yet delivered, so that `wait()` resolves only after the
 /// callback has seen the last snapshot.
 struct Delivery {
@@ -70,10 +146,11 @@ type ProgressFn = ThreadsafeFunction<JsonText, Unknown<'static>, JsonText, Statu
 
 /// The core callback for a JavaScript `onProgress`: each snapshot is queued on a thread-safe function
 /// (non-blocking) and delivered on the JavaScript thread. Core drops the callback, and so releases the function,
-/// when the job has finished. An exception thrown by `onProgress` is reported like any uncaught exception.
+/// when the job has finished. An exception thrown by `onProgress` goes to [`report_throw`].
 fn progress_callback(
     env: &Env,
     on_progress: Option<Unknown>,
+    listeners: &Arc<Listeners>,
 ) -> napi::Result<Option<(ProgressCallback, Arc<Delivery>)>> {
     let Some(f) = on_progress else { return Ok(None) };
     match f.get_type()? {
@@ -86,37 +163,45 @@ fn progress_callback(
         f.build_threadsafe_function::<JsonText>().build_callback(|ctx| Ok(ctx.value))?;
     let delivery = Delivery::new();
     let d = delivery.clone();
+    let listeners = listeners.clone();
     let cb: ProgressCallback = Arc::new(move |s: &ProgressSnapshot| {
         let Ok(text) = serde_json::to_string(s) else { return };
         let queued = Queued::new(&d);
+        let listeners = listeners.clone();
         // When the call is refused (Node shutting down), the closure and its `queued` are dropped here.
         let _ = tsfn.call_with_return_value(
             JsonText(text),
             ThreadsafeFunctionCallMode::NonBlocking,
-            move |returned, _env| {
+            move |returned, env| {
                 drop(queued);
-                returned.map(|_| ())
+                match returned {
+                    Ok(_) => Ok(()),
+                    Err(e) => report_throw(&env, &listeners, e),
+                }
             },
         );
     });
     Ok(Some((cb, delivery)))
 }
 
-/// A milliseconds argument: `undefined`, `null` or `Infinity` is no limit.
+/// A milliseconds argument: `undefined`, `null`, `Infinity` or a negative number is no limit (as in C and
+/// Python), 0 only looks; NaN or a non-number is `invalid_input`.
 fn timeout_arg(env: &Env, value: Option<Unknown>) -> napi::Result<Option<Duration>> {
     let Some(value) = value else { return Ok(None) };
     match value.get_type()? {
         ValueType::Undefined | ValueType::Null => Ok(None),
         ValueType::Number => {
             let ms: f64 = unsafe { value.cast()? };
-            if ms >= 0.0 {
-                // Infinity, or more than a Duration holds: no limit.
-                Ok(Duration::try_from_secs_f64(ms / 1000.0).ok())
-            } else {
-                Err(invalid(env, "timeoutMs must be a number >= 0"))
+            if ms.is_nan() {
+                return Err(invalid(env, "timeoutMs must be a number"));
             }
+            if ms < 0.0 {
+                return Ok(None);
+            }
+            // Infinity, or more than a Duration holds: no limit.
+            Ok(Duration::try_from_secs_f64(ms / 1000.0).ok())
         }
-        _ => Err(invalid(env, "timeoutMs must be a number >= 0")),
+        _ => Err(invalid(env, "timeoutMs must be a number")),
     }
 }
 
@@ -137,17 +222,55 @@ async fn wait_report(
     Some(report)
 }
 
-/// The syncwright engine: owns an async runtime and the embedded state store (hash cache), and runs syncs as jobs.
+/// Runs `f` with the engine on the engine's blocking threads, once the engine is open.
+async fn on_engine<T: Send + 'static>(
+    inner: Arc<EngineInner>,
+    f: impl FnOnce(&syncwright::Engine) -> syncwright::Result<T> + Send + 'static,
+) -> syncwright::Result<T> {
+    let engine = inner.engine().await?;
+    let runs = engine.clone();
+    runs.spawn_blocking(move || guarded(|| f(&engine)))
+        .await
+        .unwrap_or_else(|_| Err(Error::internal("the call did not finish")))
+}
+
+/// A job handed to JavaScript: it keeps the process and the engine alive until it finishes (the engine is handed
+/// back to the JavaScript thread to be let go there).
+fn hand_out(
+    env: &Env,
+    inner: Arc<EngineInner>,
+    job: syncwright::Job,
+    delivery: Option<Arc<Delivery>>,
+    listeners: Arc<Listeners>,
+) -> napi::Result<Job> {
+    let keep = (job.clone(), inner);
+    env.spawn_future_with_callback(
+        async move {
+            keep.0.wait_async().await;
+            Ok(keep.1)
+        },
+        |_env, inner| {
+            drop(inner);
+            Ok(())
+        },
+    )?;
+    Ok(Job { job, delivery, listeners })
+}
+
+/// The syncwright engine: owns an async runtime and the embedded state store, and runs syncs and profiles as
+/// jobs.
 ///
 /// ```js
 /// const { Engine } = require('syncwright')
-/// const engine = new Engine({ stateDir: '/tmp/sw-state' })
-/// const report = await engine.sync('/data/src', '/mnt/nas/dst', { delete: true, max_delete: 10 },
-///   (p) => console.error(`${p.percent}% ${p.stage}`))
+/// const engine = await Engine.open({ configFile: '/etc/syncwright.toml' })
+/// const job = await engine.runProfile('user_data', (p) => console.error(`${p.percent}% ${p.stage}`))
+/// const report = await job.wait()
+/// await engine.close()
 /// ```
 ///
-/// Options objects use core's snake_case names (`max_delete`); camelCase keys (`maxDelete`) are converted
-/// mechanically at the top level. Core rejects unknown names with `invalid_input`.
+/// Options may be given in core's snake_case names (`max_delete`) or in camelCase (`maxDelete`), at every
+/// depth (field names only: the keys of maps that are data, such as profile names, are kept). Results are
+/// core's snake_case documents, as in every language. Core rejects unknown names with `invalid_input`.
 #[napi]
 pub struct Engine {
     inner: Option<Arc<EngineInner>>,
@@ -155,24 +278,72 @@ pub struct Engine {
 
 #[napi]
 impl Engine {
-    /// Creates an engine. `config` may set `state_dir` (default: `$SYNCWRIGHT_STATE_DIR`, else
-    /// `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`), `no_store` (no hash cache) and
-    /// `worker_threads` (0: one per core); camelCase keys (`stateDir`) work too. Throws `invalid_input` for an
-    /// unknown or ill-typed field, or the store's error when it cannot be opened.
+    /// Creates an engine and starts opening it on a thread of its own: returns at once, without I/O. The first
+    /// call waits for the opening; when it failed (a bad config file, a store that cannot be opened), every call
+    /// rejects with its error. `Engine.open()` is the same and resolves once the engine is open.
+    ///
+    /// `config` may set `config_file` (a TOML file of profiles and settings; relative paths resolve from its
+    /// folder), `config` (the same document as an object), `state_dir` (default: `$SYNCWRIGHT_STATE_DIR`, else
+    /// `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`), `no_store` (no hash cache, no history),
+    /// `worker_threads` (0: one per core), `log_dir` and `log_max_size`; camelCase works too. Throws
+    /// `invalid_input` at once when `config` is not an object.
     #[napi(constructor, ts_args_type = "config?: EngineConfig | null")]
     pub fn new(env: Env, config: Option<Unknown>) -> napi::Result<Self> {
         let json = options_json(&env, config, "config")?;
-        let engine = guarded(|| syncwright::Engine::new(EngineConfig::from_json(json.as_deref())?))
-            .map_err(|e| js_error(&env, &e))?;
-        Ok(Engine { inner: Some(Arc::new(EngineInner { engine })) })
+        // Checked here (no I/O): a bad field throws at once.
+        EngineConfig::from_json(json.as_deref()).map_err(|e| js_error(&env, &e))?;
+        let inner = EngineInner::open(json).map_err(|e| js_error(&env, &e))?;
+        Ok(Engine { inner: Some(inner) })
     }
 
-    /// Releases the engine (optional: garbage collection does it too). Jobs already running go on to the end and
-    /// keep the engine's runtime and store until then; after that, the engine's subscriptions end. Later calls on
-    /// this object throw `invalid_input`. Calling `close()` again does nothing.
-    #[napi]
-    pub fn close(&mut self) {
-        self.inner = None;
+    /// Opens an engine (see the constructor) and resolves to it once it is open; rejects with the error that
+    /// kept it from opening (`invalid_input` for a bad config, `not_found` for a missing config file, ...).
+    #[napi(
+        ts_args_type = "config?: EngineConfig | null",
+        ts_return_type = "Promise<Engine>"
+    )]
+    pub fn open<'env>(
+        env: &'env Env,
+        config: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, Engine>> {
+        let json = options_json(env, config, "config")?;
+        EngineConfig::from_json(json.as_deref()).map_err(|e| js_error(env, &e))?;
+        let inner = EngineInner::open(json).map_err(|e| js_error(env, &e))?;
+        let waiting = inner.clone();
+        env.spawn_future_with_callback(
+            async move { Ok(waiting.engine().await.map(|_| ())) },
+            move |env, opened| match opened {
+                Ok(()) => Ok(Engine { inner: Some(inner) }),
+                Err(e) => Err(js_error(env, &e)),
+            },
+        )
+    }
+
+    /// Closes the engine: no job starts any more, the running ones are cancelled and waited for (their
+    /// temporaries removed, their reports `cancelled`), and every subscription ends. Resolves when that is done.
+    /// Later calls on this object throw `invalid_input`; calling `close()` again resolves at once.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'env>(&mut self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let inner = self.inner.take();
+        env.spawn_future(async move {
+            if let Some(inner) = inner {
+                // An engine that failed to open has nothing to close.
+                if let Ok(engine) = inner.engine().await {
+                    // On a plain thread: on one of the engine's own, core's close could not wait for the jobs.
+                    let (done, closed) = tokio::sync::oneshot::channel();
+                    let spawned = std::thread::Builder::new()
+                        .name("syncwright-close".into())
+                        .spawn(move || {
+                            engine.close();
+                            let _ = done.send(());
+                        });
+                    if spawned.is_ok() {
+                        let _ = closed.await;
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 
     /// True after `close()`.
@@ -185,47 +356,134 @@ impl Engine {
         self.inner.clone().ok_or_else(|| invalid(env, "the engine is closed"))
     }
 
+    /// A front-door call that gives a document.
+    fn doc<'env>(
+        &self,
+        env: &'env Env,
+        name: &'static str,
+        args: Map<String, Value>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let inner = self.inner(env)?;
+        let args = (!args.is_empty()).then(|| Value::Object(args).to_string());
+        env.spawn_future_with_callback(
+            async move {
+                let engine = inner.engine().await;
+                Ok(match engine {
+                    Ok(e) => e.call_json_async(name.to_string(), args, None).await,
+                    Err(e) => Err(e),
+                })
+            },
+            |env, r| match r.and_then(CallOutput::into_json) {
+                Ok(s) => Ok(JsonText(s)),
+                Err(e) => Err(js_error(env, &e)),
+            },
+        )
+    }
+
+    /// A front-door call that gives a job.
+    fn job_call<'env>(
+        &self,
+        env: &'env Env,
+        name: &'static str,
+        args: Map<String, Value>,
+        on_progress: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, Job>> {
+        let inner = self.inner(env)?;
+        let listeners = Arc::new(Listeners::default());
+        let (callback, delivery) = match progress_callback(env, on_progress, &listeners)? {
+            Some((c, d)) => (Some(c), Some(d)),
+            None => (None, None),
+        };
+        let args = (!args.is_empty()).then(|| Value::Object(args).to_string());
+        let keep = inner.clone();
+        env.spawn_future_with_callback(
+            async move {
+                let engine = inner.engine().await;
+                Ok(match engine {
+                    Ok(e) => e.call_json_async(name.to_string(), args, callback).await,
+                    Err(e) => Err(e),
+                })
+            },
+            move |env, r| match r.and_then(CallOutput::into_job) {
+                Ok(job) => hand_out(env, keep, job, delivery, listeners),
+                Err(e) => Err(js_error(env, &e)),
+            },
+        )
+    }
+
     /// Computes what a sync from `source` to `destination` would do, writing nothing: resolves to the plan
-    /// (`{ schema_version, compare, actions: [{ op, path, reason, size, ... }], errors, totals }`). The scan runs
-    /// on libuv's thread pool. Rejects with the error's kind as `code` (`invalid_input` for a bad option, the
-    /// source's error when it cannot be read).
+    /// (`{ schema_version, compare, actions: [{ op, path, reason, size, ... }], errors, totals }`). Runs on the
+    /// engine's threads. Rejects with the error's kind as `code` (`invalid_input` for a bad option, the source's
+    /// error when it cannot be read).
     #[napi(
         ts_args_type = "source: string, destination: string, options?: SyncOptions | null",
         ts_return_type = "Promise<Plan>"
     )]
-    pub fn plan(
+    pub fn plan<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         source: Unknown,
         destination: Unknown,
         options: Option<Unknown>,
-    ) -> napi::Result<AsyncTask<PlanTask>> {
-        let source = string_arg(&env, source, "source")?;
-        let destination = string_arg(&env, destination, "destination")?;
-        let options = options_json(&env, options, "options")?;
-        Ok(AsyncTask::new(PlanTask { inner: self.inner(&env)?, source, destination, options }))
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let source = string_arg(env, source, "source")?;
+        let destination = string_arg(env, destination, "destination")?;
+        let opts = sync_options(env, options)?;
+        let inner = self.inner(env)?;
+        env.spawn_future_with_callback(
+            async move {
+                Ok(on_engine(inner, move |e| {
+                    let plan = e.plan(&source, &destination, opts)?;
+                    Ok(serde_json::to_string(&plan)?)
+                })
+                .await)
+            },
+            |env, r| r.map(JsonText).map_err(|e| js_error(env, &e)),
+        )
     }
 
-    /// Starts a sync from `source` to `destination` (paths or `file://` URLs) in the background and returns its
-    /// `Job` at once. `onProgress`, when given, receives a progress snapshot on the JavaScript thread at most once
-    /// per `progress_interval_ms` (default 200) while the job moves, and a last one with stage `"done"` and
-    /// percent 100 before `job.wait()` resolves; an exception it throws is reported like any uncaught exception.
-    /// The running job keeps the process alive until it finishes.
-    /// Throws `invalid_input` for bad options or an unsupported location; a run that fails as a whole still
-    /// finishes, with status `"failed"` and `fatal` set in its report.
+    /// Starts a sync from `source` to `destination` (paths or URLs) in the background and resolves to its `Job`
+    /// once it is started (starting records it in the store, on the engine's threads). `onProgress`, when given,
+    /// receives a progress snapshot on the JavaScript thread at most once per `progress_interval_ms` (default
+    /// 200) while the job moves, and a last one with stage `"done"` and percent 100 before `job.wait()`
+    /// resolves. An exception it throws is a process warning (`process.emitWarning`) and an `'error'` event on
+    /// the job when it has listeners (`job.on('error', fn)`); the job goes on. The running job keeps the process
+    /// alive until it finishes. Rejects with `invalid_input` for bad options or an unsupported location; a run
+    /// that fails as a whole still finishes, with status `"failed"` and `fatal` set in its report.
     #[napi(
-        ts_args_type = "source: string, destination: string, options?: SyncOptions | null, onProgress?: ((progress: ProgressSnapshot) => void) | null"
+        ts_args_type = "source: string, destination: string, options?: SyncOptions | null, onProgress?: ((progress: ProgressSnapshot) => void) | null",
+        ts_return_type = "Promise<Job>"
     )]
-    pub fn start(
+    pub fn start<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         source: Unknown,
         destination: Unknown,
         options: Option<Unknown>,
         on_progress: Option<Unknown>,
-    ) -> napi::Result<Job> {
-        self.start_job(&env, source, destination, options, on_progress)
-            .and_then(|r| r.map_err(|e| js_error(&env, &e)))
+    ) -> napi::Result<PromiseRaw<'env, Job>> {
+        let source = string_arg(env, source, "source")?;
+        let destination = string_arg(env, destination, "destination")?;
+        let opts = sync_options(env, options)?;
+        let inner = self.inner(env)?;
+        let listeners = Arc::new(Listeners::default());
+        let (callback, delivery) = match progress_callback(env, on_progress, &listeners)? {
+            Some((c, d)) => (Some(c), Some(d)),
+            None => (None, None),
+        };
+        let keep = inner.clone();
+        env.spawn_future_with_callback(
+            async move {
+                Ok(on_engine(inner, move |e| {
+                    e.start_sync(&source, &destination, opts, callback)
+                })
+                .await)
+            },
+            move |env, r| match r {
+                Ok(job) => hand_out(env, keep, job, delivery, listeners),
+                Err(e) => Err(js_error(env, &e)),
+            },
+        )
     }
 
     /// Runs a sync to the end: `start()` then `wait()`. Resolves to the report (`status` is `"completed"`,
@@ -243,63 +501,338 @@ impl Engine {
         options: Option<Unknown>,
         on_progress: Option<Unknown>,
     ) -> napi::Result<PromiseRaw<'env, JsonText>> {
-        let started = self.start_job(env, source, destination, options, on_progress)?;
-        let waiting = started.map(|job| (job.job, job.delivery));
+        let source = string_arg(env, source, "source")?;
+        let destination = string_arg(env, destination, "destination")?;
+        let opts = sync_options(env, options)?;
+        let inner = self.inner(env)?;
+        let listeners = Arc::new(Listeners::default());
+        let (callback, delivery) = match progress_callback(env, on_progress, &listeners)? {
+            Some((c, d)) => (Some(c), Some(d)),
+            None => (None, None),
+        };
         env.spawn_future_with_callback(
             async move {
-                Ok(match waiting {
-                    Ok((job, delivery)) => wait_report(job, delivery, None)
+                let started = on_engine(inner, move |e| {
+                    e.start_sync(&source, &destination, opts, callback)
+                })
+                .await;
+                Ok(match started {
+                    Ok(job) => wait_report(job, delivery, None)
                         .await
                         .ok_or_else(|| Error::internal("job ended without a report")),
                     Err(e) => Err(e),
                 })
             },
-            |env, r: syncwright::Result<syncwright::SyncReport>| {
+            move |env, r: syncwright::Result<syncwright::SyncReport>| {
+                // Kept until the report is out, so a throwing onProgress can still reach them.
+                drop(listeners);
                 r.map(|r| JsonText(r.to_json())).map_err(|e| js_error(env, &e))
             },
         )
     }
 
-    /// Arguments are checked (thrown); core's refusals (bad options, unsupported locations) are returned.
-    fn start_job(
+    /// The profiles and settings the engine owns (the config file's schema; secrets come out as `null`).
+    #[napi(ts_return_type = "Promise<Config>")]
+    pub fn config<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "config", Map::new())
+    }
+
+    /// The profiles, in name order: `{ name, kind, source, destination, command, interval_secs, delete }`.
+    #[napi(ts_return_type = "Promise<ProfileInfo[]>")]
+    pub fn profiles<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "profiles", Map::new())
+    }
+
+    /// Profile `name` now: whether it runs (from its lock, so a run of another process or host too), its
+    /// `state` (`'running'`, `'success'`, `'error'`, `'idle'`), its locks, its last run and a one-line
+    /// `summary`. Rejects with `not_found` for a profile the engine does not have.
+    #[napi(ts_args_type = "name: string", ts_return_type = "Promise<ProfileStatus>")]
+    pub fn profile_status<'env>(
         &self,
-        env: &Env,
-        source: Unknown,
-        destination: Unknown,
-        options: Option<Unknown>,
+        env: &'env Env,
+        name: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[("name", name)], None)?;
+        self.doc(env, "profile_status", args)
+    }
+
+    /// `profileStatus()` of every profile, in name order.
+    #[napi(ts_return_type = "Promise<ProfileStatus[]>")]
+    pub fn profiles_status<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "profiles_status", Map::new())
+    }
+
+    /// Every profile's locks: `{ profile, lock, destination_lock, destination_lock_error }`.
+    #[napi(ts_return_type = "Promise<ProfileLocks[]>")]
+    pub fn profile_locks<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "profile_locks", Map::new())
+    }
+
+    /// Starts profile `name` (a sync, or its command) and resolves to its `Job`. Rejects with `conflict` when it
+    /// is already running (`details`: `job_id`, `started_at`), `not_found` for an unknown profile.
+    /// `onProgress` as in `start()`.
+    #[napi(
+        ts_args_type = "name: string, onProgress?: ((progress: ProgressSnapshot) => void) | null",
+        ts_return_type = "Promise<Job>"
+    )]
+    pub fn run_profile<'env>(
+        &self,
+        env: &'env Env,
+        name: Unknown,
         on_progress: Option<Unknown>,
-    ) -> napi::Result<syncwright::Result<Job>> {
-        let source = string_arg(env, source, "source")?;
-        let destination = string_arg(env, destination, "destination")?;
-        let options = options_json(env, options, "options")?;
-        let inner = self.inner(env)?;
-        let progress = progress_callback(env, on_progress)?;
-        let (callback, delivery) = match progress {
-            Some((c, d)) => (Some(c), Some(d)),
-            None => (None, None),
-        };
-        let started = guarded(|| {
-            let opts = SyncOptions::from_json(options.as_deref())?;
-            inner.engine().start_sync(&source, &destination, opts, callback)
-        });
-        let job = match started {
-            Ok(job) => job,
-            Err(e) => return Ok(Err(e)),
-        };
-        // Keeps the process and the engine alive until the job finishes; the engine is handed back to the
-        // JavaScript thread to be dropped there.
-        let keep = (job.clone(), inner);
-        env.spawn_future_with_callback(
-            async move {
-                keep.0.wait_async().await;
-                Ok(keep.1)
-            },
-            |_env, inner| {
-                drop(inner);
-                Ok(())
-            },
-        )?;
-        Ok(Ok(Job { job, delivery }))
+    ) -> napi::Result<PromiseRaw<'env, Job>> {
+        let args = named(env, &[("name", name)], None)?;
+        self.job_call(env, "run_profile", args, on_progress)
+    }
+
+    /// Runs every profile in turn as one job, whose report has `type: 'run_all'` and one result per profile.
+    /// Cancelling it cancels the running profile and skips the rest.
+    #[napi(
+        ts_args_type = "onProgress?: ((progress: ProgressSnapshot) => void) | null",
+        ts_return_type = "Promise<Job>"
+    )]
+    pub fn run_all<'env>(
+        &self,
+        env: &'env Env,
+        on_progress: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, Job>> {
+        self.job_call(env, "run_all", Map::new(), on_progress)
+    }
+
+    /// Removes profile `name`'s locks without ever letting two runs write one destination: a stale lock goes at
+    /// once; one a job of this engine holds goes with the job (cancelled and waited for); one held elsewhere with
+    /// a fresh lease rejects with `conflict` (`details.holders`) unless `force`. Resolves to `{ removed,
+    /// cancelled_jobs, errors }`.
+    #[napi(
+        ts_args_type = "name: string, options?: { force?: boolean } | null",
+        ts_return_type = "Promise<UnlockReport>"
+    )]
+    pub fn unlock_profile<'env>(
+        &self,
+        env: &'env Env,
+        name: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[("name", name)], options)?;
+        self.doc(env, "unlock_profile", args)
+    }
+
+    /// `unlockProfile()` for every lock the engine can see.
+    #[napi(
+        ts_args_type = "options?: { force?: boolean } | null",
+        ts_return_type = "Promise<UnlockReport>"
+    )]
+    pub fn unlock_all<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], options)?;
+        self.doc(env, "unlock_all", args)
+    }
+
+    /// Checks that locking works in the coordination folder with a test lock `name` (default `'test_sync'`):
+    /// take, a second take refused, renew, release. Resolves to `{ name, location, steps }`.
+    #[napi(ts_args_type = "name?: string | null", ts_return_type = "Promise<LockSelfTest>")]
+    pub fn lock_self_test<'env>(
+        &self,
+        env: &'env Env,
+        name: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = optional_named(env, "name", name)?;
+        self.doc(env, "lock_self_test", args)
+    }
+
+    /// A handle on job `id` of this engine (running, or ended within the last hour). Rejects with `not_found`
+    /// otherwise (see `runHistory()`).
+    #[napi(ts_args_type = "id: string", ts_return_type = "Promise<Job>")]
+    pub fn job<'env>(&self, env: &'env Env, id: Unknown) -> napi::Result<PromiseRaw<'env, Job>> {
+        let args = named(env, &[("id", id)], None)?;
+        self.job_call(env, "job", args, None)
+    }
+
+    /// Every job this engine knows (running, or ended within the last hour), oldest first.
+    #[napi(ts_return_type = "Promise<JobSnapshot[]>")]
+    pub fn jobs<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "jobs", Map::new())
+    }
+
+    /// The jobs still running, oldest first.
+    #[napi(ts_return_type = "Promise<JobSnapshot[]>")]
+    pub fn active_jobs<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "active_jobs", Map::new())
+    }
+
+    /// The `limit` (default 50) most recent jobs, newest first.
+    #[napi(ts_args_type = "limit?: number | null", ts_return_type = "Promise<JobSnapshot[]>")]
+    pub fn recent_jobs<'env>(
+        &self,
+        env: &'env Env,
+        limit: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = optional_named(env, "limit", limit)?;
+        self.doc(env, "recent_jobs", args)
+    }
+
+    /// A page of `profile`'s runs from the store, newest first: `{ profile, runs, pagination }` (`page` from 1,
+    /// `perPage` 1 to 1000, default 50). Rejects with `feature_disabled` without a store.
+    #[napi(
+        ts_args_type = "profile: string, options?: { page?: number, perPage?: number, per_page?: number } | null",
+        ts_return_type = "Promise<RunPage>"
+    )]
+    pub fn run_history<'env>(
+        &self,
+        env: &'env Env,
+        profile: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[("profile", profile)], options)?;
+        self.doc(env, "run_history", args)
+    }
+
+    /// The last `lines` (default 20) entries of `profile`'s log (of `level` only, when given), oldest first.
+    #[napi(
+        ts_args_type = "profile: string, options?: { lines?: number, level?: LogLevel } | null",
+        ts_return_type = "Promise<LogEntry[]>"
+    )]
+    pub fn profile_log_tail<'env>(
+        &self,
+        env: &'env Env,
+        profile: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[("profile", profile)], options)?;
+        self.doc(env, "profile_log_tail", args)
+    }
+
+    /// A page of `profile`'s log, oldest first: `{ logs, pagination }`.
+    #[napi(
+        ts_args_type = "profile: string, options?: { page?: number, perPage?: number, per_page?: number, level?: LogLevel } | null",
+        ts_return_type = "Promise<LogPage>"
+    )]
+    pub fn profile_log_page<'env>(
+        &self,
+        env: &'env Env,
+        profile: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[("profile", profile)], options)?;
+        self.doc(env, "profile_log_page", args)
+    }
+
+    /// What folders hold: `total_size`, `by_type` (the subfolders of `modelsRoot`), `by_project` (the profiles'
+    /// destinations), `by_folder` (the top-level folders of `root`) and `disk`.
+    #[napi(ts_args_type = "query?: UsageQuery | null", ts_return_type = "Promise<StorageUsage>")]
+    pub fn storage_usage<'env>(
+        &self,
+        env: &'env Env,
+        query: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], query)?;
+        self.doc(env, "storage_usage", args)
+    }
+
+    /// The stored operations (one per job), newest first.
+    #[napi(
+        ts_args_type = "options?: { activeOnly?: boolean, active_only?: boolean, limit?: number } | null",
+        ts_return_type = "Promise<Operation[]>"
+    )]
+    pub fn operations<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], options)?;
+        self.doc(env, "operations", args)
+    }
+
+    /// Operation `id` (the id of the job that runs or ran it).
+    #[napi(ts_args_type = "id: string", ts_return_type = "Promise<Operation>")]
+    pub fn operation<'env>(
+        &self,
+        env: &'env Env,
+        id: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[("id", id)], None)?;
+        self.doc(env, "operation", args)
+    }
+
+    /// The operations a restart interrupted (a crash or a kill while they ran).
+    #[napi(ts_return_type = "Promise<Operation[]>")]
+    pub fn interrupted_operations<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "interrupted_operations", Map::new())
+    }
+
+    /// Cancels operation `id` (its job here is cancelled and waited for). Rejects with `conflict` when it has
+    /// already ended.
+    #[napi(ts_args_type = "id: string", ts_return_type = "Promise<Operation>")]
+    pub fn cancel_operation<'env>(
+        &self,
+        env: &'env Env,
+        id: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[("id", id)], None)?;
+        self.doc(env, "cancel_operation", args)
+    }
+
+    /// Runs operation `id` again as a new job with the same id (any ended one with `force`).
+    #[napi(
+        ts_args_type = "id: string, options?: { force?: boolean, maxAttempts?: number, max_attempts?: number } | null",
+        ts_return_type = "Promise<Job>"
+    )]
+    pub fn retry_operation<'env>(
+        &self,
+        env: &'env Env,
+        id: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, Job>> {
+        let args = named(env, &[("id", id)], options)?;
+        self.job_call(env, "retry_operation", args, None)
+    }
+
+    /// Recovery figures over the stored operations, breaker trips and the settings in effect.
+    #[napi(ts_return_type = "Promise<RecoveryMetrics>")]
+    pub fn recovery_metrics<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "recovery_metrics", Map::new())
+    }
+
+    /// The scenarios of the recovery self-test.
+    #[napi(ts_return_type = "Promise<ScenarioInfo[]>")]
+    pub fn recovery_scenarios<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "recovery_scenarios", Map::new())
+    }
+
+    /// Runs the recovery self-test (the named scenarios, all by default, `runs` times each) for real, in a
+    /// scratch folder; about a second per scenario and run, on the engine's threads.
+    #[napi(
+        ts_args_type = "options?: { scenarios?: string[], runs?: number } | null",
+        ts_return_type = "Promise<SelfTestReport>"
+    )]
+    pub fn recovery_self_test<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], options)?;
+        self.doc(env, "recovery_self_test", args)
+    }
+
+    /// The circuit breakers of the remote targets this engine's jobs used so far.
+    #[napi(ts_return_type = "Promise<BreakerStatus[]>")]
+    pub fn breakers<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "breakers", Map::new())
+    }
+
+    /// The circuit breakers' settings (the config's `[settings.breaker]`).
+    #[napi(ts_return_type = "Promise<BreakerSettings>")]
+    pub fn breaker_settings<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "breaker_settings", Map::new())
     }
 
     /// A new subscription to this engine's events; iterate it with `for await`. Events are plain objects with
@@ -325,23 +858,84 @@ impl Engine {
         let inner = self.inner(&env)?;
         let json = options_json(&env, options, "options")?;
         let (since, filter) = subscribe_options(json.as_deref()).map_err(|e| js_error(&env, &e))?;
-        let Some(since) = since else {
-            let sub = guarded(|| inner.engine().subscribe_from(None, filter))
+        if since.is_none()
+            && let Some(engine) = inner.now()
+        {
+            let sub = guarded(|| engine.subscribe_from(None, filter))
                 .map_err(|e| js_error(&env, &e))?;
             return Ok(Subscription { sub: Opening::open(sub) });
-        };
-        // The replay reads the store: on a thread of its own, never the JavaScript thread.
+        }
+        // The engine is still opening, or the replay reads the store: on a thread of its own, never the
+        // JavaScript thread. (No job can start before the engine is open, so a live subscription misses nothing.)
         let opening = Opening::pending();
         let theirs = opening.clone();
         let spawned =
             std::thread::Builder::new().name("syncwright-subscribe".into()).spawn(move || {
-                theirs.set(guarded(|| inner.engine().subscribe_from(Some(since), filter)));
+                let engine = futures_block_on(inner.engine());
+                theirs.set(engine.and_then(|e| guarded(|| e.subscribe_from(since, filter))));
             });
         if let Err(e) = spawned {
             return Err(js_error(&env, &Error::internal(format!("cannot start a thread: {e}"))));
         }
         Ok(Subscription { sub: opening })
     }
+}
+
+/// Sync options, checked here (parsing is no I/O): a bad option throws `invalid_input` at once.
+fn sync_options(env: &Env, options: Option<Unknown>) -> napi::Result<SyncOptions> {
+    let json = options_json(env, options, "options")?;
+    SyncOptions::from_json(json.as_deref()).map_err(|e| js_error(env, &e))
+}
+
+/// Waits for `f` on this (plain) thread.
+fn futures_block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map(|rt| rt.block_on(f))
+        .unwrap_or_else(|e| panic!("cannot make a runtime to wait on: {e}"))
+}
+
+/// The arguments of a call: the required string arguments `required` (checked: `invalid_input` when not a
+/// string) and the members of the options object `options` (camelCase or snake_case; core checks the names).
+fn named(
+    env: &Env,
+    required: &[(&str, Unknown)],
+    options: Option<Unknown>,
+) -> napi::Result<Map<String, Value>> {
+    let mut args = options_value(env, options, "options")?.unwrap_or_default();
+    for (name, value) in required {
+        let v = string_arg(env, *value, name)?;
+        if args.insert((*name).to_string(), Value::String(v)).is_some() {
+            return Err(invalid(env, format!("{name} is given twice")));
+        }
+    }
+    Ok(args)
+}
+
+/// One optional argument (`undefined` and `null`: left out); its type is checked by core.
+fn optional_named(env: &Env, name: &str, value: Option<Unknown>) -> napi::Result<Map<String, Value>> {
+    let mut args = Map::new();
+    let Some(value) = value else { return Ok(args) };
+    match value.get_type()? {
+        ValueType::Undefined | ValueType::Null => {}
+        ValueType::String => {
+            args.insert(name.to_string(), Value::String(unsafe { value.cast::<String>()? }));
+        }
+        ValueType::Number => {
+            let n: f64 = unsafe { value.cast()? };
+            let v = serde_json::Number::from_f64(n)
+                .ok_or_else(|| invalid(env, format!("{name} must be a finite number")))?;
+            // Integers as integers, so core's integer arguments take them.
+            let v = if n.fract() == 0.0 && n.abs() < 9.0e15 {
+                Value::from(n as i64)
+            } else {
+                Value::Number(v)
+            };
+            args.insert(name.to_string(), v);
+        }
+        _ => return Err(invalid(env, format!("{name} must be a string or a number"))),
+    }
+    Ok(args)
 }
 
 /// The `since` and filter of `engine.subscribe()` options (`{ since?, filter? }`, already snake_case).
@@ -467,35 +1061,12 @@ impl Opening {
     }
 }
 
-pub struct PlanTask {
-    inner: Arc<EngineInner>,
-    source: String,
-    destination: String,
-    options: Option<String>,
-}
-
-impl Task for PlanTask {
-    type Output = syncwright::Result<String>;
-    type JsValue = JsonText;
-
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(guarded(|| {
-            let opts = SyncOptions::from_json(self.options.as_deref())?;
-            let plan = self.inner.engine().plan(&self.source, &self.destination, opts)?;
-            serde_json::to_string(&plan).map_err(|e| Error::internal(format!("plan JSON: {e}")))
-        }))
-    }
-
-    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-        output.map(JsonText).map_err(|e| js_error(&env, &e))
-    }
-}
-
-/// A sync running in the background (from `engine.start()`).
+/// A sync running in the background (from `engine.start()`, `engine.runProfile()`, ...).
 #[napi]
 pub struct Job {
     job: syncwright::Job,
     delivery: Option<Arc<Delivery>>,
+    listeners: Arc<Listeners>,
 }
 
 #[napi]
@@ -522,6 +1093,15 @@ impl Job {
             .map_err(|e| napi::Error::from_reason(e.to_string()))
     }
 
+    /// The job as it is now: `{ job_id, sync_id, profile, source, destination, started_at, status, progress,
+    /// finished_at }`, and `report` once it ended when `withReport` is true.
+    #[napi(ts_args_type = "withReport?: boolean | null", ts_return_type = "JobSnapshot")]
+    pub fn snapshot(&self, with_report: Option<bool>) -> napi::Result<JsonText> {
+        serde_json::to_string(&self.job.snapshot(with_report.unwrap_or(false)))
+            .map(JsonText)
+            .map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
     /// Asks the job to stop. Transfers stop within one chunk and remove their temporary files; the job then
     /// finishes with status `"cancelled"`. Does nothing once the job has finished.
     #[napi]
@@ -529,10 +1109,26 @@ impl Job {
         self.job.cancel();
     }
 
+    /// Adds a listener for `'error'`: called with the exception when the job's `onProgress` throws (the job goes
+    /// on; a process warning is emitted either way). Other event names are `invalid_input`.
+    #[napi(ts_args_type = "event: 'error', listener: (error: Error) => void")]
+    pub fn on(
+        &self,
+        env: Env,
+        event: String,
+        listener: Function<'_, Unknown<'static>, Unknown<'static>>,
+    ) -> napi::Result<()> {
+        if event != "error" {
+            return Err(invalid(&env, format!("a job has no {event:?} event (events: error)")));
+        }
+        self.listeners.lock().push(listener.create_ref()?);
+        Ok(())
+    }
+
     /// Resolves to the report when the job has finished, or to `null` when `timeoutMs` passes first (no
-    /// `timeoutMs`, `null` or `Infinity`: no limit; `0`: only look). Never blocks the event loop. With an
-    /// `onProgress` callback, the last snapshot has been delivered when this resolves. Throws `invalid_input`
-    /// for a negative or non-numeric `timeoutMs`.
+    /// `timeoutMs`, `null`, `Infinity` or negative: no limit; `0`: only look). Never blocks the event loop. With
+    /// an `onProgress` callback, the last snapshot has been delivered when this resolves. Throws `invalid_input`
+    /// for a `timeoutMs` that is not a number (or NaN).
     #[napi(
         ts_args_type = "timeoutMs?: number | null",
         ts_return_type = "Promise<SyncReport | null>"

@@ -73,15 +73,16 @@ impl ToNapiValue for JsonText {
     }
 }
 
-/// `value` as the snake_case JSON object core reads: `undefined` and `null` are `None`; anything but a plain object
-/// is `invalid_input`. The object goes through `JSON.stringify` (so `undefined` members are absent, as in JSON) and
-/// each top-level key is converted mechanically from camelCase (`maxDelete` -> `max_delete`; snake_case keys are
-/// unchanged). `what` names the argument in messages.
-pub(crate) fn options_json(
+/// `value` as the JSON object core reads: `undefined` and `null` are `None`; anything but a plain object is
+/// `invalid_input`. The object goes through `JSON.stringify` (so `undefined` members are absent, as in JSON) and its
+/// field names are turned to snake_case at every depth (`maxDelete` -> `max_delete`; the keys of maps that are
+/// data, such as profile names, are kept: core's `naming::snake_case_keys`). `what` names the argument in
+/// messages.
+pub(crate) fn options_value(
     env: &Env,
     value: Option<Unknown>,
     what: &str,
-) -> napi::Result<Option<String>> {
+) -> napi::Result<Option<serde_json::Map<String, serde_json::Value>>> {
     let Some(value) = value else { return Ok(None) };
     match value.get_type()? {
         ValueType::Undefined | ValueType::Null => return Ok(None),
@@ -97,31 +98,27 @@ pub(crate) fn options_json(
             return Err(invalid(env, format!("{what} cannot be written as JSON: {}", e.reason)));
         }
     };
-    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+    let parsed: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| invalid(env, format!("{what} must be a JSON object: {e}")))?;
-    let mut out = serde_json::Map::new();
-    for (key, v) in map {
-        let snake = snake_case(&key);
-        if out.contains_key(&snake) {
-            return Err(invalid(env, format!("{what}: {snake:?} is given twice")));
-        }
-        out.insert(snake, v);
+    match syncwright::naming::snake_case_keys(parsed) {
+        Ok(serde_json::Value::Object(m)) => Ok(Some(m)),
+        Ok(_) => Err(invalid(env, format!("{what} must be an object"))),
+        Err(e) => Err(invalid(env, format!("{what}: {}", e.message()))),
     }
-    Ok(Some(serde_json::Value::Object(out).to_string()))
 }
 
-/// `maxDelete` -> `max_delete`: an underscore before each ASCII capital, which becomes lower case.
+/// [`options_value`] as JSON text.
+pub(crate) fn options_json(
+    env: &Env,
+    value: Option<Unknown>,
+    what: &str,
+) -> napi::Result<Option<String>> {
+    Ok(options_value(env, value, what)?.map(|m| serde_json::Value::Object(m).to_string()))
+}
+
+/// `maxDelete` -> `max_delete` (core's `naming::snake_case`).
 pub(crate) fn snake_case(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    syncwright::naming::snake_case(key)
 }
 
 /// `value` as a string, or an `invalid_input` error naming `what`.
@@ -136,6 +133,27 @@ pub(crate) fn string_arg(env: &Env, value: Unknown, what: &str) -> napi::Result<
 #[napi]
 pub fn version() -> &'static str {
     syncwright::version()
+}
+
+/// The outcome word of a status, for documents that know only success and error (document 5's `lastStatus`):
+/// `'success'` for `'completed'`, `'running'` for `'queued'` and `'running'`, `'error'` for `'partial'`,
+/// `'failed'`, `'cancelled'` and `'interrupted'`; `null` for a word that is not a status.
+#[napi(ts_args_type = "status: string", ts_return_type = "'success' | 'running' | 'error' | null")]
+pub fn status_outcome(status: String) -> Option<&'static str> {
+    syncwright::engine::calls::status_outcome(&status)
+}
+
+/// A report (the object a job gives, or its JSON text) as the short text for people that document 1 calls its
+/// `output`: the summary line, the first errors, a command's output, a run-all's line per profile. Throws
+/// `invalid_input` for something that is not a report.
+#[napi(ts_args_type = "report: SyncReport | string")]
+pub fn report_text(env: Env, report: Unknown) -> napi::Result<String> {
+    let text = if report.get_type()? == ValueType::String {
+        unsafe { report.cast::<String>()? }
+    } else {
+        options_json(&env, Some(report), "report")?.unwrap_or_default()
+    };
+    guarded(|| syncwright::engine::calls::report_text(&text)).map_err(|e| js_error(&env, &e))
 }
 
 /// Every stable error kind name, in code order (1..13): the values an error's `code` can take.

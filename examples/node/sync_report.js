@@ -13,8 +13,8 @@ async function main([src, dst, optionsJson = '{}']) {
     console.error('usage: sync_report SRC DST [OPTIONS_JSON]')
     return 1
   }
-  const engine = new Engine({ stateDir: process.env.SYNCWRIGHT_STATE_DIR })
-  const job = engine.start(src, dst, JSON.parse(optionsJson), (p) => {
+  const engine = await Engine.open({ stateDir: process.env.SYNCWRIGHT_STATE_DIR })
+  const job = await engine.start(src, dst, JSON.parse(optionsJson), (p) => {
     console.error(`progress ${p.percent} ${p.stage}`)
   })
   const report = await job.wait()
