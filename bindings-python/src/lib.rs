@@ -58,12 +58,14 @@ fn loads<'py>(py: Python<'py>, s: &str) -> PyResult<Bound<'py, PyAny>> {
     LOADS.import(py, "json", "loads")?.call1((s,))
 }
 
-/// A Python timeout in seconds: None or infinity for no limit, negative as zero; NaN is invalid.
+/// A Python timeout in seconds: None, infinity or a negative number for no limit (as in C and Node, and as
+/// `threading.Lock.acquire`), 0 only looks; NaN is invalid.
 fn timeout(py: Python<'_>, seconds: Option<f64>) -> PyResult<Option<Duration>> {
     match seconds {
         None => Ok(None),
         Some(s) if s.is_nan() => Err(to_py_err(py, &Error::invalid("timeout must be a number"))),
-        Some(s) => Ok(Duration::try_from_secs_f64(s.max(0.0)).ok()),
+        Some(s) if s < 0.0 => Ok(None),
+        Some(s) => Ok(Duration::try_from_secs_f64(s).ok()),
     }
 }
 

@@ -1,4 +1,4 @@
-"""The TypedDicts of syncwright._types against real documents: every call of the engine is made for real and its
+"""The TypedDicts of syncwright.types against real documents: every call of the engine is made for real and its
 result checked key by key (no key missing, none extra, every value of its declared type)."""
 
 import json
@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Set, Tuple, Union
 import pytest
 
 import syncwright
-from syncwright import _types as T
+from syncwright import types as T
 
 # Safety nets only: a correct run never gets near them; they turn a hang into a failure.
 LONG = 60.0

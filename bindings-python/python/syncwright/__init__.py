@@ -14,6 +14,10 @@ A sync goes through an :class:`Engine`::
 
 :meth:`Engine.start` runs it in the background as a :class:`Job` (progress, cancel, wait, ``await job``), and
 :meth:`Engine.subscribe` gives the events of every job (:class:`Subscription`, iterable and async-iterable).
+An engine opened with a config (``Engine.open("syncwright.toml")``) owns its profiles: status, runs, locks,
+history, logs, usage and recovery calls. :class:`AsyncEngine` has the same calls as coroutines, for asyncio code
+(a ComfyUI extension): none of them blocks the event loop. Every document is a ``TypedDict`` of
+:mod:`syncwright.types`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import os
 from typing import Any, Dict, Mapping, Optional, Union
 
 from . import _native
-from ._types import ManifestResult
+from . import types
+from .types import Event, ManifestResult, Plan, ProfileStatus, ProgressSnapshot, SyncReport
 from ._engine import AsyncEngine, Engine, Job, ProgressCallback, Subscription
 from .errors import (
     AuthError,
@@ -45,6 +50,13 @@ from .errors import (
 
 __all__ = [
     "__version__",
+    "types",
+    "Event",
+    "ManifestResult",
+    "Plan",
+    "ProfileStatus",
+    "ProgressSnapshot",
+    "SyncReport",
     "version",
     "build_manifest",
     "Engine",

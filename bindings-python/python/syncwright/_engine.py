@@ -33,7 +33,7 @@ from typing import (
 )
 
 from . import _native
-from ._types import (
+from .types import (
     BreakerSettings,
     BreakerStatus,
     Config,
