@@ -59,6 +59,7 @@ fn every_public_call_is_in_the_parity_list_and_every_counterpart_exists() {
     let calls = list["calls"].as_table().expect("[calls]");
     let header = read("include/syncwright.h");
     let python = read("bindings-python/python/syncwright/_engine.py");
+    let python_package = read("bindings-python/python/syncwright/__init__.py");
     let node = read("bindings-node/index.d.ts");
     let mut problems = Vec::new();
 
@@ -104,12 +105,35 @@ fn every_public_call_is_in_the_parity_list_and_every_counterpart_exists() {
                 continue;
             }
             if v == "pending" {
+                problems.push(format!("{name}: {lang} is pending (nothing may be)"));
+                continue;
+            }
+            // A function of the package rather than a method.
+            if let Some(f) = v.strip_prefix("syncwright.") {
+                if !python_package.contains(&format!("def {f}(")) {
+                    problems.push(format!("{name}: python {v} is not in the package"));
+                }
+                continue;
+            }
+            if lang == "node" && !v.starts_with("Engine") {
+                if !node.contains(&format!("export declare function {v}(")) {
+                    problems.push(format!("{name}: node {v} is not in index.d.ts"));
+                }
                 continue;
             }
             let method =
                 v.strip_prefix("Engine.").or_else(|| v.strip_prefix("Engine")).unwrap_or(&v);
             if !has_method(text, marker, method) {
                 problems.push(format!("{name}: {lang} {v} is not in its package"));
+            }
+            // The async engine has every call of the blocking one, as a coroutine (its constructor is `open`).
+            let on_async = match method {
+                "" => "open",
+                "closed" => "closed",
+                m => m,
+            };
+            if lang == "python" && !has_method(text, "class AsyncEngine", on_async) {
+                problems.push(format!("{name}: python AsyncEngine.{on_async} is missing"));
             }
         }
     }
