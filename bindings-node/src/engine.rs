@@ -85,7 +85,9 @@ impl Drop for EngineInner {
 struct Listeners(Mutex<Vec<FunctionRef<Unknown<'static>, Unknown<'static>>>>);
 
 impl Listeners {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<FunctionRef<Unknown<'static>, Unknown<'static>>>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Vec<FunctionRef<Unknown<'static>, Unknown<'static>>>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -100,7 +102,8 @@ fn report_throw(env: &Env, listeners: &Listeners, e: napi::Error) -> napi::Resul
     let value = JsError::from(e).into_unknown(*env);
     // SAFETY: an Unknown is a handle in the current scope; the lifetime is only a marker, and the listeners are
     // called here, within that scope.
-    let value: Unknown<'static> = unsafe { std::mem::transmute::<Unknown<'_>, Unknown<'static>>(value) };
+    let value: Unknown<'static> =
+        unsafe { std::mem::transmute::<Unknown<'_>, Unknown<'static>>(value) };
     for f in listeners.lock().iter() {
         let f = f.borrow_back(env)?;
         // A listener that throws is reported like any uncaught exception (it is the user's own handler).
@@ -298,10 +301,7 @@ impl Engine {
 
     /// Opens an engine (see the constructor) and resolves to it once it is open; rejects with the error that
     /// kept it from opening (`invalid_input` for a bad config, `not_found` for a missing config file, ...).
-    #[napi(
-        ts_args_type = "config?: EngineConfig | null",
-        ts_return_type = "Promise<Engine>"
-    )]
+    #[napi(ts_args_type = "config?: EngineConfig | null", ts_return_type = "Promise<Engine>")]
     pub fn open<'env>(
         env: &'env Env,
         config: Option<Unknown>,
@@ -474,10 +474,8 @@ impl Engine {
         let keep = inner.clone();
         env.spawn_future_with_callback(
             async move {
-                Ok(on_engine(inner, move |e| {
-                    e.start_sync(&source, &destination, opts, callback)
-                })
-                .await)
+                Ok(on_engine(inner, move |e| e.start_sync(&source, &destination, opts, callback))
+                    .await)
             },
             move |env, r| match r {
                 Ok(job) => hand_out(env, keep, job, delivery, listeners),
@@ -512,10 +510,9 @@ impl Engine {
         };
         env.spawn_future_with_callback(
             async move {
-                let started = on_engine(inner, move |e| {
-                    e.start_sync(&source, &destination, opts, callback)
-                })
-                .await;
+                let started =
+                    on_engine(inner, move |e| e.start_sync(&source, &destination, opts, callback))
+                        .await;
                 Ok(match started {
                     Ok(job) => wait_report(job, delivery, None)
                         .await
@@ -558,7 +555,10 @@ impl Engine {
 
     /// `profileStatus()` of every profile, in name order.
     #[napi(ts_return_type = "Promise<ProfileStatus[]>")]
-    pub fn profiles_status<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+    pub fn profiles_status<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
         self.doc(env, "profiles_status", Map::new())
     }
 
@@ -795,7 +795,10 @@ impl Engine {
 
     /// Recovery figures over the stored operations, breaker trips and the settings in effect.
     #[napi(ts_return_type = "Promise<RecoveryMetrics>")]
-    pub fn recovery_metrics<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+    pub fn recovery_metrics<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
         self.doc(env, "recovery_metrics", Map::new())
     }
 
@@ -831,7 +834,10 @@ impl Engine {
 
     /// The circuit breakers' settings (the config's `[settings.breaker]`).
     #[napi(ts_return_type = "Promise<BreakerSettings>")]
-    pub fn breaker_settings<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+    pub fn breaker_settings<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
         self.doc(env, "breaker_settings", Map::new())
     }
 
@@ -861,8 +867,8 @@ impl Engine {
         if since.is_none()
             && let Some(engine) = inner.now()
         {
-            let sub = guarded(|| engine.subscribe_from(None, filter))
-                .map_err(|e| js_error(&env, &e))?;
+            let sub =
+                guarded(|| engine.subscribe_from(None, filter)).map_err(|e| js_error(&env, &e))?;
             return Ok(Subscription { sub: Opening::open(sub) });
         }
         // The engine is still opening, or the replay reads the store: on a thread of its own, never the
@@ -913,7 +919,11 @@ fn named(
 }
 
 /// One optional argument (`undefined` and `null`: left out); its type is checked by core.
-fn optional_named(env: &Env, name: &str, value: Option<Unknown>) -> napi::Result<Map<String, Value>> {
+fn optional_named(
+    env: &Env,
+    name: &str,
+    value: Option<Unknown>,
+) -> napi::Result<Map<String, Value>> {
     let mut args = Map::new();
     let Some(value) = value else { return Ok(args) };
     match value.get_type()? {

@@ -139,7 +139,7 @@ class Job:
 
     def wait(self, timeout: Optional[float] = None) -> Optional[SyncReport]:
         """Wait until the job finishes and return its report (see :meth:`report`), or None when ``timeout``
-        seconds passed first (``timeout=None`` waits as long as it takes; ``0`` only looks).
+        seconds passed first (``timeout=None`` or negative waits as long as it takes; ``0`` only looks).
 
         The GIL is released while waiting, and Ctrl-C interrupts the wait (the job goes on)."""
         text = self._native.wait_json(timeout)
@@ -198,7 +198,7 @@ class Subscription:
         self._inflight: "Optional[asyncio.Future[Optional[str]]]" = None
 
     def next(self, timeout: Optional[float] = None) -> Optional[Event]:
-        """The next event, waiting up to ``timeout`` seconds (None: until one comes; GIL released); None on
+        """The next event, waiting up to ``timeout`` seconds (None or negative: until one comes; GIL released); None on
         timeout, or once the subscription is closed and every queued event was read."""
         if self._pending:
             return _event(self._pending.popleft())
@@ -524,7 +524,7 @@ class Engine:
         """Stop the engine: cancel the jobs still running and wait for them to stop (their temporary files are
         removed, their reports say ``"cancelled"``), end every subscription, then stop the worker threads. The
         GIL is released meanwhile. Calling it again does nothing; any other call afterwards raises
-        :class:`~syncwright.InvalidInputError`. A plan being computed is waited for. Called from a progress
+        :class:`~syncwright.InvalidInputError`. A plan being computed is cancelled (it is a dry-run job). Called from a progress
         callback, it returns at once and the engine stops in the background."""
         self._native.close()
 
