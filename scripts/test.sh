@@ -11,6 +11,7 @@
 #   node    napi build --platform --profile ci, node --test bindings-node/__test__
 #   cross   the same scenario through Rust, C, Python and Node gives the same report (tests/cross_language)
 # Every step runs even when an earlier one failed; the script ends with a summary and exits non-zero on any failure.
+# `bash scripts/test.sh STEP...` runs only the steps named (for example `python node`; the setup always runs).
 # Environment: SKIP_APT=1 skips the system-package check; PYTHON picks the interpreter for .venv (default python3).
 
 set -euo pipefail
@@ -162,6 +163,13 @@ step_cross() {
 }
 
 STEPS=(fmt clippy rust python node cross)
+# `bash scripts/test.sh python node` runs only those steps (the setup always runs).
+if [ $# -gt 0 ]; then
+    for s in "$@"; do
+        [[ " ${STEPS[*]} " == *" $s "* ]] || { echo "test.sh: unknown step $s (steps: ${STEPS[*]})" >&2; exit 2; }
+    done
+    STEPS=("$@")
+fi
 declare -A RESULT SECONDS_TAKEN
 
 run_step() {

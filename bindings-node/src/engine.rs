@@ -33,20 +33,34 @@ type Opened = std::result::Result<Arc<syncwright::Engine>, Error>;
 /// event writer and stops the runtime).
 struct EngineInner {
     state: tokio::sync::watch::Sender<Option<Opened>>,
+    /// Live subscriptions asked for while the engine was opening: made by the opening thread the moment the
+    /// engine is open, before any call can start a job, so they miss nothing. Locked around setting `state`.
+    waiting: Mutex<Vec<(Arc<Opening>, syncwright::events::EventFilter)>>,
 }
 
 impl EngineInner {
     /// Starts opening an engine with `config_json` on a thread of its own.
     fn open(config_json: Option<String>) -> std::result::Result<Arc<EngineInner>, Error> {
-        let inner = Arc::new(EngineInner { state: tokio::sync::watch::Sender::new(None) });
+        let inner = Arc::new(EngineInner {
+            state: tokio::sync::watch::Sender::new(None),
+            waiting: Mutex::new(Vec::new()),
+        });
         let theirs = inner.clone();
         std::thread::Builder::new()
             .name("syncwright-open".into())
             .spawn(move || {
                 let r = guarded(|| {
                     syncwright::Engine::new(EngineConfig::from_json(config_json.as_deref())?)
-                });
-                theirs.state.send_replace(Some(r.map(Arc::new)));
+                })
+                .map(Arc::new);
+                let mut waiting = theirs.waiting.lock().unwrap_or_else(|p| p.into_inner());
+                for (opening, filter) in waiting.drain(..) {
+                    opening.set(match &r {
+                        Ok(e) => guarded(|| e.subscribe_from(None, filter)),
+                        Err(e) => Err(e.clone()),
+                    });
+                }
+                theirs.state.send_replace(Some(r));
             })
             .map_err(|e| Error::internal(format!("cannot start a thread: {e}")))?;
         Ok(inner)
@@ -864,15 +878,31 @@ impl Engine {
         let inner = self.inner(&env)?;
         let json = options_json(&env, options, "options")?;
         let (since, filter) = subscribe_options(json.as_deref()).map_err(|e| js_error(&env, &e))?;
-        if since.is_none()
-            && let Some(engine) = inner.now()
-        {
-            let sub =
-                guarded(|| engine.subscribe_from(None, filter)).map_err(|e| js_error(&env, &e))?;
-            return Ok(Subscription { sub: Opening::open(sub) });
-        }
-        // The engine is still opening, or the replay reads the store: on a thread of its own, never the
-        // JavaScript thread. (No job can start before the engine is open, so a live subscription misses nothing.)
+        let Some(since) = since else {
+            let mut waiting = inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            let opened = inner.state.borrow().clone();
+            return match opened {
+                Some(Ok(engine)) => {
+                    drop(waiting);
+                    let sub = guarded(|| engine.subscribe_from(None, filter))
+                        .map_err(|e| js_error(&env, &e))?;
+                    Ok(Subscription { sub: Opening::open(sub) })
+                }
+                Some(Err(e)) => {
+                    let opening = Opening::pending();
+                    opening.set(Err(e));
+                    Ok(Subscription { sub: opening })
+                }
+                None => {
+                    // Made by the opening thread the moment the engine is open.
+                    let opening = Opening::pending();
+                    waiting.push((opening.clone(), filter));
+                    Ok(Subscription { sub: opening })
+                }
+            };
+        };
+        let since = Some(since);
+        // The replay reads the store: on a thread of its own, never the JavaScript thread.
         let opening = Opening::pending();
         let theirs = opening.clone();
         let spawned =

@@ -166,3 +166,27 @@ fn renderings_take_canonical_words_and_reports() {
     assert_eq!(status_outcome("bogus"), None);
     assert_eq!(report_text("{}").unwrap_err().kind(), ErrorKind::InvalidInput);
 }
+
+#[test]
+fn a_running_profile_s_lock_names_its_job_s_start_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({
+        "settings": {"coordination_dir": dir.path().join("coord"), "state_dir": dir.path().join("state"),
+                     "log_dir": dir.path().join("logs")},
+        "profiles": {"waits": {"command": ["sleep", "30"]}}
+    });
+    let e =
+        Engine::new(EngineConfig { config: Some(config), worker_threads: 2, ..Default::default() })
+            .unwrap();
+    let job = e.run_profile("waits", None).unwrap();
+    let status = serde_json::to_value(e.profile_status("waits").unwrap()).unwrap();
+    assert_eq!(status["job"]["job_id"], job.id());
+    assert_eq!(status["job"]["started_at"].as_str(), Some(job.info().started_at.as_str()));
+    let conflict = e.run_profile("waits", None).unwrap_err();
+    assert_eq!(
+        conflict.details().unwrap()["started_at"].as_str(),
+        Some(job.info().started_at.as_str())
+    );
+    job.cancel();
+    assert_eq!(job.wait(Some(Duration::from_secs(60))).unwrap().status.as_str(), "cancelled");
+}

@@ -453,6 +453,7 @@ mod tests {
             profile: Some("photos".into()),
             job_id: Some("job-1".into()),
             destination: Some("/mnt/nas/photos".into()),
+            started_at: None,
         };
         let _held = dir.acquire("photos", &owner).expect("first acquire");
         let err = guard(|| dir.acquire("photos", &owner).map(drop));

@@ -53,8 +53,9 @@ impl EngineCore {
         guards: Vec<LockGuard>,
     ) -> Result<Job> {
         let info = JobInfo::new(profile, src.location(), dst.location());
-        let dest_lock = (!opts.dry_run)
-            .then(|| self.dest_lock(&*dst, None, info.profile.as_deref(), &info.job_id));
+        let dest_lock = (!opts.dry_run).then(|| {
+            self.dest_lock(&*dst, None, info.profile.as_deref(), (&info.job_id, &info.started_at))
+        });
         let work = Work::Sync { src, dst, opts: Box::new(opts) };
         self.launch_job(info, work, on_progress, guards, dest_lock, None, None)
     }

@@ -165,13 +165,13 @@ impl EngineCore {
     }
 
     /// The destination lock a writing run of job `job_id` (of `profile`, with the coordination folder `coord`; a
-    /// plain sync's when None) takes on `dst`.
+    /// plain sync's when None), which started at `started_at`, takes on `dst`.
     pub(crate) fn dest_lock(
         &self,
         dst: &dyn Backend,
         coord: Option<&Path>,
         profile: Option<&str>,
-        job_id: &str,
+        (job_id, started_at): (&str, &str),
     ) -> Arc<DestLock> {
         let coord = coord.map(Path::to_path_buf).unwrap_or_else(|| self.plain_coordination_dir());
         let (dir, name) = self.dest_lock_dir(dst, &coord);
@@ -182,6 +182,7 @@ impl EngineCore {
                 profile: profile.map(str::to_string),
                 job_id: Some(job_id.to_string()),
                 destination: Some(dst.location()),
+                started_at: Some(started_at.to_string()),
             },
             events: self.events.clone(),
             logs: self.logs.clone(),

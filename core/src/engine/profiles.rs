@@ -171,6 +171,7 @@ impl EngineCore {
             let owner = LockOwner {
                 profile: Some(name.to_string()),
                 job_id: Some(info.job_id.clone()),
+                started_at: Some(info.started_at.clone()),
                 ..Default::default()
             };
             let guard = self.take_lock(&locks, &profile_lock_name(name), &owner, name)?;
@@ -205,12 +206,18 @@ impl EngineCore {
         let owner = LockOwner {
             profile: Some(name.to_string()),
             job_id: Some(info.job_id.clone()),
+            started_at: Some(info.started_at.clone()),
             ..Default::default()
         };
         // Per profile here; per destination root by the job, like every writing run's.
         let profile_lock = self.take_lock(&locks, &profile_lock_name(name), &owner, name)?;
         let dest_lock = (!opts.dry_run).then(|| {
-            self.dest_lock(&*dst, Some(&config.coordination_dir()), Some(name), &info.job_id)
+            self.dest_lock(
+                &*dst,
+                Some(&config.coordination_dir()),
+                Some(name),
+                (&info.job_id, &info.started_at),
+            )
         });
         let work = Work::Sync { src, dst, opts: Box::new(opts) };
         self.launch_job(info, work, on_progress, vec![profile_lock], dest_lock, timeout, None)

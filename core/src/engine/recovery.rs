@@ -118,6 +118,7 @@ impl EngineCore {
             let owner = LockOwner {
                 profile: Some(p.clone()),
                 job_id: Some(info.job_id.clone()),
+                started_at: Some(info.started_at.clone()),
                 ..Default::default()
             };
             guards.push(self.take_lock(&locks, &profile_lock_name(p), &owner, p)?);
@@ -148,7 +149,7 @@ impl EngineCore {
                 &**dst,
                 coord.as_deref(),
                 info.profile.as_deref(),
-                &info.job_id,
+                (&info.job_id, &info.started_at),
             )),
             _ => None,
         };

@@ -111,6 +111,9 @@ pub struct LockOwner {
     pub job_id: Option<String>,
     /// The destination written, for a destination lock (named in the conflict others get).
     pub destination: Option<String>,
+    /// When the holder's work started (its job's `started_at`), so that the lock and the job name the same time;
+    /// None: when the lock is taken.
+    pub started_at: Option<String>,
 }
 
 /// A folder of lock files, wherever it is: the few operations the lease logic needs, each atomic on its own. Names
@@ -549,7 +552,7 @@ impl LockDir {
             instance_id: self.instance.clone(),
             pid: std::process::id(),
             host: host_name(),
-            started_at: rfc3339(started),
+            started_at: owner.started_at.clone().unwrap_or_else(|| rfc3339(started)),
             lease_until: rfc3339(started + self.lease),
             token: token.clone(),
         };
