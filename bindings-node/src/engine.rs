@@ -75,11 +75,6 @@ impl EngineInner {
             .map_err(|_| Error::internal("the engine's opening was lost"))?;
         got.clone().unwrap_or_else(|| Err(Error::internal("the engine's opening was lost")))
     }
-
-    /// The engine if it is open now.
-    fn now(&self) -> Option<Arc<syncwright::Engine>> {
-        self.state.borrow().as_ref().and_then(|r| r.as_ref().ok().cloned())
-    }
 }
 
 impl Drop for EngineInner {
