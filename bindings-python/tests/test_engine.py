@@ -219,7 +219,7 @@ def test_cancel_a_slow_job(engine, tmp_path):
     assert job.progress()["stage"] == "done"
 
 
-def test_async_cancel_of_sync_async_cancels_the_job(engine, tmp_path):
+def test_async_cancel_of_sync_async_leaves_the_job_running(engine, tmp_path):
     src, dst = tmp_path / "src", tmp_path / "dst"
     make_big(src)
     sub = engine.subscribe()
@@ -238,8 +238,15 @@ def test_async_cancel_of_sync_async_cancels_the_job(engine, tmp_path):
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        # The sync goes on: only Job.cancel() stops it.
+        [running] = engine.active_jobs()
+        assert running["status"] == "running"
+        job = engine.job(running["job_id"])
+        job.cancel()
+        return await job
 
-    asyncio.run(main())
+    report = asyncio.run(main())
+    assert report["status"] == "cancelled"
     finished = [e for e in iter(lambda: sub.next(timeout=0), None) if e["type"] == "job_finished"]
     assert [e["status"] for e in finished] == ["cancelled"]
     assert temporaries(dst) == []

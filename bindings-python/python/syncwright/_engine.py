@@ -613,15 +613,12 @@ class Engine:
         on_progress: Optional[ProgressCallback] = None,
         **options: Any,
     ) -> SyncReport:
-        """Run a sync without blocking the event loop and return its report. Cancelling the awaiting task
-        cancels the job (and waits for it to stop)."""
+        """Run a sync without blocking the event loop and return its report. Cancelling the awaiting task does not
+        cancel the sync (aiohttp cancels a handler when its client goes away): it goes on, and
+        :meth:`active_jobs` and :meth:`job` find it; to stop a sync, :meth:`start` it and call
+        :meth:`Job.cancel`."""
         job = self.start(source, dest, on_progress=on_progress, **options)
-        try:
-            return await job
-        except asyncio.CancelledError:
-            job.cancel()
-            await job
-            raise
+        return await job
 
     def subscribe(
         self, since: Optional[int] = None, filter: Optional[Dict[str, Any]] = None
