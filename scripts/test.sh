@@ -156,7 +156,7 @@ step_node() {
 # python and node steps built: the example binary and libsyncwright_ffi in target/, the wheel in .venv, the addon.
 step_cross() {
     local out="$ROOT/target/$CARGO_BUILD_TARGET/$PROFILE"
-    cargo build --profile "$PROFILE" -p syncwright --example sync_report
+    cargo build --profile "$PROFILE" -p syncwright --example sync_report --example front_door
     cargo build --profile "$PROFILE" -p syncwright-ffi
     SW_TARGET_DIR="$out" SW_PYTHON="$ROOT/.venv/bin/python" \
         "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider "$ROOT/tests/cross_language"
