@@ -537,3 +537,37 @@ test('examples/node/sync_report.js prints progress to stderr and the report to s
   assert.equal(bad.stdout, '')
   assert.match(bad.stderr, /invalid_input/)
 })
+
+test('a throwing onProgress is a process warning and an error event on the job; the job and the process go on', async () => {
+  const engine = newEngine()
+  const warnings = []
+  const onWarning = (w) => {
+    if (w.name === 'SyncwrightWarning') warnings.push(w)
+  }
+  process.on('warning', onWarning)
+  try {
+    let calls = 0
+    const job = await engine.start(slowSource(), path.join(tempDir(), 'dst'), { ...SLOW, progress_interval_ms: 10 }, () => {
+      calls++
+      throw new Error('boom from onProgress')
+    })
+    let errored
+    const first = new Promise((resolve) => (errored = resolve))
+    job.on('error', errored)
+    assert.throws(() => job.on('progress', () => {}), isSwError('invalid_input'))
+    const e = await first
+    assert.match(e.message, /boom from onProgress/)
+    assert.equal(job.status, 'running')
+    job.cancel()
+    const report = await job.wait()
+    assert.equal(report.status, 'cancelled')
+    // Warnings are emitted on the next tick: one per throw.
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.ok(calls >= 1)
+    assert.equal(warnings.length, calls)
+    assert.match(warnings[0].message, /onProgress threw: boom from onProgress/)
+  } finally {
+    process.off('warning', onWarning)
+    await engine.close()
+  }
+})

@@ -106,8 +106,9 @@ impl Listeners {
 fn report_throw(env: &Env, listeners: &Listeners, e: napi::Error) -> napi::Result<()> {
     let message = format!("syncwright: onProgress threw: {}", e.reason);
     let process: Object = env.get_global()?.get_named_property("process")?;
-    let warn: Function<(String, String), Unknown> = process.get_named_property("emitWarning")?;
-    warn.call((message, "SyncwrightWarning".to_string()))?;
+    let warn: Function<FnArgs<(String, String)>, Unknown> =
+        process.get_named_property("emitWarning")?;
+    warn.call(FnArgs::from((message, "SyncwrightWarning".to_string())))?;
     let value = JsError::from(e).into_unknown(*env);
     // SAFETY: an Unknown is a handle in the current scope; the lifetime is only a marker, and the listeners are
     // called here, within that scope.
