@@ -1361,6 +1361,9 @@ export declare class Subscription {
 /** The snake_case option names core accepts, with their defaults (for the test that keeps `index.d.ts` in step). */
 export declare function _defaultSyncOptionsForTest(): Record<string, unknown>
 
+/** Panics in the binding's own code, so the tests can check that a panic is a thrown `Error`, never an abort. */
+export declare function _panicForTest(): void
+
 /**
  * Throws the error of `kind` built in Rust, so the tests can check every kind's `code`, `kind`, `path` and
  * `details` (given as JSON text).

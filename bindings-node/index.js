@@ -839,6 +839,7 @@ module.exports.Engine = nativeBinding.Engine
 module.exports.Job = nativeBinding.Job
 module.exports.Subscription = nativeBinding.Subscription
 module.exports._defaultSyncOptionsForTest = nativeBinding._defaultSyncOptionsForTest
+module.exports._panicForTest = nativeBinding._panicForTest
 module.exports._throwForTest = nativeBinding._throwForTest
 module.exports.buildManifest = nativeBinding.buildManifest
 module.exports.errorKinds = nativeBinding.errorKinds

@@ -571,3 +571,9 @@ test('a throwing onProgress is a process warning and an error event on the job; 
     await engine.close()
   }
 })
+
+test('a panic is a thrown Error, never an abort: every export is guarded', () => {
+  assert.throws(() => sw._panicForTest(), (e) => e instanceof Error && /a panic for the test/.test(e.message))
+  // The process goes on.
+  assert.equal(typeof sw.version(), 'string')
+})

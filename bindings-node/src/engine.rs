@@ -300,7 +300,7 @@ impl Engine {
     /// `$XDG_STATE_HOME/syncwright`, else `~/.local/state/syncwright`), `no_store` (no hash cache, no history),
     /// `worker_threads` (0: one per core), `log_dir` and `log_max_size`; camelCase works too. Throws
     /// `invalid_input` at once when `config` is not an object.
-    #[napi(constructor, ts_args_type = "config?: EngineConfig | null")]
+    #[napi(catch_unwind, constructor, ts_args_type = "config?: EngineConfig | null")]
     pub fn new(env: Env, config: Option<Unknown>) -> napi::Result<Self> {
         let json = options_json(&env, config, "config")?;
         // Checked here (no I/O): a bad field throws at once.
@@ -311,7 +311,7 @@ impl Engine {
 
     /// Opens an engine (see the constructor) and resolves to it once it is open; rejects with the error that
     /// kept it from opening (`invalid_input` for a bad config, `not_found` for a missing config file, ...).
-    #[napi(ts_args_type = "config?: EngineConfig | null", ts_return_type = "Promise<Engine>")]
+    #[napi(catch_unwind, ts_args_type = "config?: EngineConfig | null", ts_return_type = "Promise<Engine>")]
     pub fn open<'env>(
         env: &'env Env,
         config: Option<Unknown>,
@@ -332,7 +332,7 @@ impl Engine {
     /// Closes the engine: no job starts any more, the running ones are cancelled and waited for (their
     /// temporaries removed, their reports `cancelled`), and every subscription ends. Resolves when that is done.
     /// Later calls on this object throw `invalid_input`; calling `close()` again resolves at once.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close<'env>(&mut self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let inner = self.inner.take();
         env.spawn_future(async move {
@@ -357,7 +357,7 @@ impl Engine {
     }
 
     /// True after `close()`.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn closed(&self) -> bool {
         self.inner.is_none()
     }
@@ -425,7 +425,7 @@ impl Engine {
     /// (`{ schema_version, compare, actions: [{ op, path, reason, size, ... }], errors, totals }`). Runs on the
     /// engine's threads. Rejects with the error's kind as `code` (`invalid_input` for a bad option, the source's
     /// error when it cannot be read).
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "source: string, destination: string, options?: SyncOptions | null",
         ts_return_type = "Promise<Plan>"
     )]
@@ -460,7 +460,7 @@ impl Engine {
     /// the job when it has listeners (`job.on('error', fn)`); the job goes on. The running job keeps the process
     /// alive until it finishes. Rejects with `invalid_input` for bad options or an unsupported location; a run
     /// that fails as a whole still finishes, with status `"failed"` and `fatal` set in its report.
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "source: string, destination: string, options?: SyncOptions | null, onProgress?: ((progress: ProgressSnapshot) => void) | null",
         ts_return_type = "Promise<Job>"
     )]
@@ -497,7 +497,7 @@ impl Engine {
     /// Runs a sync to the end: `start()` then `wait()`. Resolves to the report (`status` is `"completed"`,
     /// `"partial"`, `"failed"` or `"cancelled"`; a failed run resolves too, with `fatal` set). Rejects with code
     /// `invalid_input` for bad options; throws it at once when an argument has the wrong type.
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "source: string, destination: string, options?: SyncOptions | null, onProgress?: ((progress: ProgressSnapshot) => void) | null",
         ts_return_type = "Promise<SyncReport>"
     )]
@@ -539,13 +539,13 @@ impl Engine {
     }
 
     /// The profiles and settings the engine owns (the config file's schema; secrets come out as `null`).
-    #[napi(ts_return_type = "Promise<Config>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Config>")]
     pub fn config<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
         self.doc(env, "config", Map::new())
     }
 
     /// The profiles, in name order: `{ name, kind, source, destination, command, interval_secs, delete }`.
-    #[napi(ts_return_type = "Promise<ProfileInfo[]>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<ProfileInfo[]>")]
     pub fn profiles<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
         self.doc(env, "profiles", Map::new())
     }
@@ -553,7 +553,7 @@ impl Engine {
     /// Profile `name` now: whether it runs (from its lock, so a run of another process or host too), its
     /// `state` (`'running'`, `'success'`, `'error'`, `'idle'`), its locks, its last run and a one-line
     /// `summary`. Rejects with `not_found` for a profile the engine does not have.
-    #[napi(ts_args_type = "name: string", ts_return_type = "Promise<ProfileStatus>")]
+    #[napi(catch_unwind, ts_args_type = "name: string", ts_return_type = "Promise<ProfileStatus>")]
     pub fn profile_status<'env>(
         &self,
         env: &'env Env,
@@ -564,7 +564,7 @@ impl Engine {
     }
 
     /// `profileStatus()` of every profile, in name order.
-    #[napi(ts_return_type = "Promise<ProfileStatus[]>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<ProfileStatus[]>")]
     pub fn profiles_status<'env>(
         &self,
         env: &'env Env,
@@ -573,7 +573,7 @@ impl Engine {
     }
 
     /// Every profile's locks: `{ profile, lock, destination_lock, destination_lock_error }`.
-    #[napi(ts_return_type = "Promise<ProfileLocks[]>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<ProfileLocks[]>")]
     pub fn profile_locks<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
         self.doc(env, "profile_locks", Map::new())
     }
@@ -581,7 +581,7 @@ impl Engine {
     /// Starts profile `name` (a sync, or its command) and resolves to its `Job`. Rejects with `conflict` when it
     /// is already running (`details`: `job_id`, `started_at`), `not_found` for an unknown profile.
     /// `onProgress` as in `start()`.
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "name: string, onProgress?: ((progress: ProgressSnapshot) => void) | null",
         ts_return_type = "Promise<Job>"
     )]
@@ -597,7 +597,7 @@ impl Engine {
 
     /// Runs every profile in turn as one job, whose report has `type: 'run_all'` and one result per profile.
     /// Cancelling it cancels the running profile and skips the rest.
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "onProgress?: ((progress: ProgressSnapshot) => void) | null",
         ts_return_type = "Promise<Job>"
     )]
@@ -613,7 +613,7 @@ impl Engine {
     /// once; one a job of this engine holds goes with the job (cancelled and waited for); one held elsewhere with
     /// a fresh lease rejects with `conflict` (`details.holders`) unless `force`. Resolves to `{ removed,
     /// cancelled_jobs, errors }`.
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "name: string, options?: { force?: boolean } | null",
         ts_return_type = "Promise<UnlockReport>"
     )]
@@ -628,7 +628,7 @@ impl Engine {
     }
 
     /// `unlockProfile()` for every lock the engine can see.
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "options?: { force?: boolean } | null",
         ts_return_type = "Promise<UnlockReport>"
     )]
@@ -643,7 +643,7 @@ impl Engine {
 
     /// Checks that locking works in the coordination folder with a test lock `name` (default `'test_sync'`):
     /// take, a second take refused, renew, release. Resolves to `{ name, location, steps }`.
-    #[napi(ts_args_type = "name?: string | null", ts_return_type = "Promise<LockSelfTest>")]
+    #[napi(catch_unwind, ts_args_type = "name?: string | null", ts_return_type = "Promise<LockSelfTest>")]
     pub fn lock_self_test<'env>(
         &self,
         env: &'env Env,
@@ -655,26 +655,26 @@ impl Engine {
 
     /// A handle on job `id` of this engine (running, or ended within the last hour). Rejects with `not_found`
     /// otherwise (see `runHistory()`).
-    #[napi(ts_args_type = "id: string", ts_return_type = "Promise<Job>")]
+    #[napi(catch_unwind, ts_args_type = "id: string", ts_return_type = "Promise<Job>")]
     pub fn job<'env>(&self, env: &'env Env, id: Unknown) -> napi::Result<PromiseRaw<'env, Job>> {
         let args = named(env, &[("id", id)], None)?;
         self.job_call(env, "job", args, None)
     }
 
     /// Every job this engine knows (running, or ended within the last hour), oldest first.
-    #[napi(ts_return_type = "Promise<JobSnapshot[]>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<JobSnapshot[]>")]
     pub fn jobs<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
         self.doc(env, "jobs", Map::new())
     }
 
     /// The jobs still running, oldest first.
-    #[napi(ts_return_type = "Promise<JobSnapshot[]>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<JobSnapshot[]>")]
     pub fn active_jobs<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
         self.doc(env, "active_jobs", Map::new())
     }
 
     /// The `limit` (default 50) most recent jobs, newest first.
-    #[napi(ts_args_type = "limit?: number | null", ts_return_type = "Promise<JobSnapshot[]>")]
+    #[napi(catch_unwind, ts_args_type = "limit?: number | null", ts_return_type = "Promise<JobSnapshot[]>")]
     pub fn recent_jobs<'env>(
         &self,
         env: &'env Env,
@@ -686,7 +686,7 @@ impl Engine {
 
     /// A page of `profile`'s runs from the store, newest first: `{ profile, runs, pagination }` (`page` from 1,
     /// `perPage` 1 to 1000, default 50). Rejects with `feature_disabled` without a store.
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "profile: string, options?: { page?: number, perPage?: number, per_page?: number } | null",
         ts_return_type = "Promise<RunPage>"
     )]
@@ -701,7 +701,7 @@ impl Engine {
     }
 
     /// The last `lines` (default 20) entries of `profile`'s log (of `level` only, when given), oldest first.
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "profile: string, options?: { lines?: number, level?: LogLevel } | null",
         ts_return_type = "Promise<LogEntry[]>"
     )]
@@ -716,7 +716,7 @@ impl Engine {
     }
 
     /// A page of `profile`'s log, oldest first: `{ logs, pagination }`.
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "profile: string, options?: { page?: number, perPage?: number, per_page?: number, level?: LogLevel } | null",
         ts_return_type = "Promise<LogPage>"
     )]
@@ -732,7 +732,7 @@ impl Engine {
 
     /// What folders hold: `total_size`, `by_type` (the subfolders of `modelsRoot`), `by_project` (the profiles'
     /// destinations), `by_folder` (the top-level folders of `root`) and `disk`.
-    #[napi(ts_args_type = "query?: UsageQuery | null", ts_return_type = "Promise<StorageUsage>")]
+    #[napi(catch_unwind, ts_args_type = "query?: UsageQuery | null", ts_return_type = "Promise<StorageUsage>")]
     pub fn storage_usage<'env>(
         &self,
         env: &'env Env,
@@ -743,7 +743,7 @@ impl Engine {
     }
 
     /// The stored operations (one per job), newest first.
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "options?: { activeOnly?: boolean, active_only?: boolean, limit?: number } | null",
         ts_return_type = "Promise<Operation[]>"
     )]
@@ -757,7 +757,7 @@ impl Engine {
     }
 
     /// Operation `id` (the id of the job that runs or ran it).
-    #[napi(ts_args_type = "id: string", ts_return_type = "Promise<Operation>")]
+    #[napi(catch_unwind, ts_args_type = "id: string", ts_return_type = "Promise<Operation>")]
     pub fn operation<'env>(
         &self,
         env: &'env Env,
@@ -768,7 +768,7 @@ impl Engine {
     }
 
     /// The operations a restart interrupted (a crash or a kill while they ran).
-    #[napi(ts_return_type = "Promise<Operation[]>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Operation[]>")]
     pub fn interrupted_operations<'env>(
         &self,
         env: &'env Env,
@@ -778,7 +778,7 @@ impl Engine {
 
     /// Cancels operation `id` (its job here is cancelled and waited for). Rejects with `conflict` when it has
     /// already ended.
-    #[napi(ts_args_type = "id: string", ts_return_type = "Promise<Operation>")]
+    #[napi(catch_unwind, ts_args_type = "id: string", ts_return_type = "Promise<Operation>")]
     pub fn cancel_operation<'env>(
         &self,
         env: &'env Env,
@@ -789,7 +789,7 @@ impl Engine {
     }
 
     /// Runs operation `id` again as a new job with the same id (any ended one with `force`).
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "id: string, options?: { force?: boolean, maxAttempts?: number, max_attempts?: number } | null",
         ts_return_type = "Promise<Job>"
     )]
@@ -804,7 +804,7 @@ impl Engine {
     }
 
     /// Recovery figures over the stored operations, breaker trips and the settings in effect.
-    #[napi(ts_return_type = "Promise<RecoveryMetrics>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<RecoveryMetrics>")]
     pub fn recovery_metrics<'env>(
         &self,
         env: &'env Env,
@@ -813,7 +813,7 @@ impl Engine {
     }
 
     /// The scenarios of the recovery self-test.
-    #[napi(ts_return_type = "Promise<ScenarioInfo[]>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<ScenarioInfo[]>")]
     pub fn recovery_scenarios<'env>(
         &self,
         env: &'env Env,
@@ -823,7 +823,7 @@ impl Engine {
 
     /// Runs the recovery self-test (the named scenarios, all by default, `runs` times each) for real, in a
     /// scratch folder; about a second per scenario and run, on the engine's threads.
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "options?: { scenarios?: string[], runs?: number } | null",
         ts_return_type = "Promise<SelfTestReport>"
     )]
@@ -837,13 +837,13 @@ impl Engine {
     }
 
     /// The circuit breakers of the remote targets this engine's jobs used so far.
-    #[napi(ts_return_type = "Promise<BreakerStatus[]>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<BreakerStatus[]>")]
     pub fn breakers<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
         self.doc(env, "breakers", Map::new())
     }
 
     /// The circuit breakers' settings (the config's `[settings.breaker]`).
-    #[napi(ts_return_type = "Promise<BreakerSettings>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<BreakerSettings>")]
     pub fn breaker_settings<'env>(
         &self,
         env: &'env Env,
@@ -869,7 +869,7 @@ impl Engine {
     /// `operation_id`, of the `types` listed; an event is taken when it matches every field given.
     /// Throws `invalid_input` at once for bad options (an unknown key, a `since` that is not an integer >= 0, an
     /// unknown event type).
-    #[napi(ts_args_type = "options?: SubscribeOptions | null")]
+    #[napi(catch_unwind, ts_args_type = "options?: SubscribeOptions | null")]
     pub fn subscribe(&self, env: Env, options: Option<Unknown>) -> napi::Result<Subscription> {
         let inner = self.inner(&env)?;
         let json = options_json(&env, options, "options")?;
@@ -1108,21 +1108,21 @@ pub struct Job {
 #[napi]
 impl Job {
     /// The job's id (a UUID), as in its events' `job_id`.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn id(&self) -> String {
         self.job.id().to_string()
     }
 
     /// `"running"` until the job finishes, then its report's status: `"completed"`, `"partial"`, `"failed"` or
     /// `"cancelled"`.
-    #[napi(getter, ts_return_type = "JobStatus")]
+    #[napi(catch_unwind, getter, ts_return_type = "JobStatus")]
     pub fn status(&self) -> &'static str {
         self.job.status().as_str()
     }
 
     /// Progress now: `{ stage, current_file, files_done, files_total, bytes_done, bytes_total, scanned, rate_bps,
     /// eta_secs, percent, elapsed_ms }`.
-    #[napi(ts_return_type = "ProgressSnapshot")]
+    #[napi(catch_unwind, ts_return_type = "ProgressSnapshot")]
     pub fn progress(&self) -> napi::Result<JsonText> {
         serde_json::to_string(&self.job.progress())
             .map(JsonText)
@@ -1131,7 +1131,7 @@ impl Job {
 
     /// The job as it is now: `{ job_id, sync_id, profile, source, destination, started_at, status, progress,
     /// finished_at }`, and `report` once it ended when `withReport` is true.
-    #[napi(ts_args_type = "withReport?: boolean | null", ts_return_type = "JobSnapshot")]
+    #[napi(catch_unwind, ts_args_type = "withReport?: boolean | null", ts_return_type = "JobSnapshot")]
     pub fn snapshot(&self, with_report: Option<bool>) -> napi::Result<JsonText> {
         serde_json::to_string(&self.job.snapshot(with_report.unwrap_or(false)))
             .map(JsonText)
@@ -1140,14 +1140,14 @@ impl Job {
 
     /// Asks the job to stop. Transfers stop within one chunk and remove their temporary files; the job then
     /// finishes with status `"cancelled"`. Does nothing once the job has finished.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn cancel(&self) {
         self.job.cancel();
     }
 
     /// Adds a listener for `'error'`: called with the exception when the job's `onProgress` throws (the job goes
     /// on; a process warning is emitted either way). Other event names are `invalid_input`.
-    #[napi(ts_args_type = "event: 'error', listener: (error: Error) => void")]
+    #[napi(catch_unwind, ts_args_type = "event: 'error', listener: (error: Error) => void")]
     pub fn on(
         &self,
         env: Env,
@@ -1165,7 +1165,7 @@ impl Job {
     /// `timeoutMs`, `null`, `Infinity` or negative: no limit; `0`: only look). Never blocks the event loop. With
     /// an `onProgress` callback, the last snapshot has been delivered when this resolves. Throws `invalid_input`
     /// for a `timeoutMs` that is not a number (or NaN).
-    #[napi(
+    #[napi(catch_unwind, 
         ts_args_type = "timeoutMs?: number | null",
         ts_return_type = "Promise<SyncReport | null>"
     )]
@@ -1182,7 +1182,7 @@ impl Job {
     }
 
     /// The report once the job has finished, else `null`.
-    #[napi(ts_return_type = "SyncReport | null")]
+    #[napi(catch_unwind, ts_return_type = "SyncReport | null")]
     pub fn report(&self) -> Option<JsonText> {
         self.job.report().map(|r| JsonText(r.to_json()))
     }
@@ -1190,7 +1190,7 @@ impl Job {
     /// The report exactly as core wrote it (canonical JSON text, one line) once the job has finished, else
     /// `null`. Unlike `JSON.stringify(job.report())`, it keeps integers above 2^53 (such as `mtime_ns` in a dry
     /// run's plan) exact.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn report_json(&self) -> Option<String> {
         self.job.report().map(|r| r.to_json())
     }
@@ -1267,19 +1267,19 @@ impl AsyncGenerator for Subscription {
 impl Subscription {
     /// The next queued event without waiting, or `null` when none is queued (also while the kept events are
     /// still being read, after a `since`).
-    #[napi(ts_return_type = "SyncEvent | null")]
+    #[napi(catch_unwind, ts_return_type = "SyncEvent | null")]
     pub fn try_next(&self) -> Option<JsonText> {
         self.sub.now()?.try_next().map(|e| JsonText(e.to_json()))
     }
 
     /// How many live events were dropped because this subscription fell more than 4096 events behind.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn lost(&self) -> f64 {
         self.sub.now().map_or(0, |s| s.lost()) as f64
     }
 
     /// Ends the subscription: a pending iteration finishes, queued events can still be read with `tryNext()`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self) {
         self.sub.close();
     }

@@ -130,7 +130,7 @@ pub(crate) fn string_arg(env: &Env, value: Unknown, what: &str) -> napi::Result<
 }
 
 /// The version of the syncwright library.
-#[napi]
+#[napi(catch_unwind)]
 pub fn version() -> &'static str {
     syncwright::version()
 }
@@ -138,7 +138,7 @@ pub fn version() -> &'static str {
 /// The outcome word of a status, for documents that know only success and error (document 5's `lastStatus`):
 /// `'success'` for `'completed'`, `'running'` for `'queued'` and `'running'`, `'error'` for `'partial'`,
 /// `'failed'`, `'cancelled'` and `'interrupted'`; `null` for a word that is not a status.
-#[napi(ts_args_type = "status: string", ts_return_type = "'success' | 'running' | 'error' | null")]
+#[napi(catch_unwind, ts_args_type = "status: string", ts_return_type = "'success' | 'running' | 'error' | null")]
 pub fn status_outcome(status: String) -> Option<&'static str> {
     syncwright::engine::calls::status_outcome(&status)
 }
@@ -146,7 +146,7 @@ pub fn status_outcome(status: String) -> Option<&'static str> {
 /// A report (the object a job gives, or its JSON text) as the short text for people that document 1 calls its
 /// `output`: the summary line, the first errors, a command's output, a run-all's line per profile. Throws
 /// `invalid_input` for something that is not a report.
-#[napi(ts_args_type = "report: SyncReport | string")]
+#[napi(catch_unwind, ts_args_type = "report: SyncReport | string")]
 pub fn report_text(env: Env, report: Unknown) -> napi::Result<String> {
     let text = if report.get_type()? == ValueType::String {
         unsafe { report.cast::<String>()? }
@@ -157,7 +157,7 @@ pub fn report_text(env: Env, report: Unknown) -> napi::Result<String> {
 }
 
 /// Every stable error kind name, in code order (1..13): the values an error's `code` can take.
-#[napi(ts_return_type = "ErrorKind[]")]
+#[napi(catch_unwind, ts_return_type = "ErrorKind[]")]
 pub fn error_kinds() -> Vec<&'static str> {
     ErrorKind::ALL.iter().map(|k| k.as_str()).collect()
 }
@@ -190,7 +190,7 @@ impl Task for BuildManifest {
 /// Throws `invalid_input` at once when `root` is not a string or `options` not an object; rejects with an Error
 /// whose `code` is the kind's name otherwise (`"not_found"` for a missing root, `"invalid_input"` for an unknown
 /// option).
-#[napi(
+#[napi(catch_unwind, 
     ts_args_type = "root: string, options?: ManifestOptions | null",
     ts_return_type = "Promise<ManifestResult>"
 )]
@@ -206,7 +206,7 @@ pub fn build_manifest(
 
 /// Throws the error of `kind` built in Rust, so the tests can check every kind's `code`, `kind`, `path` and
 /// `details` (given as JSON text).
-#[napi(js_name = "_throwForTest")]
+#[napi(catch_unwind, js_name = "_throwForTest")]
 pub fn throw_for_test(
     env: Env,
     kind: String,
@@ -229,9 +229,15 @@ pub fn throw_for_test(
 }
 
 /// The snake_case option names core accepts, with their defaults (for the test that keeps `index.d.ts` in step).
-#[napi(js_name = "_defaultSyncOptionsForTest", ts_return_type = "Record<string, unknown>")]
+#[napi(catch_unwind, js_name = "_defaultSyncOptionsForTest", ts_return_type = "Record<string, unknown>")]
 pub fn default_sync_options_for_test() -> napi::Result<JsonText> {
     serde_json::to_string(&syncwright::SyncOptions::default())
         .map(JsonText)
         .map_err(|e| napi::Error::from_reason(e.to_string()))
+}
+
+/// Panics in the binding's own code, so the tests can check that a panic is a thrown `Error`, never an abort.
+#[napi(catch_unwind, js_name = "_panicForTest")]
+pub fn panic_for_test() {
+    panic!("a panic for the test")
 }
