@@ -311,7 +311,11 @@ impl Engine {
 
     /// Opens an engine (see the constructor) and resolves to it once it is open; rejects with the error that
     /// kept it from opening (`invalid_input` for a bad config, `not_found` for a missing config file, ...).
-    #[napi(catch_unwind, ts_args_type = "config?: EngineConfig | null", ts_return_type = "Promise<Engine>")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "config?: EngineConfig | null",
+        ts_return_type = "Promise<Engine>"
+    )]
     pub fn open<'env>(
         env: &'env Env,
         config: Option<Unknown>,
@@ -425,7 +429,8 @@ impl Engine {
     /// (`{ schema_version, compare, actions: [{ op, path, reason, size, ... }], errors, totals }`). Runs on the
     /// engine's threads. Rejects with the error's kind as `code` (`invalid_input` for a bad option, the source's
     /// error when it cannot be read).
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "source: string, destination: string, options?: SyncOptions | null",
         ts_return_type = "Promise<Plan>"
     )]
@@ -460,7 +465,8 @@ impl Engine {
     /// the job when it has listeners (`job.on('error', fn)`); the job goes on. The running job keeps the process
     /// alive until it finishes. Rejects with `invalid_input` for bad options or an unsupported location; a run
     /// that fails as a whole still finishes, with status `"failed"` and `fatal` set in its report.
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "source: string, destination: string, options?: SyncOptions | null, onProgress?: ((progress: ProgressSnapshot) => void) | null",
         ts_return_type = "Promise<Job>"
     )]
@@ -497,7 +503,8 @@ impl Engine {
     /// Runs a sync to the end: `start()` then `wait()`. Resolves to the report (`status` is `"completed"`,
     /// `"partial"`, `"failed"` or `"cancelled"`; a failed run resolves too, with `fatal` set). Rejects with code
     /// `invalid_input` for bad options; throws it at once when an argument has the wrong type.
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "source: string, destination: string, options?: SyncOptions | null, onProgress?: ((progress: ProgressSnapshot) => void) | null",
         ts_return_type = "Promise<SyncReport>"
     )]
@@ -581,7 +588,8 @@ impl Engine {
     /// Starts profile `name` (a sync, or its command) and resolves to its `Job`. Rejects with `conflict` when it
     /// is already running (`details`: `job_id`, `started_at`), `not_found` for an unknown profile.
     /// `onProgress` as in `start()`.
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "name: string, onProgress?: ((progress: ProgressSnapshot) => void) | null",
         ts_return_type = "Promise<Job>"
     )]
@@ -597,7 +605,8 @@ impl Engine {
 
     /// Runs every profile in turn as one job, whose report has `type: 'run_all'` and one result per profile.
     /// Cancelling it cancels the running profile and skips the rest.
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "onProgress?: ((progress: ProgressSnapshot) => void) | null",
         ts_return_type = "Promise<Job>"
     )]
@@ -613,7 +622,8 @@ impl Engine {
     /// once; one a job of this engine holds goes with the job (cancelled and waited for); one held elsewhere with
     /// a fresh lease rejects with `conflict` (`details.holders`) unless `force`. Resolves to `{ removed,
     /// cancelled_jobs, errors }`.
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "name: string, options?: { force?: boolean } | null",
         ts_return_type = "Promise<UnlockReport>"
     )]
@@ -628,7 +638,8 @@ impl Engine {
     }
 
     /// `unlockProfile()` for every lock the engine can see.
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "options?: { force?: boolean } | null",
         ts_return_type = "Promise<UnlockReport>"
     )]
@@ -643,7 +654,11 @@ impl Engine {
 
     /// Checks that locking works in the coordination folder with a test lock `name` (default `'test_sync'`):
     /// take, a second take refused, renew, release. Resolves to `{ name, location, steps }`.
-    #[napi(catch_unwind, ts_args_type = "name?: string | null", ts_return_type = "Promise<LockSelfTest>")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "name?: string | null",
+        ts_return_type = "Promise<LockSelfTest>"
+    )]
     pub fn lock_self_test<'env>(
         &self,
         env: &'env Env,
@@ -674,7 +689,11 @@ impl Engine {
     }
 
     /// The `limit` (default 50) most recent jobs, newest first.
-    #[napi(catch_unwind, ts_args_type = "limit?: number | null", ts_return_type = "Promise<JobSnapshot[]>")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "limit?: number | null",
+        ts_return_type = "Promise<JobSnapshot[]>"
+    )]
     pub fn recent_jobs<'env>(
         &self,
         env: &'env Env,
@@ -686,7 +705,8 @@ impl Engine {
 
     /// A page of `profile`'s runs from the store, newest first: `{ profile, runs, pagination }` (`page` from 1,
     /// `perPage` 1 to 1000, default 50). Rejects with `feature_disabled` without a store.
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "profile: string, options?: { page?: number, perPage?: number, per_page?: number } | null",
         ts_return_type = "Promise<RunPage>"
     )]
@@ -701,7 +721,8 @@ impl Engine {
     }
 
     /// The last `lines` (default 20) entries of `profile`'s log (of `level` only, when given), oldest first.
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "profile: string, options?: { lines?: number, level?: LogLevel } | null",
         ts_return_type = "Promise<LogEntry[]>"
     )]
@@ -716,7 +737,8 @@ impl Engine {
     }
 
     /// A page of `profile`'s log, oldest first: `{ logs, pagination }`.
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "profile: string, options?: { page?: number, perPage?: number, per_page?: number, level?: LogLevel } | null",
         ts_return_type = "Promise<LogPage>"
     )]
@@ -732,7 +754,11 @@ impl Engine {
 
     /// What folders hold: `total_size`, `by_type` (the subfolders of `modelsRoot`), `by_project` (the profiles'
     /// destinations), `by_folder` (the top-level folders of `root`) and `disk`.
-    #[napi(catch_unwind, ts_args_type = "query?: UsageQuery | null", ts_return_type = "Promise<StorageUsage>")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "query?: UsageQuery | null",
+        ts_return_type = "Promise<StorageUsage>"
+    )]
     pub fn storage_usage<'env>(
         &self,
         env: &'env Env,
@@ -743,7 +769,8 @@ impl Engine {
     }
 
     /// The stored operations (one per job), newest first.
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "options?: { activeOnly?: boolean, active_only?: boolean, limit?: number } | null",
         ts_return_type = "Promise<Operation[]>"
     )]
@@ -789,7 +816,8 @@ impl Engine {
     }
 
     /// Runs operation `id` again as a new job with the same id (any ended one with `force`).
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "id: string, options?: { force?: boolean, maxAttempts?: number, max_attempts?: number } | null",
         ts_return_type = "Promise<Job>"
     )]
@@ -823,7 +851,8 @@ impl Engine {
 
     /// Runs the recovery self-test (the named scenarios, all by default, `runs` times each) for real, in a
     /// scratch folder; about a second per scenario and run, on the engine's threads.
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "options?: { scenarios?: string[], runs?: number } | null",
         ts_return_type = "Promise<SelfTestReport>"
     )]
@@ -1131,7 +1160,11 @@ impl Job {
 
     /// The job as it is now: `{ job_id, sync_id, profile, source, destination, started_at, status, progress,
     /// finished_at }`, and `report` once it ended when `withReport` is true.
-    #[napi(catch_unwind, ts_args_type = "withReport?: boolean | null", ts_return_type = "JobSnapshot")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "withReport?: boolean | null",
+        ts_return_type = "JobSnapshot"
+    )]
     pub fn snapshot(&self, with_report: Option<bool>) -> napi::Result<JsonText> {
         serde_json::to_string(&self.job.snapshot(with_report.unwrap_or(false)))
             .map(JsonText)
@@ -1165,7 +1198,8 @@ impl Job {
     /// `timeoutMs`, `null`, `Infinity` or negative: no limit; `0`: only look). Never blocks the event loop. With
     /// an `onProgress` callback, the last snapshot has been delivered when this resolves. Throws `invalid_input`
     /// for a `timeoutMs` that is not a number (or NaN).
-    #[napi(catch_unwind, 
+    #[napi(
+        catch_unwind,
         ts_args_type = "timeoutMs?: number | null",
         ts_return_type = "Promise<SyncReport | null>"
     )]

@@ -138,7 +138,11 @@ pub fn version() -> &'static str {
 /// The outcome word of a status, for documents that know only success and error (document 5's `lastStatus`):
 /// `'success'` for `'completed'`, `'running'` for `'queued'` and `'running'`, `'error'` for `'partial'`,
 /// `'failed'`, `'cancelled'` and `'interrupted'`; `null` for a word that is not a status.
-#[napi(catch_unwind, ts_args_type = "status: string", ts_return_type = "'success' | 'running' | 'error' | null")]
+#[napi(
+    catch_unwind,
+    ts_args_type = "status: string",
+    ts_return_type = "'success' | 'running' | 'error' | null"
+)]
 pub fn status_outcome(status: String) -> Option<&'static str> {
     syncwright::engine::calls::status_outcome(&status)
 }
@@ -190,7 +194,8 @@ impl Task for BuildManifest {
 /// Throws `invalid_input` at once when `root` is not a string or `options` not an object; rejects with an Error
 /// whose `code` is the kind's name otherwise (`"not_found"` for a missing root, `"invalid_input"` for an unknown
 /// option).
-#[napi(catch_unwind, 
+#[napi(
+    catch_unwind,
     ts_args_type = "root: string, options?: ManifestOptions | null",
     ts_return_type = "Promise<ManifestResult>"
 )]
@@ -229,7 +234,11 @@ pub fn throw_for_test(
 }
 
 /// The snake_case option names core accepts, with their defaults (for the test that keeps `index.d.ts` in step).
-#[napi(catch_unwind, js_name = "_defaultSyncOptionsForTest", ts_return_type = "Record<string, unknown>")]
+#[napi(
+    catch_unwind,
+    js_name = "_defaultSyncOptionsForTest",
+    ts_return_type = "Record<string, unknown>"
+)]
 pub fn default_sync_options_for_test() -> napi::Result<JsonText> {
     serde_json::to_string(&syncwright::SyncOptions::default())
         .map(JsonText)
