@@ -197,3 +197,16 @@ def test_timeouts_behave_as_in_c_and_node(tmp_path):
         job.cancel()
         report = job.wait(-1)  # negative: no limit
         assert report is not None and report["status"] == "cancelled"
+
+
+def test_the_examples_type_check_strictly():
+    """Every program of examples/python passes mypy --strict against the package's TypedDicts and stubs."""
+    pytest.importorskip("mypy")
+    import subprocess
+    import sys
+
+    examples = sorted(str(p) for p in (Path(__file__).resolve().parents[2] / "examples" / "python").glob("*.py"))
+    assert examples
+    p = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", *examples],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr

@@ -14,15 +14,17 @@ Needs the syncwright package (bindings-python: `maturin build`, then pip install
 
 import json
 import sys
+from typing import Any, Callable, List, Optional, cast
 
 import syncwright
+from syncwright.types import JobStartedEvent
 
 
-def emit(step, value):
+def emit(step: str, value: Any) -> None:
     print(json.dumps({"step": step, "value": value}), flush=True)
 
 
-def emit_kind(step, call, *args, **kwargs):
+def emit_kind(step: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """Prints the kind of the error that call(*args, **kwargs) raises."""
     try:
         call(*args, **kwargs)
@@ -32,7 +34,7 @@ def emit_kind(step, call, *args, **kwargs):
     print(json.dumps({"step": step, "kind": kind}), flush=True)
 
 
-def main(argv):
+def main(argv: List[str]) -> int:
     if len(argv) != 2:
         print(f"usage: {argv[0]} CONFIG_TOML", file=sys.stderr)
         return 2
@@ -47,9 +49,10 @@ def main(argv):
             # Subscribe before starting the job, so that its job_started event cannot be missed.
             with engine.subscribe(filter={"types": ["job_started"]}) as started:
                 job = engine.run_profile("slow")
-                event = started.next(timeout=30)
+                # The filter takes job_started events only.
+                event = cast(Optional[JobStartedEvent], started.next(timeout=30))
                 while event is not None and event["job_id"] != job.id:  # another job's
-                    event = started.next(timeout=30)
+                    event = cast(Optional[JobStartedEvent], started.next(timeout=30))
             job.cancel()
             if event is None:
                 print("error: the slow job did not start in 30 s", file=sys.stderr)

@@ -13,16 +13,17 @@ Needs the syncwright package (bindings-python: `maturin build`, then pip install
 
 import json
 import sys
+from typing import List
 
 import syncwright
 
 
-def print_progress(snapshot):
+def print_progress(snapshot: syncwright.ProgressSnapshot) -> None:
     # Called on a library thread with a progress snapshot dict.
     print(f"progress {snapshot['percent']} {snapshot['stage']}", file=sys.stderr, flush=True)
 
 
-def main(argv):
+def main(argv: List[str]) -> int:
     if len(argv) != 4:
         print(f"usage: {argv[0]} SRC DST OPTIONS_JSON", file=sys.stderr)
         return 2
