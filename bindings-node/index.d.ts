@@ -1372,7 +1372,8 @@ export declare function _throwForTest(kind: string, message: string, path?: stri
 
 /**
  * Scans the local folder `root` and resolves to `{ manifest, warnings, errors }`: the canonical manifest (entries
- * sorted by path) and what could not be read. The scan runs on libuv's thread pool.
+ * sorted by path) and what could not be read. The scan runs on a thread of its own (never the JavaScript thread,
+ * and no libuv pool thread is held while it runs).
  *
  * `options` may set `name`, `include`, `exclude`, `links` (`"preserve"`, `"follow"` or `"skip"`), `hash`
  * (default true), `threads` and `state_dir` (camelCase keys are accepted too); omit it for the defaults.

@@ -577,3 +577,84 @@ test('a panic is a thrown Error, never an abort: every export is guarded', () =>
   // The process goes on.
   assert.equal(typeof sw.version(), 'string')
 })
+
+/** The members of `export interface NAME { ... }` in index.d.ts: { required: [...], optional: [...] }. */
+function interfaceFields(name) {
+  const dts = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
+  const m = dts.match(new RegExp(`export interface ${name}(?: extends (\\w+))? \\{([\\s\\S]*?)\\n\\}`))
+  assert.ok(m, `interface ${name} not found in index.d.ts`)
+  const fields = [...m[2].matchAll(/^  (\w+)(\??):/gm)]
+  const own = { required: fields.filter((f) => !f[2]).map((f) => f[1]), optional: fields.filter((f) => f[2]).map((f) => f[1]) }
+  if (!m[1]) return own
+  const parent = interfaceFields(m[1])
+  return { required: [...parent.required, ...own.required], optional: [...parent.optional, ...own.optional] }
+}
+
+/** Checks `value`'s keys against interface `name`: no key it does not declare, every key it requires. */
+function conforms(value, name) {
+  const { required, optional } = interfaceFields(name)
+  for (const k of Object.keys(value)) assert.ok(required.includes(k) || optional.includes(k), `${name} lacks ${k}`)
+  for (const k of required) assert.ok(k in value, `${name}.${k} is required but absent`)
+}
+
+test('index.d.ts describes every document of the front door, checked against real objects', async () => {
+  const root = tempDir()
+  const src = makeTree(SMALL)
+  const cfg = path.join(root, 'sw.toml')
+  fs.writeFileSync(cfg, `[settings]\ncoordination_dir = "${root}/coord"\nstate_dir = "${root}/state"\nlog_dir = "${root}/logs"\n` +
+    `[profiles.user_data]\nsource = "${src}"\ndestination = "${root}/dst"\n`)
+  const engine = await Engine.open({ configFile: cfg })
+  try {
+    for (const p of await engine.profiles()) conforms(p, 'ProfileInfo')
+    const job = await engine.runProfile('user_data')
+    const report = await job.wait()
+    assert.equal(report.status, 'completed')
+    const status = await engine.profileStatus('user_data')
+    conforms(status, 'ProfileStatus')
+    conforms(status.last_run, 'LastRun')
+    conforms(status.last_run.stats, 'SyncStats')
+    conforms(await engine.unlockProfile('user_data'), 'UnlockReport')
+    conforms(await engine.lockSelfTest(), 'LockSelfTest')
+    const snap = (await engine.job(job.id)).snapshot(true)
+    conforms(snap, 'JobSnapshot')
+    for (const s of await engine.recentJobs()) conforms(s, 'JobSnapshot')
+    const history = await engine.runHistory('user_data')
+    conforms(history, 'RunPage')
+    conforms(history.pagination, 'Pagination')
+    for (const r of history.runs) conforms(r, 'RunRecord')
+    const logs = await engine.profileLogPage('user_data')
+    conforms(logs, 'LogPage')
+    for (const e of logs.logs) conforms(e, 'LogEntry')
+    const usage = await engine.storageUsage({ root: src })
+    conforms(usage, 'StorageUsage')
+    for (const op of await engine.operations()) conforms(op, 'Operation')
+    conforms(await engine.recoveryMetrics(), 'RecoveryMetrics')
+    for (const s of await engine.recoveryScenarios()) conforms(s, 'ScenarioInfo')
+    conforms(await engine.breakerSettings(), 'BreakerSettings')
+    for (const l of await engine.profileLocks()) conforms(l, 'ProfileLocks')
+    conforms(await engine.config(), 'Config')
+    const all = await (await engine.runAll()).wait()
+    conforms(all, 'SyncReport')
+  } finally {
+    await engine.close()
+  }
+})
+
+test('package.json: its exports map serves require, import (named exports too) and the types', async () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'))
+  assert.equal(pkg.exports['.'].types, './index.d.ts')
+  const app = tempDir()
+  fs.mkdirSync(path.join(app, 'node_modules'))
+  fs.symlinkSync(path.join(__dirname, '..'), path.join(app, 'node_modules', 'syncwright'))
+  const run = (args) =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, args, { cwd: app, stdio: ['ignore', 'pipe', 'inherit'] })
+      let out = ''
+      child.stdout.on('data', (d) => (out += d))
+      child.on('exit', (code) => resolve({ code, out }))
+    })
+  const cjs = await run(['-e', "const { Engine, version } = require('syncwright'); console.log(typeof Engine.open, version())"])
+  assert.deepEqual(cjs, { code: 0, out: `function ${sw.version()}\n` })
+  const esm = await run(['--input-type=module', '-e', "import { Engine, statusOutcome } from 'syncwright'; console.log(typeof Engine.open, statusOutcome('completed'))"])
+  assert.deepEqual(esm, { code: 0, out: 'function success\n' })
+})

@@ -166,28 +166,9 @@ pub fn error_kinds() -> Vec<&'static str> {
     ErrorKind::ALL.iter().map(|k| k.as_str()).collect()
 }
 
-pub struct BuildManifest {
-    root: PathBuf,
-    options_json: Option<String>,
-}
-
-impl Task for BuildManifest {
-    type Output = syncwright::Result<String>;
-    type JsValue = JsonText;
-
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(guarded(|| {
-            syncwright::manifest::build_manifest_json(&self.root, self.options_json.as_deref())
-        }))
-    }
-
-    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-        output.map(JsonText).map_err(|e| js_error(&env, &e))
-    }
-}
-
 /// Scans the local folder `root` and resolves to `{ manifest, warnings, errors }`: the canonical manifest (entries
-/// sorted by path) and what could not be read. The scan runs on libuv's thread pool.
+/// sorted by path) and what could not be read. The scan runs on a thread of its own (never the JavaScript thread,
+/// and no libuv pool thread is held while it runs).
 ///
 /// `options` may set `name`, `include`, `exclude`, `links` (`"preserve"`, `"follow"` or `"skip"`), `hash`
 /// (default true), `threads` and `state_dir` (camelCase keys are accepted too); omit it for the defaults.
@@ -199,14 +180,28 @@ impl Task for BuildManifest {
     ts_args_type = "root: string, options?: ManifestOptions | null",
     ts_return_type = "Promise<ManifestResult>"
 )]
-pub fn build_manifest(
-    env: Env,
+pub fn build_manifest<'env>(
+    env: &'env Env,
     root: Unknown,
     options: Option<Unknown>,
-) -> napi::Result<AsyncTask<BuildManifest>> {
-    let root = string_arg(&env, root, "root")?;
-    let options_json = options_json(&env, options, "options")?;
-    Ok(AsyncTask::new(BuildManifest { root: PathBuf::from(root), options_json }))
+) -> napi::Result<PromiseRaw<'env, JsonText>> {
+    let root = PathBuf::from(string_arg(env, root, "root")?);
+    let options_json = options_json(env, options, "options")?;
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("syncwright-manifest".into())
+        .spawn(move || {
+            let _ = done.send(guarded(|| {
+                syncwright::manifest::build_manifest_json(&root, options_json.as_deref())
+            }));
+        })
+        .map_err(|e| js_error(env, &Error::internal(format!("cannot start a thread: {e}"))))?;
+    env.spawn_future_with_callback(
+        async move {
+            Ok(result.await.unwrap_or_else(|_| Err(Error::internal("the scan's thread ended"))))
+        },
+        |env, r| r.map(JsonText).map_err(|e| js_error(env, &e)),
+    )
 }
 
 /// Throws the error of `kind` built in Rust, so the tests can check every kind's `code`, `kind`, `path` and
