@@ -177,7 +177,9 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(e) = lock(&self.engine).take() {
+        // No other reference is left, so nobody else can hold the slot's lock: taking it cannot wait.
+        let taken = self.engine.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(e) = taken {
             shut_down(e);
         }
     }
