@@ -28,6 +28,7 @@ pub mod logs;
 pub mod progress;
 pub mod recovery;
 pub mod sync;
+pub mod vault;
 
 pub use engine::{Engine, EngineConfig, EngineCore, SyncOptions};
 pub use jobs::Job;
