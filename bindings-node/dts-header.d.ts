@@ -1067,6 +1067,20 @@ export interface Settings {
   event_retention: DurationSpec | null
   /** At most this many events are kept for replay. */
   event_retention_max: number | null
+  /** The secrets vault file (default `<config name>.secrets.json` beside the config file). */
+  vault: string | null
+  /** Argon2id's parameters of the vault (default 64 MiB, 3 passes, 4 lanes). */
+  vault_kdf: VaultKdf | null
+}
+
+/** Argon2id's parameters of the vault. */
+export interface VaultKdf {
+  /** Memory, in KiB. */
+  m_kib: number
+  /** Passes. */
+  t: number
+  /** Lanes. */
+  p: number
 }
 
 /** The profiles and settings an engine owns (`Engine.config`): the config file's schema; secrets are `null`. */

@@ -347,6 +347,12 @@ pub struct Settings {
     pub event_retention: Option<DurationSpec>,
     /// At most this many events are kept for replay; the oldest go first (default 100000).
     pub event_retention_max: Option<u64>,
+    /// The secrets vault (relative to the config file's folder). Default: `<config name>.secrets.json` beside
+    /// the config file; without a config file, `vault.json` in the state directory (see [`crate::vault`]).
+    pub vault: Option<PathBuf>,
+    /// Argon2id's parameters for the vault (`[settings.vault_kdf]`: `m_kib`, `t`, `p`; default RFC 9106's second
+    /// recommendation, 64 MiB, 3 passes, 4 lanes).
+    pub vault_kdf: Option<crate::vault::KdfParams>,
 }
 
 impl Settings {
@@ -367,6 +373,140 @@ impl Settings {
     }
 }
 
+/// Opt-in switches (`[features]`). Cloud sync is off until a deployment turns it on, as document 3 keeps it:
+/// profile runs to or from S3 or Drive, and the cloud-sync calls, need `enable_cloud_sync` and the provider's
+/// flag. A location given directly in a sync call is the caller's explicit choice and needs no flag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Features {
+    /// Cloud sync at all.
+    pub enable_cloud_sync: bool,
+    /// Cloud sync to and from S3 (with `enable_cloud_sync`).
+    pub enable_cloud_sync_s3: bool,
+    /// Cloud sync to and from Google Drive (with `enable_cloud_sync`).
+    pub enable_cloud_sync_gdrive: bool,
+}
+
+impl Features {
+    /// Ok when cloud sync with `service` (`"s3"` or `"gdrive"`; any other is not a cloud service and is always
+    /// allowed) is on; `feature_disabled` naming the flags to set otherwise. `what` names the refused work.
+    pub fn require(&self, service: &str, what: &str) -> Result<()> {
+        let (flag, on) = match service {
+            "s3" => ("enable_cloud_sync_s3", self.enable_cloud_sync_s3),
+            "gdrive" => ("enable_cloud_sync_gdrive", self.enable_cloud_sync_gdrive),
+            _ => return Ok(()),
+        };
+        if self.enable_cloud_sync && on {
+            return Ok(());
+        }
+        let missing: Vec<&str> = [("enable_cloud_sync", self.enable_cloud_sync), (flag, on)]
+            .into_iter()
+            .filter(|(_, on)| !on)
+            .map(|(f, _)| f)
+            .collect();
+        Err(Error::new(
+            crate::ErrorKind::FeatureDisabled,
+            format!(
+                "{what} uses {service}, and cloud sync is off: set {} = true in [features]",
+                missing.join(" and ")
+            ),
+        )
+        .with_details(serde_json::json!({ "service": service, "flags": missing })))
+    }
+
+    /// Ok when `enable_cloud_sync` is on (for cloud-sync work that reaches no service); `feature_disabled`
+    /// otherwise.
+    pub fn require_general(&self, what: &str) -> Result<()> {
+        if self.enable_cloud_sync {
+            return Ok(());
+        }
+        Err(Error::new(
+            crate::ErrorKind::FeatureDisabled,
+            format!("{what} is part of cloud sync, which is off: set enable_cloud_sync = true in [features]"),
+        )
+        .with_details(serde_json::json!({ "flags": ["enable_cloud_sync"] })))
+    }
+
+    /// [`Features::require`] for every location of `locations` (paths or URLs; the scheme says the service).
+    pub fn require_for(&self, locations: &[&str], what: &str) -> Result<()> {
+        for loc in locations {
+            if let Ok(l) = crate::backend::remote::Location::parse(loc) {
+                self.require(l.scheme(), what)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Document 3's cloud sync of a project tree (`[cloud_sync]`): what is mirrored, and the services' settings.
+/// Endpoints and API bases come only from here, never from a request.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudSyncConfig {
+    /// The tree (relative to the config file's folder; default that folder).
+    pub root: Option<PathBuf>,
+    /// Paths under the root to mirror (default: all of it).
+    pub include: Vec<String>,
+    /// Patterns left out (default: document 3's cache, logs and tmp folders, and Python and VCS litter).
+    pub exclude: Vec<String>,
+    /// Put before every snapshot name (`nightly` with prefix `studio-` is `studio-nightly`).
+    pub snapshot_prefix: String,
+    /// The snapshot when a call names none.
+    pub default_snapshot: String,
+    /// S3 (`service: "s3"`): `bucket`, `prefix`, and the options of `remote.s3` (endpoint, region, keys by
+    /// `credentials_key`).
+    pub s3: CloudS3,
+    /// Google Drive (`service: "gdrive"`): `parent_id`, and the options of `remote.gdrive`.
+    pub gdrive: CloudGdrive,
+}
+
+impl Default for CloudSyncConfig {
+    fn default() -> Self {
+        CloudSyncConfig {
+            root: None,
+            include: Vec::new(),
+            exclude: Preset::Cloud.excludes().iter().map(|s| s.to_string()).collect(),
+            snapshot_prefix: String::new(),
+            default_snapshot: "default".into(),
+            s3: CloudS3::default(),
+            gdrive: CloudGdrive::default(),
+        }
+    }
+}
+
+/// `[cloud_sync.s3]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudS3 {
+    /// The bucket (a request's `service_config.bucket` overrides it).
+    pub bucket: Option<String>,
+    /// The key prefix inside it (a request's `service_config.prefix` overrides it).
+    pub prefix: Option<String>,
+    /// Region (a request's `service_config.region` overrides it).
+    pub region: Option<String>,
+    /// Endpoint of an S3-compatible server (only from here, never from a request).
+    pub endpoint_url: Option<String>,
+    /// Path-style requests (default true with an endpoint).
+    pub path_style: Option<bool>,
+    /// The vault key of the credentials when a request names none (document 3's `cloud_sync.s3`).
+    pub credentials_key: Option<String>,
+}
+
+/// `[cloud_sync.gdrive]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudGdrive {
+    /// The folder the files go to (a request's `service_config.parent_id` overrides it).
+    pub parent_id: Option<String>,
+    /// The folder the manifests go to (a request's `service_config.manifest_parent_id` overrides it).
+    pub manifest_parent_id: Option<String>,
+    /// The vault key whose `credentials` is the service account (document 3's `cloud_sync.gdrive`) when a
+    /// request names none.
+    pub credentials_key: Option<String>,
+    /// Base URL of the API (only from here, never from a request).
+    pub api_base: Option<String>,
+}
+
 /// A config file: settings and profiles by name (kept in name order).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -377,6 +517,12 @@ pub struct Config {
     /// Profiles by name.
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+    /// Opt-in switches (cloud sync).
+    #[serde(default)]
+    pub features: Features,
+    /// Document 3's cloud sync of a project tree.
+    #[serde(default)]
+    pub cloud_sync: CloudSyncConfig,
     /// Where the file was read from (relative paths in settings are taken from its folder).
     #[serde(skip)]
     pub origin: Option<PathBuf>,

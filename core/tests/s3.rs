@@ -681,3 +681,143 @@ fn signatures_are_checked_and_a_wrong_secret_is_an_auth_error_that_does_not_show
     let r = engine.sync(src.to_str().unwrap(), &dst, o).unwrap();
     assert_eq!((r.status, r.stats.created), (Status::Completed, 1), "{r:?}");
 }
+
+/// Document 3's cloud sync over the vault: the feature flags refuse profile runs and the cloud-sync calls while
+/// they are off (a direct sync is allowed), and with them on the S3 keys come from the vault by
+/// `credentials_key` (nothing in the options or the environment), for profiles and cloud-sync calls alike.
+#[test]
+fn cloud_sync_and_profiles_follow_the_flags_and_take_their_keys_from_the_vault() {
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let proxy = Proxy::start(moto.port);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let proj = d.join("proj");
+    write(&proj, "assets/a.png", b"png bytes");
+    write(&proj, "assets/b.txt", b"text");
+    write(&proj, "config/app.json", b"{}");
+    write(&proj, "cache/big.bin", b"cache stays home");
+    let config = |flags: bool| {
+        serde_json::json!({
+            "settings": {
+                "vault": d.join("vault.json"),
+                "vault_kdf": {"m_kib": 64, "t": 1, "p": 1},
+                "coordination_dir": d.join("coord"),
+            },
+            "features": {"enable_cloud_sync": flags, "enable_cloud_sync_s3": flags},
+            "cloud_sync": {
+                "root": proj,
+                "s3": {
+                    "bucket": BUCKET,
+                    "prefix": "cloud",
+                    "endpoint_url": proxy.url(),
+                    "region": "us-east-1",
+                    "credentials_key": "cloud_sync.s3",
+                },
+            },
+            "profiles": {"to_s3": {
+                "source": proj,
+                "destination": format!("s3://{BUCKET}/profile"),
+                "max_attempts": 1,
+                "remote": {"s3": {
+                    "endpoint_url": proxy.url(),
+                    "region": "us-east-1",
+                    "credentials_key": "cloud_sync.s3",
+                }},
+            }},
+        })
+    };
+    let open = |flags: bool| {
+        Engine::new(EngineConfig {
+            config: Some(config(flags)),
+            state_dir: Some(d.join("state")),
+            worker_threads: 2,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let pass = Secret::new("cloud passphrase");
+    let s3_request = || syncwright::engine::cloud::CloudRequest {
+        service: "s3".into(),
+        snapshot: Some("nightly".into()),
+        ..Default::default()
+    };
+
+    // Flags off: the profile and the cloud-sync calls are refused, naming the flags; a direct sync is not.
+    let off = open(false);
+    off.vault_init(Some(&pass)).unwrap();
+    let keys = serde_json::json!({
+        "access_key_id": "AKIAVAULTKEY00000001",
+        "secret_access_key": "vault-secret-value-0001",
+    });
+    off.vault_set("cloud_sync.s3", keys, None).unwrap();
+    let e = off.run_profile("to_s3", None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::FeatureDisabled, "{e}");
+    assert!(e.message().contains("enable_cloud_sync_s3"), "{e}");
+    for e in [
+        off.cloud_dry_run(&s3_request()).unwrap_err(),
+        off.cloud_run(&s3_request()).unwrap_err(),
+        off.cloud_manifest(None, None).unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), ErrorKind::FeatureDisabled, "{e}");
+    }
+    let mut direct = opts_for(&proxy.url());
+    direct.remote.s3.access_key_id = None;
+    direct.remote.s3.secret_access_key = None;
+    direct.remote.s3.credentials_key = Some("cloud_sync.s3".into());
+    let r = off
+        .start_sync(proj.to_str().unwrap(), &format!("s3://{BUCKET}/direct"), direct, None)
+        .unwrap()
+        .wait(Some(Duration::from_secs(120)))
+        .unwrap();
+    assert_eq!((r.status, r.stats.created), (Status::Completed, 4), "{}", r.to_json());
+    drop(off);
+
+    // Flags on: a new engine unlocks the vault once; the profile runs with the vault's keys.
+    let on = open(true);
+    on.vault_unlock(Some(&pass)).unwrap();
+    let r = on.run_profile("to_s3", None).unwrap().wait(Some(Duration::from_secs(120))).unwrap();
+    assert_eq!((r.status, r.stats.created), (Status::Completed, 4), "{}", r.to_json());
+
+    let m = on.cloud_manifest(Some("nightly"), None).unwrap();
+    assert_eq!(m.manifest.entries, 3, "the cache folder stays home: {m:?}");
+    assert_eq!(m.manifest.name, "nightly");
+    assert_eq!(m.checksum.len(), 64);
+    let only = on.cloud_manifest(Some("nightly"), Some(&["config".to_string()])).unwrap();
+    assert_eq!(only.manifest.entries, 1);
+
+    let dry = on.cloud_dry_run(&s3_request()).unwrap();
+    assert_eq!(dry.summary.status, "dry_run");
+    let mut up: Vec<&str> = dry.summary.uploads.iter().map(|u| u.path.as_str()).collect();
+    up.sort();
+    assert_eq!(up, ["assets/a.png", "assets/b.txt", "config/app.json"]);
+    assert_eq!(dry.summary.bytes, 15);
+    assert!(!dry.manifest_committed);
+    assert_eq!(dry.manifest.checksum, m.checksum);
+
+    let run = on.cloud_run(&s3_request()).unwrap();
+    assert_eq!((run.summary.status.as_str(), run.errors.len()), ("completed", 0), "{run:?}");
+    assert!(run.manifest_committed);
+    let again = on.cloud_dry_run(&s3_request()).unwrap();
+    assert!(again.summary.uploads.is_empty(), "{again:?}");
+    assert_eq!(again.summary.unchanged, 3);
+    // A file gone from the tree is a planned delete.
+    std::fs::remove_file(proj.join("assets/b.txt")).unwrap();
+    let gone = on.cloud_dry_run(&s3_request()).unwrap();
+    let del: Vec<&str> = gone.summary.deletes.iter().map(|a| a.path.as_str()).collect();
+    assert_eq!(del, ["assets/b.txt"]);
+
+    // Endpoints never come from a request; a vault key that is not there is named.
+    let bad: Result<syncwright::engine::cloud::CloudRequest, _> = serde_json::from_value(
+        serde_json::json!({"service": "s3", "service_config": {"endpoint_url": "http://evil"}}),
+    );
+    assert!(bad.is_err());
+    let mut missing = s3_request();
+    missing.credentials_key = Some("no.such.key".into());
+    let e = on.cloud_dry_run(&missing).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(e.message().contains("no.such.key"), "{e}");
+    let mut gd = s3_request();
+    gd.service = "gdrive".into();
+    assert_eq!(on.cloud_dry_run(&gd).unwrap_err().kind(), ErrorKind::FeatureDisabled);
+}

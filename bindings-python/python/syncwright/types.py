@@ -99,6 +99,7 @@ __all__ = [
     "RemoteConfig",
     "Profile",
     "Settings",
+    "VaultKdf",
     "Config",
     # events
     "JobQueuedEvent",
@@ -960,6 +961,14 @@ class Profile(TypedDict):
     remote: RemoteConfig
 
 
+class VaultKdf(TypedDict):
+    """Argon2id's parameters of the vault: memory in KiB, passes, lanes."""
+
+    m_kib: int
+    t: int
+    p: int
+
+
 class Settings(TypedDict):
     """The ``[settings]`` of the config document."""
 
@@ -971,6 +980,8 @@ class Settings(TypedDict):
     breaker: BreakerSettings
     event_retention: Optional[Union[float, str]]
     event_retention_max: Optional[int]
+    vault: Optional[str]
+    vault_kdf: Optional["VaultKdf"]
 
 
 class Config(TypedDict):

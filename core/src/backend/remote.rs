@@ -69,6 +69,14 @@ pub struct SftpOptions {
     pub sessions: usize,
     /// Seconds to wait for a connection and for each reply.
     pub timeout_secs: u64,
+    /// A key of the secrets vault holding `{passphrase?, private_key?}` (see [`crate::vault`]); the engine reads
+    /// it when a run starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_key: Option<String>,
+    /// A private key (PEM or OpenSSH text) held in memory, from the vault's `private_key`; tried before
+    /// `key_file`. Never read from a config or serialised.
+    #[serde(skip)]
+    pub private_key: Option<Secret>,
 }
 
 impl Default for SftpOptions {
@@ -81,6 +89,8 @@ impl Default for SftpOptions {
             insecure_ignore_host_key: false,
             sessions: 4,
             timeout_secs: 30,
+            credentials_key: None,
+            private_key: None,
         }
     }
 }
@@ -114,6 +124,10 @@ pub struct S3Options {
     pub part_concurrency: usize,
     /// Unfinished multipart uploads older than this many hours are aborted.
     pub stale_upload_hours: u64,
+    /// A key of the secrets vault holding `{access_key_id, secret_access_key, session_token?}` (document 3's
+    /// `cloud_sync.s3`; see [`crate::vault`]); the engine reads it when a run starts, over the keys above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_key: Option<String>,
 }
 
 impl Default for S3Options {
@@ -129,6 +143,7 @@ impl Default for S3Options {
             part_size: 16 << 20,
             part_concurrency: 4,
             stale_upload_hours: 24,
+            credentials_key: None,
         }
     }
 }
@@ -150,6 +165,14 @@ pub struct GdriveOptions {
     /// Files at least this large are uploaded through a resumable session in chunks of this size (rounded down
     /// to a multiple of 256 KiB, as Drive requires); smaller ones in one request.
     pub chunk_size: u64,
+    /// A key of the secrets vault whose `credentials` holds the service account's JSON (document 3's
+    /// `cloud_sync.gdrive`, read at `cloud_sync.gdrive.credentials`; see [`crate::vault`]); the engine reads it
+    /// when a run starts, over `credentials`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_key: Option<String>,
+    /// The service account's JSON held in memory, from the vault. Never read from a config or serialised.
+    #[serde(skip)]
+    pub credentials_json: Option<Secret>,
 }
 
 impl Default for GdriveOptions {
@@ -160,6 +183,8 @@ impl Default for GdriveOptions {
             scopes: vec!["https://www.googleapis.com/auth/drive.file".into()],
             api_base: None,
             chunk_size: 8 << 20,
+            credentials_key: None,
+            credentials_json: None,
         }
     }
 }

@@ -11,11 +11,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::EngineCore;
+use super::cloud::CloudRequest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::jobs::Job;
 use crate::logs::LogLevel;
 use crate::progress::ProgressCallback;
 use crate::usage::UsageQuery;
+use crate::vault::Secret;
 
 /// What a call gives back.
 #[derive(Debug)]
@@ -96,6 +98,37 @@ pub const CALLS: &[CallInfo] = &[
     call("recovery_self_test", &["scenarios?", "runs?"], false, true),
     call("breakers", &[], false, false),
     call("breaker_settings", &[], false, false),
+    call("vault_status", &[], false, false),
+    call("vault_init", &["passphrase?"], false, true),
+    call("vault_unlock", &["passphrase?"], false, true),
+    call("vault_lock", &[], false, false),
+    call("vault_keys", &["passphrase?"], false, true),
+    call("vault_get", &["key", "passphrase?"], false, true),
+    call("vault_set", &["key", "value", "passphrase?"], false, true),
+    call("vault_delete", &["key", "passphrase?"], false, true),
+    call("vault_change_passphrase", &["new_passphrase?", "passphrase?"], false, true),
+    call("vault_restore_backup", &["passphrase?"], false, true),
+    call("vault_import_rclone", &["path", "prefix?", "passphrase?"], false, true),
+    call("cloud_manifest", &["snapshot?", "include?"], false, true),
+    call(
+        "cloud_dry_run",
+        &["service", "snapshot?", "paths?", "credentials_key?", "service_config?"],
+        false,
+        true,
+    ),
+    call(
+        "cloud_run",
+        &[
+            "service",
+            "snapshot?",
+            "paths?",
+            "credentials_key?",
+            "service_config?",
+            "commit_manifest?",
+        ],
+        false,
+        true,
+    ),
 ];
 
 /// The default name of the lock self-test's lock (document 1's `test_sync`).
@@ -200,6 +233,49 @@ struct SelfTest {
     #[serde(default)]
     scenarios: Vec<String>,
     runs: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Pass {
+    passphrase: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VaultKey {
+    key: String,
+    passphrase: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VaultSet {
+    key: String,
+    value: crate::vault::SecretValue,
+    passphrase: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VaultPasswd {
+    new_passphrase: Option<Secret>,
+    passphrase: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VaultImport {
+    path: std::path::PathBuf,
+    prefix: Option<String>,
+    passphrase: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloudManifestArgs {
+    snapshot: Option<String>,
+    include: Option<Vec<String>>,
 }
 
 /// The arguments of `call` from `args` (a JSON object; none, empty or `null`: no arguments).
@@ -394,6 +470,55 @@ impl EngineCore {
                 args::<NoArgs>(name, a)?;
                 json(self.breaker_settings())
             }
+            "vault_status" => {
+                args::<NoArgs>(name, a)?;
+                json(&self.vault_status()?)
+            }
+            "vault_init" => json(&self.vault_init(args::<Pass>(name, a)?.passphrase.as_ref())?),
+            "vault_unlock" => json(&self.vault_unlock(args::<Pass>(name, a)?.passphrase.as_ref())?),
+            "vault_lock" => {
+                args::<NoArgs>(name, a)?;
+                json(&self.vault_lock()?)
+            }
+            "vault_keys" => json(&self.vault_keys(args::<Pass>(name, a)?.passphrase.as_ref())?),
+            "vault_get" => {
+                let k = args::<VaultKey>(name, a)?;
+                json(&self.vault_get(&k.key, k.passphrase.as_ref())?)
+            }
+            "vault_set" => {
+                let k = args::<VaultSet>(name, a)?;
+                json(&self.vault_set(&k.key, k.value, k.passphrase.as_ref())?)
+            }
+            "vault_delete" => {
+                let k = args::<VaultKey>(name, a)?;
+                json(&self.vault_delete(&k.key, k.passphrase.as_ref())?)
+            }
+            "vault_change_passphrase" => {
+                let p = args::<VaultPasswd>(name, a)?;
+                json(
+                    &self.vault_change_passphrase(
+                        p.new_passphrase.as_ref(),
+                        p.passphrase.as_ref(),
+                    )?,
+                )
+            }
+            "vault_restore_backup" => {
+                json(&self.vault_restore_backup(args::<Pass>(name, a)?.passphrase.as_ref())?)
+            }
+            "vault_import_rclone" => {
+                let i = args::<VaultImport>(name, a)?;
+                json(&self.vault_import_rclone(
+                    &i.path,
+                    i.prefix.as_deref(),
+                    i.passphrase.as_ref(),
+                )?)
+            }
+            "cloud_manifest" => {
+                let m = args::<CloudManifestArgs>(name, a)?;
+                json(&self.cloud_manifest(m.snapshot.as_deref(), m.include.as_deref())?)
+            }
+            "cloud_dry_run" => json(&self.cloud_dry_run(&args::<CloudRequest>(name, a)?)?),
+            "cloud_run" => json(&self.cloud_run(&args::<CloudRequest>(name, a)?)?),
             other => Err(Error::internal(format!("call {other:?} is listed but not dispatched"))),
         }
     }

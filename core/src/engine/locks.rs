@@ -197,7 +197,8 @@ impl EngineCore {
         let opts: SyncOptions = profile.sync_options(name)?;
         let o = backend::OpenOptions {
             snapshot: Some(opts.name.clone()),
-            remote: opts.remote.clone(),
+            // The vault's credentials when it can be unlocked; a lock kept in the coordination folder needs none.
+            remote: self.resolve_credentials(&opts.remote).unwrap_or_else(|_| opts.remote.clone()),
             cache_dir: None,
             store: None,
         };

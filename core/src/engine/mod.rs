@@ -3,6 +3,7 @@
 
 mod breakers;
 pub mod calls;
+pub mod cloud;
 mod events;
 pub mod jobs;
 mod launch;
@@ -12,6 +13,7 @@ mod profiles;
 mod recovery;
 pub mod selftest;
 mod usage;
+pub mod vault;
 
 pub use crate::cancel::CancelFlag;
 pub use crate::report::{ProfileResult, RunAllReport};
@@ -120,6 +122,8 @@ pub struct EngineCore {
     lock_lease: Duration,
     /// Set by [`Engine::close`]: no job starts any more.
     closing: std::sync::atomic::AtomicBool,
+    /// The secrets vault, once a call unlocked it (see [`vault`]).
+    vault: Mutex<Option<crate::vault::Vault>>,
 }
 
 /// How long an ended operation stays in the store (pruned when an engine starts).
@@ -209,6 +213,7 @@ impl Engine {
             lock_lease,
             config: Arc::new(profiles),
             closing: Default::default(),
+            vault: Mutex::new(None),
         });
         Ok(Engine { runtime: Some(runtime), core })
     }
@@ -233,8 +238,8 @@ impl EngineCore {
         self.store.as_deref().and_then(Store::recovered)
     }
 
-    /// Opens the backends of a sync: remote ones with the sync's remote options, their manifests cached under
-    /// `<state dir>/cache/`.
+    /// Opens the backends of a sync: remote ones with the sync's remote options (and the vault's credentials
+    /// their `credentials_key`s name), their manifests cached under `<state dir>/cache/`.
     pub fn open_backends(
         &self,
         source: &str,
@@ -243,7 +248,7 @@ impl EngineCore {
     ) -> Result<(Arc<dyn Backend>, Arc<dyn Backend>)> {
         let o = backend::OpenOptions {
             snapshot: Some(opts.name.clone()),
-            remote: opts.remote.clone(),
+            remote: self.resolve_credentials(&opts.remote)?,
             cache_dir: Some(self.cache_dir.clone()),
             store: self.store.clone(),
         };

@@ -185,6 +185,7 @@ impl EngineCore {
                 None,
             );
         };
+        config.features.require_for(&[source, dest], &format!("profile {name}"))?;
         let (src, dst) = self.open_backends(source, dest, &profile.sync_options(name)?)?;
         self.run_profile_with(name, src, dst, on_progress)
     }
@@ -200,6 +201,10 @@ impl EngineCore {
         let config = self.config.clone();
         let profile = config.profile(name)?;
         let opts = profile.sync_options(name)?;
+        config.features.require_for(
+            &[&src.location(), &dst.location()],
+            &format!("profile {name}"),
+        )?;
         let timeout = profile.timeout.as_ref().map(|t| t.get()).transpose()?;
         let info = JobInfo::new(Some(name.to_string()), src.location(), dst.location());
         let locks = self.lock_dir(config.coordination_dir());

@@ -10,6 +10,7 @@
 //! key pair, a service account's JSON).
 
 pub mod envelope;
+pub mod rclone;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -63,6 +64,28 @@ impl std::fmt::Debug for Vault {
             .field("keys", &self.secrets.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+/// Where the vault of `config` is: `[settings] vault` (relative to the config file's folder), else
+/// `<config name>.secrets.json` beside the config file, else `vault.json` in `state_dir`.
+pub fn location(config: &crate::config::Config, state_dir: &Path) -> PathBuf {
+    if let Some(v) = &config.settings.vault {
+        return config.resolve(v);
+    }
+    match &config.origin {
+        Some(file) => {
+            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("syncwright");
+            file.with_file_name(format!("{stem}.secrets.json"))
+        }
+        None => state_dir.join("vault.json"),
+    }
+}
+
+/// The vault's key derivation parameters of `config` (`[settings.vault_kdf]`, checked), or the default.
+pub fn kdf_params(config: &crate::config::Config) -> Result<KdfParams> {
+    let p = config.settings.vault_kdf.unwrap_or_default();
+    p.validate().map_err(|e| Error::invalid(format!("settings.vault_kdf: {}", e.message())))?;
+    Ok(p)
 }
 
 fn corrupt(what: impl Into<String>) -> Error {
@@ -288,6 +311,37 @@ impl Vault {
             s.insert(k, value);
             Ok(())
         })
+    }
+
+    /// Sets every `(key, value)` of `entries` in one write (an import).
+    pub fn set_many(&mut self, entries: Vec<(String, SecretValue)>) -> Result<()> {
+        for (k, v) in &entries {
+            check_key(k)?;
+            if !(v.is_string() || v.is_object()) {
+                return Err(Error::invalid("a vault value is a string or an object"));
+            }
+        }
+        self.update(move |s| {
+            s.extend(entries);
+            Ok(())
+        })
+    }
+
+    /// Reads the vault's file again (another process may have written it), with the keys held when its salt
+    /// and parameters are unchanged, else by deriving them again from the passphrase.
+    pub fn reload(&mut self) -> Result<()> {
+        let file = read_file(&self.path)?;
+        let keys = file.current.keys(self.passphrase.expose(), Some(&self.keys))?;
+        let secrets = decode(&file.current.open(&keys)?)?;
+        self.keys = keys;
+        self.secrets = secrets;
+        self.recovered_from_backup = None;
+        Ok(())
+    }
+
+    /// True when `passphrase` is the one this vault was unlocked with.
+    pub fn has_passphrase(&self, passphrase: &Secret) -> bool {
+        self.passphrase == *passphrase
     }
 
     /// Removes `key`; `not_found` when the vault has no such key.

@@ -4,6 +4,7 @@
 
 mod front;
 mod profiles;
+mod vault;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -36,6 +37,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The secrets vault: init, set, get, rm, ls, passwd, restore-backup (passphrase from SYNCWRIGHT_SECRETS_KEY).
+    Vault {
+        /// The vault file (default: [settings] vault, else <config name>.secrets.json beside the config).
+        #[arg(long, value_name = "FILE")]
+        vault: Option<PathBuf>,
+        #[command(subcommand)]
+        cmd: vault::VaultCmd,
+    },
     /// Print the manifest of a local directory (canonical JSON, with SHA-256 of every file).
     Manifest {
         /// The directory.
@@ -525,6 +534,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     let ctx = profiles::Ctx { config: cli.config.clone(), state_dir: cli.state_dir.clone() };
     match cli.cmd {
+        Cmd::Vault { vault, cmd } => {
+            vault::run(cmd, cli.config.as_deref(), cli.state_dir.as_deref(), vault)
+        }
         Cmd::Run { profile, json, no_progress } => ctx.run(&profile, json, no_progress),
         Cmd::RunAll { json } => ctx.run_all(json),
         Cmd::Status { json } => ctx.status(json),

@@ -109,20 +109,32 @@ impl GdriveBackend {
         o: &GdriveOptions,
         cache_dir: Option<&Path>,
     ) -> Result<GdriveBackend> {
-        let creds = o
-            .credentials
-            .clone()
-            .or_else(|| std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(Into::into))
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Auth,
-                    format!(
-                        "{loc} needs a service account's key file (--gdrive-credentials FILE, the gdrive \
-                         options' credentials, or GOOGLE_APPLICATION_CREDENTIALS)"
-                    ),
-                )
-            })?;
-        let account = auth::ServiceAccount::load(&creds)?;
+        let account = match &o.credentials_json {
+            Some(json) => auth::ServiceAccount::parse(
+                json.expose().as_bytes(),
+                &format!(
+                    "the vault's {}.credentials",
+                    o.credentials_key.as_deref().unwrap_or("gdrive")
+                ),
+            )?,
+            None => {
+                let creds = o
+                    .credentials
+                    .clone()
+                    .or_else(|| std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(Into::into))
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Auth,
+                            format!(
+                                "{loc} needs a service account's key file (--gdrive-credentials FILE, the \
+                                 gdrive options' credentials or credentials_key, or \
+                                 GOOGLE_APPLICATION_CREDENTIALS)"
+                            ),
+                        )
+                    })?;
+                auth::ServiceAccount::load(&creds)?
+            }
+        };
         let email = account.client_email().to_ascii_lowercase();
         let scopes =
             if o.scopes.is_empty() { GdriveOptions::default().scopes } else { o.scopes.clone() };

@@ -423,6 +423,13 @@ impl Pool {
                 }
             }
         };
+        if let Some(key) = &self.opts.private_key {
+            match sess.userauth_pubkey_memory(user, None, key.expose(), pass) {
+                Ok(()) if sess.authenticated() => return Ok(()),
+                Ok(()) => tried.push("the vault's private_key (not accepted)".into()),
+                Err(e) => tried.push(format!("the vault's private_key ({})", e.message())),
+            }
+        }
         if let Some(k) = &self.opts.key_file {
             if !k.is_file() {
                 return Err(Error::invalid(format!("SSH key file {} not found", k.display()))
@@ -440,6 +447,7 @@ impl Pool {
             }
         }
         if self.opts.key_file.is_none()
+            && self.opts.private_key.is_none()
             && let Some(home) = std::env::var_os("HOME")
         {
             for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
