@@ -309,6 +309,62 @@ struct sw_error *sw_manifest_build(const char *root,
                                    char **out_json);
 
 /**
+ * The manifest of the configured tree for `snapshot` (NULL: `[cloud_sync] default_snapshot`), taking only the
+ * paths of `include_json` (a JSON array of relative paths; NULL: `[cloud_sync] include`), in `*out_json`:
+ * `{"schema_version":1,"manifest":{"name","root","created_at","entries","checksum"},"include","exclude",
+ * "checksum","errors"}`. Touches no remote. Errors: `feature_disabled` unless `[features] enable_cloud_sync`;
+ * `invalid_input` for a bad snapshot or path.
+ *
+ * Blocking: yes: walks the tree and hashes every file not in the hash cache.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `snapshot` and `include_json` are NULL or NUL-terminated strings;
+ * `out_json` is NULL or writable.
+ */
+struct sw_error *sw_cloud_manifest(struct sw_engine *engine,
+                                   const char *snapshot,
+                                   const char *include_json,
+                                   char **out_json);
+
+/**
+ * The plan of mirroring the tree to a service, writing nothing. `request_json`: `{"service":"s3"|"gdrive",
+ * "snapshot"?,"paths"?:[...],"credentials_key"?,"service_config"?:{"bucket","prefix","region","parent_id",
+ * "manifest_parent_id"}}` (endpoints come only from the config). The result in `*out_json`:
+ * `{"schema_version":1,"manifest":{...},"plan":{...},"summary":{"status":"dry_run","service","snapshot",
+ * "uploads":[{"path","size","reason"}],"deletes":[...],"skipped":[...],"bytes","unchanged"},"remote_manifest",
+ * "errors":[],"job_id","manifest_committed":false}`. Errors: `feature_disabled` unless `[features]` turns the
+ * service on; `invalid_input` for a bad request; `not_found` for a vault key that is not there; `auth`,
+ * `network` and others from the service.
+ *
+ * Blocking: yes: walks and hashes the tree and lists the remote (network I/O).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `request_json` is NULL or a NUL-terminated string; `out_json` is NULL or
+ * writable.
+ */
+struct sw_error *sw_cloud_dry_run(struct sw_engine *engine,
+                                  const char *request_json,
+                                  char **out_json);
+
+/**
+ * Mirrors the tree to a service: `sw_cloud_dry_run`'s request with `"commit_manifest"?: bool` (default true:
+ * the remote manifest is replaced after a clean run). The result as `sw_cloud_dry_run`'s with `summary.status`
+ * `"completed"`, or `"partial"` with `errors: [{"action","path","error","kind"}]` when some files failed (the run
+ * goes on past them). Errors: as `sw_cloud_dry_run`; `conflict` when another run writes the destination;
+ * `cancelled` when its job is cancelled.
+ *
+ * Blocking: yes: for the whole run (uploads over the network); the run is a job of the engine, listed by
+ * `sw_jobs_active` and cancellable from another thread.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `request_json` is NULL or a NUL-terminated string; `out_json` is NULL or
+ * writable.
+ */
+struct sw_error *sw_cloud_run(struct sw_engine *engine,
+                              const char *request_json,
+                              char **out_json);
+
+/**
  * Creates an engine and stores it in `*out_engine` (free it with `sw_engine_free`).
  *
  * `config_json` is optional (NULL or "" for the defaults, and no profiles): a JSON object with any of
@@ -1141,6 +1197,178 @@ struct sw_error *sw_report_text(const char *report_json,
 struct sw_error *sw_storage_usage(struct sw_engine *engine,
                                   const char *query_json,
                                   char **out_json);
+
+/**
+ * Where the engine's vault is, in `*out_json` (free it with `sw_string_free`): `{"schema_version":1,"path",
+ * "exists","unlocked","kdf":{"m_kib","t","p"},"passphrase_env","passphrase_env_set"}`. Reads no secret.
+ * Errors: `invalid_input` for NULL arguments or bad `[settings.vault_kdf]`.
+ *
+ * Blocking: no (one stat of the vault file).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_vault_status(struct sw_engine *engine,
+                                 char **out_json);
+
+/**
+ * Creates an empty vault under `passphrase` (NULL: `SYNCWRIGHT_SECRETS_KEY`) and keeps it unlocked; its status
+ * (as `sw_vault_status`) in `*out_json`. Errors: `conflict` when the vault exists; `auth` when no passphrase is
+ * given or set; `invalid_input` for NULL arguments.
+ *
+ * Blocking: yes: derives the key (Argon2id, by default 64 MiB and about a second) and writes the file.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `passphrase` is NULL or a NUL-terminated string; `out_json` is NULL or
+ * writable.
+ */
+struct sw_error *sw_vault_init(struct sw_engine *engine,
+                               const char *passphrase,
+                               char **out_json);
+
+/**
+ * Unlocks the vault and keeps it so; its status in `*out_json`. Errors: `auth` for a wrong or missing
+ * passphrase; `corrupt` for a damaged file (see `sw_vault_restore_backup`); `invalid_input` for a vault version
+ * this library does not read; `not_found` when there is no vault.
+ *
+ * Blocking: yes: derives the key (Argon2id) and reads the file.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `passphrase` is NULL or a NUL-terminated string; `out_json` is NULL or
+ * writable.
+ */
+struct sw_error *sw_vault_unlock(struct sw_engine *engine,
+                                 const char *passphrase,
+                                 char **out_json);
+
+/**
+ * Forgets the unlocked vault (the next call that needs it unlocks it again); its status in `*out_json`.
+ * Errors: `invalid_input` for NULL arguments.
+ *
+ * Blocking: no.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_vault_lock(struct sw_engine *engine,
+                               char **out_json);
+
+/**
+ * The vault's keys (never their values) as a JSON array of strings in `*out_json`. Errors: as
+ * `sw_vault_unlock`.
+ *
+ * Blocking: yes: reads the file (and derives the key when the vault is not unlocked yet).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `passphrase` is NULL or a NUL-terminated string; `out_json` is NULL or
+ * writable.
+ */
+struct sw_error *sw_vault_keys(struct sw_engine *engine,
+                               const char *passphrase,
+                               char **out_json);
+
+/**
+ * The value of `key` (dotted keys reach into objects: `cloud_sync.gdrive.credentials`) in `*out_json`:
+ * `{"key","value"}`, the value a string or an object. It is a secret: free it with `sw_string_free` as soon as
+ * it is used. Errors: `not_found` when the vault has no such key; `invalid_input` for a key that is not dotted
+ * names of letters, digits, `_` and `-`; otherwise as `sw_vault_unlock`.
+ *
+ * Blocking: yes: reads the file (and derives the key when the vault is not unlocked yet).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `key` and `passphrase` are NULL or NUL-terminated strings; `out_json` is
+ * NULL or writable.
+ */
+struct sw_error *sw_vault_get(struct sw_engine *engine,
+                              const char *key,
+                              const char *passphrase,
+                              char **out_json);
+
+/**
+ * Sets `key` to `value_json` (a JSON string or object: `"hunter2"`, `{"access_key_id":...}`) and writes the
+ * vault (the replaced envelope becomes its newest inline backup); the keys after it in `*out_json` (a JSON
+ * array). Errors: `invalid_input` for a bad key, or a value that is not a JSON string or object (the value is
+ * never quoted in the message); otherwise as `sw_vault_unlock`.
+ *
+ * Blocking: yes: reads and writes the file under its lock (and derives the key when the vault is not unlocked
+ * yet, or when its parameters are weaker than the configured ones).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `key`, `value_json` and `passphrase` are NULL or NUL-terminated strings;
+ * `out_json` is NULL or writable.
+ */
+struct sw_error *sw_vault_set(struct sw_engine *engine,
+                              const char *key,
+                              const char *value_json,
+                              const char *passphrase,
+                              char **out_json);
+
+/**
+ * Removes `key`; the keys after it in `*out_json` (a JSON array). Errors: `not_found` when there is no such
+ * key; otherwise as `sw_vault_set`.
+ *
+ * Blocking: yes, as `sw_vault_set`.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `key` and `passphrase` are NULL or NUL-terminated strings; `out_json` is
+ * NULL or writable.
+ */
+struct sw_error *sw_vault_delete(struct sw_engine *engine,
+                                 const char *key,
+                                 const char *passphrase,
+                                 char **out_json);
+
+/**
+ * Re-encrypts the vault under `new_passphrase` (NULL: `SYNCWRIGHT_SECRETS_KEY_NEW`) with a new salt; earlier
+ * envelopes stay as backups under their own passphrase. The engine keeps it unlocked under the new one; its
+ * status in `*out_json`. Errors: `auth` for a wrong current passphrase or no new one; `invalid_input` for an
+ * empty new one; otherwise as `sw_vault_unlock`.
+ *
+ * Blocking: yes: derives the new key (Argon2id) and writes the file.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `new_passphrase` and `passphrase` are NULL or NUL-terminated strings;
+ * `out_json` is NULL or writable.
+ */
+struct sw_error *sw_vault_change_passphrase(struct sw_engine *engine,
+                                            const char *new_passphrase,
+                                            const char *passphrase,
+                                            char **out_json);
+
+/**
+ * When the vault's current envelope is damaged, writes back the newest inline backup that opens, in
+ * `*out_json`: `{"restored":bool,"backup":1..5|null}` (false and null for an intact vault). Errors: `corrupt`
+ * when no backup opens either; otherwise as `sw_vault_unlock`.
+ *
+ * Blocking: yes: derives keys (Argon2id, per backup tried) and writes the file.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `passphrase` is NULL or a NUL-terminated string; `out_json` is NULL or
+ * writable.
+ */
+struct sw_error *sw_vault_restore_backup(struct sw_engine *engine,
+                                         const char *passphrase,
+                                         char **out_json);
+
+/**
+ * Imports an unencrypted rclone.conf at `path`: its `s3` sections with access keys, `drive` sections with a
+ * service account and `sftp` sections with a key become vault entries `<prefix>.<section>` (`prefix` NULL:
+ * `rclone`). The report in `*out_json`: `{"source","imported":[{"section","service","key","profile",
+ * "profile_toml","notes"?}],"not_imported":[{"section","service","reason"}]}` (no secret in it). Errors:
+ * `invalid_input` for an encrypted or malformed file (the line number is named, never its text); `not_found`
+ * for a missing one; otherwise as `sw_vault_set`.
+ *
+ * Blocking: yes: reads the conf and the files it names, and writes the vault.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `path`, `prefix` and `passphrase` are NULL or NUL-terminated strings;
+ * `out_json` is NULL or writable.
+ */
+struct sw_error *sw_vault_import_rclone(struct sw_engine *engine,
+                                        const char *path,
+                                        const char *prefix,
+                                        const char *passphrase,
+                                        char **out_json);
 
 #ifdef __cplusplus
 }  // extern "C"

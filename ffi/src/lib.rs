@@ -13,6 +13,8 @@
 
 #![allow(non_camel_case_types)]
 
+pub mod cloud;
+pub use cloud::*;
 pub mod engine;
 pub use engine::*;
 mod front;
@@ -30,6 +32,8 @@ pub mod report;
 pub use report::*;
 pub mod usage;
 pub use usage::*;
+pub mod vault;
+pub use vault::*;
 
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};

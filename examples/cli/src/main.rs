@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 completed, 1 failed, 2 usage or invalid input, 3 partial, 4 cancelled, 5 conflict.
 
+mod cloud;
 mod front;
 mod profiles;
 mod vault;
@@ -37,13 +38,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// The secrets vault: init, set, get, rm, ls, passwd, restore-backup (passphrase from SYNCWRIGHT_SECRETS_KEY).
+    /// The secrets vault: init, set, get, rm, ls, passwd, restore-backup, import-rclone (passphrase from
+    /// SYNCWRIGHT_SECRETS_KEY).
     Vault {
         /// The vault file (default: [settings] vault, else <config name>.secrets.json beside the config).
         #[arg(long, value_name = "FILE")]
         vault: Option<PathBuf>,
         #[command(subcommand)]
         cmd: vault::VaultCmd,
+    },
+    /// Document 3's cloud sync of the config's [cloud_sync] tree: manifest, dry-run, run (needs [features]).
+    Cloud {
+        #[command(subcommand)]
+        cmd: cloud::CloudCmd,
     },
     /// Print the manifest of a local directory (canonical JSON, with SHA-256 of every file).
     Manifest {
@@ -534,9 +541,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     let ctx = profiles::Ctx { config: cli.config.clone(), state_dir: cli.state_dir.clone() };
     match cli.cmd {
-        Cmd::Vault { vault, cmd } => {
-            vault::run(cmd, cli.config.as_deref(), cli.state_dir.as_deref(), vault)
-        }
+        Cmd::Vault { vault, cmd } => vault::run(cmd, &ctx, vault),
+        Cmd::Cloud { cmd } => cloud::run(cmd, &ctx),
         Cmd::Run { profile, json, no_progress } => ctx.run(&profile, json, no_progress),
         Cmd::RunAll { json } => ctx.run_all(json),
         Cmd::Status { json } => ctx.status(json),

@@ -17,7 +17,7 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    fn load(&self) -> Result<Config, Error> {
+    pub(crate) fn load(&self) -> Result<Config, Error> {
         let p = self.config.as_deref().ok_or_else(|| {
             Error::invalid(
                 "no config: pass --config FILE (or set SYNCWRIGHT_CONFIG) to use profiles",
@@ -27,7 +27,7 @@ impl Ctx {
     }
 
     /// The engine that owns the config (its `[settings]` resolved by core; `--state-dir` overrides).
-    fn engine(&self, config: &Config) -> Result<Engine, Error> {
+    pub(crate) fn engine(&self, config: &Config) -> Result<Engine, Error> {
         crate::opened(Engine::with_config(
             config.clone(),
             EngineConfig { state_dir: self.state_dir.clone(), ..Default::default() },

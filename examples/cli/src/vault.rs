@@ -2,14 +2,14 @@
 //! `SYNCWRIGHT_SECRETS_KEY` (and `SYNCWRIGHT_SECRETS_KEY_NEW` for `passwd`), values from standard input or
 //! `--from-file`: never from an argument, which other users of the machine can read.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::profiles::Ctx;
 use clap::Subcommand;
 use syncwright::config::Config;
-use syncwright::vault::{self, Vault};
-use syncwright::{Error, ErrorKind};
+use syncwright::{Engine, Error};
 
 #[derive(Subcommand)]
 pub(crate) enum VaultCmd {
@@ -46,22 +46,29 @@ pub(crate) enum VaultCmd {
     Passwd,
     /// When the vault's current copy is damaged, write back the newest intact inline backup.
     RestoreBackup,
+    /// Import the S3, Drive (service account) and SFTP (key file) sections of an unencrypted rclone.conf as
+    /// vault entries `<prefix>.<section>`, printing a profile stub for each and why other sections were left.
+    ImportRclone {
+        /// The rclone.conf (`rclone config file` shows where it is).
+        conf: PathBuf,
+        /// The vault key prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-/// The vault of `config` (or `--vault`) and its key derivation parameters.
-fn target(
-    config: Option<&Path>,
-    state_dir: Option<&Path>,
-    over: Option<PathBuf>,
-) -> Result<(PathBuf, vault::KdfParams), Error> {
-    let cfg = match config {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    };
-    let state =
-        state_dir.map(Path::to_path_buf).unwrap_or_else(syncwright::state::default_state_dir);
-    let path = over.unwrap_or_else(|| vault::location(&cfg, &state));
-    Ok((path, vault::kdf_params(&cfg)?))
+/// The engine of the config (or none), its vault moved to `--vault` when given.
+fn engine(ctx: &Ctx, over: Option<PathBuf>) -> Result<Engine, Error> {
+    let mut cfg = if ctx.config.is_some() { ctx.load()? } else { Config::default() };
+    if let Some(v) = over {
+        let abs = std::path::absolute(&v)
+            .map_err(|e| Error::io(&e, "cannot resolve", v.display().to_string()))?;
+        cfg.settings.vault = Some(abs);
+    }
+    ctx.engine(&cfg)
 }
 
 fn read_value(from_file: Option<&Path>, json: bool) -> Result<serde_json::Value, Error> {
@@ -71,6 +78,7 @@ fn read_value(from_file: Option<&Path>, json: bool) -> Result<serde_json::Value,
             text = std::fs::read_to_string(f)
                 .map_err(|e| Error::io(&e, "cannot read", f.display().to_string()))?
         }
+        None if std::io::stdin().is_terminal() && !json => text = prompt_hidden("value")?,
         None => {
             std::io::stdin()
                 .read_to_string(&mut text)
@@ -92,40 +100,52 @@ fn read_value(from_file: Option<&Path>, json: bool) -> Result<serde_json::Value,
     Ok(serde_json::Value::String(value.to_string()))
 }
 
-/// Runs a vault command.
-pub(crate) fn run(
-    cmd: VaultCmd,
-    config: Option<&Path>,
-    state_dir: Option<&Path>,
-    over: Option<PathBuf>,
-) -> Result<ExitCode, Error> {
-    let (path, params) = target(config, state_dir, over)?;
-    let pass = || vault::passphrase_from_env(vault::PASSPHRASE_ENV);
+/// Reads a line from the terminal without echoing it (a secret typed at a prompt).
+fn prompt_hidden(what: &str) -> Result<String, Error> {
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: termios is plain data; tcgetattr fills it for a terminal (checked by its return value).
+    let mut old: libc::termios = unsafe { std::mem::zeroed() };
+    let have = unsafe { libc::tcgetattr(fd, &mut old) } == 0;
+    if have {
+        let mut quiet = old;
+        quiet.c_lflag &= !libc::ECHO;
+        quiet.c_lflag |= libc::ECHONL;
+        // SAFETY: a valid termios for the same descriptor.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    }
+    eprint!("{what}: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    if have {
+        // SAFETY: restores the settings read above.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &old) };
+    }
+    read.map_err(|e| Error::io(&e, "cannot read", "the terminal"))?;
+    Ok(line)
+}
+
+/// Runs a vault command through the engine's vault calls.
+pub(crate) fn run(cmd: VaultCmd, ctx: &Ctx, over: Option<PathBuf>) -> Result<ExitCode, Error> {
+    let engine = engine(ctx, over)?;
     match cmd {
         VaultCmd::Init => {
-            Vault::create(&path, &pass()?, params)?;
-            eprintln!("syncwright: created the vault {}", path.display());
+            let st = engine.vault_init(None)?;
+            eprintln!("syncwright: created the vault {}", st.path);
         }
         VaultCmd::Set { key, from_file, json } => {
             let value = read_value(from_file.as_deref(), json)?;
-            Vault::unlock(&path, &pass()?, params, false)?.set(&key, value)?;
+            engine.vault_set(&key, value, None)?;
         }
-        VaultCmd::Get { key } => {
-            let v = Vault::unlock(&path, &pass()?, params, false)?;
-            match v.get_object(&key)? {
-                Some(serde_json::Value::String(s)) => println!("{s}"),
-                Some(other) => println!("{other}"),
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::NotFound,
-                        format!("the vault has no key {key:?}"),
-                    ));
-                }
-            }
+        VaultCmd::Get { key } => match engine.vault_get(&key, None)?.value {
+            serde_json::Value::String(s) => println!("{s}"),
+            other => println!("{other}"),
+        },
+        VaultCmd::Rm { key } => {
+            engine.vault_delete(&key, None)?;
         }
-        VaultCmd::Rm { key } => Vault::unlock(&path, &pass()?, params, false)?.delete(&key)?,
         VaultCmd::Ls { json } => {
-            let keys = Vault::unlock(&path, &pass()?, params, false)?.keys();
+            let keys = engine.vault_keys(None)?;
             if json {
                 println!("{}", serde_json::to_string(&keys)?);
             } else {
@@ -135,22 +155,38 @@ pub(crate) fn run(
             }
         }
         VaultCmd::Passwd => {
-            let new = vault::passphrase_from_env(vault::NEW_PASSPHRASE_ENV)?;
-            Vault::unlock(&path, &pass()?, params, false)?.change_passphrase(&new)?;
+            engine.vault_change_passphrase(None, None)?;
         }
         VaultCmd::RestoreBackup => {
-            let mut v = Vault::unlock(&path, &pass()?, params, true)?;
-            match v.recovered_from_backup() {
-                Some(i) => {
-                    v.restore_backup()?;
-                    eprintln!(
-                        "syncwright: the vault's current copy was damaged; backup {} restored",
-                        i + 1
-                    );
-                }
+            let r = engine.vault_restore_backup(None)?;
+            match r.backup {
+                Some(i) => eprintln!(
+                    "syncwright: the vault's current copy was damaged; backup {i} restored"
+                ),
                 None => eprintln!("syncwright: the vault is intact; nothing to restore"),
+            }
+        }
+        VaultCmd::ImportRclone { conf, prefix, json } => {
+            let r = engine.vault_import_rclone(&conf, prefix.as_deref(), None)?;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                for i in &r.imported {
+                    println!("imported [{}] ({}) as {}", i.section, i.service, i.key);
+                    for n in &i.notes {
+                        println!("  note: {n}");
+                    }
+                    println!("  a profile using it:\n{}", indent(&i.profile_toml));
+                }
+                for s in &r.not_imported {
+                    println!("not imported [{}]: {}", s.section, s.reason);
+                }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
