@@ -143,6 +143,8 @@ export interface RemoteOptions {
     insecure_ignore_host_key?: boolean
     sessions?: number
     timeout_secs?: number
+    /** A vault key holding `{ passphrase?, private_key? }`. */
+    credentials_key?: string | null
   }
   s3?: {
     region?: string | null
@@ -155,6 +157,8 @@ export interface RemoteOptions {
     part_size?: number
     part_concurrency?: number
     stale_upload_hours?: number
+    /** A vault key holding `{ access_key_id, secret_access_key, session_token? }` (document 3's `cloud_sync.s3`). */
+    credentials_key?: string | null
   }
   gdrive?: {
     credentials?: string | null
@@ -162,6 +166,8 @@ export interface RemoteOptions {
     scopes?: string[]
     api_base?: string | null
     chunk_size?: number
+    /** A vault key whose `credentials` is the service account's JSON (document 3's `cloud_sync.gdrive`). */
+    credentials_key?: string | null
   }
 }
 /** An error category of the recovery layer. */
@@ -969,6 +975,7 @@ export interface RemoteConfig {
     insecure_ignore_host_key: boolean
     sessions: number
     timeout_secs: number
+    credentials_key?: string
   }
   /** S3 and S3-compatible object stores. */
   s3: {
@@ -982,6 +989,7 @@ export interface RemoteConfig {
     part_size: number
     part_concurrency: number
     stale_upload_hours: number
+    credentials_key?: string
   }
   /** Google Drive. */
   gdrive: {
@@ -990,6 +998,7 @@ export interface RemoteConfig {
     scopes: string[]
     api_base: string | null
     chunk_size: number
+    credentials_key?: string
   }
 }
 
@@ -1083,12 +1092,155 @@ export interface VaultKdf {
   p: number
 }
 
+/** The `[features]` of the config document: cloud sync is off until these turn it on. */
+export interface Features {
+  enable_cloud_sync: boolean
+  enable_cloud_sync_s3: boolean
+  enable_cloud_sync_gdrive: boolean
+}
+
+/** `[cloud_sync]`: the tree document 3's cloud sync mirrors, and its services (endpoints only from here). */
+export interface CloudSyncConfig {
+  root: string | null
+  include: string[]
+  exclude: string[]
+  snapshot_prefix: string
+  default_snapshot: string
+  s3: {
+    bucket: string | null
+    prefix: string | null
+    region: string | null
+    endpoint_url: string | null
+    path_style: boolean | null
+    credentials_key: string | null
+  }
+  gdrive: {
+    parent_id: string | null
+    manifest_parent_id: string | null
+    credentials_key: string | null
+    api_base: string | null
+  }
+}
+
 /** The profiles and settings an engine owns (`Engine.config`): the config file's schema; secrets are `null`. */
 export interface Config {
   /** Settings that apply to every profile. */
   settings: Settings
   /** Profiles by name, in name order. */
   profiles: Record<string, Profile>
+  /** Opt-in switches. */
+  features: Features
+  /** Document 3's cloud sync. */
+  cloud_sync: CloudSyncConfig
+}
+
+/** Where the engine's vault is, whether it exists and is unlocked (no secret). */
+export interface VaultStatus {
+  schema_version: number
+  path: string
+  exists: boolean
+  unlocked: boolean
+  kdf: VaultKdf
+  passphrase_env: string
+  passphrase_env_set: boolean
+}
+
+/** A value read from the vault: a string, or an object (an S3 key pair, a service account). */
+export interface VaultValue {
+  key: string
+  value: string | Record<string, unknown>
+}
+
+/** What `vaultRestoreBackup` did: whether a backup (1: the newest) was written back. */
+export interface VaultRestore {
+  restored: boolean
+  backup: number | null
+}
+
+/** What `vaultImportRclone` did (no secret in it). */
+export interface RcloneImport {
+  source: string
+  imported: Array<{
+    section: string
+    service: string
+    key: string
+    profile: Record<string, unknown>
+    profile_toml: string
+    notes?: string[]
+  }>
+  not_imported: Array<{ section: string; service: string | null; reason: string }>
+}
+
+/** A manifest in short. */
+export interface CloudManifestSummary {
+  name: string
+  root: string
+  created_at: string
+  entries: number
+  checksum: string
+}
+
+/** What `cloudManifest` gives (document 3's `GET /api/sync/manifest`). */
+export interface CloudManifest {
+  schema_version: number
+  manifest: CloudManifestSummary
+  include: string[]
+  exclude: string[]
+  checksum: string
+  errors: FileError[]
+}
+
+/** A planned upload, delete or skip. */
+export interface CloudAction {
+  path: string
+  size: number
+  reason: string
+}
+
+/** What `cloudDryRun` and `cloudRun` give (document 3's `{ manifest, plan, summary, remote_manifest }`). */
+export interface CloudSyncResult {
+  schema_version: number
+  manifest: CloudManifestSummary
+  plan: Plan
+  summary: {
+    status: 'dry_run' | 'completed' | 'partial'
+    service: 's3' | 'gdrive'
+    snapshot: string
+    uploads: CloudAction[]
+    deletes: CloudAction[]
+    skipped: CloudAction[]
+    bytes: number
+    unchanged: number
+  }
+  remote_manifest: Record<string, unknown>
+  errors: Array<{ action: string; path: string; error: string; kind: ErrorKind }>
+  job_id: string
+  manifest_committed: boolean
+}
+
+/** A cloud dry run or run (document 3's request body; camelCase keys are taken too). Endpoints come only from the
+ * config. */
+export interface CloudRequest {
+  service: 's3' | 'gdrive'
+  snapshot?: string
+  paths?: string[]
+  credentials_key?: string
+  credentialsKey?: string
+  service_config?: CloudServiceConfig
+  serviceConfig?: CloudServiceConfig
+  commit_manifest?: boolean
+  commitManifest?: boolean
+}
+
+/** A request's service settings. */
+export interface CloudServiceConfig {
+  bucket?: string
+  prefix?: string
+  region?: string
+  parent_id?: string
+  parentId?: string
+  manifest_parent_id?: string
+  manifestParentId?: string
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -143,6 +143,8 @@ export interface RemoteOptions {
     insecure_ignore_host_key?: boolean
     sessions?: number
     timeout_secs?: number
+    /** A vault key holding `{ passphrase?, private_key? }`. */
+    credentials_key?: string | null
   }
   s3?: {
     region?: string | null
@@ -155,6 +157,8 @@ export interface RemoteOptions {
     part_size?: number
     part_concurrency?: number
     stale_upload_hours?: number
+    /** A vault key holding `{ access_key_id, secret_access_key, session_token? }` (document 3's `cloud_sync.s3`). */
+    credentials_key?: string | null
   }
   gdrive?: {
     credentials?: string | null
@@ -162,6 +166,8 @@ export interface RemoteOptions {
     scopes?: string[]
     api_base?: string | null
     chunk_size?: number
+    /** A vault key whose `credentials` is the service account's JSON (document 3's `cloud_sync.gdrive`). */
+    credentials_key?: string | null
   }
 }
 /** An error category of the recovery layer. */
@@ -969,6 +975,7 @@ export interface RemoteConfig {
     insecure_ignore_host_key: boolean
     sessions: number
     timeout_secs: number
+    credentials_key?: string
   }
   /** S3 and S3-compatible object stores. */
   s3: {
@@ -982,6 +989,7 @@ export interface RemoteConfig {
     part_size: number
     part_concurrency: number
     stale_upload_hours: number
+    credentials_key?: string
   }
   /** Google Drive. */
   gdrive: {
@@ -990,6 +998,7 @@ export interface RemoteConfig {
     scopes: string[]
     api_base: string | null
     chunk_size: number
+    credentials_key?: string
   }
 }
 
@@ -1067,6 +1076,50 @@ export interface Settings {
   event_retention: DurationSpec | null
   /** At most this many events are kept for replay. */
   event_retention_max: number | null
+  /** The secrets vault file (default `<config name>.secrets.json` beside the config file). */
+  vault: string | null
+  /** Argon2id's parameters of the vault (default 64 MiB, 3 passes, 4 lanes). */
+  vault_kdf: VaultKdf | null
+}
+
+/** Argon2id's parameters of the vault. */
+export interface VaultKdf {
+  /** Memory, in KiB. */
+  m_kib: number
+  /** Passes. */
+  t: number
+  /** Lanes. */
+  p: number
+}
+
+/** The `[features]` of the config document: cloud sync is off until these turn it on. */
+export interface Features {
+  enable_cloud_sync: boolean
+  enable_cloud_sync_s3: boolean
+  enable_cloud_sync_gdrive: boolean
+}
+
+/** `[cloud_sync]`: the tree document 3's cloud sync mirrors, and its services (endpoints only from here). */
+export interface CloudSyncConfig {
+  root: string | null
+  include: string[]
+  exclude: string[]
+  snapshot_prefix: string
+  default_snapshot: string
+  s3: {
+    bucket: string | null
+    prefix: string | null
+    region: string | null
+    endpoint_url: string | null
+    path_style: boolean | null
+    credentials_key: string | null
+  }
+  gdrive: {
+    parent_id: string | null
+    manifest_parent_id: string | null
+    credentials_key: string | null
+    api_base: string | null
+  }
 }
 
 /** The profiles and settings an engine owns (`Engine.config`): the config file's schema; secrets are `null`. */
@@ -1075,6 +1128,119 @@ export interface Config {
   settings: Settings
   /** Profiles by name, in name order. */
   profiles: Record<string, Profile>
+  /** Opt-in switches. */
+  features: Features
+  /** Document 3's cloud sync. */
+  cloud_sync: CloudSyncConfig
+}
+
+/** Where the engine's vault is, whether it exists and is unlocked (no secret). */
+export interface VaultStatus {
+  schema_version: number
+  path: string
+  exists: boolean
+  unlocked: boolean
+  kdf: VaultKdf
+  passphrase_env: string
+  passphrase_env_set: boolean
+}
+
+/** A value read from the vault: a string, or an object (an S3 key pair, a service account). */
+export interface VaultValue {
+  key: string
+  value: string | Record<string, unknown>
+}
+
+/** What `vaultRestoreBackup` did: whether a backup (1: the newest) was written back. */
+export interface VaultRestore {
+  restored: boolean
+  backup: number | null
+}
+
+/** What `vaultImportRclone` did (no secret in it). */
+export interface RcloneImport {
+  source: string
+  imported: Array<{
+    section: string
+    service: string
+    key: string
+    profile: Record<string, unknown>
+    profile_toml: string
+    notes?: string[]
+  }>
+  not_imported: Array<{ section: string; service: string | null; reason: string }>
+}
+
+/** A manifest in short. */
+export interface CloudManifestSummary {
+  name: string
+  root: string
+  created_at: string
+  entries: number
+  checksum: string
+}
+
+/** What `cloudManifest` gives (document 3's `GET /api/sync/manifest`). */
+export interface CloudManifest {
+  schema_version: number
+  manifest: CloudManifestSummary
+  include: string[]
+  exclude: string[]
+  checksum: string
+  errors: FileError[]
+}
+
+/** A planned upload, delete or skip. */
+export interface CloudAction {
+  path: string
+  size: number
+  reason: string
+}
+
+/** What `cloudDryRun` and `cloudRun` give (document 3's `{ manifest, plan, summary, remote_manifest }`). */
+export interface CloudSyncResult {
+  schema_version: number
+  manifest: CloudManifestSummary
+  plan: Plan
+  summary: {
+    status: 'dry_run' | 'completed' | 'partial'
+    service: 's3' | 'gdrive'
+    snapshot: string
+    uploads: CloudAction[]
+    deletes: CloudAction[]
+    skipped: CloudAction[]
+    bytes: number
+    unchanged: number
+  }
+  remote_manifest: Record<string, unknown>
+  errors: Array<{ action: string; path: string; error: string; kind: ErrorKind }>
+  job_id: string
+  manifest_committed: boolean
+}
+
+/** A cloud dry run or run (document 3's request body; camelCase keys are taken too). Endpoints come only from the
+ * config. */
+export interface CloudRequest {
+  service: 's3' | 'gdrive'
+  snapshot?: string
+  paths?: string[]
+  credentials_key?: string
+  credentialsKey?: string
+  service_config?: CloudServiceConfig
+  serviceConfig?: CloudServiceConfig
+  commit_manifest?: boolean
+  commitManifest?: boolean
+}
+
+/** A request's service settings. */
+export interface CloudServiceConfig {
+  bucket?: string
+  prefix?: string
+  region?: string
+  parent_id?: string
+  parentId?: string
+  manifest_parent_id?: string
+  manifestParentId?: string
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1254,6 +1420,37 @@ export declare class Engine {
   breakers(): Promise<BreakerStatus[]>
   /** The circuit breakers' settings (the config's `[settings.breaker]`). */
   breakerSettings(): Promise<BreakerSettings>
+  /** Where the engine's vault is, whether it exists and whether this engine holds it unlocked (reads no secret). */
+  vaultStatus(): Promise<VaultStatus>
+  /** Creates an empty vault under `options.passphrase` (else `SYNCWRIGHT_SECRETS_KEY`) and keeps it unlocked; rejects with `conflict` when one exists. */
+  vaultInit(options?: { passphrase?: string } | null): Promise<VaultStatus>
+  /** Unlocks the vault (`options.passphrase`, else `SYNCWRIGHT_SECRETS_KEY`) and keeps it so: later calls, and runs whose remote options name a `credentialsKey`, need no passphrase. Rejects with `auth` for a wrong one, `corrupt` for a damaged file. */
+  vaultUnlock(options?: { passphrase?: string } | null): Promise<VaultStatus>
+  /** Forgets the unlocked vault; the next call that needs it unlocks it again. */
+  vaultLock(): Promise<VaultStatus>
+  /** The vault's keys, in order (never their values). */
+  vaultKeys(options?: { passphrase?: string } | null): Promise<string[]>
+  /** The value of `key` (dotted keys reach into objects: `cloud_sync.gdrive.credentials`): `{ key, value }`; rejects with `not_found` when there is none. */
+  vaultGet(key: string, options?: { passphrase?: string } | null): Promise<VaultValue>
+  /**
+   * Sets `key` to `value` (a string, or an object kept as given: its keys are data) and writes the vault;
+   * resolves to the keys after it.
+   */
+  vaultSet(key: string, value: string | Record<string, unknown>, options?: { passphrase?: string } | null): Promise<string[]>
+  /** Removes `key` (rejects with `not_found` when there is none); resolves to the keys after it. */
+  vaultDelete(key: string, options?: { passphrase?: string } | null): Promise<string[]>
+  /** Re-encrypts the vault under `options.newPassphrase` (else `SYNCWRIGHT_SECRETS_KEY_NEW`); earlier envelopes stay as backups. */
+  vaultChangePassphrase(options?: { newPassphrase?: string, new_passphrase?: string, passphrase?: string } | null): Promise<VaultStatus>
+  /** When the vault's current envelope is damaged, writes back the newest inline backup that opens: `{ restored, backup }`. */
+  vaultRestoreBackup(options?: { passphrase?: string } | null): Promise<VaultRestore>
+  /** Imports the S3, Drive (service account) and SFTP (key) sections of an unencrypted rclone.conf as vault entries `<prefix>.<section>` (default prefix `rclone`), with a profile stub each; says why other sections were left. */
+  vaultImportRclone(path: string, options?: { prefix?: string, passphrase?: string } | null): Promise<RcloneImport>
+  /** The manifest of the config's `[cloud_sync]` tree (document 3's `GET /api/sync/manifest`), touching no remote; rejects with `feature_disabled` unless `[features] enable_cloud_sync`. */
+  cloudManifest(options?: { snapshot?: string, include?: string[] } | null): Promise<CloudManifest>
+  /** The plan of mirroring the tree to `request.service` (`'s3'` or `'gdrive'`) without writing (document 3's dry run); rejects with `feature_disabled` unless `[features]` turns the service on. Endpoints come only from the config. */
+  cloudDryRun(request: CloudRequest): Promise<CloudSyncResult>
+  /** Mirrors the tree to `request.service` (document 3's run), on the engine's threads: goes on past files that fail (`summary.status` `'partial'` with `errors`); the remote manifest is replaced only after a clean run (and `commitManifest` not false). */
+  cloudRun(request: CloudRequest): Promise<CloudSyncResult>
   /**
    * A new subscription to this engine's events; iterate it with `for await`. Events are plain objects with
    * `seq` (their number: from 1, only growing, across restarts too) and a `type`: a job goes `{ seq, type:

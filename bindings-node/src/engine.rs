@@ -880,6 +880,210 @@ impl Engine {
         self.doc(env, "breaker_settings", Map::new())
     }
 
+    /// Where the engine's vault is, whether it exists and whether this engine holds it unlocked (reads no secret).
+    #[napi(catch_unwind, ts_return_type = "Promise<VaultStatus>")]
+    pub fn vault_status<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "vault_status", Map::new())
+    }
+
+    /// Creates an empty vault under `options.passphrase` (else `SYNCWRIGHT_SECRETS_KEY`) and keeps it unlocked; rejects with `conflict` when one exists.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: { passphrase?: string } | null",
+        ts_return_type = "Promise<VaultStatus>"
+    )]
+    pub fn vault_init<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], options)?;
+        self.doc(env, "vault_init", args)
+    }
+
+    /// Unlocks the vault (`options.passphrase`, else `SYNCWRIGHT_SECRETS_KEY`) and keeps it so: later calls, and runs whose remote options name a `credentialsKey`, need no passphrase. Rejects with `auth` for a wrong one, `corrupt` for a damaged file.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: { passphrase?: string } | null",
+        ts_return_type = "Promise<VaultStatus>"
+    )]
+    pub fn vault_unlock<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], options)?;
+        self.doc(env, "vault_unlock", args)
+    }
+
+    /// Forgets the unlocked vault; the next call that needs it unlocks it again.
+    #[napi(catch_unwind, ts_return_type = "Promise<VaultStatus>")]
+    pub fn vault_lock<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        self.doc(env, "vault_lock", Map::new())
+    }
+
+    /// The vault's keys, in order (never their values).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: { passphrase?: string } | null",
+        ts_return_type = "Promise<string[]>"
+    )]
+    pub fn vault_keys<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], options)?;
+        self.doc(env, "vault_keys", args)
+    }
+
+    /// The value of `key` (dotted keys reach into objects: `cloud_sync.gdrive.credentials`): `{ key, value }`; rejects with `not_found` when there is none.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "key: string, options?: { passphrase?: string } | null",
+        ts_return_type = "Promise<VaultValue>"
+    )]
+    pub fn vault_get<'env>(
+        &self,
+        env: &'env Env,
+        key: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[("key", key)], options)?;
+        self.doc(env, "vault_get", args)
+    }
+
+    /// Sets `key` to `value` (a string, or an object kept as given: its keys are data) and writes the vault;
+    /// resolves to the keys after it.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "key: string, value: string | Record<string, unknown>, options?: { passphrase?: string } | null",
+        ts_return_type = "Promise<string[]>"
+    )]
+    pub fn vault_set<'env>(
+        &self,
+        env: &'env Env,
+        key: Unknown,
+        value: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let mut args = named(env, &[("key", key)], options)?;
+        let value = match value.get_type()? {
+            ValueType::String => Value::String(unsafe { value.cast::<String>()? }),
+            ValueType::Object if !value.is_array()? => crate::json_of(env, value, "value")?,
+            _ => return Err(invalid(env, "value must be a string or an object")),
+        };
+        args.insert("value".into(), value);
+        self.doc(env, "vault_set", args)
+    }
+
+    /// Removes `key` (rejects with `not_found` when there is none); resolves to the keys after it.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "key: string, options?: { passphrase?: string } | null",
+        ts_return_type = "Promise<string[]>"
+    )]
+    pub fn vault_delete<'env>(
+        &self,
+        env: &'env Env,
+        key: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[("key", key)], options)?;
+        self.doc(env, "vault_delete", args)
+    }
+
+    /// Re-encrypts the vault under `options.newPassphrase` (else `SYNCWRIGHT_SECRETS_KEY_NEW`); earlier envelopes stay as backups.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: { newPassphrase?: string, new_passphrase?: string, passphrase?: string } | null",
+        ts_return_type = "Promise<VaultStatus>"
+    )]
+    pub fn vault_change_passphrase<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], options)?;
+        self.doc(env, "vault_change_passphrase", args)
+    }
+
+    /// When the vault's current envelope is damaged, writes back the newest inline backup that opens: `{ restored, backup }`.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: { passphrase?: string } | null",
+        ts_return_type = "Promise<VaultRestore>"
+    )]
+    pub fn vault_restore_backup<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], options)?;
+        self.doc(env, "vault_restore_backup", args)
+    }
+
+    /// Imports the S3, Drive (service account) and SFTP (key) sections of an unencrypted rclone.conf as vault entries `<prefix>.<section>` (default prefix `rclone`), with a profile stub each; says why other sections were left.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "path: string, options?: { prefix?: string, passphrase?: string } | null",
+        ts_return_type = "Promise<RcloneImport>"
+    )]
+    pub fn vault_import_rclone<'env>(
+        &self,
+        env: &'env Env,
+        path: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[("path", path)], options)?;
+        self.doc(env, "vault_import_rclone", args)
+    }
+
+    /// The manifest of the config's `[cloud_sync]` tree (document 3's `GET /api/sync/manifest`), touching no remote; rejects with `feature_disabled` unless `[features] enable_cloud_sync`.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: { snapshot?: string, include?: string[] } | null",
+        ts_return_type = "Promise<CloudManifest>"
+    )]
+    pub fn cloud_manifest<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], options)?;
+        self.doc(env, "cloud_manifest", args)
+    }
+
+    /// The plan of mirroring the tree to `request.service` (`'s3'` or `'gdrive'`) without writing (document 3's dry run); rejects with `feature_disabled` unless `[features]` turns the service on. Endpoints come only from the config.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "request: CloudRequest",
+        ts_return_type = "Promise<CloudSyncResult>"
+    )]
+    pub fn cloud_dry_run<'env>(
+        &self,
+        env: &'env Env,
+        request: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], Some(request))?;
+        self.doc(env, "cloud_dry_run", args)
+    }
+
+    /// Mirrors the tree to `request.service` (document 3's run), on the engine's threads: goes on past files that fail (`summary.status` `'partial'` with `errors`); the remote manifest is replaced only after a clean run (and `commitManifest` not false).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "request: CloudRequest",
+        ts_return_type = "Promise<CloudSyncResult>"
+    )]
+    pub fn cloud_run<'env>(
+        &self,
+        env: &'env Env,
+        request: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], Some(request))?;
+        self.doc(env, "cloud_run", args)
+    }
+
     /// A new subscription to this engine's events; iterate it with `for await`. Events are plain objects with
     /// `seq` (their number: from 1, only growing, across restarts too) and a `type`: a job goes `{ seq, type:
     /// "job_queued", job_id, at, source, destination }`, `{ type: "job_started", job_id, at }`, `{ type:

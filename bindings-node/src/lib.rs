@@ -89,17 +89,7 @@ pub(crate) fn options_value(
         ValueType::Object if !value.is_array()? => {}
         _ => return Err(invalid(env, format!("{what} must be an object"))),
     }
-    let json: Object = env.get_global()?.get_named_property("JSON")?;
-    let stringify: Function<Unknown, Unknown> = json.get_named_property("stringify")?;
-    let text = match stringify.call(value) {
-        Ok(t) if t.get_type()? == ValueType::String => unsafe { t.cast::<String>()? },
-        Ok(_) => return Err(invalid(env, format!("{what} cannot be written as JSON"))),
-        Err(e) => {
-            return Err(invalid(env, format!("{what} cannot be written as JSON: {}", e.reason)));
-        }
-    };
-    let parsed: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| invalid(env, format!("{what} must be a JSON object: {e}")))?;
+    let parsed = json_of(env, value, what)?;
     match syncwright::naming::snake_case_keys(parsed) {
         Ok(serde_json::Value::Object(m)) => Ok(Some(m)),
         Ok(_) => Err(invalid(env, format!("{what} must be an object"))),
@@ -122,6 +112,20 @@ pub(crate) fn snake_case(key: &str) -> String {
 }
 
 /// `value` as a string, or an `invalid_input` error naming `what`.
+/// A JavaScript value as JSON, as `JSON.stringify` writes it, keys as they are (data, not options).
+pub(crate) fn json_of(env: &Env, value: Unknown, what: &str) -> napi::Result<serde_json::Value> {
+    let json: Object = env.get_global()?.get_named_property("JSON")?;
+    let stringify: Function<Unknown, Unknown> = json.get_named_property("stringify")?;
+    let text = match stringify.call(value) {
+        Ok(t) if t.get_type()? == ValueType::String => unsafe { t.cast::<String>()? },
+        Ok(_) => return Err(invalid(env, format!("{what} cannot be written as JSON"))),
+        Err(e) => {
+            return Err(invalid(env, format!("{what} cannot be written as JSON: {}", e.reason)));
+        }
+    };
+    serde_json::from_str(&text).map_err(|_| invalid(env, format!("{what} is not JSON")))
+}
+
 pub(crate) fn string_arg(env: &Env, value: Unknown, what: &str) -> napi::Result<String> {
     if value.get_type()? != ValueType::String {
         return Err(invalid(env, format!("{what} must be a string")));

@@ -35,6 +35,13 @@ from typing import (
 from . import _native
 from .types import (
     BreakerSettings,
+    CloudManifest,
+    CloudServiceConfig,
+    CloudSyncResult,
+    RcloneImport,
+    VaultRestore,
+    VaultStatus,
+    VaultValue,
     BreakerStatus,
     Config,
     Event,
@@ -60,6 +67,26 @@ from .types import (
 )
 
 __all__ = ["Engine", "AsyncEngine", "Job", "Subscription", "ProgressCallback", "PathArg"]
+
+def _cloud_args(
+    service: str,
+    snapshot: Optional[str],
+    paths: Optional[Sequence[str]],
+    credentials_key: Optional[str],
+    service_config: Optional[CloudServiceConfig],
+    commit_manifest: Optional[bool],
+) -> Dict[str, Any]:
+    args: Dict[str, Any] = {
+        "service": service,
+        "snapshot": snapshot,
+        "paths": None if paths is None else list(paths),
+        "credentials_key": credentials_key,
+        "service_config": dict(service_config) if service_config is not None else None,
+    }
+    if commit_manifest is not None:
+        args["commit_manifest"] = commit_manifest
+    return args
+
 
 #: A local path (``str`` or :class:`os.PathLike`) or a location URL such as ``file:///data``.
 PathArg = Union[str, "os.PathLike[str]"]
@@ -515,6 +542,78 @@ class Engine:
         result: BreakerSettings = self._call("breaker_settings")
         return result
 
+    # -- the vault and document 3's cloud sync -------------------------------------------------------------------
+
+    def vault_status(self) -> VaultStatus:
+        """Where the engine's vault is, whether it exists and whether this engine holds it unlocked (reads no secret)."""
+        result: VaultStatus = self._call("vault_status")
+        return result
+
+    def vault_init(self, passphrase: Optional[str] = None) -> VaultStatus:
+        """Creates an empty vault under ``passphrase`` (else ``SYNCWRIGHT_SECRETS_KEY``) and keeps it unlocked; :class:`ConflictError` when one exists."""
+        result: VaultStatus = self._call("vault_init", {"passphrase": passphrase})
+        return result
+
+    def vault_unlock(self, passphrase: Optional[str] = None) -> VaultStatus:
+        """Unlocks the vault (``passphrase``, else ``SYNCWRIGHT_SECRETS_KEY``) and keeps it so: later calls, and runs whose remote options name a ``credentials_key``, need no passphrase. :class:`AuthError` for a wrong one, :class:`CorruptError` for a damaged file."""
+        result: VaultStatus = self._call("vault_unlock", {"passphrase": passphrase})
+        return result
+
+    def vault_lock(self) -> VaultStatus:
+        """Forgets the unlocked vault; the next call that needs it unlocks it again."""
+        result: VaultStatus = self._call("vault_lock")
+        return result
+
+    def vault_keys(self, passphrase: Optional[str] = None) -> List[str]:
+        """The vault's keys, in order (never their values)."""
+        result: List[str] = self._call("vault_keys", {"passphrase": passphrase})
+        return result
+
+    def vault_get(self, key: str, passphrase: Optional[str] = None) -> VaultValue:
+        """The value of ``key`` (dotted keys reach into objects: ``cloud_sync.gdrive.credentials``); :class:`NotFoundError` when there is none."""
+        result: VaultValue = self._call("vault_get", {"key": key, "passphrase": passphrase})
+        return result
+
+    def vault_set(self, key: str, value: Union[str, Dict[str, Any]], passphrase: Optional[str] = None) -> List[str]:
+        """Sets ``key`` to ``value`` (a string or a dict) and writes the vault; gives the keys after it."""
+        result: List[str] = self._call("vault_set", {"key": key, "value": value, "passphrase": passphrase})
+        return result
+
+    def vault_delete(self, key: str, passphrase: Optional[str] = None) -> List[str]:
+        """Removes ``key`` (:class:`NotFoundError` when there is none); gives the keys after it."""
+        result: List[str] = self._call("vault_delete", {"key": key, "passphrase": passphrase})
+        return result
+
+    def vault_change_passphrase(self, new_passphrase: Optional[str] = None, passphrase: Optional[str] = None) -> VaultStatus:
+        """Re-encrypts the vault under ``new_passphrase`` (else ``SYNCWRIGHT_SECRETS_KEY_NEW``); earlier envelopes stay as backups."""
+        result: VaultStatus = self._call("vault_change_passphrase", {"new_passphrase": new_passphrase, "passphrase": passphrase})
+        return result
+
+    def vault_restore_backup(self, passphrase: Optional[str] = None) -> VaultRestore:
+        """When the vault's current envelope is damaged, writes back the newest inline backup that opens."""
+        result: VaultRestore = self._call("vault_restore_backup", {"passphrase": passphrase})
+        return result
+
+    def vault_import_rclone(self, path: PathArg, *, prefix: Optional[str] = None, passphrase: Optional[str] = None) -> RcloneImport:
+        """Imports the S3, Drive (service account) and SFTP (key) sections of an unencrypted rclone.conf as vault entries ``<prefix>.<section>`` (default prefix ``rclone``), with a profile stub each; says why other sections were left."""
+        result: RcloneImport = self._call("vault_import_rclone", {"path": os.fspath(path), "prefix": prefix, "passphrase": passphrase})
+        return result
+
+    def cloud_manifest(self, snapshot: Optional[str] = None, include: Optional[Sequence[str]] = None) -> CloudManifest:
+        """The manifest of the config's ``[cloud_sync]`` tree (document 3's ``GET /api/sync/manifest``), touching no remote; :class:`FeatureDisabledError` unless ``[features] enable_cloud_sync``."""
+        result: CloudManifest = self._call("cloud_manifest", {"snapshot": snapshot, "include": None if include is None else list(include)})
+        return result
+
+    def cloud_dry_run(self, service: str, *, snapshot: Optional[str] = None, paths: Optional[Sequence[str]] = None, credentials_key: Optional[str] = None, service_config: Optional[CloudServiceConfig] = None) -> CloudSyncResult:
+        """The plan of mirroring the tree to ``service`` (``"s3"`` or ``"gdrive"``) without writing (document 3's dry run); :class:`FeatureDisabledError` unless ``[features]`` turns the service on."""
+        result: CloudSyncResult = self._call("cloud_dry_run", _cloud_args(service, snapshot, paths, credentials_key, service_config, None))
+        return result
+
+    def cloud_run(self, service: str, *, snapshot: Optional[str] = None, paths: Optional[Sequence[str]] = None, credentials_key: Optional[str] = None, service_config: Optional[CloudServiceConfig] = None, commit_manifest: Optional[bool] = None) -> CloudSyncResult:
+        """Mirrors the tree to ``service`` (document 3's run): goes on past files that fail (``summary.status`` ``"partial"`` with ``errors``); the remote manifest is replaced only after a clean run."""
+        result: CloudSyncResult = self._call("cloud_run", _cloud_args(service, snapshot, paths, credentials_key, service_config, commit_manifest))
+        return result
+
     @property
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
@@ -939,6 +1038,78 @@ class AsyncEngine:
     async def breaker_settings(self) -> BreakerSettings:
         """:meth:`Engine.breaker_settings`."""
         result: BreakerSettings = await self._call("breaker_settings")
+        return result
+
+    # -- the vault and document 3's cloud sync -------------------------------------------------------------------
+
+    async def vault_status(self) -> VaultStatus:
+        """:meth:`Engine.vault_status`."""
+        result: VaultStatus = await self._call("vault_status")
+        return result
+
+    async def vault_init(self, passphrase: Optional[str] = None) -> VaultStatus:
+        """:meth:`Engine.vault_init`."""
+        result: VaultStatus = await self._call("vault_init", {"passphrase": passphrase})
+        return result
+
+    async def vault_unlock(self, passphrase: Optional[str] = None) -> VaultStatus:
+        """:meth:`Engine.vault_unlock`."""
+        result: VaultStatus = await self._call("vault_unlock", {"passphrase": passphrase})
+        return result
+
+    async def vault_lock(self) -> VaultStatus:
+        """:meth:`Engine.vault_lock`."""
+        result: VaultStatus = await self._call("vault_lock")
+        return result
+
+    async def vault_keys(self, passphrase: Optional[str] = None) -> List[str]:
+        """:meth:`Engine.vault_keys`."""
+        result: List[str] = await self._call("vault_keys", {"passphrase": passphrase})
+        return result
+
+    async def vault_get(self, key: str, passphrase: Optional[str] = None) -> VaultValue:
+        """:meth:`Engine.vault_get`."""
+        result: VaultValue = await self._call("vault_get", {"key": key, "passphrase": passphrase})
+        return result
+
+    async def vault_set(self, key: str, value: Union[str, Dict[str, Any]], passphrase: Optional[str] = None) -> List[str]:
+        """:meth:`Engine.vault_set`."""
+        result: List[str] = await self._call("vault_set", {"key": key, "value": value, "passphrase": passphrase})
+        return result
+
+    async def vault_delete(self, key: str, passphrase: Optional[str] = None) -> List[str]:
+        """:meth:`Engine.vault_delete`."""
+        result: List[str] = await self._call("vault_delete", {"key": key, "passphrase": passphrase})
+        return result
+
+    async def vault_change_passphrase(self, new_passphrase: Optional[str] = None, passphrase: Optional[str] = None) -> VaultStatus:
+        """:meth:`Engine.vault_change_passphrase`."""
+        result: VaultStatus = await self._call("vault_change_passphrase", {"new_passphrase": new_passphrase, "passphrase": passphrase})
+        return result
+
+    async def vault_restore_backup(self, passphrase: Optional[str] = None) -> VaultRestore:
+        """:meth:`Engine.vault_restore_backup`."""
+        result: VaultRestore = await self._call("vault_restore_backup", {"passphrase": passphrase})
+        return result
+
+    async def vault_import_rclone(self, path: PathArg, *, prefix: Optional[str] = None, passphrase: Optional[str] = None) -> RcloneImport:
+        """:meth:`Engine.vault_import_rclone`."""
+        result: RcloneImport = await self._call("vault_import_rclone", {"path": os.fspath(path), "prefix": prefix, "passphrase": passphrase})
+        return result
+
+    async def cloud_manifest(self, snapshot: Optional[str] = None, include: Optional[Sequence[str]] = None) -> CloudManifest:
+        """:meth:`Engine.cloud_manifest`."""
+        result: CloudManifest = await self._call("cloud_manifest", {"snapshot": snapshot, "include": None if include is None else list(include)})
+        return result
+
+    async def cloud_dry_run(self, service: str, *, snapshot: Optional[str] = None, paths: Optional[Sequence[str]] = None, credentials_key: Optional[str] = None, service_config: Optional[CloudServiceConfig] = None) -> CloudSyncResult:
+        """:meth:`Engine.cloud_dry_run`."""
+        result: CloudSyncResult = await self._call("cloud_dry_run", _cloud_args(service, snapshot, paths, credentials_key, service_config, None))
+        return result
+
+    async def cloud_run(self, service: str, *, snapshot: Optional[str] = None, paths: Optional[Sequence[str]] = None, credentials_key: Optional[str] = None, service_config: Optional[CloudServiceConfig] = None, commit_manifest: Optional[bool] = None) -> CloudSyncResult:
+        """:meth:`Engine.cloud_run`."""
+        result: CloudSyncResult = await self._call("cloud_run", _cloud_args(service, snapshot, paths, credentials_key, service_config, commit_manifest))
         return result
 
     def __repr__(self) -> str:

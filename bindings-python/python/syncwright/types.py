@@ -100,7 +100,25 @@ __all__ = [
     "Profile",
     "Settings",
     "VaultKdf",
+    "Features",
+    "CloudS3Config",
+    "CloudGdriveConfig",
+    "CloudSyncConfig",
     "Config",
+    # the vault and cloud sync
+    "VaultStatus",
+    "VaultValue",
+    "VaultRestore",
+    "RcloneImported",
+    "RcloneSkipped",
+    "RcloneImport",
+    "CloudManifestSummary",
+    "CloudManifest",
+    "CloudAction",
+    "CloudError",
+    "CloudSummary",
+    "CloudSyncResult",
+    "CloudServiceConfig",
     # events
     "JobQueuedEvent",
     "JobStartedEvent",
@@ -890,6 +908,7 @@ class SftpConfig(_SftpConfigRequired, total=False):
     """A profile's SFTP options as the config document shows them (a secret set is there as None)."""
 
     passphrase: None
+    credentials_key: str
 
 
 class _S3ConfigRequired(TypedDict):
@@ -910,16 +929,23 @@ class S3Config(_S3ConfigRequired, total=False):
     access_key_id: None
     secret_access_key: None
     session_token: None
+    credentials_key: str
 
 
-class GdriveConfig(TypedDict):
-    """A profile's Google Drive options as the config document shows them."""
+class _GdriveConfigRequired(TypedDict):
+    """The keys every :class:`GdriveConfig` has."""
 
     credentials: Optional[str]
     manifest_parent_id: Optional[str]
     scopes: List[str]
     api_base: Optional[str]
     chunk_size: int
+
+
+class GdriveConfig(_GdriveConfigRequired, total=False):
+    """A profile's Google Drive options as the config document shows them."""
+
+    credentials_key: str
 
 
 class RemoteConfig(TypedDict):
@@ -984,11 +1010,191 @@ class Settings(TypedDict):
     vault_kdf: Optional["VaultKdf"]
 
 
+class Features(TypedDict):
+    """The ``[features]`` of the config document: cloud sync is off until these turn it on."""
+
+    enable_cloud_sync: bool
+    enable_cloud_sync_s3: bool
+    enable_cloud_sync_gdrive: bool
+
+
+class CloudS3Config(TypedDict):
+    """``[cloud_sync.s3]``: the bucket, prefix, region, endpoint and vault key of document 3's S3 sync."""
+
+    bucket: Optional[str]
+    prefix: Optional[str]
+    region: Optional[str]
+    endpoint_url: Optional[str]
+    path_style: Optional[bool]
+    credentials_key: Optional[str]
+
+
+class CloudGdriveConfig(TypedDict):
+    """``[cloud_sync.gdrive]``: the folders, API base and vault key of document 3's Drive sync."""
+
+    parent_id: Optional[str]
+    manifest_parent_id: Optional[str]
+    credentials_key: Optional[str]
+    api_base: Optional[str]
+
+
+class CloudSyncConfig(TypedDict):
+    """``[cloud_sync]``: the tree document 3's cloud sync mirrors, and its services."""
+
+    root: Optional[str]
+    include: List[str]
+    exclude: List[str]
+    snapshot_prefix: str
+    default_snapshot: str
+    s3: CloudS3Config
+    gdrive: CloudGdriveConfig
+
+
 class Config(TypedDict):
     """The profiles and settings an engine owns (the config file's schema; secrets are None)."""
 
     settings: Settings
     profiles: Dict[str, Profile]
+    features: Features
+    cloud_sync: CloudSyncConfig
+
+
+# -- the vault -----------------------------------------------------------------------------------------------------
+
+
+class VaultStatus(TypedDict):
+    """Where the engine's vault is, whether it exists and is unlocked (no secret)."""
+
+    schema_version: int
+    path: str
+    exists: bool
+    unlocked: bool
+    kdf: VaultKdf
+    passphrase_env: str
+    passphrase_env_set: bool
+
+
+class VaultValue(TypedDict):
+    """A value read from the vault: a string, or an object (an S3 key pair, a service account)."""
+
+    key: str
+    value: Union[str, Dict[str, Any]]
+
+
+class VaultRestore(TypedDict):
+    """What ``vault_restore_backup`` did: whether a backup (1: the newest) was written back."""
+
+    restored: bool
+    backup: Optional[int]
+
+
+class _RcloneImportedRequired(TypedDict):
+    """The keys every :class:`RcloneImported` has."""
+
+    section: str
+    service: str
+    key: str
+    profile: Dict[str, Any]
+    profile_toml: str
+
+
+class RcloneImported(_RcloneImportedRequired, total=False):
+    """An rclone remote stored in the vault, with a profile that uses it."""
+
+    notes: List[str]
+
+
+class RcloneSkipped(TypedDict):
+    """An rclone remote that was not imported, and why."""
+
+    section: str
+    service: Optional[str]
+    reason: str
+
+
+class RcloneImport(TypedDict):
+    """What ``vault_import_rclone`` did (no secret in it)."""
+
+    source: str
+    imported: List[RcloneImported]
+    not_imported: List[RcloneSkipped]
+
+
+# -- document 3's cloud sync ---------------------------------------------------------------------------------------
+
+
+class CloudManifestSummary(TypedDict):
+    """A manifest in short: its snapshot, root, time, number of entries and checksum."""
+
+    name: str
+    root: str
+    created_at: str
+    entries: int
+    checksum: str
+
+
+class CloudManifest(TypedDict):
+    """What ``cloud_manifest`` gives (document 3's ``GET /api/sync/manifest``)."""
+
+    schema_version: int
+    manifest: CloudManifestSummary
+    include: List[str]
+    exclude: List[str]
+    checksum: str
+    errors: List[FileError]
+
+
+class CloudAction(TypedDict):
+    """A planned upload, delete or skip."""
+
+    path: str
+    size: int
+    reason: str
+
+
+class CloudError(TypedDict):
+    """An action of a cloud run that failed."""
+
+    action: str
+    path: str
+    error: str
+    kind: ErrorKind
+
+
+class CloudSummary(TypedDict):
+    """The summary of a cloud dry run or run: ``dry_run``, ``completed`` or ``partial``."""
+
+    status: Literal["dry_run", "completed", "partial"]
+    service: Literal["s3", "gdrive"]
+    snapshot: str
+    uploads: List[CloudAction]
+    deletes: List[CloudAction]
+    skipped: List[CloudAction]
+    bytes: int
+    unchanged: int
+
+
+class CloudSyncResult(TypedDict):
+    """What ``cloud_dry_run`` and ``cloud_run`` give (document 3's ``{manifest, plan, summary, remote_manifest}``)."""
+
+    schema_version: int
+    manifest: CloudManifestSummary
+    plan: Plan
+    summary: CloudSummary
+    remote_manifest: Dict[str, Any]
+    errors: List[CloudError]
+    job_id: str
+    manifest_committed: bool
+
+
+class CloudServiceConfig(TypedDict, total=False):
+    """A request's service settings (endpoints come only from the config)."""
+
+    bucket: str
+    prefix: str
+    region: str
+    parent_id: str
+    manifest_parent_id: str
 
 
 # -- events --------------------------------------------------------------------------------------------------------
@@ -1132,6 +1338,7 @@ class SftpOptions(TypedDict, total=False):
     insecure_ignore_host_key: bool
     sessions: int
     timeout_secs: int
+    credentials_key: Optional[str]
 
 
 class S3Options(TypedDict, total=False):
@@ -1147,6 +1354,7 @@ class S3Options(TypedDict, total=False):
     part_size: int
     part_concurrency: int
     stale_upload_hours: int
+    credentials_key: Optional[str]
 
 
 class GdriveOptions(TypedDict, total=False):
@@ -1157,6 +1365,7 @@ class GdriveOptions(TypedDict, total=False):
     scopes: List[str]
     api_base: Optional[str]
     chunk_size: int
+    credentials_key: Optional[str]
 
 
 class RemoteOptions(TypedDict, total=False):
