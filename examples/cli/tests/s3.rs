@@ -136,3 +136,130 @@ fn sync_to_s3_with_endpoint_and_env_keys() {
     );
     assert!(r["fatal"]["error"].as_str().unwrap().contains("NoSuchBucket"), "{r}");
 }
+
+/// Every file under `dir`, read whole (the state store, logs, manifests, caches).
+fn every_file(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            every_file(&p, out);
+        } else if let Ok(b) = std::fs::read(&p) {
+            out.push((p, b));
+        }
+    }
+}
+
+/// Issue 16: a secret set in the vault and used by a profile through `credentials_key` never appears in any
+/// output of the sync (standard output and error of every command, reports, logs, history, events, operations)
+/// nor in any file syncwright wrote besides the encrypted vault: for a run that works and one that fails.
+#[test]
+fn a_vault_secret_never_appears_in_any_output_of_a_profile_sync() {
+    const VAULT_SECRET: &str = "vault-only-secret-8c1f0e";
+    const PASSPHRASE: &str = "vault-passphrase-55aa";
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("src/a")).unwrap();
+    std::fs::write(d.join("src/a/one.png"), b"one").unwrap();
+    std::fs::write(d.join("src/two.txt"), b"two").unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", m.port);
+    let profile = |name: &str, bucket: &str| {
+        format!(
+            "[profiles.{name}]\nsource = \"src\"\ndestination = \"s3://{bucket}/vaulted\"\nmax_attempts = 1\n\
+             [profiles.{name}.remote.s3]\nendpoint_url = \"{endpoint}\"\nregion = \"us-east-1\"\n\
+             credentials_key = \"cloud_sync.s3\"\n"
+        )
+    };
+    let toml = format!(
+        "[settings]\nstate_dir = \"state\"\nlog_dir = \"logs\"\ncoordination_dir = \"coord\"\n\
+         [settings.vault_kdf]\nm_kib = 64\nt = 1\np = 1\n\
+         [features]\nenable_cloud_sync = true\nenable_cloud_sync_s3 = true\n{}{}",
+        profile("cloud", "cli-bkt"),
+        profile("broken", "no-such-bucket")
+    );
+    // Profile sources resolve from the working folder; the config's own paths from its folder.
+    std::fs::write(d.join("pod.toml"), toml).unwrap();
+    let mut outputs: Vec<(String, Output)> = Vec::new();
+    let mut cli = |args: &[&str], stdin: &str| -> Output {
+        let mut c = Command::new(BIN);
+        c.current_dir(d)
+            .env("SYNCWRIGHT_SECRETS_KEY", PASSPHRASE)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .args(["--config", "pod.toml"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        outputs.push((args.join(" "), out.clone()));
+        out
+    };
+    assert!(cli(&["vault", "init"], "").status.success());
+    let creds = format!(
+        r#"{{"access_key_id": "AKIAVAULT0000000001", "secret_access_key": "{VAULT_SECRET}"}}"#
+    );
+    assert!(cli(&["vault", "set", "cloud_sync.s3", "--json"], &creds).status.success());
+
+    let ok = cli(&["run", "cloud", "--json"], "");
+    let shown = format!("{}{}", text_of(&ok.stdout), text_of(&ok.stderr));
+    assert_eq!(ok.status.code(), Some(0), "{shown}");
+    let r: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(
+        (r["status"].as_str(), r["stats"]["created"].as_u64()),
+        (Some("completed"), Some(2)),
+        "{r}"
+    );
+    let bad = cli(&["run", "broken", "--json"], "");
+    assert_ne!(bad.status.code(), Some(0));
+    for args in [
+        &["status", "--json"][..],
+        &["logs", "cloud", "-n", "100"],
+        &["logs", "broken", "-n", "100"],
+        &["history", "cloud", "--json"],
+        &["history", "broken", "--json"],
+        &["events", "--since", "0"],
+        &["operations", "--json"],
+        &["profiles", "--json"],
+    ] {
+        let o = cli(args, "");
+        assert!(o.status.success(), "{args:?}: {}", text_of(&o.stderr));
+    }
+    // A wrong passphrase and a missing key fail without showing either.
+    let mut wrong = Command::new(BIN);
+    let o = wrong
+        .current_dir(d)
+        .env("SYNCWRIGHT_SECRETS_KEY", "not-the-passphrase")
+        .args(["--config", "pod.toml", "run", "cloud", "--json"])
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    outputs.push(("run with a wrong passphrase".into(), o));
+
+    for (what, o) in &outputs {
+        for stream in [&o.stdout, &o.stderr] {
+            let t = text_of(stream);
+            assert!(!t.contains(VAULT_SECRET), "{what} printed the secret: {t}");
+            assert!(!t.contains(PASSPHRASE), "{what} printed the passphrase: {t}");
+        }
+    }
+    let mut files = Vec::new();
+    every_file(d, &mut files);
+    assert!(files.len() > 5, "the state, logs and manifests are there: {}", files.len());
+    for (p, bytes) in &files {
+        if p.starts_with(d.join("src")) {
+            continue;
+        }
+        let t = String::from_utf8_lossy(bytes);
+        assert!(!t.contains(VAULT_SECRET), "{} holds the secret", p.display());
+        assert!(!t.contains(PASSPHRASE), "{} holds the passphrase", p.display());
+    }
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
