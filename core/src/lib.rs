@@ -18,6 +18,8 @@ pub mod usage;
 
 pub use manifest::scan::build_manifest_json;
 pub mod backend;
+/// Local backups: zip archives of a project's folders, with a manifest, rotation, verify and restore.
+pub mod backup;
 pub mod cancel;
 pub mod config;
 pub mod engine;
