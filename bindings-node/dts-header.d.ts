@@ -1132,6 +1132,59 @@ export interface Config {
   features: Features
   /** Document 3's cloud sync. */
   cloud_sync: CloudSyncConfig
+  /** Local zip backups. */
+  backup: BackupConfig
+}
+
+/** `[backup]`: what local backups archive and where they go. */
+export interface BackupConfig {
+  root: string | null
+  paths: string[]
+  dir: string | null
+  max_backups: number
+}
+
+/** What `backupCreate` made: the archive, its entries and bytes, and the archives rotation removed. */
+export interface BackupCreated {
+  name: string
+  path: string
+  size: number
+  created_at: string
+  label: string | null
+  entries: number
+  bytes: number
+  rotated: string[]
+  warnings: string[]
+}
+
+/** An archive of the backups folder. */
+export interface BackupInfo {
+  name: string
+  path: string
+  size: number
+  created_at: string
+  label: string | null
+  entries: number
+}
+
+/** What `backupVerify` found. */
+export interface BackupVerify {
+  name: string
+  entries: number
+  bytes: number
+  ok: boolean
+  problems: Array<{ path: string; problem: string }>
+}
+
+/** What `backupRestore` did: `'completed'`, or `'partial'` when a file failed (the old one is kept). */
+export interface BackupRestoreReport {
+  archive: string
+  target: string
+  status: 'completed' | 'partial'
+  restored: string[]
+  kept: string[]
+  failed: Array<{ path: string; error: string }>
+  bytes: number
 }
 
 /** Where the engine's vault is, whether it exists and is unlocked (no secret). */

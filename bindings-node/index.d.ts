@@ -1132,6 +1132,59 @@ export interface Config {
   features: Features
   /** Document 3's cloud sync. */
   cloud_sync: CloudSyncConfig
+  /** Local zip backups. */
+  backup: BackupConfig
+}
+
+/** `[backup]`: what local backups archive and where they go. */
+export interface BackupConfig {
+  root: string | null
+  paths: string[]
+  dir: string | null
+  max_backups: number
+}
+
+/** What `backupCreate` made: the archive, its entries and bytes, and the archives rotation removed. */
+export interface BackupCreated {
+  name: string
+  path: string
+  size: number
+  created_at: string
+  label: string | null
+  entries: number
+  bytes: number
+  rotated: string[]
+  warnings: string[]
+}
+
+/** An archive of the backups folder. */
+export interface BackupInfo {
+  name: string
+  path: string
+  size: number
+  created_at: string
+  label: string | null
+  entries: number
+}
+
+/** What `backupVerify` found. */
+export interface BackupVerify {
+  name: string
+  entries: number
+  bytes: number
+  ok: boolean
+  problems: Array<{ path: string; problem: string }>
+}
+
+/** What `backupRestore` did: `'completed'`, or `'partial'` when a file failed (the old one is kept). */
+export interface BackupRestoreReport {
+  archive: string
+  target: string
+  status: 'completed' | 'partial'
+  restored: string[]
+  kept: string[]
+  failed: Array<{ path: string; error: string }>
+  bytes: number
 }
 
 /** Where the engine's vault is, whether it exists and is unlocked (no secret). */
@@ -1420,6 +1473,25 @@ export declare class Engine {
   breakers(): Promise<BreakerStatus[]>
   /** The circuit breakers' settings (the config's `[settings.breaker]`). */
   breakerSettings(): Promise<BreakerSettings>
+  /**
+   * Makes a zip of the config's `[backup]` paths named `<UTC time>[-label].zip` with its manifest inside,
+   * then keeps the `maxBackups` newest archives (a user's own zips are never removed); on the engine's
+   * threads.
+   */
+  backupCreate(options?: { label?: string, maxBackups?: number, max_backups?: number, dir?: string } | null): Promise<BackupCreated>
+  /** The archives of the backups folder, newest first (only syncwright's). */
+  backupList(options?: { dir?: string } | null): Promise<BackupInfo[]>
+  /**
+   * Verifies an archive (a name in the backups folder, or a path) without restoring it; rejects with
+   * `corrupt` for one refused as a whole.
+   */
+  backupVerify(name: string, options?: { dir?: string } | null): Promise<BackupVerify>
+  /**
+   * Restores an archive into `options.target` (default the `[backup]` root): every entry name is checked
+   * before anything is written, every file against the manifest; existing files are kept unless
+   * `replaceExisting`. `status` is `'partial'` when a file failed (the old one is kept).
+   */
+  backupRestore(name: string, options?: { target?: string, replaceExisting?: boolean, replace_existing?: boolean, dir?: string } | null): Promise<BackupRestoreReport>
   /** Where the engine's vault is, whether it exists and whether this engine holds it unlocked (reads no secret). */
   vaultStatus(): Promise<VaultStatus>
   /** Creates an empty vault under `options.passphrase` (else `SYNCWRIGHT_SECRETS_KEY`) and keeps it unlocked; rejects with `conflict` when one exists. */

@@ -64,6 +64,15 @@
  *        that read the store or the logs: sw_run_history(), sw_profile_logs(), sw_profile_logs_page(),
  *        sw_operations(), sw_operations_interrupted(), sw_operation() and sw_recovery_metrics(); and
  *        sw_subscribe() with a `since` (reads the kept events);
+ *      - for the vault's key derivation (Argon2id: by default 64 MiB of memory and most of a second) and
+ *        its file: sw_vault_init(), sw_vault_unlock(), sw_vault_keys(), sw_vault_get(), sw_vault_set(),
+ *        sw_vault_delete(), sw_vault_change_passphrase(), sw_vault_restore_backup() and
+ *        sw_vault_import_rclone() (once the vault is unlocked, only the file is read or written);
+ *      - for archives, reading or writing every file they hold: sw_backup_create(), sw_backup_list() (each
+ *        archive's directory), sw_backup_verify() and sw_backup_restore();
+ *      - for document 3's cloud sync: sw_cloud_manifest() (walks and hashes the tree), sw_cloud_dry_run()
+ *        (lists the remote) and sw_cloud_run() (the whole run, which is a job of the engine that
+ *        sw_jobs_active() lists and another thread may cancel);
  *      - for the engine's shutdown: the free that releases an engine's last handle (sw_engine_free(),
  *        sw_job_free() or sw_subscription_free(), see "Handles and lifetimes") cancels the jobs left
  *        running, waits for them (a transfer stops within one chunk) and joins the engine's threads.
@@ -306,6 +315,79 @@ void sw_string_free(char *s);
  */
 struct sw_error *sw_manifest_build(const char *root,
                                    const char *options_json,
+                                   char **out_json);
+
+/**
+ * Makes a backup: a zip of the configured paths named `<UTC %Y%m%dT%H%M%SZ>[-label].zip` (`label` NULL for
+ * none; letters, digits, `.`, `_`, `-`, at most 64) with `__meta__/cloud_sync/manifest.json` inside, then keeps
+ * the `max_backups` newest archives (0: `[backup] max_backups`; 1 to 50). The result in `*out_json`:
+ * `{"name","path","size","created_at","label","entries","bytes","rotated":[names],"warnings":[text]}`.
+ * Errors: `invalid_input` for a bad label or count (nothing is written); `permission` and others from the
+ * files; `cancelled` when the engine closes meanwhile (no archive is left).
+ *
+ * Blocking: yes: reads every file of the paths and writes the archive (fsynced before it is renamed).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `label` and `dir` are NULL or NUL-terminated strings; `out_json` is NULL
+ * or writable.
+ */
+struct sw_error *sw_backup_create(struct sw_engine *engine,
+                                  const char *label,
+                                  uint32_t max_backups,
+                                  const char *dir,
+                                  char **out_json);
+
+/**
+ * The archives of the backups folder, newest first, in `*out_json`: `[{"name","path","size","created_at",
+ * "label","entries"}]` (only syncwright's: a user's own zips there are not listed). A missing folder is an
+ * empty list. Errors: `invalid_input` for NULL arguments.
+ *
+ * Blocking: yes: opens each archive's central directory.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `dir` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
+ */
+struct sw_error *sw_backup_list(struct sw_engine *engine,
+                                const char *dir,
+                                char **out_json);
+
+/**
+ * Verifies archive `name` (a name in the backups folder, or a path) without restoring it, in `*out_json`:
+ * `{"name","entries","bytes","ok","problems":[{"path","problem"}]}`. Errors: `not_found` for a missing archive;
+ * `corrupt` for one that is refused as a whole (an unsafe entry name, no manifest, damage), with details naming
+ * the entry.
+ *
+ * Blocking: yes: reads the whole archive.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `name` and `dir` are NULL or NUL-terminated strings; `out_json` is NULL or
+ * writable.
+ */
+struct sw_error *sw_backup_verify(struct sw_engine *engine,
+                                  const char *name,
+                                  const char *dir,
+                                  char **out_json);
+
+/**
+ * Restores archive `name` (a name in the backups folder, or a path) into `target` (NULL: the `[backup]` root).
+ * Every entry name is checked before anything is written (no absolute path, `..`, drive letter, backslash, NUL,
+ * symlink entry, duplicate, or entry outside the manifest): a refused archive writes nothing. Each file is
+ * checked against the manifest's SHA-256 while it is extracted and renamed into place; existing files are kept
+ * unless `replace_existing` is non-zero. The result in `*out_json`: `{"archive","target","status":"completed"|
+ * "partial","restored":[paths],"kept":[paths],"failed":[{"path","error"}],"bytes"}`. Errors: `not_found`;
+ * `corrupt` for a refused archive; `cancelled` when the engine closes meanwhile.
+ *
+ * Blocking: yes: reads the archive and writes every file (each fsynced before its rename).
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `name`, `target` and `dir` are NULL or NUL-terminated strings; `out_json`
+ * is NULL or writable.
+ */
+struct sw_error *sw_backup_restore(struct sw_engine *engine,
+                                   const char *name,
+                                   const char *target,
+                                   int32_t replace_existing,
+                                   const char *dir,
                                    char **out_json);
 
 /**

@@ -102,3 +102,29 @@ test('cloud-sync calls follow the feature flags', async () => {
     await on.close()
   }
 })
+
+test('backups: create, list, verify, restore, with camelCase options', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'syncwright-backup-'))
+  fs.mkdirSync(path.join(root, 'project', 'data'), { recursive: true })
+  fs.writeFileSync(path.join(root, 'project', 'data', 'a.json'), '{}')
+  const engine = await Engine.open({ config: { backup: { root: path.join(root, 'project'), maxBackups: 2 }, settings: { stateDir: path.join(root, 'state') } } })
+  try {
+    conforms(await engine.config(), 'Config')
+    const made = await engine.backupCreate({ label: 'node', maxBackups: 2 })
+    conforms(made, 'BackupCreated')
+    assert.equal(made.entries, 1)
+    const list = await engine.backupList()
+    for (const b of list) conforms(b, 'BackupInfo')
+    assert.deepEqual(list.map((b) => b.name), [made.name])
+    const v = await engine.backupVerify(made.name)
+    conforms(v, 'BackupVerify')
+    assert.equal(v.ok, true)
+    const r = await engine.backupRestore(made.name, { target: path.join(root, 'restored'), replaceExisting: true })
+    conforms(r, 'BackupRestoreReport')
+    assert.equal(fs.readFileSync(path.join(root, 'restored', 'data', 'a.json'), 'utf8'), '{}')
+    await assert.rejects(engine.backupCreate({ label: '../evil' }), (e) => e.code === 'invalid_input')
+    await assert.rejects(engine.backupVerify('20990101T000000Z.zip'), (e) => e.code === 'not_found')
+  } finally {
+    await engine.close()
+  }
+})

@@ -880,6 +880,73 @@ impl Engine {
         self.doc(env, "breaker_settings", Map::new())
     }
 
+    /// Makes a zip of the config's `[backup]` paths named `<UTC time>[-label].zip` with its manifest inside,
+    /// then keeps the `maxBackups` newest archives (a user's own zips are never removed); on the engine's
+    /// threads.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: { label?: string, maxBackups?: number, max_backups?: number, dir?: string } | null",
+        ts_return_type = "Promise<BackupCreated>"
+    )]
+    pub fn backup_create<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], options)?;
+        self.doc(env, "backup_create", args)
+    }
+
+    /// The archives of the backups folder, newest first (only syncwright's).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options?: { dir?: string } | null",
+        ts_return_type = "Promise<BackupInfo[]>"
+    )]
+    pub fn backup_list<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[], options)?;
+        self.doc(env, "backup_list", args)
+    }
+
+    /// Verifies an archive (a name in the backups folder, or a path) without restoring it; rejects with
+    /// `corrupt` for one refused as a whole.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "name: string, options?: { dir?: string } | null",
+        ts_return_type = "Promise<BackupVerify>"
+    )]
+    pub fn backup_verify<'env>(
+        &self,
+        env: &'env Env,
+        name: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[("name", name)], options)?;
+        self.doc(env, "backup_verify", args)
+    }
+
+    /// Restores an archive into `options.target` (default the `[backup]` root): every entry name is checked
+    /// before anything is written, every file against the manifest; existing files are kept unless
+    /// `replaceExisting`. `status` is `'partial'` when a file failed (the old one is kept).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "name: string, options?: { target?: string, replaceExisting?: boolean, replace_existing?: boolean, dir?: string } | null",
+        ts_return_type = "Promise<BackupRestoreReport>"
+    )]
+    pub fn backup_restore<'env>(
+        &self,
+        env: &'env Env,
+        name: Unknown,
+        options: Option<Unknown>,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        let args = named(env, &[("name", name)], options)?;
+        self.doc(env, "backup_restore", args)
+    }
+
     /// Where the engine's vault is, whether it exists and whether this engine holds it unlocked (reads no secret).
     #[napi(catch_unwind, ts_return_type = "Promise<VaultStatus>")]
     pub fn vault_status<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {

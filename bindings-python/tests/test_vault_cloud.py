@@ -100,3 +100,46 @@ def test_async_vault_and_cloud(tmp_path):
                 await engine.cloud_dry_run("gdrive")
 
     asyncio.run(main())
+
+
+def test_backups_round_trip(tmp_path):
+    root = tmp_path / "project"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "a.json").write_text("{}")
+    (root / "assets").mkdir()
+    (root / "assets" / "b.png").write_bytes(b"\x89PNG...")
+    cfg = {"backup": {"root": str(root), "max_backups": 3}, "settings": {"state_dir": str(tmp_path / "state")}}
+    with syncwright.Engine(config=cfg) as engine:
+        check(engine.config(), T.Config)
+        made = engine.backup_create("pre-cloud-sync")
+        check(made, T.BackupCreated)
+        assert made["entries"] == 2 and made["name"].endswith("-pre-cloud-sync.zip")
+        listed = engine.backup_list()
+        check(listed, List[T.BackupInfo])
+        assert [b["name"] for b in listed] == [made["name"]]
+        v = engine.backup_verify(made["name"])
+        check(v, T.BackupVerify)
+        assert v["ok"]
+        r = engine.backup_restore(made["name"], target=tmp_path / "restored")
+        check(r, T.BackupRestoreReport)
+        assert r["status"] == "completed" and (tmp_path / "restored" / "assets" / "b.png").read_bytes() == b"\x89PNG..."
+        kept = engine.backup_restore(made["name"])
+        assert sorted(kept["kept"]) == ["assets/b.png", "data/a.json"]
+        with pytest.raises(syncwright.InvalidInputError):
+            engine.backup_create("../evil")
+        with pytest.raises(syncwright.NotFoundError):
+            engine.backup_verify("20990101T000000Z.zip")
+
+
+def test_async_backups(tmp_path):
+    root = tmp_path / "p"
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "c.toml").write_text("x = 1")
+
+    async def main() -> None:
+        async with await syncwright.AsyncEngine.open(config={"backup": {"root": str(root)}}) as engine:
+            made = await engine.backup_create(max_backups=1)
+            assert (await engine.backup_verify(made["path"]))["ok"]
+            assert [b["name"] for b in await engine.backup_list()] == [made["name"]]
+
+    asyncio.run(main())

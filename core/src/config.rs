@@ -523,6 +523,9 @@ pub struct Config {
     /// Document 3's cloud sync of a project tree.
     #[serde(default)]
     pub cloud_sync: CloudSyncConfig,
+    /// Local zip backups (`[backup]`, see [`crate::backup`]).
+    #[serde(default)]
+    pub backup: crate::backup::BackupConfig,
     /// Where the file was read from (relative paths in settings are taken from its folder).
     #[serde(skip)]
     pub origin: Option<PathBuf>,
@@ -594,6 +597,7 @@ impl Config {
         }
         self.settings.breaker.validate()?;
         self.settings.event_retention()?;
+        self.backup.validate().map_err(|e| Error::invalid(format!("backup: {}", e.message())))?;
         for (name, p) in &self.profiles {
             check_profile_name(name)?;
             p.check(name)?;

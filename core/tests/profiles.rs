@@ -271,3 +271,59 @@ fn interval_profiles_run_by_themselves_and_never_overlap() {
     }
     assert!(engine.store().unwrap().runs(Some("manual"), 10).unwrap().is_empty());
 }
+
+/// `[features]`: S3 and Drive profiles are refused with `feature_disabled` naming the flags that are off, before
+/// anything is opened or locked; the general flag alone is not enough; the provider's flag turns on only its own
+/// provider; local profiles never need a flag.
+#[test]
+fn cloud_profiles_need_the_general_and_the_provider_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("src")).unwrap();
+    let open = |features: serde_json::Value| {
+        Engine::new(EngineConfig {
+            config: Some(serde_json::json!({
+                "settings": {"coordination_dir": d.join("coord")},
+                "features": features,
+                "profiles": {
+                    "drive": {"source": d.join("src"), "destination": "gdrive://1FolderId"},
+                    "bucket": {
+                        "source": "s3://bkt/prefix", "destination": d.join("dst"), "max_attempts": 1,
+                        // A closed loopback port: the run fails at its first request, never leaves the host.
+                        "remote": {"s3": {"endpoint_url": "http://127.0.0.1:1", "region": "us-east-1",
+                                          "access_key_id": "AKIDTEST", "secret_access_key": "test"}},
+                    },
+                    "local": {"source": d.join("src"), "destination": d.join("local-dst")},
+                },
+            })),
+            state_dir: Some(d.join("state")),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let refused = |e: &Engine, name: &str| -> Vec<String> {
+        let err = e.run_profile(name, None).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::FeatureDisabled, "{name}: {err}");
+        let flags = err.details().and_then(|d| d.get("flags")).cloned().unwrap_or_default();
+        serde_json::from_value(flags).unwrap()
+    };
+    let off = open(serde_json::json!({}));
+    assert_eq!(refused(&off, "drive"), ["enable_cloud_sync", "enable_cloud_sync_gdrive"]);
+    assert_eq!(refused(&off, "bucket"), ["enable_cloud_sync", "enable_cloud_sync_s3"]);
+    let r = off.run_profile("local", None).unwrap().wait(Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(r.status, Status::Completed);
+    // Nothing was locked for the refused runs.
+    assert!(off.profile_status("drive").unwrap().lock.is_none());
+    drop(off);
+    let general = open(serde_json::json!({"enable_cloud_sync": true}));
+    assert_eq!(refused(&general, "drive"), ["enable_cloud_sync_gdrive"]);
+    drop(general);
+    let s3_only =
+        open(serde_json::json!({"enable_cloud_sync": true, "enable_cloud_sync_s3": true}));
+    assert_eq!(refused(&s3_only, "drive"), ["enable_cloud_sync_gdrive"]);
+    // The S3 profile is let through to its run: it fails on the closed port, not on the flags.
+    let r =
+        s3_only.run_profile("bucket", None).unwrap().wait(Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(r.status, Status::Failed, "{}", r.to_json());
+    assert_ne!(r.fatal.map(|f| f.kind), Some(ErrorKind::FeatureDisabled));
+}

@@ -13,6 +13,8 @@
 
 #![allow(non_camel_case_types)]
 
+pub mod backup;
+pub use backup::*;
 pub mod cloud;
 pub use cloud::*;
 pub mod engine;

@@ -79,7 +79,7 @@ fn vault_calls_from_c() {
     take(out);
 
     // Errors: each with its kind, out-parameters cleared, no value in a message.
-    let mut garbage = 1usize as *mut c_char;
+    let mut garbage = std::ptr::dangling_mut::<c_char>();
     let err = take_err(unsafe { sw_vault_get(e.0, cstr("plain").as_ptr(), null(), &mut garbage) });
     assert_eq!(err.unwrap().0, "not_found");
     assert!(garbage.is_null(), "the out-parameter is cleared");

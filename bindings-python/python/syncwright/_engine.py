@@ -34,6 +34,10 @@ from typing import (
 
 from . import _native
 from .types import (
+    BackupCreated,
+    BackupInfo,
+    BackupRestoreReport,
+    BackupVerify,
     BreakerSettings,
     CloudManifest,
     CloudServiceConfig,
@@ -67,6 +71,10 @@ from .types import (
 )
 
 __all__ = ["Engine", "AsyncEngine", "Job", "Subscription", "ProgressCallback", "PathArg"]
+
+def _opt_path(p: Optional[PathArg]) -> Optional[str]:
+    return None if p is None else os.fspath(p)
+
 
 def _cloud_args(
     service: str,
@@ -543,6 +551,26 @@ class Engine:
         return result
 
     # -- the vault and document 3's cloud sync -------------------------------------------------------------------
+
+    def backup_create(self, label: Optional[str] = None, *, max_backups: Optional[int] = None, dir: Optional[PathArg] = None) -> BackupCreated:
+        """Makes a zip of the config's ``[backup]`` paths named ``<UTC time>[-label].zip`` with its manifest inside, then keeps the ``max_backups`` newest archives (a user's own zips are never removed)."""
+        result: BackupCreated = self._call("backup_create", {"label": label, "max_backups": max_backups, "dir": _opt_path(dir)})
+        return result
+
+    def backup_list(self, dir: Optional[PathArg] = None) -> List[BackupInfo]:
+        """The archives of the backups folder, newest first (only syncwright's)."""
+        result: List[BackupInfo] = self._call("backup_list", {"dir": _opt_path(dir)})
+        return result
+
+    def backup_verify(self, name: PathArg, *, dir: Optional[PathArg] = None) -> BackupVerify:
+        """Verifies an archive (a name in the backups folder, or a path) without restoring it; :class:`CorruptError` for one refused as a whole."""
+        result: BackupVerify = self._call("backup_verify", {"name": os.fspath(name), "dir": _opt_path(dir)})
+        return result
+
+    def backup_restore(self, name: PathArg, *, target: Optional[PathArg] = None, replace_existing: bool = False, dir: Optional[PathArg] = None) -> BackupRestoreReport:
+        """Restores an archive into ``target`` (default the ``[backup]`` root): every entry name is checked before anything is written, every file against the manifest; existing files are kept unless ``replace_existing``. ``status`` is ``"partial"`` when a file failed (the old one is kept)."""
+        result: BackupRestoreReport = self._call("backup_restore", {"name": os.fspath(name), "target": _opt_path(target), "replace_existing": replace_existing, "dir": _opt_path(dir)})
+        return result
 
     def vault_status(self) -> VaultStatus:
         """Where the engine's vault is, whether it exists and whether this engine holds it unlocked (reads no secret)."""
@@ -1041,6 +1069,26 @@ class AsyncEngine:
         return result
 
     # -- the vault and document 3's cloud sync -------------------------------------------------------------------
+
+    async def backup_create(self, label: Optional[str] = None, *, max_backups: Optional[int] = None, dir: Optional[PathArg] = None) -> BackupCreated:
+        """:meth:`Engine.backup_create`."""
+        result: BackupCreated = await self._call("backup_create", {"label": label, "max_backups": max_backups, "dir": _opt_path(dir)})
+        return result
+
+    async def backup_list(self, dir: Optional[PathArg] = None) -> List[BackupInfo]:
+        """:meth:`Engine.backup_list`."""
+        result: List[BackupInfo] = await self._call("backup_list", {"dir": _opt_path(dir)})
+        return result
+
+    async def backup_verify(self, name: PathArg, *, dir: Optional[PathArg] = None) -> BackupVerify:
+        """:meth:`Engine.backup_verify`."""
+        result: BackupVerify = await self._call("backup_verify", {"name": os.fspath(name), "dir": _opt_path(dir)})
+        return result
+
+    async def backup_restore(self, name: PathArg, *, target: Optional[PathArg] = None, replace_existing: bool = False, dir: Optional[PathArg] = None) -> BackupRestoreReport:
+        """:meth:`Engine.backup_restore`."""
+        result: BackupRestoreReport = await self._call("backup_restore", {"name": os.fspath(name), "target": _opt_path(target), "replace_existing": replace_existing, "dir": _opt_path(dir)})
+        return result
 
     async def vault_status(self) -> VaultStatus:
         """:meth:`Engine.vault_status`."""

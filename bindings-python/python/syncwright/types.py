@@ -104,7 +104,15 @@ __all__ = [
     "CloudS3Config",
     "CloudGdriveConfig",
     "CloudSyncConfig",
+    "BackupConfig",
     "Config",
+    # local backups
+    "BackupCreated",
+    "BackupInfo",
+    "BackupProblem",
+    "BackupVerify",
+    "BackupFailedFile",
+    "BackupRestoreReport",
     # the vault and cloud sync
     "VaultStatus",
     "VaultValue",
@@ -1050,6 +1058,15 @@ class CloudSyncConfig(TypedDict):
     gdrive: CloudGdriveConfig
 
 
+class BackupConfig(TypedDict):
+    """``[backup]``: what local backups archive and where they go."""
+
+    root: Optional[str]
+    paths: List[str]
+    dir: Optional[str]
+    max_backups: int
+
+
 class Config(TypedDict):
     """The profiles and settings an engine owns (the config file's schema; secrets are None)."""
 
@@ -1057,6 +1074,71 @@ class Config(TypedDict):
     profiles: Dict[str, Profile]
     features: Features
     cloud_sync: CloudSyncConfig
+    backup: BackupConfig
+
+
+# -- local backups -------------------------------------------------------------------------------------------------
+
+
+class BackupCreated(TypedDict):
+    """What ``backup_create`` made: the archive, its entries and bytes, and the archives rotation removed."""
+
+    name: str
+    path: str
+    size: int
+    created_at: str
+    label: Optional[str]
+    entries: int
+    bytes: int
+    rotated: List[str]
+    warnings: List[str]
+
+
+class BackupInfo(TypedDict):
+    """An archive of the backups folder."""
+
+    name: str
+    path: str
+    size: int
+    created_at: str
+    label: Optional[str]
+    entries: int
+
+
+class BackupProblem(TypedDict):
+    """Something wrong with one entry of an archive."""
+
+    path: str
+    problem: str
+
+
+class BackupVerify(TypedDict):
+    """What ``backup_verify`` found."""
+
+    name: str
+    entries: int
+    bytes: int
+    ok: bool
+    problems: List[BackupProblem]
+
+
+class BackupFailedFile(TypedDict):
+    """A file a restore could not put in place (the old one is kept)."""
+
+    path: str
+    error: str
+
+
+class BackupRestoreReport(TypedDict):
+    """What ``backup_restore`` did: ``completed``, or ``partial`` when a file failed."""
+
+    archive: str
+    target: str
+    status: Literal["completed", "partial"]
+    restored: List[str]
+    kept: List[str]
+    failed: List[BackupFailedFile]
+    bytes: int
 
 
 # -- the vault -----------------------------------------------------------------------------------------------------

@@ -98,6 +98,10 @@ pub const CALLS: &[CallInfo] = &[
     call("recovery_self_test", &["scenarios?", "runs?"], false, true),
     call("breakers", &[], false, false),
     call("breaker_settings", &[], false, false),
+    call("backup_create", &["label?", "max_backups?", "dir?"], false, true),
+    call("backup_list", &["dir?"], false, true),
+    call("backup_verify", &["name", "dir?"], false, true),
+    call("backup_restore", &["name", "target?", "replace_existing?", "dir?"], false, true),
     call("vault_status", &[], false, false),
     call("vault_init", &["passphrase?"], false, true),
     call("vault_unlock", &["passphrase?"], false, true),
@@ -112,7 +116,14 @@ pub const CALLS: &[CallInfo] = &[
     call("cloud_manifest", &["snapshot?", "include?"], false, true),
     call(
         "cloud_dry_run",
-        &["service", "snapshot?", "paths?", "credentials_key?", "service_config?"],
+        &[
+            "service",
+            "snapshot?",
+            "paths?",
+            "credentials_key?",
+            "service_config?",
+            "commit_manifest?",
+        ],
         false,
         true,
     ),
@@ -233,6 +244,37 @@ struct SelfTest {
     #[serde(default)]
     scenarios: Vec<String>,
     runs: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupCreateArgs {
+    label: Option<String>,
+    max_backups: Option<usize>,
+    dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupDir {
+    dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupVerifyArgs {
+    name: String,
+    dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupRestoreArgs {
+    name: String,
+    target: Option<std::path::PathBuf>,
+    #[serde(default)]
+    replace_existing: bool,
+    dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -469,6 +511,24 @@ impl EngineCore {
             "breaker_settings" => {
                 args::<NoArgs>(name, a)?;
                 json(self.breaker_settings())
+            }
+            "backup_create" => {
+                let b = args::<BackupCreateArgs>(name, a)?;
+                json(&self.backup_create(b.label.as_deref(), b.max_backups, b.dir.as_deref())?)
+            }
+            "backup_list" => json(&self.backup_list(args::<BackupDir>(name, a)?.dir.as_deref())?),
+            "backup_verify" => {
+                let b = args::<BackupVerifyArgs>(name, a)?;
+                json(&self.backup_verify(&b.name, b.dir.as_deref())?)
+            }
+            "backup_restore" => {
+                let b = args::<BackupRestoreArgs>(name, a)?;
+                json(&self.backup_restore(
+                    &b.name,
+                    b.target.as_deref(),
+                    b.replace_existing,
+                    b.dir.as_deref(),
+                )?)
             }
             "vault_status" => {
                 args::<NoArgs>(name, a)?;

@@ -1,6 +1,7 @@
 //! The front door: [`Engine`], which every binding, the CLI and the server use. Each capability it offers sits in
 //! a file of its own here and delegates to its module below; the executor is [`crate::sync`].
 
+mod backup;
 mod breakers;
 pub mod calls;
 pub mod cloud;

@@ -201,10 +201,9 @@ impl EngineCore {
         let config = self.config.clone();
         let profile = config.profile(name)?;
         let opts = profile.sync_options(name)?;
-        config.features.require_for(
-            &[&src.location(), &dst.location()],
-            &format!("profile {name}"),
-        )?;
+        config
+            .features
+            .require_for(&[&src.location(), &dst.location()], &format!("profile {name}"))?;
         let timeout = profile.timeout.as_ref().map(|t| t.get()).transpose()?;
         let info = JobInfo::new(Some(name.to_string()), src.location(), dst.location());
         let locks = self.lock_dir(config.coordination_dir());

@@ -113,7 +113,8 @@ impl EngineCore {
                     "operation {id} runs profile {p}, which this engine's config does not have"
                 ))
             })?;
-            cfg.features.require_for(&[&info.source, &info.destination], &format!("profile {p}"))?;
+            cfg.features
+                .require_for(&[&info.source, &info.destination], &format!("profile {p}"))?;
             coord = Some(cfg.coordination_dir());
             let locks = self.lock_dir(cfg.coordination_dir());
             let owner = LockOwner {

@@ -19,12 +19,13 @@ use syncwright::manifest::{
 pub type Check = fn(&[u8]) -> String;
 
 /// The fuzz targets, by the name of their folder under `fuzz/corpus/` and `fuzz/crashes/`.
-pub const TARGETS: [(&str, Check); 5] = [
+pub const TARGETS: [(&str, Check); 6] = [
     ("manifest", manifest),
     ("manifest_entries", manifest_entries),
     ("import", import),
     ("config", config),
     ("units", units),
+    ("rclone", rclone),
 ];
 
 fn outcome<T>(r: &Result<T, syncwright::Error>) -> &'static str {
@@ -236,4 +237,32 @@ pub fn units(data: &[u8]) -> String {
         out.push_str(&format!(" seconds={} bytes={}", outcome(&secs), outcome(&bytes)));
     }
     out
+}
+
+/// The rclone.conf reader and the import plan on `data` (as text): a failure is `invalid_input` and never quotes
+/// the input past the line number; every planned entry has a vault key of the prefix, a string or object value,
+/// and the report carries none of the values of the sections (a secret).
+pub fn rclone(data: &[u8]) -> String {
+    use syncwright::vault::rclone::{parse, plan};
+    let text = String::from_utf8_lossy(data);
+    let sections = parse(&text);
+    expect_kind(&sections, ErrorKind::InvalidInput, "rclone::parse");
+    let Ok(sections) = sections else { return outcome(&sections).to_string() };
+    let dir = std::env::temp_dir().join("syncwright-fuzz-rclone-none");
+    let p = plan(&sections, &dir, "rclone", "fuzz.conf");
+    for (key, value) in &p.entries {
+        assert!(key.starts_with("rclone."), "{key}");
+        assert!(value.is_object(), "{key}");
+    }
+    assert_eq!(p.entries.len(), p.report.imported.len());
+    assert_eq!(p.report.imported.len() + p.report.not_imported.len(), sections.len());
+    let report = serde_json::to_string(&p.report).expect("the report serialises");
+    for s in &sections {
+        for k in ["secret_access_key", "session_token", "service_account_credentials", "key_pem"] {
+            if let Some(v) = s.values.get(k).filter(|v| v.len() >= 8) {
+                assert!(!report.contains(v.as_str()), "the report holds {k} of [{}]", s.name);
+            }
+        }
+    }
+    format!("ok imported={} skipped={}", p.report.imported.len(), p.report.not_imported.len())
 }

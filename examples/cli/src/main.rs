@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 completed, 1 failed, 2 usage or invalid input, 3 partial, 4 cancelled, 5 conflict.
 
+mod backup;
 mod cloud;
 mod front;
 mod profiles;
@@ -46,6 +47,14 @@ enum Cmd {
         vault: Option<PathBuf>,
         #[command(subcommand)]
         cmd: vault::VaultCmd,
+    },
+    /// Local zip backups of the config's [backup] paths: create, list, verify, restore.
+    Backup {
+        /// The backups folder (default: [backup] dir, else <root>/backups).
+        #[arg(long, value_name = "DIR")]
+        backups: Option<PathBuf>,
+        #[command(subcommand)]
+        cmd: backup::BackupCmd,
     },
     /// Document 3's cloud sync of the config's [cloud_sync] tree: manifest, dry-run, run (needs [features]).
     Cloud {
@@ -543,6 +552,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.cmd {
         Cmd::Vault { vault, cmd } => vault::run(cmd, &ctx, vault),
         Cmd::Cloud { cmd } => cloud::run(cmd, &ctx),
+        Cmd::Backup { backups, cmd } => backup::run(cmd, &ctx, backups),
         Cmd::Run { profile, json, no_progress } => ctx.run(&profile, json, no_progress),
         Cmd::RunAll { json } => ctx.run_all(json),
         Cmd::Status { json } => ctx.status(json),
