@@ -3,7 +3,7 @@
 #   bash bench/backup.sh                      # media tree (seed 42), 5 interleaved runs per command
 #   RUNS=3 SCENARIOS=restore bash bench/backup.sh
 #   CARGO_PROFILE=ci bash bench/backup.sh     # a quicker build (add opt-level overrides for a fair figure)
-# The CLI has no backup command yet: the example core/examples/backup_bench.rs stands in for it.
+# Both sides are whole commands: `syncwright backup create|restore` against `zip -r -q` and `unzip -q && sync`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_DIR=${BENCH_DIR:-/tmp/syncwright-bench-backup}
@@ -14,12 +14,11 @@ CARGO_PROFILE=${CARGO_PROFILE:-release}
 if ! command -v zip >/dev/null || ! command -v unzip >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip unzip >/dev/null
 fi
-# Only the backups are measured: no remote backends in this build.
-cargo build --profile "$CARGO_PROFILE" -p syncwright --example backup_bench --no-default-features
+cargo build --profile "$CARGO_PROFILE" -p syncwright-cli
 DIRNAME=$CARGO_PROFILE
 [ "$CARGO_PROFILE" = dev ] && DIRNAME=debug
-BIN=target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}$DIRNAME/examples/backup_bench
-[ -x "$BIN" ] || BIN=target/$DIRNAME/examples/backup_bench
+BIN=target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}$DIRNAME/syncwright
+[ -x "$BIN" ] || BIN=target/$DIRNAME/syncwright
 SRC=$BENCH_DIR/src-media
 [ "$SCALE" = 1 ] || SRC=$BENCH_DIR/src-media-$SCALE
 if [ ! -d "$SRC" ]; then

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Interleaved benchmark of syncwright's local backups against Info-ZIP.
 
-  create   zip -r -q OUT.zip PATHS (in SRC)      vs  backup_bench create SRC DIR PATHS
-  restore  unzip -q ARCHIVE -d T && sync         vs  backup_bench restore ARCHIVE T
+  create   zip -r -q OUT.zip PATHS (in SRC)      vs  syncwright backup create (a config's [backup]: SRC's entries)
+  restore  unzip -q ARCHIVE -d T && sync         vs  syncwright backup restore ARCHIVE --target T
 
 Every command runs RUNS times, interleaved (run 1 of each, then run 2 of each, ...); the table gives medians, the
 ratio syncwright / Info-ZIP and the peak resident set of each process tree (from wait4). Before every timed run the
@@ -44,7 +44,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--src", required=True)
     ap.add_argument("--work", required=True)
-    ap.add_argument("--bin", required=True, help="the backup_bench example binary")
+    ap.add_argument("--bin", required=True, help="the syncwright command")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--scenarios", default="create,restore")
     ap.add_argument("--json", help="write results here")
@@ -57,6 +57,12 @@ def main():
     sw_dir = os.path.join(work, "sw-backups")
     t_unzip = os.path.join(work, "t-unzip")
     t_sw = os.path.join(work, "t-sw")
+    # The command reads [backup] from a config: the tree's top-level entries, kept (nearly) without rotation.
+    cfg = os.path.join(work, "backup.toml")
+    with open(cfg, "w") as f:
+        f.write("[settings]\nstate_dir = %s\n[backup]\nroot = %s\npaths = %s\nmax_backups = 50\n" % (
+            json.dumps(os.path.join(work, "state")), json.dumps(src), json.dumps(paths)))
+    sw = [a.bin, "--config", cfg, "backup", "--backups", sw_dir]
 
     def sw_archive():
         names = [n for n in os.listdir(sw_dir) if n.endswith(".zip")] if os.path.isdir(sw_dir) else []
@@ -65,19 +71,19 @@ def main():
     scenarios = {
         "create": [
             ("zip -r -q", lambda: rm(zip_out), lambda: ["zip", "-r", "-q", zip_out] + paths, src),
-            ("syncwright", lambda: rm(sw_dir), lambda: [a.bin, "create", src, sw_dir] + paths, None),
+            ("syncwright", lambda: rm(sw_dir), lambda: sw + ["create"], None),
         ],
         "restore": [
             ("unzip -q && sync", lambda: rm(t_unzip),
              lambda: ["sh", "-c", 'unzip -q "$0" -d "$1" && sync', sw_archive(), t_unzip], None),
-            ("syncwright", lambda: rm(t_sw), lambda: [a.bin, "restore", sw_archive(), t_sw], None),
+            ("syncwright", lambda: rm(t_sw), lambda: sw + ["restore", sw_archive(), "--target", t_sw], None),
         ],
     }
     results = {}
     for name in a.scenarios.split(","):
         cmds = scenarios[name]
         if name == "restore" and sw_archive() is None:
-            run([a.bin, "create", src, sw_dir] + paths)
+            run(sw + ["create"])
         times = {label: [] for label, _, _, _ in cmds}
         rss = {label: 0 for label, _, _, _ in cmds}
         for _ in range(a.runs):

@@ -113,11 +113,39 @@ impl EngineCore {
                 Some(p) => p.clone(),
                 None => vault::passphrase_from_env(vault::PASSPHRASE_ENV)?,
             };
-            *held = Some(Vault::unlock(&path, &pass, self.vault_params()?, false)?);
+            *held = Some(self.unlock_saying_why(&path, &pass)?);
         }
         match held.as_mut() {
             Some(v) => f(v),
             None => Err(Error::internal("the vault was not kept")),
+        }
+    }
+
+    /// Unlocks the vault at `path`; when its current envelope is damaged, the `corrupt` error says whether an
+    /// inline backup opens (details `{"backup": N}`, 1 the newest) and that `vault_restore_backup` brings it back.
+    fn unlock_saying_why(&self, path: &std::path::Path, pass: &Secret) -> Result<Vault> {
+        let params = self.vault_params()?;
+        match Vault::unlock(path, pass, params, false) {
+            Err(e) if e.kind() == ErrorKind::Corrupt => {
+                let backup = Vault::unlock(path, pass, params, true)
+                    .ok()
+                    .and_then(|v| v.recovered_from_backup());
+                Err(match backup {
+                    Some(i) => Error::new(
+                        ErrorKind::Corrupt,
+                        format!(
+                            "{}; inline backup {} is intact: restore it with `syncwright vault \
+                             restore-backup` (vault_restore_backup)",
+                            e.message(),
+                            i + 1
+                        ),
+                    )
+                    .with_path(path.display().to_string())
+                    .with_details(serde_json::json!({ "backup": i + 1 })),
+                    None => e,
+                })
+            }
+            other => other,
         }
     }
 

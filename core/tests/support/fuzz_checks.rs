@@ -19,13 +19,14 @@ use syncwright::manifest::{
 pub type Check = fn(&[u8]) -> String;
 
 /// The fuzz targets, by the name of their folder under `fuzz/corpus/` and `fuzz/crashes/`.
-pub const TARGETS: [(&str, Check); 6] = [
+pub const TARGETS: [(&str, Check); 7] = [
     ("manifest", manifest),
     ("manifest_entries", manifest_entries),
     ("import", import),
     ("config", config),
     ("units", units),
     ("rclone", rclone),
+    ("backup_archive", backup_archive),
 ];
 
 fn outcome<T>(r: &Result<T, syncwright::Error>) -> &'static str {
@@ -265,4 +266,46 @@ pub fn rclone(data: &[u8]) -> String {
         }
     }
     format!("ok imported={} skipped={}", p.report.imported.len(), p.report.not_imported.len())
+}
+
+/// The backup archive reader on `data` as a zip file: `verify` and `restore` never panic, fail only with
+/// `corrupt` (or `invalid_input`), agree on whether the archive is acceptable as a whole, and a restore writes
+/// nothing outside its target folder.
+pub fn backup_archive(data: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = dir.path().join("20250101T000000Z.zip");
+    std::fs::write(&archive, data).expect("write the archive");
+    let target = dir.path().join("target");
+    let v = syncwright::backup::verify(&archive);
+    if let Err(e) = &v {
+        assert!(
+            matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::InvalidInput),
+            "verify: {:?} {}",
+            e.kind(),
+            e.message()
+        );
+    }
+    let r = syncwright::backup::restore(&archive, &target, false, &|| false);
+    if let Err(e) = &r {
+        assert!(
+            matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::InvalidInput),
+            "restore: {:?} {}",
+            e.kind(),
+            e.message()
+        );
+    }
+    if v.is_err() {
+        assert!(r.is_err(), "restore took an archive verify refused");
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.retain(|n| n != "target");
+    assert_eq!(names, ["20250101T000000Z.zip"], "a restore wrote outside its target");
+    match (&v, &r) {
+        (Ok(v), Ok(r)) => format!("ok verified={} status={:?}", v.ok, r.status),
+        _ => format!("verify={} restore={}", outcome(&v), outcome(&r)),
+    }
 }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use crate::profiles::Ctx;
 use clap::Subcommand;
 use syncwright::config::Config;
+use syncwright::vault::{self, Secret};
 use syncwright::{Engine, Error};
 
 #[derive(Subcommand)]
@@ -100,6 +101,20 @@ fn read_value(from_file: Option<&Path>, json: bool) -> Result<serde_json::Value,
     Ok(serde_json::Value::String(value.to_string()))
 }
 
+/// The passphrase typed at a hidden prompt when `var` is not set and standard input is a terminal; None
+/// otherwise (the engine then reads `var`, and says so when it is missing).
+fn passphrase_prompt(var: &str, what: &str) -> Result<Option<Secret>, Error> {
+    if std::env::var_os(var).is_some_and(|v| !v.is_empty()) || !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let line = prompt_hidden(what)?;
+    let p = line.trim_end_matches(['\n', '\r']);
+    if p.is_empty() {
+        return Err(Error::invalid("an empty passphrase"));
+    }
+    Ok(Some(Secret::new(p)))
+}
+
 /// Reads a line from the terminal without echoing it (a secret typed at a prompt).
 fn prompt_hidden(what: &str) -> Result<String, Error> {
     let fd = libc::STDIN_FILENO;
@@ -128,24 +143,27 @@ fn prompt_hidden(what: &str) -> Result<String, Error> {
 /// Runs a vault command through the engine's vault calls.
 pub(crate) fn run(cmd: VaultCmd, ctx: &Ctx, over: Option<PathBuf>) -> Result<ExitCode, Error> {
     let engine = engine(ctx, over)?;
+    // Without SYNCWRIGHT_SECRETS_KEY, a person at a terminal is asked (the engine reads the variable itself).
+    let asked = passphrase_prompt(vault::PASSPHRASE_ENV, "vault passphrase")?;
+    let pass = asked.as_ref();
     match cmd {
         VaultCmd::Init => {
-            let st = engine.vault_init(None)?;
+            let st = engine.vault_init(pass)?;
             eprintln!("syncwright: created the vault {}", st.path);
         }
         VaultCmd::Set { key, from_file, json } => {
             let value = read_value(from_file.as_deref(), json)?;
-            engine.vault_set(&key, value, None)?;
+            engine.vault_set(&key, value, pass)?;
         }
-        VaultCmd::Get { key } => match engine.vault_get(&key, None)?.value {
+        VaultCmd::Get { key } => match engine.vault_get(&key, pass)?.value {
             serde_json::Value::String(s) => println!("{s}"),
             other => println!("{other}"),
         },
         VaultCmd::Rm { key } => {
-            engine.vault_delete(&key, None)?;
+            engine.vault_delete(&key, pass)?;
         }
         VaultCmd::Ls { json } => {
-            let keys = engine.vault_keys(None)?;
+            let keys = engine.vault_keys(pass)?;
             if json {
                 println!("{}", serde_json::to_string(&keys)?);
             } else {
@@ -155,10 +173,11 @@ pub(crate) fn run(cmd: VaultCmd, ctx: &Ctx, over: Option<PathBuf>) -> Result<Exi
             }
         }
         VaultCmd::Passwd => {
-            engine.vault_change_passphrase(None, None)?;
+            let new = passphrase_prompt(vault::NEW_PASSPHRASE_ENV, "new vault passphrase")?;
+            engine.vault_change_passphrase(new.as_ref(), pass)?;
         }
         VaultCmd::RestoreBackup => {
-            let r = engine.vault_restore_backup(None)?;
+            let r = engine.vault_restore_backup(pass)?;
             match r.backup {
                 Some(i) => eprintln!(
                     "syncwright: the vault's current copy was damaged; backup {i} restored"
@@ -167,7 +186,7 @@ pub(crate) fn run(cmd: VaultCmd, ctx: &Ctx, over: Option<PathBuf>) -> Result<Exi
             }
         }
         VaultCmd::ImportRclone { conf, prefix, json } => {
-            let r = engine.vault_import_rclone(&conf, prefix.as_deref(), None)?;
+            let r = engine.vault_import_rclone(&conf, prefix.as_deref(), pass)?;
             if json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {

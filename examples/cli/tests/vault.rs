@@ -114,7 +114,14 @@ fn restore_backup_brings_back_the_newest_intact_copy() {
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     v["current"]["ciphertext"] = serde_json::json!("00");
     std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
-    assert_eq!(vault(&cfg, p, &["ls"], "").status.code(), Some(1), "damaged: corrupt");
+    let damaged = vault(&cfg, p, &["ls"], "");
+    assert_eq!(damaged.status.code(), Some(1), "damaged: corrupt");
+    assert!(
+        text(&damaged.stderr).contains("inline backup 1 is intact"),
+        "{}",
+        text(&damaged.stderr)
+    );
+    assert!(text(&damaged.stderr).contains("restore-backup"), "{}", text(&damaged.stderr));
     let r = vault(&cfg, p, &["restore-backup"], "");
     assert!(r.status.success(), "{}", text(&r.stderr));
     assert!(text(&r.stderr).contains("backup 1 restored"));

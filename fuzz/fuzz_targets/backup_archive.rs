@@ -1,0 +1,10 @@
+//! Fuzz target `backup_archive`: see `backup_archive` in core/tests/support/fuzz_checks.rs (shared with the
+//! replay test).
+#![no_main]
+
+#[path = "../../core/tests/support/fuzz_checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    checks::backup_archive(data);
+});
