@@ -11,7 +11,8 @@ if ! command -v hyperfine >/dev/null || [ ! -x /usr/bin/time ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time >/dev/null
 fi
 cargo build --release -p syncwright-cli
-BIN=$(ls -t target/*/release/syncwright target/release/syncwright 2>/dev/null | head -1)
+BIN=$PWD/target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release/syncwright
+[ -x "$BIN" ] || BIN=$PWD/target/release/syncwright
 rm -rf "$WORK" && mkdir -p "$WORK"
 printf '[settings]\nstate_dir = "state"\n' > "$WORK/pod.toml"
 export SYNCWRIGHT_SECRETS_KEY='bench passphrase'
