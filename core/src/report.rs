@@ -320,7 +320,7 @@ pub struct SyncReport {
     pub errors: Vec<FileError>,
     /// Warnings.
     pub warnings: Vec<Warning>,
-    /// The plan with every action (dry runs only; a real run reports counts).
+    /// The plan with every action (dry runs, and real runs with `report_plan`; otherwise a run reports counts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
     /// The error that failed the whole run, if any.

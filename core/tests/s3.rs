@@ -798,6 +798,13 @@ fn cloud_sync_and_profiles_follow_the_flags_and_take_their_keys_from_the_vault()
     let run = on.cloud_run(&s3_request()).unwrap();
     assert_eq!((run.summary.status.as_str(), run.errors.len()), ("completed", 0), "{run:?}");
     assert!(run.manifest_committed);
+    let mut done: Vec<&str> = run.summary.uploads.iter().map(|u| u.path.as_str()).collect();
+    done.sort();
+    assert_eq!(
+        done,
+        ["assets/a.png", "assets/b.txt", "config/app.json"],
+        "a run lists what it uploaded"
+    );
     let again = on.cloud_dry_run(&s3_request()).unwrap();
     assert!(again.summary.uploads.is_empty(), "{again:?}");
     assert_eq!(again.summary.unchanged, 3);

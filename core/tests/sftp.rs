@@ -562,3 +562,76 @@ fn an_sftp_destination_keeps_its_lock_in_its_own_syncwright_and_a_linked_one_is_
     assert!(f.error.contains("afile is a file, not a folder"), "{}", f.error);
     assert_eq!(std::fs::read(&afile).unwrap(), b"a file");
 }
+
+/// Issue 16: an SFTP remote's key and its passphrase come from the vault by `credentials_key` (no key file, no
+/// agent): a passphrase-protected OpenSSH ed25519 key and a PEM RSA key both sign in from memory; a vault entry
+/// with a wrong key is refused with `auth`, and no key material reaches a report.
+#[test]
+fn an_sftp_key_and_its_passphrase_come_from_the_vault() {
+    let s = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (src, remote) = (d.join("src"), d.join("remote"));
+    write(&src, "a.txt", b"from the vault's key");
+    let keygen = |name: &str, args: &[&str]| {
+        let key = d.join(name);
+        let st = std::process::Command::new("ssh-keygen")
+            .args(["-q"])
+            .args(args)
+            .arg("-f")
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let auth = s.dir.path().join("authorized_keys");
+        let mut keys = std::fs::read_to_string(&auth).unwrap();
+        keys.push_str(&std::fs::read_to_string(key.with_extension("pub")).unwrap());
+        std::fs::write(&auth, keys).unwrap();
+        std::fs::read_to_string(&key).unwrap()
+    };
+    let ed25519 = keygen("vault_ed25519", &["-t", "ed25519", "-N", "vault-key-pass-77"]);
+    let rsa = keygen("vault_rsa", &["-t", "rsa", "-b", "2048", "-m", "PEM", "-N", ""]);
+    let e = Engine::new(EngineConfig {
+        state_dir: Some(d.join("state")),
+        worker_threads: 2,
+        config: Some(serde_json::json!({"settings": {
+            "vault": d.join("vault.json"), "vault_kdf": {"m_kib": 64, "t": 1, "p": 1},
+        }})),
+        ..Default::default()
+    })
+    .unwrap();
+    let pass = syncwright::vault::Secret::new("pp");
+    e.vault_init(Some(&pass)).unwrap();
+    e.vault_set(
+        "hosts.gpu",
+        serde_json::json!({"private_key": ed25519, "passphrase": "vault-key-pass-77"}),
+        None,
+    )
+    .unwrap();
+    e.vault_set("hosts.rsa", serde_json::json!({"private_key": rsa}), None).unwrap();
+    e.vault_set("hosts.wrong", serde_json::json!({"private_key": rsa.replace('A', "B")}), None)
+        .unwrap();
+    let with_key = |key: &str| {
+        let mut o = no_retry(opts(&s));
+        o.remote.sftp.key_file = None;
+        o.remote.sftp.agent = false;
+        o.remote.sftp.credentials_key = Some(key.into());
+        o
+    };
+    let url = s.url(&remote, None);
+    // With a key from the vault, the keys of ~/.ssh are never tried in its place.
+    let r = sync(&e, src.to_str().unwrap(), &url, with_key("hosts.gpu"));
+    assert_eq!(r.status, Status::Completed, "{r:#?}");
+    assert_eq!(std::fs::read(remote.join("a.txt")).unwrap(), b"from the vault's key");
+    write(&src, "b.txt", b"rsa");
+    let r = sync(&e, src.to_str().unwrap(), &url, with_key("hosts.rsa"));
+    assert_eq!((r.status, r.stats.created), (Status::Completed, 1), "{r:#?}");
+    let r = sync(&e, src.to_str().unwrap(), &url, with_key("hosts.wrong"));
+    let f = r.fatal.as_ref().expect("refused");
+    assert_eq!(f.kind, ErrorKind::Auth, "{r:#?}");
+    let err = e.sync(src.to_str().unwrap(), &url, with_key("hosts.none")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.message().contains("hosts.none") && err.message().contains("remote.sftp"), "{err}");
+    let all = format!("{}{r:?}", r.to_json());
+    assert!(!all.contains("vault-key-pass-77") && !all.contains("PRIVATE KEY"), "{all}");
+}

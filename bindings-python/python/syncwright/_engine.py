@@ -333,7 +333,7 @@ class Engine:
     ``allow_empty_source``, ``backup_dir`` (deleted and overwritten files are moved there), ``dry_run``, ``transfers``, ``verify``, ``bwlimit`` (bytes per second), ``dest_changed`` (``"overwrite"``,
     ``"skip"``, ``"keep_both"``), ``rescan_dest``, ``trust_dest_manifest`` (plan against the destination
     manifest without listing the destination), ``chunk_size``, ``still_changing_retries``,
-    ``progress_interval_ms``, ``list_identical``, ``scan_threads``, ``max_attempts`` (of the whole run),
+    ``progress_interval_ms``, ``list_identical``, ``report_plan``, ``scan_threads``, ``max_attempts`` (of the whole run),
     ``retry`` (policies by error category), ``commit_manifest`` (replace the destination manifest after
     a clean run, default true), ``remote`` (how to reach ``sftp://``, ``s3://`` and ``gdrive://`` locations: a
     dict with ``sftp``, ``s3`` and ``gdrive`` sections, for example

@@ -1484,6 +1484,7 @@ class SyncOptions(TypedDict, total=False):
     still_changing_retries: int
     progress_interval_ms: int
     list_identical: bool
+    report_plan: bool
     scan_threads: int
     max_attempts: int
     retry: Dict[RecoveryCategory, RetryPolicy]

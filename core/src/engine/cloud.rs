@@ -351,6 +351,7 @@ impl EngineCore {
             exclude: c.exclude.clone(),
             delete: true,
             dry_run,
+            report_plan: true,
             commit_manifest: commit,
             remote,
             ..SyncOptions::default()

@@ -62,6 +62,9 @@ pub struct SyncOptions {
     pub progress_interval_ms: u64,
     /// List identical entries in dry-run plans.
     pub list_identical: bool,
+    /// Keep the plan in the report of a real run too (a dry run's report always has it): what was to be done,
+    /// beside the counts of what was done.
+    pub report_plan: bool,
     /// Threads for scanning and hashing (0: automatic).
     pub scan_threads: usize,
     /// Attempts at the whole run when it fails with something that can recover (the source host unreachable,
@@ -103,6 +106,7 @@ impl Default for SyncOptions {
             still_changing_retries: 2,
             progress_interval_ms: 200,
             list_identical: false,
+            report_plan: false,
             scan_threads: 0,
             max_attempts: 3,
             retry: Default::default(),

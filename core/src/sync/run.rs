@@ -1015,7 +1015,7 @@ async fn run_inner(
             acc.errors.push(FileError::new(ErrorAction::Commit, "", &e));
         }
     }
-    Ok(None)
+    Ok(opts.report_plan.then(|| Plan::clone(&plan)))
 }
 
 /// The source's folders with content whose mode or mtime the destination's folder does not have (or that the

@@ -263,3 +263,79 @@ fn a_vault_secret_never_appears_in_any_output_of_a_profile_sync() {
 fn text_of(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// `syncwright cloud manifest|dry-run|run`: refused while the flags are off (exit 1, naming them), then
+/// document 3's dry run and run against moto with the keys from the vault.
+#[test]
+fn cloud_commands_follow_the_flags_and_mirror_the_tree() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("proj/assets")).unwrap();
+    std::fs::create_dir_all(d.join("proj/cache")).unwrap();
+    std::fs::write(d.join("proj/assets/a.png"), b"png").unwrap();
+    std::fs::write(d.join("proj/cache/c.bin"), b"cache").unwrap();
+    let write_config = |flags: bool| {
+        std::fs::write(
+            d.join("pod.toml"),
+            format!(
+                "[settings]\nstate_dir = \"state\"\n[settings.vault_kdf]\nm_kib = 64\nt = 1\np = 1\n\
+                 [features]\nenable_cloud_sync = {flags}\nenable_cloud_sync_s3 = {flags}\n\
+                 [cloud_sync]\nroot = \"proj\"\n[cloud_sync.s3]\nbucket = \"cli-bkt\"\nprefix = \"cloud\"\n\
+                 endpoint_url = \"http://127.0.0.1:{}\"\nregion = \"us-east-1\"\ncredentials_key = \"cloud_sync.s3\"\n",
+                m.port
+            ),
+        )
+        .unwrap();
+    };
+    let cli = |args: &[&str], stdin: &str| -> Output {
+        let mut c = Command::new(BIN);
+        c.current_dir(d)
+            .env("SYNCWRIGHT_SECRETS_KEY", "cloud-cli-pass")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .args(["--config", "pod.toml"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    write_config(false);
+    assert!(cli(&["vault", "init"], "").status.success());
+    let keys =
+        r#"{"access_key_id": "AKIACLOUD0000000001", "secret_access_key": "cloud-cli-secret"}"#;
+    assert!(cli(&["vault", "set", "cloud_sync.s3", "--json"], keys).status.success());
+    let off = cli(&["cloud", "dry-run", "--service", "s3"], "");
+    assert_eq!(off.status.code(), Some(1), "{}", text_of(&off.stderr));
+    assert!(text_of(&off.stderr).contains("enable_cloud_sync"), "{}", text_of(&off.stderr));
+
+    write_config(true);
+    let man = cli(&["cloud", "manifest", "--snapshot", "nightly", "--json"], "");
+    assert!(man.status.success(), "{}", text_of(&man.stderr));
+    let man: Value = serde_json::from_slice(&man.stdout).unwrap();
+    assert_eq!(man["manifest"]["entries"], 1, "{man}");
+    let dry = cli(&["cloud", "dry-run", "--service", "s3", "--snapshot", "nightly", "--json"], "");
+    assert!(dry.status.success(), "{}", text_of(&dry.stderr));
+    let dry: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(dry["summary"]["status"], "dry_run");
+    assert_eq!(dry["summary"]["uploads"][0]["path"], "assets/a.png", "{dry}");
+    let run = cli(&["cloud", "run", "--service", "s3", "--snapshot", "nightly"], "");
+    let shown = text_of(&run.stdout);
+    assert!(
+        run.status.success() && shown.starts_with("completed s3 snapshot nightly: 1 uploads"),
+        "{shown}"
+    );
+    let again =
+        cli(&["cloud", "dry-run", "--service", "s3", "--snapshot", "nightly", "--json"], "");
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        (
+            again["summary"]["uploads"].as_array().map(Vec::len),
+            again["summary"]["unchanged"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+}

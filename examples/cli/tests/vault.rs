@@ -127,3 +127,37 @@ fn restore_backup_brings_back_the_newest_intact_copy() {
     assert!(text(&r.stderr).contains("backup 1 restored"));
     assert_eq!(text(&vault(&cfg, p, &["ls"], "").stdout), "a\n");
 }
+
+#[test]
+fn import_rclone_stores_usable_sections_and_says_why_others_were_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let p = Some("pp");
+    assert!(vault(&cfg, p, &["init"], "").status.success());
+    let conf = dir.path().join("rclone.conf");
+    std::fs::write(
+        &conf,
+        "[aws]\ntype = s3\naccess_key_id = AKID\nsecret_access_key = rclone-cli-secret\nregion = eu-west-1\n\
+         [drive]\ntype = drive\ntoken = {\"access_token\":\"t\"}\n",
+    )
+    .unwrap();
+    let out = vault(&cfg, p, &["import-rclone", conf.to_str().unwrap(), "--json"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["imported"][0]["key"], "rclone.aws");
+    assert!(
+        r["imported"][0]["profile_toml"]
+            .as_str()
+            .unwrap()
+            .contains("credentials_key = \"rclone.aws\"")
+    );
+    assert!(r["not_imported"][0]["reason"].as_str().unwrap().contains("OAuth"), "{r}");
+    let human = vault(&cfg, p, &["import-rclone", conf.to_str().unwrap()], "");
+    let shown = format!("{}{}", text(&human.stdout), text(&human.stderr));
+    assert!(shown.contains("imported [aws]") && shown.contains("not imported [drive]"), "{shown}");
+    assert!(
+        !shown.contains("rclone-cli-secret") && !text(&out.stdout).contains("rclone-cli-secret")
+    );
+    let got = vault(&cfg, p, &["get", "rclone.aws.secret_access_key"], "");
+    assert_eq!(text(&got.stdout), "rclone-cli-secret\n");
+}
