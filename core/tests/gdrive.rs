@@ -557,3 +557,57 @@ fn files_made_by_other_tools_are_read_with_care() {
     assert_eq!(r.status, Status::Completed, "{r:#?}");
     assert!(r.warnings.iter().any(|w| w.reason == WarningReason::SymlinkSkipped), "{r:#?}");
 }
+
+/// Issue 16: the service account comes from the vault (`<key>.credentials`, document 3's `cloud_sync.gdrive`) by
+/// `credentials_key`, for a plain sync and for document 3's cloud run to Drive; no key file is named anywhere.
+#[test]
+fn the_service_account_comes_from_the_vault_for_syncs_and_cloud_runs() {
+    let h = harness();
+    h.write("a.png", b"from the vault's account", 1_700_000_000);
+    let account: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&h.creds).unwrap()).unwrap();
+    std::fs::remove_file(&h.creds).unwrap();
+    let d = h.dir.path();
+    let engine = Engine::new(EngineConfig {
+        state_dir: Some(d.join("state2")),
+        worker_threads: 2,
+        config: Some(serde_json::json!({
+            "settings": {"vault": d.join("vault.json"), "vault_kdf": {"m_kib": 64, "t": 1, "p": 1}},
+            "features": {"enable_cloud_sync": true, "enable_cloud_sync_gdrive": true},
+            "cloud_sync": {
+                "root": h.src(),
+                "gdrive": {
+                    "parent_id": PARENT, "manifest_parent_id": MANIFESTS,
+                    "api_base": h.fake.base, "credentials_key": "cloud_sync.gdrive",
+                },
+            },
+        })),
+        ..Default::default()
+    })
+    .unwrap();
+    engine.vault_init(Some(&syncwright::vault::Secret::new("pp"))).unwrap();
+    engine
+        .vault_set("cloud_sync.gdrive", serde_json::json!({"credentials": account}), None)
+        .unwrap();
+    let mut o = h.opts();
+    o.remote.gdrive.credentials = None;
+    o.remote.gdrive.credentials_key = Some("cloud_sync.gdrive".into());
+    let r = engine.sync(h.src().to_str().unwrap(), &format!("gdrive://{PARENT}"), o).unwrap();
+    assert_eq!((r.status, r.stats.created), (Status::Completed, 1), "{}", r.to_json());
+    assert_eq!(h.remote().get("a.png").map(Vec::as_slice), Some(&b"from the vault's account"[..]));
+
+    h.write("b.txt", b"second", 1_700_000_100);
+    let req = syncwright::engine::cloud::CloudRequest {
+        service: "gdrive".into(),
+        snapshot: Some("milestone-12".into()),
+        ..Default::default()
+    };
+    let run = engine.cloud_run(&req).unwrap();
+    assert_eq!(
+        (run.summary.status.as_str(), run.summary.uploads.len()),
+        ("completed", 2),
+        "{run:?}"
+    );
+    let again = engine.cloud_dry_run(&req).unwrap();
+    assert_eq!((again.summary.uploads.len(), again.summary.unchanged), (0, 2), "{again:?}");
+}
