@@ -122,6 +122,8 @@ export interface SyncOptionsFields {
   progress_interval_ms?: number
   /** List identical entries in dry-run plans. Default false. */
   list_identical?: boolean
+  /** Keep the plan in the report of a real run too (a dry run's always has it). */
+  report_plan?: boolean
   /** Threads for scanning and hashing (0: automatic). Default 0. */
   scan_threads?: number
   /** Attempts at the whole run when it fails with something that can recover (the host down, the service busy). Default 3. */
