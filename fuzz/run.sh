@@ -7,8 +7,9 @@
 #   bash fuzz/run.sh --minimise [TARGET...]   # shrink the corpora before committing them (no fuzzing)
 #
 # Targets (fuzz/fuzz_targets/, each calling the check of the same name in core/tests/support/fuzz_checks.rs):
-# manifest, manifest_entries, import, config, units, rclone, backup_archive. New interesting inputs go into fuzz/corpus/<target>/; every
-# crash, timeout or out-of-memory input is copied into fuzz/crashes/<target>/ (libFuzzer's own copy stays in
+# manifest, manifest_entries, import, config, units, rclone, backup_archive, png_metadata, exif (EXIF blocks, also
+# inside a JPEG and a WebP), a1111 (A1111 parameters text). New interesting inputs go into fuzz/corpus/<target>/;
+# every crash, timeout or out-of-memory input is copied into fuzz/crashes/<target>/ (libFuzzer's own copy stays in
 # fuzz/artifacts/). A crash input, once fixed, gets a line in fuzz/crashes/expected.txt with the outcome its
 # check must give; core/tests/fuzz_replay.rs replays the corpora and the crashes in plain `cargo test`.
 # Needs cargo-fuzz (installed here when missing) and a C++ compiler. The exit status is 1 when anything crashed.
@@ -17,7 +18,7 @@ cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-60}"
 minimise=0
 if [ "${1:-}" = "--minimise" ]; then minimise=1; shift; fi
-if [ "$#" -gt 0 ]; then targets=("$@"); else targets=(manifest manifest_entries import config units rclone backup_archive); fi
+if [ "$#" -gt 0 ]; then targets=("$@"); else targets=(manifest manifest_entries import config units rclone backup_archive png_metadata exif a1111); fi
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 # cargo fuzz passes --target itself; the sanitizers need a nightly compiler, so none (-s none) on stable;
 # -a keeps debug assertions and overflow checks on, so an arithmetic overflow is a crash as in the tests.

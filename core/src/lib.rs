@@ -21,12 +21,16 @@ pub mod backend;
 /// Local backups: zip archives of a project's folders, with a manifest, rotation, verify and restore.
 pub mod backup;
 pub mod cancel;
+/// ComfyUI's prompt graphs and workflows, read for media metadata and for workflows.
+pub mod comfy;
 pub mod config;
 pub mod engine;
 pub mod events;
 pub mod jobs;
 pub mod locks;
 pub mod logs;
+/// Generation metadata of AI images (PNG, JPEG, WebP) read without decoding pixels, and XMP sidecars.
+pub mod media;
 pub mod progress;
 pub mod recovery;
 pub mod sync;

@@ -19,7 +19,7 @@ use syncwright::manifest::{
 pub type Check = fn(&[u8]) -> String;
 
 /// The fuzz targets, by the name of their folder under `fuzz/corpus/` and `fuzz/crashes/`.
-pub const TARGETS: [(&str, Check); 7] = [
+pub const TARGETS: [(&str, Check); 10] = [
     ("manifest", manifest),
     ("manifest_entries", manifest_entries),
     ("import", import),
@@ -27,6 +27,9 @@ pub const TARGETS: [(&str, Check); 7] = [
     ("units", units),
     ("rclone", rclone),
     ("backup_archive", backup_archive),
+    ("png_metadata", png_metadata),
+    ("exif", exif),
+    ("a1111", a1111),
 ];
 
 fn outcome<T>(r: &Result<T, syncwright::Error>) -> &'static str {
@@ -308,4 +311,148 @@ pub fn backup_archive(data: &[u8]) -> String {
         (Ok(v), Ok(r)) => format!("ok verified={} status={:?}", v.ok, r.status),
         _ => format!("verify={} restore={}", outcome(&v), outcome(&r)),
     }
+}
+
+/// An XMP packet as `media::xmp::render` makes it: no character XML forbids, every `&` an entity, markup
+/// balanced (text holds no raw `<` or `>`).
+fn check_xmp(x: &str) {
+    assert!(x.starts_with("<?xpacket begin=") && x.ends_with("<?xpacket end=\"w\"?>\n"));
+    for c in x.chars() {
+        let ok = matches!(c, '\t' | '\n') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}');
+        assert!(ok, "the XMP holds U+{:04X}", c as u32);
+    }
+    for (i, _) in x.match_indices('&') {
+        let rest = &x[i..];
+        assert!(
+            ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&#xD;"]
+                .iter()
+                .any(|e| rest.starts_with(e)),
+            "a bare & in the XMP"
+        );
+    }
+    assert_eq!(x.matches('<').count(), x.matches('>').count(), "unbalanced markup in the XMP");
+}
+
+/// The invariants of metadata that was read: it serialises, its numbers are finite, its LoRAs are named, its
+/// XMP is well-formed.
+fn check_metadata(m: &syncwright::media::GenerationMetadata) {
+    let json = serde_json::to_value(m).expect("metadata serialises");
+    assert_eq!(json["schema_version"], 1);
+    assert!(m.params.cfg_scale.is_none_or(f64::is_finite));
+    for l in &m.params.loras {
+        assert!(!l.name.is_empty(), "a LoRA without a name");
+        assert!(l.weight.is_none_or(f64::is_finite));
+    }
+    check_xmp(&syncwright::media::xmp::render(m));
+}
+
+fn media_outcome(r: &syncwright::Result<Option<syncwright::media::GenerationMetadata>>) -> String {
+    match r {
+        Ok(Some(m)) => format!("{}({})", m.generator.as_str(), m.warnings.len()),
+        Ok(None) => "none".into(),
+        Err(e) => e.kind().as_str().into(),
+    }
+}
+
+/// Reads `data` as an image: only `corrupt` failures, and metadata that passes [`check_metadata`].
+fn read_image(data: &[u8], what: &str) -> String {
+    let r = syncwright::media::read_metadata_bytes(data);
+    expect_kind(&r, ErrorKind::Corrupt, what);
+    if let Ok(Some(m)) = &r {
+        check_metadata(m);
+    }
+    media_outcome(&r)
+}
+
+/// The CRC-32 of PNG (bitwise; the fuzz crate has no crc32 crate).
+fn png_crc(parts: &[&[u8]]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for p in parts {
+        for &b in *p {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+            }
+        }
+    }
+    !c
+}
+
+/// `data` with the CRC of every whole PNG chunk recomputed, so that the fuzzer's changes reach the chunk
+/// parsers (the CRC check would refuse nearly all of them).
+fn with_png_crcs(data: &[u8]) -> Vec<u8> {
+    let mut out = data.to_vec();
+    let mut at = 8usize;
+    while at + 12 <= out.len() && out.starts_with(b"\x89PNG\r\n\x1a\n") {
+        let len = u32::from_be_bytes([out[at], out[at + 1], out[at + 2], out[at + 3]]) as usize;
+        let Some(end) = (at + 8).checked_add(len).filter(|e| e + 4 <= out.len()) else { break };
+        let crc = png_crc(&[&out[at + 4..end]]);
+        out[end..end + 4].copy_from_slice(&crc.to_be_bytes());
+        at = end + 4;
+    }
+    out
+}
+
+/// The image metadata reader on `data` as it is and with its PNG chunk CRCs repaired: never a panic, only
+/// `corrupt` failures, and readable metadata (JSON, finite numbers, named LoRAs, a well-formed XMP).
+pub fn png_metadata(data: &[u8]) -> String {
+    let plain = read_image(data, "read_metadata_bytes");
+    let fixed = read_image(&with_png_crcs(data), "read_metadata_bytes (CRCs repaired)");
+    format!("as_is={plain} crc_fixed={fixed}")
+}
+
+/// `data` as an EXIF block: `media::exif::parse` (fails only `corrupt`), and the same block in a JPEG APP1
+/// segment and in a WebP EXIF chunk through the image reader.
+pub fn exif(data: &[u8]) -> String {
+    let parsed = syncwright::media::exif::parse(data);
+    expect_kind(&parsed, ErrorKind::Corrupt, "exif::parse");
+    let mut out = format!("parse={}", outcome(&parsed));
+    if data.len() <= 65_000 {
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        jpeg.extend_from_slice(&((data.len() + 8) as u16).to_be_bytes());
+        jpeg.extend_from_slice(b"Exif\0\0");
+        jpeg.extend_from_slice(data);
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x02, 0xFF, 0xD9]);
+        out.push_str(&format!(" jpeg={}", read_image(&jpeg, "jpeg")));
+    }
+    let mut chunks = b"EXIF".to_vec();
+    chunks.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    chunks.extend_from_slice(data);
+    if data.len() % 2 == 1 {
+        chunks.push(0);
+    }
+    let mut webp = b"RIFF".to_vec();
+    webp.extend_from_slice(&((chunks.len() + 4) as u32).to_le_bytes());
+    webp.extend_from_slice(b"WEBP");
+    webp.extend(chunks);
+    out.push_str(&format!(" webp={}", read_image(&webp, "webp")));
+    out
+}
+
+/// The A1111 parser on `data` (as text, lossily): its fields, the text `format` lays out from them and that
+/// text parsed again, and the XMP of the result; never a panic, finite numbers, named LoRAs, well-formed XMP.
+pub fn a1111(data: &[u8]) -> String {
+    use syncwright::media::{GenerationMetadata, Generator, ImageFormat, SCHEMA_VERSION, a1111};
+    let text = String::from_utf8_lossy(data);
+    let p = a1111::parse(&text);
+    for (k, _) in &p.settings {
+        assert!(!k.is_empty(), "a setting without a name");
+    }
+    let g = p.generation();
+    let again = a1111::format(&g);
+    let g2 = a1111::parse(&again).generation();
+    for params in [&g, &g2] {
+        let m = GenerationMetadata {
+            schema_version: SCHEMA_VERSION,
+            generator: Generator::A1111,
+            format: ImageFormat::Png,
+            parameters: Some(text.to_string()),
+            params: params.clone(),
+            comfy_prompt: None,
+            comfy_workflow: None,
+            warnings: Vec::new(),
+        };
+        check_metadata(&m);
+    }
+    format!("ok settings={} loras={}", p.settings.len(), g.loras.len())
 }

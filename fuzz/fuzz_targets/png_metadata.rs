@@ -1,0 +1,9 @@
+//! Fuzz target `png_metadata`: see `png_metadata` in core/tests/support/fuzz_checks.rs (shared with the replay test).
+#![no_main]
+
+#[path = "../../core/tests/support/fuzz_checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    checks::png_metadata(data);
+});
