@@ -40,6 +40,8 @@ install_system_packages() {
     command -v rsync >/dev/null 2>&1 || missing+=(rsync)
     # unzip: the backup tests check archives with Info-ZIP's `unzip -t` (and read the manifest with `unzip -p`).
     command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+    # exiftool: the media tests read every XMP sidecar they write back with it.
+    command -v exiftool >/dev/null 2>&1 || missing+=(libimage-exiftool-perl)
     # pkg-config and readelf: the ffi tests install the C library (scripts/install-c.sh) and build an example with
     # `pkg-config --cflags --libs syncwright`; readelf checks the soname.
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
