@@ -1138,6 +1138,40 @@ export interface Config {
   backup: BackupConfig
 }
 
+/** An image's generation parameters, as its metadata gives them (A1111 text or a ComfyUI graph). */
+export interface GenerationMetadata {
+  schema_version: number
+  generator: 'a1111' | 'comfyui'
+  format: 'png' | 'jpeg' | 'webp'
+  parameters: string | null
+  prompt: string | null
+  negative_prompt: string | null
+  steps: number | null
+  sampler: string | null
+  scheduler: string | null
+  cfg_scale: number | null
+  seed: number | null
+  width: number | null
+  height: number | null
+  model: string | null
+  model_hash: string | null
+  loras: Array<{ name: string; weight: number | null; hash: string | null }>
+  extra: Record<string, string>
+  comfy_prompt: Record<string, unknown> | null
+  comfy_workflow: Record<string, unknown> | null
+  warnings?: string[]
+}
+
+/** What `mediaInfo` gives for one file. */
+export interface MediaInfo {
+  schema_version: number
+  path: string
+  format: 'png' | 'jpeg' | 'webp' | null
+  size: number | null
+  metadata: GenerationMetadata | null
+  error: { kind: ErrorKind; message: string } | null
+}
+
 /** `[backup]`: what local backups archive and where they go. */
 export interface BackupConfig {
   root: string | null
@@ -1494,6 +1528,12 @@ export declare class Engine {
    * `replaceExisting`. `status` is `'partial'` when a file failed (the old one is kept).
    */
   backupRestore(name: string, options?: { target?: string, replaceExisting?: boolean, replace_existing?: boolean, dir?: string } | null): Promise<BackupRestoreReport>
+  /**
+   * The format, size and generation metadata (A1111 parameters, ComfyUI prompt and workflow, parsed fields) of
+   * each image, in order, read without decoding pixels on the engine's threads; a file that cannot be read
+   * carries its `error`.
+   */
+  mediaInfo(paths: string[]): Promise<MediaInfo[]>
   /** Where the engine's vault is, whether it exists and whether this engine holds it unlocked (reads no secret). */
   vaultStatus(): Promise<VaultStatus>
   /** Creates an empty vault under `options.passphrase` (else `SYNCWRIGHT_SECRETS_KEY`) and keeps it unlocked; rejects with `conflict` when one exists. */

@@ -70,6 +70,7 @@
  *        sw_vault_import_rclone() (once the vault is unlocked, only the file is read or written);
  *      - for archives, reading or writing every file they hold: sw_backup_create(), sw_backup_list() (each
  *        archive's directory), sw_backup_verify() and sw_backup_restore();
+ *      - for image files: sw_media_info() (reads each file's headers and metadata chunks);
  *      - for document 3's cloud sync: sw_cloud_manifest() (walks and hashes the tree), sw_cloud_dry_run()
  *        (lists the remote) and sw_cloud_run() (the whole run, which is a job of the engine that
  *        sw_jobs_active() lists and another thread may cancel);
@@ -926,6 +927,26 @@ struct sw_error *sw_profile_logs_page(struct sw_engine *engine,
                                       size_t per_page,
                                       const char *level,
                                       char **out_json);
+
+/**
+ * The format, size and generation metadata of each path of `paths_json` (a JSON array of path strings), in
+ * `*out_json` (free it with `sw_string_free`): `[{"schema_version":1,"path","format":"png"|"jpeg"|"webp"|null,
+ * "size","metadata":{"generator":"a1111"|"comfyui","format","parameters","prompt","negative_prompt","steps",
+ * "sampler","scheduler","cfg_scale","seed","width","height","model","model_hash","loras":[{"name","weight",
+ * "hash"}],"extra":{...},"comfy_prompt","comfy_workflow","warnings"?}|null,"error":{"kind","message"}|null}]`.
+ * Pixels are never decoded. A file that is not an image has no metadata and no error; one that cannot be read
+ * carries its error. Errors: `invalid_input` for NULL arguments, JSON that is not an array of strings, no path
+ * or more than 100,000.
+ *
+ * Blocking: yes: reads each file's headers and metadata chunks.
+ *
+ * # Safety
+ * `engine` is NULL or a live engine; `paths_json` is NULL or a NUL-terminated string; `out_json` is NULL or
+ * writable.
+ */
+struct sw_error *sw_media_info(struct sw_engine *engine,
+                               const char *paths_json,
+                               char **out_json);
 
 /**
  * The profiles and settings the engine owns (read from the `config_file` or `config` given to `sw_engine_new`),

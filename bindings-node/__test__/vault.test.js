@@ -128,3 +128,20 @@ test('backups: create, list, verify, restore, with camelCase options', async () 
     await engine.close()
   }
 })
+
+test('mediaInfo reads the fixtures and matches index.d.ts', async () => {
+  const media = path.join(__dirname, '..', '..', 'core', 'tests', 'data', 'media')
+  const engine = await Engine.open({ noStore: true })
+  try {
+    const infos = await engine.mediaInfo([path.join(media, 'a1111.jpg'), path.join(media, 'comfyui.png'), path.join(media, 'missing.png')])
+    for (const i of infos) conforms(i, 'MediaInfo')
+    conforms(infos[0].metadata, 'GenerationMetadata')
+    assert.equal(infos[0].metadata.generator, 'a1111')
+    assert.equal(infos[1].metadata.generator, 'comfyui')
+    assert.equal(infos[2].error.kind, 'not_found')
+    assert.throws(() => engine.mediaInfo('a.png'), (e) => e.code === 'invalid_input')
+    await assert.rejects(engine.mediaInfo([]), (e) => e.code === 'invalid_input')
+  } finally {
+    await engine.close()
+  }
+})

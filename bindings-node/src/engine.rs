@@ -947,6 +947,23 @@ impl Engine {
         self.doc(env, "backup_restore", args)
     }
 
+    /// The format, size and generation metadata (A1111 parameters, ComfyUI prompt and workflow, parsed fields) of
+    /// each image, in order, read without decoding pixels on the engine's threads; a file that cannot be read
+    /// carries its `error`.
+    #[napi(catch_unwind, ts_args_type = "paths: string[]", ts_return_type = "Promise<MediaInfo[]>")]
+    pub fn media_info<'env>(
+        &self,
+        env: &'env Env,
+        paths: Unknown,
+    ) -> napi::Result<PromiseRaw<'env, JsonText>> {
+        if !paths.is_array()? {
+            return Err(invalid(env, "paths must be an array of strings"));
+        }
+        let mut args = Map::new();
+        args.insert("paths".into(), crate::json_of(env, paths, "paths")?);
+        self.doc(env, "media_info", args)
+    }
+
     /// Where the engine's vault is, whether it exists and whether this engine holds it unlocked (reads no secret).
     #[napi(catch_unwind, ts_return_type = "Promise<VaultStatus>")]
     pub fn vault_status<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, JsonText>> {

@@ -2,6 +2,7 @@
 TypedDicts, errors as their classes, and no secret in any error."""
 
 import asyncio
+from pathlib import Path
 from typing import List
 
 import pytest
@@ -143,3 +144,18 @@ def test_async_backups(tmp_path):
             assert [b["name"] for b in await engine.backup_list()] == [made["name"]]
 
     asyncio.run(main())
+
+
+MEDIA = Path(__file__).resolve().parents[2] / "core" / "tests" / "data" / "media"
+
+
+def test_media_info_matches_its_typeddict():
+    with syncwright.Engine(no_store=True) as engine:
+        infos = engine.media_info([MEDIA / "a1111.png", MEDIA / "comfyui.webp", MEDIA / "none.png", MEDIA / "nope.png"])
+        check(infos, List[T.MediaInfo])
+        assert infos[0]["metadata"] is not None and infos[0]["metadata"]["generator"] == "a1111"
+        assert infos[1]["metadata"] is not None and infos[1]["metadata"]["generator"] == "comfyui"
+        assert infos[2]["metadata"] is None and infos[2]["error"] is None
+        assert infos[3]["error"] is not None and infos[3]["error"]["kind"] == "not_found"
+        with pytest.raises(syncwright.InvalidInputError):
+            engine.media_info([])

@@ -58,6 +58,10 @@ fn minimal_args(name: &str, job_id: &str, dir: &Path, archive: &str) -> Option<S
             (_, "key") => "k",
             (_, "value") => "v",
             ("vault_import_rclone", "path") => &conf,
+            ("media_info", "paths") => {
+                m.insert(a.into(), serde_json::json!([dir.join("src/a.txt")]));
+                continue;
+            }
             _ => unreachable!("no value for {name}.{a}"),
         };
         m.insert(a.to_string(), Value::String(v.to_string()));

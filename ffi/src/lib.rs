@@ -26,6 +26,8 @@ pub mod locks;
 pub use locks::*;
 pub mod logs;
 pub use logs::*;
+pub mod media;
+pub use media::*;
 pub mod profiles;
 pub use profiles::*;
 pub mod recovery;

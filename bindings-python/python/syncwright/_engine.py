@@ -572,6 +572,12 @@ class Engine:
         result: BackupRestoreReport = self._call("backup_restore", {"name": os.fspath(name), "target": _opt_path(target), "replace_existing": replace_existing, "dir": _opt_path(dir)})
         return result
 
+    def media_info(self, paths: Sequence[PathArg]) -> List[MediaInfo]:
+        """The format, size and generation metadata (A1111 parameters, ComfyUI prompt and workflow, parsed fields) of
+        each image, in order, read without decoding pixels; a file that cannot be read carries its ``error``."""
+        result: List[MediaInfo] = self._call("media_info", {"paths": [os.fspath(p) for p in paths]})
+        return result
+
     def vault_status(self) -> VaultStatus:
         """Where the engine's vault is, whether it exists and whether this engine holds it unlocked (reads no secret)."""
         result: VaultStatus = self._call("vault_status")
@@ -1088,6 +1094,11 @@ class AsyncEngine:
     async def backup_restore(self, name: PathArg, *, target: Optional[PathArg] = None, replace_existing: bool = False, dir: Optional[PathArg] = None) -> BackupRestoreReport:
         """:meth:`Engine.backup_restore`."""
         result: BackupRestoreReport = await self._call("backup_restore", {"name": os.fspath(name), "target": _opt_path(target), "replace_existing": replace_existing, "dir": _opt_path(dir)})
+        return result
+
+    async def media_info(self, paths: Sequence[PathArg]) -> List[MediaInfo]:
+        """:meth:`Engine.media_info`."""
+        result: List[MediaInfo] = await self._call("media_info", {"paths": [os.fspath(p) for p in paths]})
         return result
 
     async def vault_status(self) -> VaultStatus:

@@ -106,6 +106,11 @@ __all__ = [
     "CloudSyncConfig",
     "BackupConfig",
     "Config",
+    # generation metadata
+    "Lora",
+    "GenerationMetadata",
+    "MediaError",
+    "MediaInfo",
     # local backups
     "BackupCreated",
     "BackupInfo",
@@ -1075,6 +1080,65 @@ class Config(TypedDict):
     features: Features
     cloud_sync: CloudSyncConfig
     backup: BackupConfig
+
+
+# -- generation metadata -------------------------------------------------------------------------------------------
+
+
+class Lora(TypedDict):
+    """A LoRA of a generation: its name, weight (None when only a hash names it) and short hash."""
+
+    name: str
+    weight: Optional[float]
+    hash: Optional[str]
+
+
+class _GenerationMetadataRequired(TypedDict):
+    """The keys every :class:`GenerationMetadata` has."""
+
+    schema_version: int
+    generator: Literal["a1111", "comfyui"]
+    format: Literal["png", "jpeg", "webp"]
+    parameters: Optional[str]
+    prompt: Optional[str]
+    negative_prompt: Optional[str]
+    steps: Optional[int]
+    sampler: Optional[str]
+    scheduler: Optional[str]
+    cfg_scale: Optional[float]
+    seed: Optional[int]
+    width: Optional[int]
+    height: Optional[int]
+    model: Optional[str]
+    model_hash: Optional[str]
+    loras: List[Lora]
+    extra: Dict[str, str]
+    comfy_prompt: Optional[Dict[str, Any]]
+    comfy_workflow: Optional[Dict[str, Any]]
+
+
+class GenerationMetadata(_GenerationMetadataRequired, total=False):
+    """An image's generation parameters, as its metadata gives them (A1111 text or a ComfyUI graph)."""
+
+    warnings: List[str]
+
+
+class MediaError(TypedDict):
+    """Why a file could not be read."""
+
+    kind: ErrorKind
+    message: str
+
+
+class MediaInfo(TypedDict):
+    """What ``media_info`` gives for one file."""
+
+    schema_version: int
+    path: str
+    format: Optional[Literal["png", "jpeg", "webp"]]
+    size: Optional[int]
+    metadata: Optional[GenerationMetadata]
+    error: Optional[MediaError]
 
 
 # -- local backups -------------------------------------------------------------------------------------------------

@@ -102,6 +102,7 @@ pub const CALLS: &[CallInfo] = &[
     call("backup_list", &["dir?"], false, true),
     call("backup_verify", &["name", "dir?"], false, true),
     call("backup_restore", &["name", "target?", "replace_existing?", "dir?"], false, true),
+    call("media_info", &["paths"], false, true),
     call("vault_status", &[], false, false),
     call("vault_init", &["passphrase?"], false, true),
     call("vault_unlock", &["passphrase?"], false, true),
@@ -275,6 +276,12 @@ struct BackupRestoreArgs {
     #[serde(default)]
     replace_existing: bool,
     dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MediaPaths {
+    paths: Vec<std::path::PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -530,6 +537,7 @@ impl EngineCore {
                     b.dir.as_deref(),
                 )?)
             }
+            "media_info" => json(&self.media_info(&args::<MediaPaths>(name, a)?.paths)?),
             "vault_status" => {
                 args::<NoArgs>(name, a)?;
                 json(&self.vault_status()?)

@@ -10,6 +10,7 @@ pub mod jobs;
 mod launch;
 pub mod locks;
 mod logs;
+mod media;
 mod profiles;
 mod recovery;
 pub mod selftest;

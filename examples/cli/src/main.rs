@@ -5,6 +5,7 @@
 mod backup;
 mod cloud;
 mod front;
+mod media;
 mod profiles;
 mod vault;
 
@@ -47,6 +48,11 @@ enum Cmd {
         vault: Option<PathBuf>,
         #[command(subcommand)]
         cmd: vault::VaultCmd,
+    },
+    /// Images' generation metadata: info FILE... (JSON).
+    Media {
+        #[command(subcommand)]
+        cmd: media::MediaCmd,
     },
     /// Local zip backups of the config's [backup] paths: create, list, verify, restore.
     Backup {
@@ -553,6 +559,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Cmd::Vault { vault, cmd } => vault::run(cmd, &ctx, vault),
         Cmd::Cloud { cmd } => cloud::run(cmd, &ctx),
         Cmd::Backup { backups, cmd } => backup::run(cmd, &ctx, backups),
+        Cmd::Media { cmd } => media::run(cmd, &ctx),
         Cmd::Run { profile, json, no_progress } => ctx.run(&profile, json, no_progress),
         Cmd::RunAll { json } => ctx.run_all(json),
         Cmd::Status { json } => ctx.status(json),
