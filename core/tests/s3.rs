@@ -814,6 +814,31 @@ fn cloud_sync_and_profiles_follow_the_flags_and_take_their_keys_from_the_vault()
     let del: Vec<&str> = gone.summary.deletes.iter().map(|a| a.path.as_str()).collect();
     assert_eq!(del, ["assets/b.txt"]);
 
+    // A file the service refuses: the run goes on, ends partial with the file's error, and keeps the remote
+    // manifest as it was.
+    write(&proj, "assets/c.png", b"refused");
+    write(&proj, "assets/d.png", b"fine");
+    proxy.set(|s| {
+        if s.method == "PUT" && s.target.ends_with("/assets/c.png") {
+            Hook::Respond(
+                403,
+                "<Error><Code>AccessDenied</Code><Message>no</Message></Error>".into(),
+            )
+        } else {
+            Hook::Forward
+        }
+    });
+    let partial = on.cloud_run(&s3_request()).unwrap();
+    proxy.clear();
+    assert_eq!(partial.summary.status, "partial", "{partial:?}");
+    assert!(!partial.manifest_committed);
+    let failed: Vec<(&str, &str)> =
+        partial.errors.iter().map(|e| (e.action.as_str(), e.path.as_str())).collect();
+    assert_eq!(failed, [("upload", "assets/c.png")], "{partial:?}");
+    let next = on.cloud_dry_run(&s3_request()).unwrap();
+    let up: Vec<&str> = next.summary.uploads.iter().map(|u| u.path.as_str()).collect();
+    assert!(up.contains(&"assets/c.png"), "the refused file is planned again: {next:?}");
+
     // Endpoints never come from a request; a vault key that is not there is named.
     let bad: Result<syncwright::engine::cloud::CloudRequest, _> = serde_json::from_value(
         serde_json::json!({"service": "s3", "service_config": {"endpoint_url": "http://evil"}}),
