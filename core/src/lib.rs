@@ -24,6 +24,8 @@ pub mod cancel;
 /// ComfyUI's prompt graphs and workflows, read for media metadata and for workflows.
 pub mod comfy;
 pub mod config;
+/// Durable file operations shared by the modules that write whole files.
+mod durable;
 pub mod engine;
 pub mod events;
 pub mod jobs;

@@ -2,7 +2,7 @@
 //! files in order while this one writes them, the manifest last, then fsync, a rename that never replaces, and
 //! rotation.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +15,7 @@ use super::names::{check_label, fold_paths};
 use super::out::HoleReader;
 use super::zip::{DEFLATED, STORED, ZIP64_THRESHOLD, ZipWriter};
 use super::{BackupCreated, BackupPlace, check_max_backups, rotation};
+use crate::durable::{rename_noreplace, sync_dir};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Extensions of already-compressed media, stored rather than deflated (compared case-insensitively).
@@ -395,30 +396,6 @@ impl Drop for Temp {
         if let Some(p) = self.0.take() {
             let _ = std::fs::remove_file(p);
         }
-    }
-}
-
-/// Links `from` to `to` unless `to` exists (then `AlreadyExists`), and removes `from`: a rename that never
-/// replaces. Where hard links are not to be had, a check and a rename.
-pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    match std::fs::hard_link(from, to) {
-        Ok(()) => {
-            let _ = std::fs::remove_file(from);
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) => {
-            if std::fs::symlink_metadata(to).is_ok() {
-                return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
-            }
-            std::fs::rename(from, to)
-        }
-    }
-}
-
-pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
     }
 }
 

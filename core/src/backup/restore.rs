@@ -12,12 +12,12 @@ use std::sync::mpsc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::create::rename_noreplace;
 use super::manifest::{self, MANIFEST_PATH, Manifest};
 use super::names::entry_name_problem;
 use super::out::SparseOut;
 use super::zip::{DEFLATED, STORED, ZipReader};
 use super::{FailedFile, Problem, RestoreReport, RestoreStatus, VerifyReport};
+use crate::durable::rename_noreplace;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Files made durable together: one flush for up to this many files or bytes.

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::GenerationMetadata;
+use crate::durable::rename_noreplace;
 use crate::error::{Error, Result};
 
 /// The namespace of syncwright's generation fields (prefix `sw`).
@@ -241,24 +242,6 @@ pub fn write_sidecar_for_image(image: &Path, opts: &XmpOptions) -> Result<Sideca
     match super::read_metadata(image)? {
         Some(meta) => write_sidecar(image, &meta, opts),
         None => Ok(SidecarReport { path, outcome: SidecarOutcome::NoMetadata }),
-    }
-}
-
-/// Links `from` to `to` unless `to` exists (then `AlreadyExists`) and removes `from`; where hard links are not
-/// to be had, a check and a rename.
-fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    match std::fs::hard_link(from, to) {
-        Ok(()) => {
-            let _ = std::fs::remove_file(from);
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) => {
-            if std::fs::symlink_metadata(to).is_ok() {
-                return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
-            }
-            std::fs::rename(from, to)
-        }
     }
 }
 
